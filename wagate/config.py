@@ -1,0 +1,330 @@
+"""Settings: read once from the environment and `.env`, validated, immutable, passed explicitly.
+
+Precedence: process environment > `.env` > `<DATA_DIR>/secrets.env` (the secrets `wagate run` generates on
+a fresh machine). A bad variable stops start-up with a `ConfigError` naming every bad variable and
+what it expects. Every variable is documented in `.env.example`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate, validates_schema
+
+ENVIRONMENTS = ("development", "production", "test")
+TRANSPORTS = ("neonize", "simulator")
+
+# A secret that looks like one of these is a copy of an example, not a secret.
+_PLACEHOLDER = re.compile(r"change.?me|changeit|example|placeholder|your[-_ ]|secret$|^secret|^password$|^x+$|<.*>", re.I)
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names each bad variable."""
+
+    def __init__(self, problems: Mapping[str, str]) -> None:
+        self.problems = dict(problems)
+        lines = [f"  {name}: {problem}" for name, problem in sorted(self.problems.items())]
+        super().__init__("invalid configuration:\n" + "\n".join(lines))
+
+
+@dataclass(frozen=True, slots=True)
+class InternalKey:
+    """An internal service-to-service key: scoped to one `source_service`, or global when `service` is None."""
+
+    service: str | None
+    key: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    host: str
+    port: int
+    public_url: str | None
+    database_url: str = field(repr=False)
+    redis_url: str | None = field(repr=False)
+    data_dir: Path
+    auth_sessions_dir: Path
+    log_dir: Path
+    upload_dir: Path
+    log_level: str
+    log_format: str
+    max_upload_mb: int
+    jwt_secret: str = field(repr=False)
+    encryption_key: str = field(repr=False)
+    access_token_ttl: int
+    refresh_token_ttl: int
+    internal_api_keys: tuple[InternalKey, ...] = field(repr=False)
+    registry_token: str | None = field(repr=False)
+    registry_user: str | None
+    registry_pass: str | None = field(repr=False)
+    registry_file: Path
+    wa_transport: str
+    bridge_shards: int
+    send_gap_ms: int
+    bulk_gap_ms: int
+    send_jitter_ms: int
+    qr_timeout_s: int
+    webhook_timeout_s: float
+    webhook_horizon_h: float
+    webhook_allow_private: bool
+    default_region: str
+    timezone: str
+    cors_origins: tuple[str, ...]
+    trusted_proxies: tuple[str, ...]
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def database_is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some values changed (for tests and for `wagate run` filling in the embedded Redis)."""
+        from dataclasses import replace
+
+        return replace(self, **changes)
+
+
+class CommaList(fields.Field):
+    """A comma-separated environment value as a tuple of trimmed, non-empty strings."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> tuple[str, ...]:
+        if not isinstance(value, str):
+            raise ValidationError("expects a comma-separated list")
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _fernet_key(value: str) -> None:
+    try:
+        raw = base64.urlsafe_b64decode(value.encode())
+    except (binascii.Error, ValueError) as exc:
+        raise ValidationError("expects a url-safe base64 key of 32 bytes (generate one with `wagate gen-key`)") from exc
+    if len(raw) != 32:
+        raise ValidationError("expects a url-safe base64 key of 32 bytes (generate one with `wagate gen-key`)")
+
+
+def _timezone(value: str) -> None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationError(f"expects an IANA time zone such as Asia/Jakarta, got {value!r}") from exc
+
+
+def _database_url(value: str) -> None:
+    if not value.startswith(("sqlite+aiosqlite://", "mysql+aiomysql://")):
+        raise ValidationError("expects sqlite+aiosqlite:///path/to/file.db or mysql+aiomysql://user:pass@host/db")
+
+
+def _redis_url(value: str) -> None:
+    if not value.startswith(("redis://", "rediss://", "unix://")):
+        raise ValidationError("expects redis://host:port/db, rediss://… (TLS) or unix:///path")
+
+
+def _int(name: str, default: int, low: int, high: int | None = None) -> fields.Integer:
+    text = f"expects a whole number from {low}" + (f" to {high}" if high is not None else " up")
+    return fields.Integer(
+        data_key=name, load_default=default, validate=validate.Range(min=low, max=high, error=text),
+        error_messages={"invalid": text},
+    )
+
+
+def _float(name: str, default: float, low: float) -> fields.Float:
+    text = f"expects a number from {low} up"
+    return fields.Float(
+        data_key=name, load_default=default, validate=validate.Range(min=low, error=text),
+        error_messages={"invalid": text},
+    )
+
+
+def _choice(name: str, default: str, choices: tuple[str, ...]) -> fields.String:
+    return fields.String(
+        data_key=name, load_default=default,
+        validate=validate.OneOf(choices, error=f"expects one of {', '.join(choices)}"),
+    )
+
+
+def _secret(name: str) -> fields.String:
+    return fields.String(data_key=name, load_default=None, allow_none=True)
+
+
+class SettingsSchema(Schema):
+    """Environment variable names (data keys) → Settings attributes."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    env = _choice("WAGATE_ENV", "development", ENVIRONMENTS)
+    host = fields.String(data_key="HOST", load_default="127.0.0.1")
+    port = _int("PORT", 3000, 1, 65535)
+    public_url = fields.Url(data_key="PUBLIC_URL", load_default=None, allow_none=True, require_tld=False)
+    database_url = fields.String(data_key="DATABASE_URL", load_default=None, allow_none=True)
+    redis_url = fields.String(data_key="REDIS_URL", load_default=None, allow_none=True, validate=_redis_url)
+    data_dir = fields.String(data_key="DATA_DIR", load_default="data")
+    auth_sessions_dir = fields.String(data_key="AUTH_SESSIONS_DIR", load_default="auth_sessions")
+    log_dir = fields.String(data_key="LOG_DIR", load_default="logs")
+    upload_dir = fields.String(data_key="UPLOAD_DIR", load_default="uploads")
+    log_level = _choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
+    log_format = _choice("LOG_FORMAT", "auto", ("auto", "json", "console"))
+    max_upload_mb = _int("MAX_UPLOAD_MB", 16, 1, 100)
+    jwt_secret = _secret("JWT_SECRET")
+    encryption_key = _secret("ENCRYPTION_KEY")
+    access_token_ttl = _int("ACCESS_TOKEN_TTL", 900, 60, 86400)
+    refresh_token_ttl = _int("REFRESH_TOKEN_TTL", 30 * 86400, 3600)
+    internal_api_keys = CommaList(data_key="INTERNAL_API_KEYS", load_default=())
+    registry_token = _secret("REGISTRY_TOKEN")
+    registry_user = fields.String(data_key="REGISTRY_USER", load_default=None, allow_none=True)
+    registry_pass = _secret("REGISTRY_PASS")
+    registry_file = fields.String(data_key="REGISTRY_FILE", load_default=None, allow_none=True)
+    wa_transport = _choice("WA_TRANSPORT", "neonize", TRANSPORTS)
+    bridge_shards = _int("BRIDGE_SHARDS", 1, 1, 256)
+    send_gap_ms = _int("SEND_GAP_MS", 1000, 0)
+    bulk_gap_ms = _int("BULK_GAP_MS", 2000, 0)
+    send_jitter_ms = _int("SEND_JITTER_MS", 500, 0)
+    qr_timeout_s = _int("QR_TIMEOUT_S", 160, 10, 3600)
+    webhook_timeout_s = _float("WEBHOOK_TIMEOUT_S", 10.0, 0.1)
+    webhook_horizon_h = _float("WEBHOOK_HORIZON_H", 24.0, 0.0)
+    webhook_allow_private = fields.Boolean(
+        data_key="WEBHOOK_ALLOW_PRIVATE", load_default=False, error_messages={"invalid": "expects true or false"}
+    )
+    default_region = fields.String(
+        data_key="DEFAULT_REGION", load_default="ID",
+        validate=validate.Regexp(r"^[A-Z]{2}$", error="expects a two-letter country code such as ID"),
+    )
+    timezone = fields.String(data_key="TIMEZONE", load_default="Asia/Jakarta", validate=_timezone)
+    cors_origins = CommaList(data_key="CORS_ORIGINS", load_default=())
+    trusted_proxies = CommaList(data_key="TRUSTED_PROXIES", load_default=("127.0.0.1", "::1"))
+
+    @validates_schema(skip_on_field_errors=False)
+    def _check_secrets(self, data: dict[str, Any], **kwargs: Any) -> None:
+        problems: dict[str, str] = {}
+        production = data.get("env") == "production"
+        jwt_secret = data.get("jwt_secret")
+        if not jwt_secret:
+            problems["JWT_SECRET"] = "is required: a random string of at least 32 characters"
+        elif len(jwt_secret) < 32:
+            problems["JWT_SECRET"] = "expects at least 32 characters"
+        encryption_key = data.get("encryption_key")
+        if not encryption_key:
+            problems["ENCRYPTION_KEY"] = "is required: a url-safe base64 key of 32 bytes (`wagate gen-key`)"
+        else:
+            try:
+                _fernet_key(encryption_key)
+            except ValidationError as exc:
+                problems["ENCRYPTION_KEY"] = str(exc.messages[0])
+        if production:
+            for name, key in (("JWT_SECRET", "jwt_secret"), ("REGISTRY_TOKEN", "registry_token"),
+                              ("REGISTRY_PASS", "registry_pass")):
+                if data.get(key) and _PLACEHOLDER.search(data[key]):
+                    problems[name] = "looks like a placeholder; production needs a real secret"
+            for entry in data.get("internal_api_keys") or ():
+                secret = entry.partition(":")[2] if ":" in entry else entry
+                if len(secret) < 16 or _PLACEHOLDER.search(secret):
+                    problems["INTERNAL_API_KEYS"] = "has a short or placeholder key; production needs 16+ random characters"
+            if not data.get("database_url"):
+                problems["DATABASE_URL"] = "is required in production (mysql+aiomysql://… or sqlite+aiosqlite:///…)"
+            if not data.get("redis_url"):
+                problems["REDIS_URL"] = "is required in production (redis://… or rediss://…)"
+        if data.get("registry_user") and not data.get("registry_pass"):
+            problems["REGISTRY_PASS"] = "is required when REGISTRY_USER is set"
+        if problems:
+            raise ValidationError(problems)
+
+    @post_load
+    def _build(self, data: dict[str, Any], **kwargs: Any) -> Settings:
+        data_dir = Path(data["data_dir"])
+        database_url = data["database_url"] or f"sqlite+aiosqlite:///{data_dir / 'wagate.db'}"
+        _database_url(database_url)
+        keys = []
+        for entry in data["internal_api_keys"]:
+            service, sep, key = entry.rpartition(":")
+            keys.append(InternalKey(service=service or None, key=key) if sep else InternalKey(None, entry))
+        return Settings(
+            **{**data, "database_url": database_url, "data_dir": data_dir,
+               "auth_sessions_dir": Path(data["auth_sessions_dir"]), "log_dir": Path(data["log_dir"]),
+               "upload_dir": Path(data["upload_dir"]),
+               "registry_file": Path(data["registry_file"] or data_dir / "device-registry.json"),
+               "internal_api_keys": tuple(keys)},
+        )
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> Settings:
+    """Build the Settings from `environ` (default: the process environment) over `env_file` and secrets.env."""
+    environ = dict(os.environ if environ is None else environ)
+    from_file = _read_env_file(Path(env_file)) if env_file else {}
+    data_dir = Path(environ.get("DATA_DIR") or from_file.get("DATA_DIR") or "data")
+    merged = {**_read_env_file(data_dir / "secrets.env"), **from_file, **environ}
+    # An empty variable means "not set", as in most .env loaders.
+    merged = {k: v for k, v in merged.items() if v != ""}
+    try:
+        return SettingsSchema().load(merged)
+    except ValidationError as exc:
+        raise ConfigError(_flatten(exc.messages)) from None
+
+
+def _flatten(messages: Any) -> dict[str, str]:
+    """marshmallow's error dict keyed by variable name, one line each."""
+    names = {f.attribute or f.name: f.data_key for f in SettingsSchema().fields.values()}
+    out: dict[str, str] = {}
+    for key, value in messages.items() if isinstance(messages, dict) else ():
+        if key == "_schema":
+            for item in value:
+                out.update(_flatten(item) if isinstance(item, dict) else {"configuration": str(item)})
+            continue
+        text = value[0] if isinstance(value, list) and value else value
+        if isinstance(text, dict):
+            out.update(_flatten(text))
+        else:
+            out[names.get(key, key) or key] = str(text)
+    return out
+
+
+def generate_fernet_key() -> str:
+    return base64.urlsafe_b64encode(os.urandom(32)).decode()
+
+
+def ensure_local_secrets(data_dir: Path, environ: Mapping[str, str] | None = None) -> list[str]:
+    """On a fresh single-machine install, generate the secrets nobody has set into `<data_dir>/secrets.env`.
+
+    Returns the names generated. Never used in production, where secrets must be given.
+    """
+    import secrets as _secrets
+
+    environ = os.environ if environ is None else environ
+    path = data_dir / "secrets.env"
+    existing = _read_env_file(path)
+    dotenv = _read_env_file(Path(".env"))
+    wanted = {
+        "JWT_SECRET": lambda: _secrets.token_urlsafe(48),
+        "ENCRYPTION_KEY": generate_fernet_key,
+    }
+    added = {name: make() for name, make in wanted.items()
+             if not (environ.get(name) or dotenv.get(name) or existing.get(name))}
+    if added:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a") as fh:
+            for name, value in added.items():
+                fh.write(f"{name}={value}\n")
+    return list(added)

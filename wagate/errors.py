@@ -1,0 +1,107 @@
+"""The gateway's domain errors, each mapped by the web layer to one HTTP status.
+
+    WAGateError                 500  something the caller cannot fix
+    ├── Invalid                 400  bad input; `details` names the fields
+    │   └── Unprocessable       422  well-formed input the current state cannot accept
+    ├── Unauthorized            401  missing or wrong credentials
+    ├── Forbidden               403  authenticated, but not allowed (role, tenant, subscription)
+    ├── NotFound                404
+    ├── Conflict                409  duplicate or state clash
+    ├── PayloadTooLarge         413
+    ├── RateLimited             429  carries `retry_after` seconds
+    ├── ServiceUnavailable      503  a dependency (database, Redis) is down
+    └── TransportError          502  WhatsApp refused or failed; `permanent` says whether a retry can help
+        ├── RecipientNotOnWhatsApp   permanent
+        ├── InvalidRecipient         permanent
+        └── SessionNotConnected      permanent for a send: the session must be linked again first
+
+Services raise these; no service knows about HTTP.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class WAGateError(Exception):
+    """Base of every error the gateway raises on purpose."""
+
+    status = 500
+    default_message = "Internal server error"
+
+    def __init__(self, message: str | None = None, details: Any = None) -> None:
+        self.message = message or self.default_message
+        self.details = details
+        super().__init__(self.message)
+
+
+class Invalid(WAGateError):
+    status = 400
+    default_message = "Invalid request"
+
+
+class Unprocessable(Invalid):
+    status = 422
+    default_message = "Request cannot be processed"
+
+
+class Unauthorized(WAGateError):
+    status = 401
+    default_message = "Unauthorized"
+
+
+class Forbidden(WAGateError):
+    status = 403
+    default_message = "Forbidden"
+
+
+class NotFound(WAGateError):
+    status = 404
+    default_message = "Not found"
+
+
+class Conflict(WAGateError):
+    status = 409
+    default_message = "Conflict"
+
+
+class PayloadTooLarge(WAGateError):
+    status = 413
+    default_message = "Payload too large"
+
+
+class RateLimited(WAGateError):
+    status = 429
+    default_message = "Too many requests"
+
+    def __init__(self, message: str | None = None, details: Any = None, retry_after: int = 1) -> None:
+        super().__init__(message, details)
+        self.retry_after = retry_after
+
+
+class ServiceUnavailable(WAGateError):
+    status = 503
+    default_message = "Service unavailable"
+
+
+class TransportError(WAGateError):
+    """WhatsApp (or the transport standing in for it) could not do what was asked."""
+
+    status = 502
+    default_message = "WhatsApp transport error"
+    permanent = False
+
+
+class RecipientNotOnWhatsApp(TransportError):
+    default_message = "The number is not on WhatsApp"
+    permanent = True
+
+
+class InvalidRecipient(TransportError):
+    default_message = "Invalid recipient"
+    permanent = True
+
+
+class SessionNotConnected(TransportError):
+    default_message = "The WhatsApp session is not connected"
+    permanent = True
