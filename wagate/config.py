@@ -24,7 +24,9 @@ ENVIRONMENTS = ("development", "production", "test")
 TRANSPORTS = ("neonize", "simulator")
 
 # A secret that looks like one of these is a copy of an example, not a secret.
-_PLACEHOLDER = re.compile(r"change.?me|changeit|example|placeholder|your[-_ ]|secret$|^secret|^password$|^x+$|<.*>", re.I)
+_PLACEHOLDER = re.compile(
+    r"change.?me|changeit|example|placeholder|your[-_ ]|secret$|^secret|^password$|^x+$|<.*>", re.I
+)
 
 
 class ConfigError(Exception):
@@ -173,7 +175,7 @@ class SettingsSchema(Schema):
     host = fields.String(data_key="HOST", load_default="127.0.0.1")
     port = _int("PORT", 3000, 1, 65535)
     public_url = fields.Url(data_key="PUBLIC_URL", load_default=None, allow_none=True, require_tld=False)
-    database_url = fields.String(data_key="DATABASE_URL", load_default=None, allow_none=True)
+    database_url = fields.String(data_key="DATABASE_URL", load_default=None, allow_none=True, validate=_database_url)
     redis_url = fields.String(data_key="REDIS_URL", load_default=None, allow_none=True, validate=_redis_url)
     data_dir = fields.String(data_key="DATA_DIR", load_default="data")
     auth_sessions_dir = fields.String(data_key="AUTH_SESSIONS_DIR", load_default="auth_sessions")
@@ -233,9 +235,9 @@ class SettingsSchema(Schema):
                 if data.get(key) and _PLACEHOLDER.search(data[key]):
                     problems[name] = "looks like a placeholder; production needs a real secret"
             for entry in data.get("internal_api_keys") or ():
-                secret = entry.partition(":")[2] if ":" in entry else entry
+                secret = entry.rpartition(":")[2]
                 if len(secret) < 16 or _PLACEHOLDER.search(secret):
-                    problems["INTERNAL_API_KEYS"] = "has a short or placeholder key; production needs 16+ random characters"
+                    problems["INTERNAL_API_KEYS"] = "has a short or placeholder key; production needs 16+ characters"
             if not data.get("database_url"):
                 problems["DATABASE_URL"] = "is required in production (mysql+aiomysql://… or sqlite+aiosqlite:///…)"
             if not data.get("redis_url"):
@@ -249,7 +251,6 @@ class SettingsSchema(Schema):
     def _build(self, data: dict[str, Any], **kwargs: Any) -> Settings:
         data_dir = Path(data["data_dir"])
         database_url = data["database_url"] or f"sqlite+aiosqlite:///{data_dir / 'wagate.db'}"
-        _database_url(database_url)
         keys = []
         for entry in data["internal_api_keys"]:
             service, sep, key = entry.rpartition(":")

@@ -1,0 +1,186 @@
+"""The `wagate` command: run | web | bridge | worker | migrate | create-admin | create-api-key | gen-key."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from collections.abc import Callable, Sequence
+
+from wagate import __version__
+from wagate.config import ConfigError, Settings, ensure_local_secrets, generate_fernet_key, load_settings
+from wagate.errors import WAGateError
+
+ROLES = ("admin", "operator", "user")
+
+
+def _settings(process: str) -> Settings:
+    from wagate.logging import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings, process)
+    return settings
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from wagate.web.app import create_app
+
+    settings = _settings("web")
+    if args.port:
+        settings = settings.replace(port=args.port)
+    web.run_app(
+        create_app(settings), host=args.host or settings.host, port=settings.port, access_log=None,
+        print=None, shutdown_timeout=args.shutdown_timeout,
+    )
+    return 0
+
+
+def cmd_bridge(args: argparse.Namespace) -> int:
+    from workers.bridge import create_bridge
+
+    settings = _settings(f"bridge-{args.shard}")
+    create_bridge(settings, args.shard).run()
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from workers.worker import create_worker
+
+    create_worker(_settings("worker")).run()
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from wagate.db import migrate
+
+    settings = _settings("migrate")
+    if args.downgrade:
+        migrate.downgrade(settings.database_url, args.downgrade)
+    else:
+        migrate.upgrade(settings.database_url, args.revision)
+    print(f"database at revision {migrate.current(settings.database_url) or 'base'}")
+    return 0
+
+
+def _read_password(args: argparse.Namespace) -> str | None:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    if sys.stdin.isatty() and not args.generate:
+        first = getpass.getpass("Password (empty to generate one): ")
+        if first and getpass.getpass("Repeat password: ") != first:
+            raise SystemExit("passwords do not match")
+        return first or None
+    return None
+
+
+def cmd_create_admin(args: argparse.Namespace) -> int:
+    from wagate.services import bootstrap
+
+    settings = _settings("cli")
+    password = _read_password(args)
+    created = asyncio.run(bootstrap.create_user(settings, args.username, password, role=args.role))
+    print(f"created {args.role} {created.username!r}")
+    if created.generated_password:
+        print(f"password (shown once): {created.generated_password}")
+    return 0
+
+
+def cmd_create_api_key(args: argparse.Namespace) -> int:
+    from wagate.services import bootstrap
+
+    settings = _settings("cli")
+    key = asyncio.run(bootstrap.create_api_key(settings, args.name, role=args.role, tenant_user_id=args.tenant))
+    print(f"API key {key.prefix}… ({args.role}) — shown once, store it now:\n{key.plaintext}")
+    return 0
+
+
+def cmd_gen_key(args: argparse.Namespace) -> int:
+    print(generate_fernet_key())
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from wagate.all_in_one import Supervisor, child_environment, children
+    from wagate.db import migrate
+    from wagate.logging import configure_logging
+    from wagate.services import bootstrap
+
+    preliminary = load_settings()  # fails fast on a bad variable before anything is started
+    if not preliminary.production:
+        ensure_local_secrets(Path(preliminary.data_dir))
+    settings = load_settings()
+    configure_logging(settings, "run")
+    for folder in (settings.data_dir, settings.auth_sessions_dir, settings.upload_dir, settings.log_dir):
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    embedded = None
+    if not settings.redis_url:
+        from wagate.embedded_redis import EmbeddedRedis
+
+        embedded = EmbeddedRedis(settings.data_dir, bootstrap.embedded_redis_password(settings.data_dir))
+        settings = settings.replace(redis_url=embedded.start())
+    try:
+        migrate.upgrade(settings.database_url)
+        admin = asyncio.run(bootstrap.first_admin(settings))
+        url = settings.public_url or f"http://{settings.host}:{settings.port}"
+        print(f"WA-Gate {__version__} — dashboard: {url}/login.html", flush=True)
+        if admin is not None:
+            print(f"first start: admin login {admin.username!r}, password (shown once): {admin.generated_password}",
+                  flush=True)
+        return Supervisor(children(settings), child_environment(settings)).run()
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wagate", description="WA-Gate: a self-hosted WhatsApp gateway.")
+    parser.add_argument("--version", action="version", version=f"wagate {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], text: str) -> argparse.ArgumentParser:
+        command = sub.add_parser(name, help=text, description=text)
+        command.set_defaults(func=func)
+        return command
+
+    add("run", cmd_run, "Set up and run everything on this machine: migrations, embedded Valkey when REDIS_URL is "
+                        "unset, the first admin, then web + bridge + worker, supervised.")
+    web = add("web", cmd_web, "Run one web process (HTTP API, dashboard, live events).")
+    web.add_argument("--host", help="address to bind (default HOST)")
+    web.add_argument("--port", type=int, help="port to bind (default PORT)")
+    web.add_argument("--shutdown-timeout", type=float, default=30.0, help="seconds to drain requests on stop")
+    bridge = add("bridge", cmd_bridge, "Run the bridge of one shard: its sessions' WhatsApp connections and sends.")
+    bridge.add_argument("--shard", type=int, default=0, help="shard number, 0 … BRIDGE_SHARDS-1 (default 0)")
+    add("worker", cmd_worker, "Run a worker: webhooks, broadcasts, scheduled work and cron.")
+    migrate = add("migrate", cmd_migrate, "Apply the database migrations (to head by default).")
+    migrate.add_argument("--revision", default="head", help="target revision for upgrade (default head)")
+    migrate.add_argument("--downgrade", metavar="REVISION", help="downgrade to REVISION instead (base for empty)")
+    admin = add("create-admin", cmd_create_admin, "Create a dashboard login (admin by default).")
+    admin.add_argument("--username", required=True)
+    admin.add_argument("--role", choices=ROLES, default="admin")
+    admin.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    admin.add_argument("--generate", action="store_true", help="generate a password and print it once")
+    key = add("create-api-key", cmd_create_api_key, "Create an API key and print it once.")
+    key.add_argument("--name", required=True, help="what the key is for, e.g. 'crm-bot'")
+    key.add_argument("--role", choices=ROLES, default="operator")
+    key.add_argument("--tenant", metavar="USER_ID", help="the tenant's external user_id that owns the key")
+    add("gen-key", cmd_gen_key, "Print a new ENCRYPTION_KEY.")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"wagate: {exc}", file=sys.stderr)
+        return 2
+    except WAGateError as exc:
+        print(f"wagate: {exc.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,30 @@
+"""Queue names and the Redis keys the processes share, in one place.
+
+arq keeps each queue in a sorted set named after it. A bridge shard consumes only its own queue, so a
+session's commands and sends always reach the one process that holds its WhatsApp connection.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+# The worker process: webhooks, broadcast expansion, scheduled work and cron.
+WORKER_QUEUE = "wagate:queue:worker"
+
+# arq refreshes `<queue>:health-check` every health_check_interval; health reads it to tell a live consumer.
+HEALTH_CHECK_INTERVAL_S = 10
+HEALTH_CHECK_SUFFIX = ":health-check"
+
+
+def bridge_queue(shard: int) -> str:
+    return f"wagate:queue:bridge:{shard}"
+
+
+def shard_of(session_id: str, shards: int) -> int:
+    """The bridge shard that owns a session: crc32 is stable across processes and Python versions."""
+    return zlib.crc32(session_id.encode()) % shards
+
+
+def events_channel(tenant_id: int | None) -> str:
+    """Pub/sub channel of live events for one tenant (or the global install when None)."""
+    return f"wagate:events:{tenant_id if tenant_id is not None else 'global'}"

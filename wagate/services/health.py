@@ -1,0 +1,115 @@
+"""Health of the gateway's parts (database, Redis, queue consumers, WhatsApp) and the process's own metrics.
+
+The database and Redis are hard dependencies: without either, nothing can be accepted safely, so the
+gateway is `unhealthy`. Queue consumers and WhatsApp sessions can be down while the API still accepts
+and queues work without loss, so they only make it `degraded`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import psutil
+import structlog
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from wagate.queue.names import HEALTH_CHECK_SUFFIX, WORKER_QUEUE, bridge_queue
+
+log = structlog.get_logger(__name__)
+CHECK_TIMEOUT_S = 2.0
+_process = psutil.Process(os.getpid())
+
+
+@dataclass(slots=True)
+class HealthReport:
+    status: str
+    services: dict[str, str]
+    metrics: dict[str, Any]
+    down: list[str] = field(default_factory=list)
+    sessions: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def healthy(self) -> bool:
+        return self.status != "unhealthy"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "services": self.services,
+            "metrics": self.metrics,
+            "sessions": self.sessions,
+            "down": self.down,
+        }
+
+
+async def _database(engine: AsyncEngine) -> dict[str, int] | None:
+    """Session counts by status, or None when the database does not answer."""
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_S), engine.connect() as conn:
+            rows = await conn.execute(text("SELECT status, COUNT(*) FROM wa_sessions GROUP BY status"))
+            return {str(status): int(count) for status, count in rows}
+    except Exception as exc:  # any driver error means "down"; the reason is logged, not shown
+        log.warning("health: database check failed", error=type(exc).__name__, reason=str(exc)[:200])
+        return None
+
+
+async def _redis(redis: Redis, shards: int) -> tuple[bool, bool, bool]:
+    """(redis answers, a worker is consuming, every bridge shard is consuming)."""
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_S):
+            keys = [WORKER_QUEUE + HEALTH_CHECK_SUFFIX] + [bridge_queue(s) + HEALTH_CHECK_SUFFIX for s in range(shards)]
+            async with redis.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.exists(key)
+                seen = await pipe.execute()
+    except Exception as exc:
+        log.warning("health: redis check failed", error=type(exc).__name__, reason=str(exc)[:200])
+        return False, False, False
+    return True, bool(seen[0]), all(seen[1:])
+
+
+def process_metrics(started_at: float) -> dict[str, Any]:
+    memory = psutil.virtual_memory()
+    return {
+        "uptime": round(time.time() - started_at, 1),
+        "memory": {"used": round(_process.memory_info().rss / 2**20, 1), "total": round(memory.total / 2**20)},
+        "cpu": psutil.cpu_percent(interval=None),
+    }
+
+
+async def check(engine: AsyncEngine, redis: Redis, *, shards: int, started_at: float) -> HealthReport:
+    sessions, (redis_up, worker_up, bridges_up) = await asyncio.gather(_database(engine), _redis(redis, shards))
+    database_up = sessions is not None
+    sessions = sessions or {}
+    working = sessions.get("WORKING", 0)
+    if not bridges_up:
+        whatsapp = "bridge_down"
+    elif working:
+        whatsapp = "connected"
+    else:
+        whatsapp = "disconnected" if sessions else "no_sessions"
+    services = {
+        "whatsapp": whatsapp,
+        "database": "connected" if database_up else "disconnected",
+        "redis": "connected" if redis_up else "disconnected",
+        "queue": "running" if worker_up and bridges_up else "stopped",
+    }
+    down = [name for name, up in (("database", database_up), ("redis", redis_up)) if not up]
+    if not redis_up:
+        services["queue"] = "unknown"
+        services["whatsapp"] = "unknown"
+    if down:
+        status = "unhealthy"
+    elif services["queue"] != "running" or whatsapp in ("bridge_down", "disconnected"):
+        status = "degraded"
+    else:
+        status = "healthy"
+    return HealthReport(status, services, process_metrics(started_at), down, sessions)

@@ -1,0 +1,60 @@
+"""The web application factory: middlewares, resources opened in cleanup contexts, and routes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from arq.connections import ArqRedis
+from redis.asyncio import ConnectionPool
+
+from wagate.config import Settings
+from wagate.db.engine import create_engine, create_sessionmaker
+from wagate.web import middlewares
+from wagate.web.keys import DB, ENGINE, REDIS, SETTINGS, STARTED_AT
+from wagate.web.routes import system
+
+REDIS_TIMEOUT_S = 5.0
+
+
+def redis_client(url: str) -> ArqRedis:
+    """An arq-capable Redis client that connects lazily, so the web starts (and reports 503) with Redis down."""
+    pool = ConnectionPool.from_url(
+        url, socket_connect_timeout=REDIS_TIMEOUT_S, socket_timeout=REDIS_TIMEOUT_S, health_check_interval=30,
+        retry_on_timeout=True,
+    )
+    return ArqRedis(connection_pool=pool)
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    engine = create_engine(app[SETTINGS])
+    app[ENGINE] = engine
+    app[DB] = create_sessionmaker(engine)
+    yield
+    await engine.dispose()
+
+
+async def _redis(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    if not settings.redis_url:
+        raise RuntimeError("REDIS_URL is not set (wagate run starts an embedded Valkey and sets it)")
+    app[REDIS] = redis_client(settings.redis_url)
+    yield
+    await app[REDIS].aclose()
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(
+        client_max_size=settings.max_upload_bytes + 64 * 1024,
+        middlewares=[
+            middlewares.request_context(settings.trusted_proxies),
+            middlewares.security_headers,
+            middlewares.errors,
+        ],
+    )
+    app[SETTINGS] = settings
+    app[STARTED_AT] = time.time()
+    app.cleanup_ctx.extend([_database, _redis])
+    app.add_routes(system.routes)
+    return app

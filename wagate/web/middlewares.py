@@ -1,0 +1,131 @@
+"""Middlewares every request passes: request id and the one log line, errors as JSON, security headers."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import structlog
+from aiohttp import web
+from marshmallow import ValidationError
+
+from wagate.errors import RateLimited, WAGateError
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+log = structlog.get_logger("wagate.web")
+
+REQUEST_ID = web.RequestKey("request_id", str)
+CLIENT_IP = web.RequestKey("client_ip", str)
+_GOOD_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+def error_body(message: str, details: Any = None) -> dict[str, Any]:
+    return {"success": False, "message": message, "details": details}
+
+
+def json_error(status: int, message: str, details: Any = None, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response(error_body(message, details), status=status, headers=headers)
+
+
+def client_ip(request: web.Request, trusted_proxies: Iterable[str]) -> str:
+    """The caller's address: X-Forwarded-For is believed only when the peer is a configured proxy."""
+    peer = request.remote or ""
+    networks = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
+
+    def trusted(address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in net for net in networks)
+
+    if not trusted(peer):
+        return peer
+    hops = [h.strip() for h in ",".join(request.headers.getall("X-Forwarded-For", [])).split(",") if h.strip()]
+    # Walk from the nearest hop outwards; the first address that is not one of our proxies is the client.
+    for hop in reversed(hops):
+        if not trusted(hop):
+            return hop
+    return hops[0] if hops else peer
+
+
+def request_context(trusted_proxies: tuple[str, ...]) -> Any:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Bind a request id, answer with it, and write the canonical one-line summary of the request."""
+        given = request.headers.get("X-Request-ID", "")
+        request_id = given if _GOOD_REQUEST_ID.match(given) else uuid.uuid4().hex
+        ip = client_ip(request, trusted_proxies)
+        request[REQUEST_ID] = request_id
+        request[CLIENT_IP] = ip
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            response.headers["X-Request-ID"] = request_id
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        finally:
+            log.info(
+                "request", method=request.method, path=request.path, status=status, ip=ip,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+            structlog.contextvars.unbind_contextvars("request_id")
+
+    return middleware
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every failure into `{"success": false, "message", "details"}` with the right status."""
+    try:
+        return await handler(request)
+    except WAGateError as exc:
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+        return json_error(exc.status, exc.message, exc.details, headers)
+    except ValidationError as exc:
+        return json_error(400, "Invalid request", exc.messages)
+    except json.JSONDecodeError as exc:
+        return json_error(400, f"Malformed JSON body: {exc.msg} at position {exc.pos}")
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        message = {404: "Not found", 405: "Method not allowed", 413: "Payload too large"}.get(exc.status, exc.reason)
+        response = json_error(exc.status, message)
+        for name in ("Allow", "Retry-After", "WWW-Authenticate"):
+            if name in exc.headers:
+                response.headers[name] = exc.headers[name]
+        return response
+    except Exception:
+        log.exception("unhandled error", method=request.method, path=request.path)
+        return json_error(500, "Internal server error", {"request_id": request.get(REQUEST_ID)})
+
+
+_CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    headers.setdefault("Content-Security-Policy", _CSP)
+    if request.secure:
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    return response

@@ -1,0 +1,34 @@
+"""Service info and health: `GET /`, `GET|HEAD /health` (liveness) and `GET /api/health` (readiness)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from wagate import __version__
+from wagate.services import health
+from wagate.web.keys import ENGINE, REDIS, SETTINGS, STARTED_AT
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/")
+async def service_info(request: web.Request) -> web.Response:
+    return web.json_response({"success": True, "service": "wa-gate", "version": __version__})
+
+
+@routes.get("/health")  # aiohttp answers HEAD for every GET route
+async def liveness(request: web.Request) -> web.Response:
+    """The process is up and serving; says nothing of its dependencies (that is /api/health)."""
+    return web.json_response({"status": "ok", "version": __version__})
+
+
+@routes.get("/api/health")
+async def readiness(request: web.Request) -> web.Response:
+    app = request.app
+    report = await health.check(
+        app[ENGINE], app[REDIS], shards=app[SETTINGS].bridge_shards, started_at=app[STARTED_AT]
+    )
+    body = report.as_dict()
+    if not report.healthy:
+        body["message"] = f"{', '.join(report.down)} {'is' if len(report.down) == 1 else 'are'} down"
+    return web.json_response(body, status=200 if report.healthy else 503)
