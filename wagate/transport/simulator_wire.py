@@ -1,0 +1,145 @@
+"""What WhatsApp's servers and a phone produce, in their real formats, for the simulated transport.
+
+QR strings and pairing codes follow whatsmeow (`makeQRData`, `PairPhone`); message ids follow
+whatsmeow's `GenerateMessageID`; LIDs are stable per phone number, as WhatsApp's are. Also the records
+the simulator keeps of what it was asked to do, so tests can assert on them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+
+from wagate.errors import InvalidRecipient
+
+from .base import Contact, MediaInfo
+
+USER_SERVER = "s.whatsapp.net"
+GROUP_SERVER = "g.us"
+LID_SERVER = "lid"
+
+# whatsmeow encodes 5 random bytes with this alphabet (no 0, O, I, U: nothing to misread on a phone).
+_PAIR_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTVWXYZ"
+# E.164 allows at most 15 digits; no country code plus subscriber number is shorter than 8 in practice.
+_PHONE = re.compile(r"[1-9]\d{7,14}")
+_PHONE_PUNCTUATION = re.compile(r"[\s+\-().]")
+_GROUP_USER = re.compile(r"\d+(-\d+)?")
+
+_NAMES = ("Budi Santoso", "Siti Rahayu", "Andi Wijaya", "Dewi Lestari", "Rizky Pratama", "Putri Ayu",
+          "Agus Setiawan", "Nur Hidayah", "Fajar Nugroho", "Maya Sari")
+
+
+class PhoneActionError(ValueError):
+    """The phone side asked for something WhatsApp would refuse (no QR on screen, a wrong pairing code …)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SentMessage:
+    """One message the simulated WhatsApp accepted; `seq` orders it against typing and read marks."""
+
+    seq: int
+    session_id: str
+    to: str  # the recipient's JID, normalised as WhatsApp addressed it
+    kind: str  # text | image | video | audio | document | location
+    text: str | None  # the text, the caption, or the location's name
+    message_id: str
+    timestamp: float
+    reply_to: str | None = None
+    media: MediaInfo | None = None
+    location: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TypingShown:
+    seq: int
+    session_id: str
+    chat: str
+    typing: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReadMarked:
+    seq: int
+    session_id: str
+    chat: str
+    sender: str
+    message_ids: tuple[str, ...]
+
+
+def device_keys() -> tuple[str, str, str]:
+    """A new unlinked device's noise public key, identity public key and adv secret, base64 as in the QR."""
+    noise, identity, adv = (base64.b64encode(os.urandom(32)).decode() for _ in range(3))
+    return noise, identity, adv
+
+
+def qr_code(keys: tuple[str, str, str]) -> str:
+    """`<ref>,<noise key>,<identity key>,<adv secret>`: the server sends a new ref per rotation, the keys stay."""
+    ref = "2@" + base64.b64encode(os.urandom(66)).decode()
+    return ",".join((ref, *keys))
+
+
+def pairing_code() -> str:
+    """Eight characters of whatsmeow's linking alphabet, shown as "ABCD-EFGH"."""
+    bits = int.from_bytes(os.urandom(5))
+    code = "".join(_PAIR_ALPHABET[(bits >> shift) & 31] for shift in range(35, -1, -5))
+    return f"{code[:4]}-{code[4:]}"
+
+
+def outgoing_message_id() -> str:
+    """An id as whatsmeow makes them for messages this device sends: "3EB0" and 18 upper-case hex digits."""
+    return "3EB0" + os.urandom(9).hex().upper()
+
+
+def incoming_message_id() -> str:
+    """An id as an Android phone makes them: 32 upper-case hex digits."""
+    return os.urandom(16).hex().upper()
+
+
+def lid_for(phone: str) -> str:
+    """The phone's LID: a 15-digit number unrelated to the phone number but the same every time."""
+    digest = hashlib.sha256(f"lid:{phone}".encode()).digest()
+    return f"{10**14 + int.from_bytes(digest[:8]) % (9 * 10**14)}@{LID_SERVER}"
+
+
+def group_jid_for(session_id: str) -> str:
+    digest = hashlib.sha256(f"group:{session_id}".encode()).digest()
+    return f"120363{int.from_bytes(digest[:6]) % 10**12:012d}@{GROUP_SERVER}"
+
+
+def phone_digits(phone: str) -> str | None:
+    """Digits of a phone number in international form, or None when it cannot be one."""
+    digits = _PHONE_PUNCTUATION.sub("", phone)
+    return digits if _PHONE.fullmatch(digits) else None
+
+
+def recipient_jid(to: str) -> str:
+    """Normalise a phone number or JID the way WhatsApp addresses it; raise `InvalidRecipient` otherwise."""
+    to = to.strip()
+    user, at, server = to.partition("@")
+    if not at:
+        digits = phone_digits(to)
+        if digits is None:
+            raise InvalidRecipient(f"not a phone number or JID: {to!r}")
+        return f"{digits}@{USER_SERVER}"
+    user = user.split(":", 1)[0]  # a device suffix addresses the same account
+    if server in (USER_SERVER, "c.us") and _PHONE.fullmatch(user):
+        return f"{user}@{USER_SERVER}"
+    if server == GROUP_SERVER and _GROUP_USER.fullmatch(user):
+        return f"{user}@{GROUP_SERVER}"
+    if server == LID_SERVER and user.isdigit():
+        return f"{user}@{LID_SERVER}"
+    raise InvalidRecipient(f"not a phone number or JID: {to!r}")
+
+
+def address_book(session_id: str) -> list[Contact]:
+    """The contacts saved on a session's phone: five, the same for the same session id every time."""
+    digest = hashlib.sha256(f"contacts:{session_id}".encode()).digest()
+    contacts = []
+    for n in range(5):
+        phone = f"62812{int.from_bytes(digest[n * 4:n * 4 + 4]) % 10**8:08d}"
+        name = _NAMES[(digest[20 + n] + n) % len(_NAMES)]
+        contacts.append(Contact(jid=f"{phone}@{USER_SERVER}", phone=phone, name=name, push_name=name.split()[0]))
+    return contacts
