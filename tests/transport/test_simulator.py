@@ -17,6 +17,7 @@ from wagate.transport.base import (
     Account,
     Connected,
     ConnectFailed,
+    ContactUpdated,
     Disconnected,
     LoggedOut,
     MessageReceived,
@@ -129,7 +130,9 @@ async def test_scan_pairs_then_connects_with_the_account(sim: SimulatorTransport
 
     paired, connected = events.of(Paired)[0], events.of(Connected)[0]
     assert events.pos(paired) < events.pos(connected)
-    assert paired.account == connected.account == account == await sim.account("s1")
+    assert connected.account == account == await sim.account("s1")
+    # as whatsmeow's pair-success: the device and platform only, the LID and push name come with Connected
+    assert paired.account == Account(jid=account.jid, phone=account.phone, platform="ios")
     assert re.fullmatch(r"6281234567890:\d+@s\.whatsapp\.net", account.jid)
     assert re.fullmatch(r"\d{15}@lid", account.lid or "")
     assert (account.phone, account.push_name, account.platform) == ("6281234567890", "Toko Budi", "ios")
@@ -171,19 +174,20 @@ async def test_link_survives_a_restart_and_stop(events: Recorder, tmp_path: Path
 
 
 async def test_pairing_code_flow(sim: SimulatorTransport, events: Recorder) -> None:
-    with pytest.raises(SessionNotConnected):
-        await sim.pair_phone("s1", PHONE)  # whatsmeow needs the login websocket open first
-    await sim.connect("s1")
-    await events.wait_for(QRCodeIssued)
-    code = await sim.pair_phone("s1", "+62 812-0000-1111")
+    with pytest.raises(PhoneActionError):
+        await sim.enter_pair_code("s1", "ABCD-EFGH")  # nothing asked for a code yet
+    code = await sim.pair_phone("s1", "+62 812-0000-1111")  # connects first: the code needs the login websocket
     assert PAIR_CODE.fullmatch(code), code
+    assert len(events.of(QRCodeIssued)) == 1  # the QR codes keep rotating beside the code, as in whatsmeow
 
     with pytest.raises(PhoneActionError, match="wrong"):
         await sim.enter_pair_code("s1", "AAAA-AAAA" if code != "AAAA-AAAA" else "BBBB-BBBB")
     account = await sim.enter_pair_code("s1", code.replace("-", "").lower(), push_name="Siti")
     assert account.phone == "6281200001111" and account.push_name == "Siti"
-    assert (await events.wait_for(Paired))[0].account == account
+    assert (await events.wait_for(Paired))[0].account.jid == account.jid
     assert (await events.wait_for(Connected))[0].account == account
+    with pytest.raises(TransportError, match="already linked"):
+        await sim.pair_phone("s1", "6281200001111")
 
 
 async def test_incoming_messages_by_phone_lid_and_group(sim: SimulatorTransport, events: Recorder) -> None:
@@ -198,12 +202,14 @@ async def test_incoming_messages_by_phone_lid_and_group(sim: SimulatorTransport,
     assert (direct.text, direct.type, direct.push_name, direct.is_group) == ("pinjam ruang", "text", "Andi", False)
     assert re.fullmatch(r"[0-9A-F]{32}", direct.message_id)
     assert by_lid.sender == "6285711112222@s.whatsapp.net"  # the phone-number JID even when addressed by LID
-    assert re.fullmatch(r"\d{15}@lid", by_lid.sender_lid or "")
+    assert re.fullmatch(r"\d{15}@lid", by_lid.sender_lid or "") and by_lid.chat == by_lid.sender_lid
     second_lid = (await sim.inject_message("s1", "6285711112222", "x", via_lid=True)).sender_lid
     assert second_lid == by_lid.sender_lid  # a phone's LID never changes
     assert in_group.is_group and in_group.chat.endswith("@g.us")
     assert in_group.sender == "6285733334444@s.whatsapp.net" and in_group.sender_lid != by_lid.sender_lid
 
+    [update] = events.of(ContactUpdated)  # once, for the new push name, just ahead of its message
+    assert update.contact.push_name == "Andi" and events.pos(update) == events.pos(direct) - 1
     contacts = {c.jid: c for c in await sim.contacts("s1")}
     assert contacts["6285711112222@s.whatsapp.net"].push_name == "Andi"
     assert "6285733334444@s.whatsapp.net" in contacts and len(contacts) == 7
@@ -261,11 +267,13 @@ async def test_send_errors(sim: SimulatorTransport, events: Recorder) -> None:
     with pytest.raises(RecipientNotOnWhatsApp) as not_on:
         await sim.send_text("s1", "6285799990000@s.whatsapp.net", "hi")
     assert not_on.value.permanent
-    for bad in ("hello", "123", "0812345678901", "6281@example.com", ""):
+    with pytest.raises(RecipientNotOnWhatsApp):
+        await sim.send_text("s1", "0812345678901", "hi")  # a national number: WhatsApp knows no such account
+    for bad in ("hello", "123", "6281@example.com", "abc@s.whatsapp.net", ""):
         with pytest.raises(InvalidRecipient):
             await sim.send_text("s1", bad, "hi")
-    assert await sim.on_whatsapp("s1", ["6285799990000", PHONE, "nope"]) == {
-        "6285799990000": None, PHONE: f"{PHONE}@s.whatsapp.net", "nope": None}
+    assert await sim.on_whatsapp("s1", ["6285799990000", PHONE, "nope", "0812345678901"]) == {
+        "6285799990000": None, PHONE: f"{PHONE}@s.whatsapp.net", "nope": None, "0812345678901": None}
     assert sim.sent == []
     await sim.send_text("s1", "120363012345678901@g.us", "to the group")
     assert sim.sent[0].to == "120363012345678901@g.us"
@@ -332,6 +340,11 @@ async def test_connect_failures_can_be_injected(sim: SimulatorTransport, events:
 async def test_logout_removes_the_link(sim: SimulatorTransport, events: Recorder, tmp_path: Path) -> None:
     await linked(sim, events)
     assert (tmp_path / "s1.simulator.json").is_file()
+    await sim.stop("s1")
+    with pytest.raises(SessionNotConnected):
+        await sim.logout("s1")  # WhatsApp must be told, so a linked session has to be connected
+    await sim.connect("s1")
+    await events.wait_for(Connected, count=2)
     await sim.logout("s1")
     assert [type(e) for e in events.events][-1] is LoggedOut
     assert not (tmp_path / "s1.simulator.json").exists()

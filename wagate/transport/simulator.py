@@ -104,18 +104,24 @@ class SimulatorTransport(PhoneSide, WhatsAppTransport):
             return
         if s.account is None:
             s.state = "pairing"
+            s.qr_shown.clear()
             self._spawn(s.tasks, self._show_qr_codes(s))
         else:
             self._start_connecting(s, self.connect_delay)
 
     async def pair_phone(self, session_id: str, phone: str) -> str:
-        s = self._session(session_id)
-        if s.state != "pairing":
-            # whatsmeow needs the login websocket (the QR phase) open to ask for a code
-            raise SessionNotConnected("pairing codes can be requested only while the QR codes are shown")
         digits = wire.phone_digits(phone)
         if digits is None:
             raise InvalidRecipient(f"not a phone number: {phone!r}")
+        s = self._session(session_id)
+        if s.account is not None:
+            raise TransportError("The session is already linked")
+        if s.state == "idle":
+            await self.connect(session_id)
+        # whatsmeow asks for a code over the login websocket; the first QR code is the sign that it is open
+        await asyncio.wait_for(s.qr_shown.wait(), timeout=5.0)
+        if s.state != "pairing":
+            raise SessionNotConnected("No connection to WhatsApp to pair over")
         code = wire.pairing_code()
         s.pair_code = (code.replace("-", ""), digits)
         return code
@@ -128,6 +134,8 @@ class SimulatorTransport(PhoneSide, WhatsAppTransport):
 
     async def logout(self, session_id: str) -> None:
         s = self._session(session_id)
+        if s.account is not None and s.state != "connected":
+            raise SessionNotConnected("Connect the session before logging it out")  # WhatsApp has to be told
         await self._unlink(s)
         await self._emit(LoggedOut(session_id=session_id, reason="logged out"))
 
@@ -181,7 +189,7 @@ class SimulatorTransport(PhoneSide, WhatsAppTransport):
         found: dict[str, str | None] = {}
         for number in phones:
             digits = wire.phone_digits(number)
-            on = digits is not None and digits not in self._not_on_whatsapp
+            on = digits is not None and self._on_whatsapp(digits)
             found[number] = f"{digits}@{wire.USER_SERVER}" if on else None
         return found
 
@@ -216,6 +224,9 @@ class SimulatorTransport(PhoneSide, WhatsAppTransport):
             raise SessionNotConnected()
         return s
 
+    def _on_whatsapp(self, digits: str) -> bool:
+        return wire.reachable(digits) and digits not in self._not_on_whatsapp
+
     def _delay(self, seconds: float) -> float:
         return seconds / self.speed
 
@@ -230,7 +241,8 @@ class SimulatorTransport(PhoneSide, WhatsAppTransport):
                 s.send_failure = None
             raise error
         jid = wire.recipient_jid(to)
-        if jid.partition("@")[0] in self._not_on_whatsapp:
+        user, _, server = jid.partition("@")
+        if server == wire.USER_SERVER and not self._on_whatsapp(user):
             raise RecipientNotOnWhatsApp(f"{to} is not on WhatsApp")
         if self.send_latency:
             await asyncio.sleep(self._delay(self.send_latency))
@@ -260,6 +272,7 @@ class SimulatorTransport(PhoneSide, WhatsAppTransport):
         for n in range(self.qr_codes):
             ttl = self._delay(self.qr_first_ttl if n == 0 else self.qr_next_ttl)
             s.qr = wire.qr_code(s.keys)
+            s.qr_shown.set()
             await self._emit(QRCodeIssued(session_id=s.id, code=s.qr, expires_in=ttl))
             if self._stale(s):
                 return  # the sink scanned, stopped or logged out while handling the code
@@ -277,7 +290,9 @@ class SimulatorTransport(PhoneSide, WhatsAppTransport):
                           lid=wire.lid_for(digits), push_name=push_name, platform=platform)
         s.account, s.unlinked_offline, s.qr, s.pair_code, s.state = account, False, None, None, "connecting"
         self._save(s)
-        await self._emit(Paired(session_id=s.id, account=account))
+        # pair-success names only the device and platform; the LID and push name come with Connected
+        paired = Account(jid=account.jid, phone=digits, platform=platform)
+        await self._emit(Paired(session_id=s.id, account=paired))
         # whatsmeow reconnects after pair-success; Connected follows unless the sink stopped the session
         if s.state == "connecting" and not self._closed:
             self._start_connecting(s, self.connect_delay)

@@ -20,6 +20,7 @@ from .base import (
     Account,
     ConnectFailed,
     Contact,
+    ContactUpdated,
     Disconnected,
     LoggedOut,
     MediaInfo,
@@ -48,6 +49,7 @@ class SimSession:
     senders: dict[str, Contact] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)  # the QR rotation and (re)connect timers
     receipt_tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    qr_shown: asyncio.Event = field(default_factory=asyncio.Event)  # the login websocket is open
 
 
 class PhoneSide(abc.ABC):
@@ -125,18 +127,22 @@ class PhoneSide(abc.ABC):
         """Someone sends the session a message; held until the session is connected, like WhatsApp does."""
         s = self._session(session_id)
         digits = wire.phone_digits(from_phone)
-        if s.account is None or digits is None:
-            raise PhoneActionError("the session is not linked" if digits else f"not a phone number: {from_phone!r}")
+        if digits is None:
+            raise PhoneActionError(f"not a phone number: {from_phone!r}")
+        if s.account is None:
+            raise PhoneActionError("the session is not linked")
         sender = f"{digits}@{wire.USER_SERVER}"
-        chat = wire.recipient_jid(group) if group else sender
-        if is_group and not group:
-            chat = wire.group_jid_for(session_id)
+        lid = wire.lid_for(digits) if via_lid else None
+        if group or is_group:
+            chat = wire.recipient_jid(group) if group else wire.group_jid_for(session_id)
+        else:
+            chat = lid or sender  # whatsmeow names a direct chat addressed by LID by the LID
         event = MessageReceived(
             session_id=session_id,
             message_id=wire.incoming_message_id(),
             chat=chat,
             sender=sender,  # WhatsApp gives the phone-number JID beside the LID (SenderAlt): the bridge sees both
-            sender_lid=wire.lid_for(digits) if via_lid else None,
+            sender_lid=lid,
             push_name=push_name,
             is_group=chat.endswith("@" + wire.GROUP_SERVER),
             type=type or (media.kind if media else "text"),
@@ -146,9 +152,12 @@ class PhoneSide(abc.ABC):
             timestamp=float(int(time.time())),
         )
         known = s.senders.get(sender)
-        if push_name is None and known is not None:
-            push_name = known.push_name  # a message without a push name keeps the one seen before
-        s.senders[sender] = Contact(jid=sender, phone=digits, push_name=push_name)
+        if push_name and (known is None or known.push_name != push_name):
+            # neonize reports a new push name as a contact update just ahead of the message that carried it
+            s.senders[sender] = Contact(jid=sender, phone=digits, push_name=push_name)
+            await self._deliver(s, ContactUpdated(session_id=session_id, contact=s.senders[sender]))
+        elif known is None:
+            s.senders[sender] = Contact(jid=sender, phone=digits)
         await self._deliver(s, event)
         return event
 

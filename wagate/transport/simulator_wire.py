@@ -23,10 +23,10 @@ LID_SERVER = "lid"
 
 # whatsmeow encodes 5 random bytes with this alphabet (no 0, O, I, U: nothing to misread on a phone).
 _PAIR_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTVWXYZ"
-# E.164 allows at most 15 digits; no country code plus subscriber number is shorter than 8 in practice.
-_PHONE = re.compile(r"[1-9]\d{7,14}")
+# The same test as the neonize transport's, so both refuse the same recipients as invalid.
+_PHONE = re.compile(r"\d{6,15}")
 _PHONE_PUNCTUATION = re.compile(r"[\s+\-().]")
-_GROUP_USER = re.compile(r"\d+(-\d+)?")
+_SERVERS = frozenset({USER_SERVER, GROUP_SERVER, LID_SERVER, "newsletter", "broadcast"})
 
 _NAMES = ("Budi Santoso", "Siti Rahayu", "Andi Wijaya", "Dewi Lestari", "Rizky Pratama", "Putri Ayu",
           "Agus Setiawan", "Nur Hidayah", "Fajar Nugroho", "Maya Sari")
@@ -115,6 +115,11 @@ def phone_digits(phone: str) -> str | None:
     return digits if _PHONE.fullmatch(digits) else None
 
 
+def reachable(digits: str) -> bool:
+    """Whether a number could be on WhatsApp at all: an international number, not a national one like 0812…"""
+    return digits[0] != "0" and len(digits) >= 8
+
+
 def recipient_jid(to: str) -> str:
     """Normalise a phone number or JID the way WhatsApp addresses it; raise `InvalidRecipient` otherwise."""
     to = to.strip()
@@ -124,14 +129,10 @@ def recipient_jid(to: str) -> str:
         if digits is None:
             raise InvalidRecipient(f"not a phone number or JID: {to!r}")
         return f"{digits}@{USER_SERVER}"
-    user = user.split(":", 1)[0]  # a device suffix addresses the same account
-    if server in (USER_SERVER, "c.us") and _PHONE.fullmatch(user):
-        return f"{user}@{USER_SERVER}"
-    if server == GROUP_SERVER and _GROUP_USER.fullmatch(user):
-        return f"{user}@{GROUP_SERVER}"
-    if server == LID_SERVER and user.isdigit():
-        return f"{user}@{LID_SERVER}"
-    raise InvalidRecipient(f"not a phone number or JID: {to!r}")
+    user = user.split(":", 1)[0].split(".", 1)[0]  # the device and agent parts address a device, not a chat
+    if server not in _SERVERS or not user or (server in (USER_SERVER, LID_SERVER) and not user.isdigit()):
+        raise InvalidRecipient(f"not a WhatsApp JID: {to!r}")
+    return f"{user}@{server}"
 
 
 def address_book(session_id: str) -> list[Contact]:
