@@ -1,0 +1,25 @@
+"""The storage layer: models, vocabularies, engine and migrations. Importing it registers every table."""
+
+from wagate.db.base import Base
+from wagate.db.models_delivery import Broadcast, BroadcastRecipient, Webhook, WebhookAttempt, WebhookDelivery
+from wagate.db.models_identity import ApiKey, AuditLog, RefreshToken, Tenant, User
+from wagate.db.models_whatsapp import Contact, KeywordRule, Message, QrCode, WaSession
+
+__all__ = [
+    "ApiKey",
+    "AuditLog",
+    "Base",
+    "Broadcast",
+    "BroadcastRecipient",
+    "Contact",
+    "KeywordRule",
+    "Message",
+    "QrCode",
+    "RefreshToken",
+    "Tenant",
+    "User",
+    "WaSession",
+    "Webhook",
+    "WebhookAttempt",
+    "WebhookDelivery",
+]

@@ -1,0 +1,142 @@
+"""The status, role and kind vocabularies shared by the database, the API, the dashboard and the webhooks.
+
+Stored as plain strings (see `wagate.db.types.StrEnumType`), never as native database enums, so a new
+value needs no table rebuild on SQLite and no ALTER on MySQL.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    """Dashboard users and API keys: admin does everything, operator sends, user only views."""
+
+    ADMIN = "admin"
+    OPERATOR = "operator"
+    USER = "user"
+
+
+class TenantStatus(StrEnum):
+    ACTIVE = "active"
+    EXPIRED = "expired"
+
+
+class ActorType(StrEnum):
+    """Who made a change recorded in `audit_logs`."""
+
+    USER = "user"
+    API_KEY = "api_key"
+    INTERNAL = "internal"  # a service calling /internal/* with an internal key
+    SYSTEM = "system"  # cron, workers, the bridge
+
+
+class SessionStatus(StrEnum):
+    """The one session vocabulary (DESIGN "Session status"), written by the bridge only."""
+
+    STOPPED = "STOPPED"
+    STARTING = "STARTING"
+    SCAN_QR_CODE = "SCAN_QR_CODE"
+    WORKING = "WORKING"
+    FAILED = "FAILED"
+    LOGGED_OUT = "LOGGED_OUT"
+
+
+class Direction(StrEnum):
+    INBOUND = "in"
+    OUTBOUND = "out"
+
+
+class MessageType(StrEnum):
+    TEXT = "text"
+    IMAGE = "image"
+    VIDEO = "video"
+    AUDIO = "audio"
+    DOCUMENT = "document"
+    STICKER = "sticker"
+    LOCATION = "location"
+    CONTACT = "contact"
+    REACTION = "reaction"
+    OTHER = "other"  # received kinds the gateway does not model (polls, calls, …)
+
+
+class MessageStatus(StrEnum):
+    """queued → sending → sent → delivered → read, or failed."""
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+
+
+class Priority(StrEnum):
+    URGENT = "urgent"
+    NORMAL = "normal"
+    BULK = "bulk"
+
+
+class BroadcastStatus(StrEnum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+class RecipientStatus(StrEnum):
+    """A broadcast recipient: pending until expanded into a message, then it follows that message."""
+
+    PENDING = "pending"
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # invalid number or cancelled before expansion
+
+
+class SignatureScheme(StrEnum):
+    """`wagate`: X-WAGate-Signature over "<timestamp>.<body>"; `compat`: plain Signature header over the body."""
+
+    WAGATE = "wagate"
+    COMPAT = "compat"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERING = "delivering"
+    DELIVERED = "delivered"
+    FAILED = "failed"  # a permanent refusal (4xx other than 408/429)
+    EXHAUSTED = "exhausted"  # retried up to the horizon; can be redelivered by hand
+
+
+class QrOutcome(StrEnum):
+    ISSUED = "issued"
+    SCANNED = "scanned"
+    EXPIRED = "expired"
+
+
+class KeywordMatch(StrEnum):
+    EXACT = "exact"
+    CONTAINS = "contains"
+    PREFIX = "prefix"
+    REGEX = "regex"
+
+
+class EventName(StrEnum):
+    """Every event the gateway emits: WebSocket messages, webhook deliveries and `X-WAGate-Event`."""
+
+    MESSAGE_RECEIVED = "message.received"
+    MESSAGE_SENT = "message.sent"
+    MESSAGE_DELIVERED = "message.delivered"
+    MESSAGE_READ = "message.read"
+    MESSAGE_FAILED = "message.failed"
+    CONNECTION_OPEN = "connection.open"
+    CONNECTION_CLOSE = "connection.close"
+    QR_GENERATED = "qr.generated"
+    SESSION_STATUS = "session.status"
+    BROADCAST_COMPLETED = "broadcast.completed"
