@@ -73,7 +73,7 @@ def test_missing_secrets_are_required_even_in_development() -> None:
 
 @pytest.mark.parametrize(
     "placeholder",
-    ["changeme-changeme-changeme-changeme!", "your-jwt-secret-goes-here-in-production", "<a long random secret>!!!!!!!"],
+    ["changeme-changeme-changeme-changeme!", "your-jwt-secret-goes-here-in-production", "<a long random secret>!!!!!!"],
 )
 def test_production_refuses_a_placeholder_secret(placeholder: str) -> None:
     assert "placeholder" in problems({**PRODUCTION, "JWT_SECRET": placeholder})["JWT_SECRET"]

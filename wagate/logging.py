@@ -33,8 +33,10 @@ _SENSITIVE_KEY = re.compile(
 _SENSITIVE_TEXT = (
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=:-]{4,}"), r"\1 " + REDACTED),
     (re.compile(r"(?i)\b(pass(?:word|wd)?|secret|token|api[_-]?key|key|signature)=([^&\s\"',;]+)"), r"\1=" + REDACTED),
-    (re.compile(r"(?i)(\"(?:pass(?:word)?|secret|token|api_?key|refresh_token|access_token)\"\s*:\s*\")[^\"]*\""),
-     r"\1" + REDACTED + '"'),
+    # "password": "…" in JSON and 'password': '…' in a Python repr
+    (re.compile(r"""(?i)(["'](?:pass(?:word|wd)?|\w*secret|\w*token|x?-?api[_-]?key|authorization)["']\s*:\s*)(["'])"""
+                r"""(?:(?!\2).)*\2"""),
+     r"\1\2" + REDACTED + r"\2"),
     (re.compile(r"(?i)(mysql\+aiomysql|rediss?|postgres(?:ql)?)://([^:/@\s]*):[^@\s]+@"), r"\1://\2:" + REDACTED + "@"),
     (re.compile(r"\bwag_[A-Za-z0-9]{6,}_[A-Za-z0-9_-]{16,}"), REDACTED),
 )
@@ -81,7 +83,7 @@ class _SecurityOnly(logging.Filter):
 
 def _file_handler(path: Path, formatter: logging.Formatter, level: int) -> logging.Handler:
     # WatchedFileHandler reopens the file after logrotate moves it; every process appends to the same files.
-    handler = logging.handlers.WatchedFileHandler(path, encoding="utf-8", delay=True)
+    handler = logging.handlers.WatchedFileHandler(path, encoding="utf-8")
     handler.setFormatter(formatter)
     handler.setLevel(level)
     handler.set_name("wagate")

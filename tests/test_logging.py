@@ -1,0 +1,112 @@
+"""Logging: JSON lines in three files, request ids bound, and no password, key or token in any line."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import structlog
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from tests.fixtures import make_settings
+from wagate.config import Settings
+from wagate.logging import REDACTED, configure_logging, redact_secrets, scrub_text, security_log
+from wagate.web.app import create_app
+
+PASSWORD = "S3cret-Passw0rd-7781"
+API_KEY = "wag_1a2b3c4d_Zk9vQm2xT7pL4rN8sW1yB6cE"
+BEARER = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.Qm9ndXNTaWduYXR1cmVYWFg"
+QUERY_TOKEN = "qtok-5566778899aabbcc"
+
+
+def read_logs(settings: Settings) -> dict[str, list[dict]]:
+    return {
+        path.name: [json.loads(line) for line in path.read_text().splitlines()]
+        for path in sorted(settings.log_dir.glob("*.log"))
+    }
+
+
+def careless_app(settings: Settings) -> web.Application:
+    """The real app plus a handler that logs everything it gets and then fails with a secret in the error."""
+    app = create_app(settings)
+    log = structlog.get_logger("wagate.test")
+
+    async def careless(request: web.Request) -> web.Response:
+        body = await request.json()
+        log.info("login attempt", body=body, headers=dict(request.headers), query=dict(request.query))
+        logging.getLogger("some.library").warning("raw request: %s %s", request.headers, body)
+        raise RuntimeError(f"could not verify {request.headers['Authorization']} for {body}")
+
+    app.router.add_post("/careless", careless)
+    return app
+
+
+async def test_a_request_full_of_secrets_leaves_none_in_any_log_file(
+    aiohttp_client: object, tmp_path: Path, redis_url: str
+) -> None:
+    settings = make_settings(tmp_path, REDIS_URL=redis_url)
+    configure_logging(settings, "web")
+    client: TestClient = await aiohttp_client(careless_app(settings))  # type: ignore[operator]
+    response = await client.post(
+        f"/careless?token={QUERY_TOKEN}&page=2",
+        json={"username": "admin", "password": PASSWORD},
+        headers={"Authorization": f"Bearer {BEARER}", "x-api-key": API_KEY, "X-Request-ID": "req-secrets-01"},
+    )
+    assert response.status == 500
+
+    files = read_logs(settings)
+    assert set(files) == {"combined.log", "error.log", "security.log"}
+    everything = "\n".join(p.read_text() for p in settings.log_dir.glob("*.log"))
+    for secret in (PASSWORD, API_KEY, BEARER, QUERY_TOKEN):
+        assert secret not in everything
+    # The lines were written (and redacted), not skipped.
+    combined = files["combined.log"]
+    attempt = next(e for e in combined if e["event"] == "login attempt")
+    assert attempt["body"] == {"username": "admin", "password": REDACTED}
+    assert attempt["headers"]["Authorization"] == REDACTED and attempt["headers"]["x-api-key"] == REDACTED
+    assert attempt["query"]["token"] == REDACTED and attempt["query"]["page"] == "2"
+    assert attempt["request_id"] == "req-secrets-01"
+    assert any(e["event"].startswith("raw request:") for e in combined)
+    crash = next(e for e in files["error.log"] if e["event"] == "unhandled error")
+    assert "Bearer [REDACTED]" in crash["exception"]
+    request_line = next(e for e in combined if e["event"] == "request" and e["path"] == "/careless")
+    assert request_line["status"] == 500 and request_line["request_id"] == "req-secrets-01"
+
+
+def test_security_events_go_to_security_log_and_combined(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    configure_logging(settings, "web")
+    security_log().warning("login failed", username="admin", ip="203.0.113.9", password=PASSWORD)
+    structlog.get_logger("wagate.web").info("ordinary event")
+    files = read_logs(settings)
+    assert [e["event"] for e in files["security.log"]] == ["login failed"]
+    assert files["security.log"][0]["password"] == REDACTED
+    assert {"login failed", "ordinary event"} <= {e["event"] for e in files["combined.log"]}
+    assert files["error.log"] == []
+
+
+def test_configuring_twice_does_not_duplicate_lines(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    configure_logging(settings, "web")
+    configure_logging(settings, "web")
+    structlog.get_logger("x").info("once")
+    assert [e["event"] for e in read_logs(settings)["combined.log"]] == ["once"]
+
+
+def test_redaction_reaches_nested_values_and_free_text() -> None:
+    event = redact_secrets(None, "info", {
+        "event": f"calling with Bearer {BEARER}",
+        "user": {"name": "a", "credentials": {"password": PASSWORD}},
+        "items": [{"api_key": API_KEY}, f"url?key={API_KEY}"],
+        "url": "mysql+aiomysql://wagate:dbpass123@db/wagate",
+        "webhook_secret": "whsec",
+    })
+    assert BEARER not in event["event"]
+    assert event["user"] == {"name": "a", "credentials": REDACTED}
+    assert event["items"][0] == {"api_key": REDACTED}
+    assert API_KEY not in event["items"][1]
+    assert event["url"] == "mysql+aiomysql://wagate:[REDACTED]@db/wagate"
+    assert event["webhook_secret"] == REDACTED
+    assert scrub_text('{"password": "x1", "name": "n"}') == '{"password": "[REDACTED]", "name": "n"}'
