@@ -21,8 +21,8 @@ async def test_sqlite_connection_pragmas(tmp_path: Path) -> None:
     assert (tmp_path / "sub" / "wagate.db").exists()
 
 
-async def test_mariadb_connection_settings(mariadb_url_factory: object) -> None:
-    engine = create_engine(mariadb_url_factory())  # type: ignore[operator]
+async def test_mariadb_connection_settings(mariadb_url: str) -> None:
+    engine = create_engine(mariadb_url)
     try:
         async with create_sessionmaker(engine)() as session:
             row = (await session.execute(

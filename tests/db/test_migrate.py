@@ -27,25 +27,26 @@ def _tables(connection: Connection) -> set[str]:
     return set(inspect(connection).get_table_names())
 
 
-async def test_upgrade_matches_models_and_downgrade_empties(database_url: str) -> None:
+async def test_upgrade_matches_models_and_downgrade_empties(empty_database_url: str) -> None:
+    url = empty_database_url
     # Called from inside this test's running loop on purpose: the functions must cope with that.
-    assert current(database_url) is None
-    upgrade(database_url)
-    assert current(database_url) == head() == "0001"
+    assert current(url) is None
+    upgrade(url)
+    assert current(url) == head() == "0001"
 
-    engine = create_engine(database_url, poolclass=pool.NullPool)
+    engine = create_engine(url, poolclass=pool.NullPool)
     try:
         async with engine.connect() as conn:
             assert await conn.run_sync(_tables) == set(Base.metadata.tables) | {"alembic_version"}
             assert await conn.run_sync(_schema_diff) == []
 
-        downgrade(database_url)
-        assert current(database_url) is None
+        downgrade(url)
+        assert current(url) is None
         async with engine.connect() as conn:
             assert await conn.run_sync(_tables) == {"alembic_version"}
 
-        upgrade(database_url)  # and up again: the downgrade left nothing behind that blocks it
-        assert current(database_url) == "0001"
+        upgrade(url)  # and up again: the downgrade left nothing behind that blocks it
+        assert current(url) == "0001"
     finally:
         await engine.dispose()
 

@@ -47,7 +47,8 @@ async def test_domain_errors_map_to_status_and_one_shape(aiohttp_client: object,
     assert await response.json() == {"success": False, "message": "Session not found", "details": None}
     response = await client.get("/fail/conflict")
     assert response.status == 409
-    assert await response.json() == {"success": False, "message": "Session already exists", "details": {"session": "s1"}}
+    body = await response.json()
+    assert body == {"success": False, "message": "Session already exists", "details": {"session": "s1"}}
     response = await client.get("/fail/limited")
     assert response.status == 429
     assert response.headers["Retry-After"] == "42"
