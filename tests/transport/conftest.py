@@ -1,0 +1,15 @@
+"""Fixtures for the transport tests: neonize imported once, quietly, before any test runs."""
+
+from __future__ import annotations
+
+import gc
+import warnings
+
+# Importing neonize runs `os.popen("uname -a").read()` without closing the pipe (neonize/utils/platform.py),
+# which under filterwarnings=error turns into an unraisable ResourceWarning in whichever test runs first.
+# The leak is neonize's, happens once per process, and is contained here rather than ignored project-wide.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", ResourceWarning)
+    import neonize.aioze.client  # noqa: F401
+
+    gc.collect()
