@@ -261,7 +261,7 @@ class SimulatorTransport(PhoneSide, WhatsAppTransport):
         for kind, after in zip(kinds, delays, strict=True):
             if after is None:
                 return
-            pass
+            await asyncio.sleep(self._delay(max(0.0, after - waited)))
             waited = max(waited, after)
             receipt = ReceiptReceived(session_id=s.id, kind=kind, chat=chat, message_ids=(message_id,),
                                       timestamp=time.time())
