@@ -225,7 +225,9 @@ class NeonizeTransport(WhatsAppTransport):
         try:
             await self.sink(event)
         except Exception:
-            log.exception("transport event sink failed", session_id=event.session_id, event=type(event).__name__)
+            log.exception(
+                "transport event sink failed", session_id=event.session_id, transport_event=type(event).__name__
+            )
 
     # --- connecting, supervision, stopping --------------------------------------------------------------
 
