@@ -77,8 +77,15 @@ def events() -> Recorder:
 
 @pytest.fixture
 async def sim(events: Recorder, tmp_path: Path) -> AsyncIterator[SimulatorTransport]:
-    transport = SimulatorTransport(events, state_dir=tmp_path, qr_first_ttl=0.2, qr_next_ttl=0.05,
-                                   receipt_delays=(0.05, 0.15), connect_delay=0.01, reconnect_delay=0.05)
+    transport = SimulatorTransport(
+        events,
+        state_dir=tmp_path,
+        qr_first_ttl=0.2,
+        qr_next_ttl=0.05,
+        receipt_delays=(0.05, 0.15),
+        connect_delay=0.01,
+        reconnect_delay=0.05,
+    )
     yield transport
     await transport.close()
 
@@ -173,6 +180,17 @@ async def test_link_survives_a_restart_and_stop(events: Recorder, tmp_path: Path
         await second.close()
 
 
+async def test_an_unreadable_link_file_means_unlinked(events: Recorder, tmp_path: Path) -> None:
+    (tmp_path / "s1.simulator.json").write_text("{not json")
+    sim = SimulatorTransport(events, state_dir=tmp_path, qr_first_ttl=5)
+    try:
+        assert await sim.account("s1") is None
+        await sim.connect("s1")
+        await events.wait_for(QRCodeIssued)
+    finally:
+        await sim.close()
+
+
 async def test_pairing_code_flow(sim: SimulatorTransport, events: Recorder) -> None:
     with pytest.raises(PhoneActionError):
         await sim.enter_pair_code("s1", "ABCD-EFGH")  # nothing asked for a code yet
@@ -241,7 +259,13 @@ async def test_send_answers_then_delivered_then_read(sim: SimulatorTransport, ev
     assert events.time_of(receipts[1]) - sent_at >= 0.15
     [record] = sim.sent
     assert (record.session_id, record.to, record.kind, record.text, record.message_id, record.reply_to) == (
-        "s1", "6285711112222@s.whatsapp.net", "text", "Halo, ruang A tersedia", result.message_id, "ABC")
+        "s1",
+        "6285711112222@s.whatsapp.net",
+        "text",
+        "Halo, ruang A tersedia",
+        result.message_id,
+        "ABC",
+    )
 
 
 async def test_media_and_location_are_recorded(sim: SimulatorTransport, events: Recorder) -> None:
@@ -273,7 +297,11 @@ async def test_send_errors(sim: SimulatorTransport, events: Recorder) -> None:
         with pytest.raises(InvalidRecipient):
             await sim.send_text("s1", bad, "hi")
     assert await sim.on_whatsapp("s1", ["6285799990000", PHONE, "nope", "0812345678901"]) == {
-        "6285799990000": None, PHONE: f"{PHONE}@s.whatsapp.net", "nope": None, "0812345678901": None}
+        "6285799990000": None,
+        PHONE: f"{PHONE}@s.whatsapp.net",
+        "nope": None,
+        "0812345678901": None,
+    }
     assert sim.sent == []
     await sim.send_text("s1", "120363012345678901@g.us", "to the group")
     assert sim.sent[0].to == "120363012345678901@g.us"
@@ -410,8 +438,7 @@ async def test_the_sink_may_scan_from_inside_a_qr_event(tmp_path: Path) -> None:
 
 
 async def test_close_cancels_every_timer(events: Recorder) -> None:
-    sim = SimulatorTransport(events, qr_first_ttl=30, connect_delay=0.01, receipt_delays=(30, 60),
-                             reconnect_delay=30)
+    sim = SimulatorTransport(events, qr_first_ttl=30, connect_delay=0.01, receipt_delays=(30, 60), reconnect_delay=30)
     await sim.connect("pairing")
     await linked(sim, events, "linked")
     await sim.send_text("linked", PHONE, "hi")

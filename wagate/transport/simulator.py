@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import os
 import re
 import time
 from collections.abc import Coroutine, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -210,6 +208,15 @@ class SimulatorTransport(PhoneSide, WhatsAppTransport):
 
     # --- inside ----------------------------------------------------------------------------------------
 
+    def _load(self, session_id: str) -> Account | None:
+        if self.state_dir is None:
+            return None
+        try:
+            return wire.load_link(self.state_dir, session_id)
+        except (ValueError, KeyError, TypeError):
+            log.warning("simulator.link_unreadable", session_id=session_id)
+            return None
+
     def _session(self, session_id: str) -> SimSession:
         s = self._sessions.get(session_id)
         if s is None:
@@ -230,16 +237,21 @@ class SimulatorTransport(PhoneSide, WhatsAppTransport):
     def _delay(self, seconds: float) -> float:
         return seconds / self.speed
 
-    async def _send(self, session_id: str, to: str, kind: str, *, text: str | None = None,
-                    reply_to: str | None = None, media: MediaInfo | None = None,
-                    location: tuple[float, float] | None = None) -> SendResult:
+    async def _send(
+        self,
+        session_id: str,
+        to: str,
+        kind: str,
+        *,
+        text: str | None = None,
+        reply_to: str | None = None,
+        media: MediaInfo | None = None,
+        location: tuple[float, float] | None = None,
+    ) -> SendResult:
         s = self._connected(session_id)
         if s.send_failure is not None and s.send_failures_left > 0:
             s.send_failures_left -= 1
-            error = s.send_failure
-            if s.send_failures_left == 0:
-                s.send_failure = None
-            raise error
+            raise s.send_failure
         jid = wire.recipient_jid(to)
         user, _, server = jid.partition("@")
         if server == wire.USER_SERVER and not self._on_whatsapp(user):
@@ -248,14 +260,27 @@ class SimulatorTransport(PhoneSide, WhatsAppTransport):
             await asyncio.sleep(self._delay(self.send_latency))
             self._connected(session_id)  # the connection may have dropped while WhatsApp was answering
         result = SendResult(message_id=wire.outgoing_message_id(), timestamp=float(int(time.time())))
-        self.sent.append(SentMessage(next(self._seq), session_id, jid, kind, text, result.message_id,
-                                     result.timestamp, reply_to=reply_to, media=media, location=location))
+        self.sent.append(
+            SentMessage(
+                next(self._seq),
+                session_id,
+                jid,
+                kind,
+                text,
+                result.message_id,
+                result.timestamp,
+                reply_to=reply_to,
+                media=media,
+                location=location,
+            )
+        )
         if self.receipt_delays[0] is not None:
             self._spawn(s.receipt_tasks, self._receipts(s, jid, result.message_id, self.receipt_delays))
         return result
 
-    async def _receipts(self, s: SimSession, chat: str, message_id: str,
-                        delays: tuple[float | None, float | None]) -> None:
+    async def _receipts(
+        self, s: SimSession, chat: str, message_id: str, delays: tuple[float | None, float | None]
+    ) -> None:
         waited = 0.0
         kinds: tuple[ReceiptKind, ReceiptKind] = ("delivered", "read")
         for kind, after in zip(kinds, delays, strict=True):
@@ -263,8 +288,9 @@ class SimulatorTransport(PhoneSide, WhatsAppTransport):
                 return
             await asyncio.sleep(self._delay(max(0.0, after - waited)))
             waited = max(waited, after)
-            receipt = ReceiptReceived(session_id=s.id, kind=kind, chat=chat, message_ids=(message_id,),
-                                      timestamp=time.time())
+            receipt = ReceiptReceived(
+                session_id=s.id, kind=kind, chat=chat, message_ids=(message_id,), timestamp=time.time()
+            )
             await self._deliver(s, receipt)
 
     async def _show_qr_codes(self, s: SimSession) -> None:
@@ -286,10 +312,16 @@ class SimulatorTransport(PhoneSide, WhatsAppTransport):
             raise PhoneActionError(f"not a phone number: {phone!r}")
         await self._cancel(s.tasks)
         device = 2 + int.from_bytes(os.urandom(1)) % 60
-        account = Account(jid=f"{digits}:{device}@{wire.USER_SERVER}", phone=digits,
-                          lid=wire.lid_for(digits), push_name=push_name, platform=platform)
+        account = Account(
+            jid=f"{digits}:{device}@{wire.USER_SERVER}",
+            phone=digits,
+            lid=wire.lid_for(digits),
+            push_name=push_name,
+            platform=platform,
+        )
         s.account, s.unlinked_offline, s.qr, s.pair_code, s.state = account, False, None, None, "connecting"
-        self._save(s)
+        if self.state_dir is not None:
+            wire.save_link(self.state_dir, s.id, account)
         # pair-success names only the device and platform; the LID and push name come with Connected
         paired = Account(jid=account.jid, phone=digits, platform=platform)
         await self._emit(Paired(session_id=s.id, account=paired))
@@ -333,7 +365,7 @@ class SimulatorTransport(PhoneSide, WhatsAppTransport):
         s.backlog.clear()
         s.senders.clear()
         if self.state_dir is not None:
-            self._state_file(s.id).unlink(missing_ok=True)
+            wire.link_file(self.state_dir, s.id).unlink(missing_ok=True)
 
     async def _emit(self, event: TransportEvent) -> None:
         try:
@@ -360,28 +392,3 @@ class SimulatorTransport(PhoneSide, WhatsAppTransport):
         for task in doomed:
             task.cancel()
         await asyncio.gather(*doomed, return_exceptions=True)
-
-    def _state_file(self, session_id: str) -> Path:
-        assert self.state_dir is not None
-        return self.state_dir / f"{session_id}.simulator.json"
-
-    def _load(self, session_id: str) -> Account | None:
-        if self.state_dir is None:
-            return None
-        try:
-            return Account(**json.loads(self._state_file(session_id).read_text())["account"])
-        except FileNotFoundError:
-            return None
-        except (ValueError, KeyError, TypeError):
-            log.warning("simulator.state_unreadable", session_id=session_id)
-            return None
-
-    def _save(self, s: SimSession) -> None:
-        if self.state_dir is None or s.account is None:
-            return
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        path = self._state_file(s.id)
-        tmp = path.with_suffix(".tmp")
-        # Written aside then renamed, so a crash mid-write never leaves half a link behind.
-        tmp.write_text(json.dumps({"account": asdict(s.account), "linked_at": time.time()}))
-        os.replace(tmp, path)

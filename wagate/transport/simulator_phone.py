@@ -193,8 +193,12 @@ class PhoneSide(abc.ABC):
             if sent.session_id == session_id and sent.message_id in message_ids:
                 by_chat.setdefault(sent.to, []).append(sent.message_id)
         for chat, ids in by_chat.items():
-            await self._deliver(s, ReceiptReceived(
-                session_id=session_id, kind="read", chat=chat, message_ids=tuple(ids), timestamp=time.time()))
+            await self._deliver(
+                s,
+                ReceiptReceived(
+                    session_id=session_id, kind="read", chat=chat, message_ids=tuple(ids), timestamp=time.time()
+                ),
+            )
 
     def set_not_on_whatsapp(self, phone: str, not_on: bool = True) -> None:
         digits = wire.phone_digits(phone) or phone

@@ -1,21 +1,25 @@
 """What WhatsApp's servers and a phone produce, in their real formats, for the simulated transport.
 
 QR strings and pairing codes follow whatsmeow (`makeQRData`, `PairPhone`); message ids follow
-whatsmeow's `GenerateMessageID`; LIDs are stable per phone number, as WhatsApp's are. Also the records
-the simulator keeps of what it was asked to do, so tests can assert on them.
+whatsmeow's `GenerateMessageID`; LIDs are stable per phone number, as WhatsApp's are. Also the link file
+(the simulator's stand-in for neonize's SQLite store) and the records the simulator keeps of what it was
+asked to do, so tests can assert on them.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import re
-from dataclasses import dataclass
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from wagate.errors import InvalidRecipient
 
-from .base import Contact, MediaInfo
+from .base import Account, Contact, MediaInfo
 
 USER_SERVER = "s.whatsapp.net"
 GROUP_SERVER = "g.us"
@@ -28,8 +32,18 @@ _PHONE = re.compile(r"\d{6,15}")
 _PHONE_PUNCTUATION = re.compile(r"[\s+\-().]")
 _SERVERS = frozenset({USER_SERVER, GROUP_SERVER, LID_SERVER, "newsletter", "broadcast"})
 
-_NAMES = ("Budi Santoso", "Siti Rahayu", "Andi Wijaya", "Dewi Lestari", "Rizky Pratama", "Putri Ayu",
-          "Agus Setiawan", "Nur Hidayah", "Fajar Nugroho", "Maya Sari")
+_NAMES = (
+    "Budi Santoso",
+    "Siti Rahayu",
+    "Andi Wijaya",
+    "Dewi Lestari",
+    "Rizky Pratama",
+    "Putri Ayu",
+    "Agus Setiawan",
+    "Nur Hidayah",
+    "Fajar Nugroho",
+    "Maya Sari",
+)
 
 
 class PhoneActionError(ValueError):
@@ -140,7 +154,28 @@ def address_book(session_id: str) -> list[Contact]:
     digest = hashlib.sha256(f"contacts:{session_id}".encode()).digest()
     contacts = []
     for n in range(5):
-        phone = f"62812{int.from_bytes(digest[n * 4:n * 4 + 4]) % 10**8:08d}"
+        phone = f"62812{int.from_bytes(digest[n * 4 : n * 4 + 4]) % 10**8:08d}"
         name = _NAMES[(digest[20 + n] + n) % len(_NAMES)]
         contacts.append(Contact(jid=f"{phone}@{USER_SERVER}", phone=phone, name=name, push_name=name.split()[0]))
     return contacts
+
+
+def link_file(state_dir: Path, session_id: str) -> Path:
+    return state_dir / f"{session_id}.simulator.json"
+
+
+def load_link(state_dir: Path, session_id: str) -> Account | None:
+    """The account a session is linked to, or None when it has no link file."""
+    try:
+        return Account(**json.loads(link_file(state_dir, session_id).read_text())["account"])
+    except FileNotFoundError:
+        return None
+
+
+def save_link(state_dir: Path, session_id: str, account: Account) -> None:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = link_file(state_dir, session_id)
+    tmp = path.with_suffix(".tmp")
+    # Written aside then renamed, so a crash mid-write never leaves half a link behind.
+    tmp.write_text(json.dumps({"account": asdict(account), "linked_at": time.time()}))
+    os.replace(tmp, path)
