@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from wagate import __version__
-from wagate.config import ConfigError, Settings, ensure_local_secrets, generate_fernet_key, load_settings
+from wagate.config import ConfigError, Settings, ensure_local_secrets, generate_fernet_key, load_settings, peek
 from wagate.errors import WAGateError
 
 ROLES = ("admin", "operator", "user")
@@ -110,9 +110,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from wagate.logging import configure_logging
     from wagate.services import bootstrap
 
-    preliminary = load_settings()  # fails fast on a bad variable before anything is started
-    if not preliminary.production:
-        ensure_local_secrets(Path(preliminary.data_dir))
+    if peek("WAGATE_ENV", "development") != "production":  # production secrets are given, never generated
+        ensure_local_secrets(Path(peek("DATA_DIR", "data")))
     settings = load_settings()
     configure_logging(settings, "run")
     for folder in (settings.data_dir, settings.auth_sessions_dir, settings.upload_dir, settings.log_dir):

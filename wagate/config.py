@@ -270,6 +270,11 @@ def _read_env_file(path: Path) -> dict[str, str]:
     return {k: v for k, v in dotenv_values(path).items() if v is not None}
 
 
+def peek(name: str, default: str, env_file: str | Path | None = ".env") -> str:
+    """One raw variable before the whole configuration is validated (where the data folder is, which mode)."""
+    return os.environ.get(name) or (_read_env_file(Path(env_file)).get(name) if env_file else None) or default
+
+
 def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> Settings:
     """Build the Settings from `environ` (default: the process environment) over `env_file` and secrets.env."""
     environ = dict(os.environ if environ is None else environ)

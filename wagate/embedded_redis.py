@@ -18,7 +18,7 @@ class EmbeddedRedis:
 
     def __init__(self, data_dir: Path, password: str, port: int | None = None) -> None:
         self._password = password
-        home = data_dir / "valkey"
+        home = (data_dir / "valkey").resolve()  # the server runs from its own folder: paths must be absolute
         home.mkdir(parents=True, exist_ok=True)
         # The default user may only PING (so the server's readiness can be checked); everything else
         # needs the gateway's user and password.
