@@ -70,7 +70,7 @@ def test_migrate_then_create_admin_and_api_key_from_the_shell(tmp_path: Path) ->
     assert "created operator 'ops'" in result.stdout
     assert "password" not in result.stdout  # a given password is never echoed
 
-    result = wagate(tmp_path, "create-admin", "--username", "ops", "--password-stdin", stdin="another long one\n", **env)
+    result = wagate(tmp_path, "create-admin", "--username", "ops", "--password-stdin", stdin="another one!\n", **env)
     assert result.returncode == 1
     assert "already exists" in result.stderr
 

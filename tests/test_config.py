@@ -108,3 +108,13 @@ def test_environment_beats_env_file_beats_generated_secrets(tmp_path: Path) -> N
     assert settings.host == "0.0.0.0"  # from .env
     assert settings.log_level == "INFO"  # empty means unset
     assert len(settings.jwt_secret) >= 32  # from data/secrets.env
+
+
+def test_env_example_documents_every_variable_and_nothing_else() -> None:
+    from wagate.config import SettingsSchema
+
+    example = Path(__file__).resolve().parent.parent / ".env.example"
+    documented = {line.split("=", 1)[0] for line in example.read_text().splitlines()
+                  if line and not line.startswith("#")}
+    known = {field.data_key for field in SettingsSchema().fields.values()}
+    assert documented == known
