@@ -1,0 +1,52 @@
+"""Job names and typed enqueue helpers shared by web, worker and bridge (jobs are enqueued by name only).
+
+Job ids make enqueueing idempotent: arq refuses a second job with the id of one still queued or running,
+so a retried request or an outbox sweep never doubles a job.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from arq.connections import ArqRedis
+
+from wagate.queue.names import bridge_queue, shard_of
+
+# bridge jobs (queue of the session's shard)
+SEND_MESSAGE = "send_message"  # (session_id, message_id): wake the session's sender for a queued message
+SESSION_COMMAND = "session_command"  # (session_id, command, params): start | stop | restart | logout | delete | pair
+SIMULATOR_CONTROL = "simulator_control"  # (session_id, action, params): the simulator's phone side
+
+SESSION_COMMANDS = ("start", "stop", "restart", "logout", "delete", "pair_phone", "sync_contacts")
+
+
+async def enqueue_send(redis: ArqRedis, shards: int, session_id: str, message_id: int,
+                       *, defer_until: datetime | None = None) -> None:
+    await redis.enqueue_job(
+        SEND_MESSAGE, session_id, message_id, _job_id=f"send:{message_id}",
+        _queue_name=bridge_queue(shard_of(session_id, shards)), _defer_until=defer_until,
+    )
+
+
+async def enqueue_session_command(redis: ArqRedis, shards: int, session_id: str, command: str,
+                                  params: dict[str, Any] | None = None) -> str:
+    if command not in SESSION_COMMANDS:
+        raise ValueError(f"unknown session command {command!r}")
+    job_id = f"cmd:{session_id}:{command}:{uuid.uuid4().hex[:12]}"
+    await redis.enqueue_job(
+        SESSION_COMMAND, session_id, command, params or {}, _job_id=job_id,
+        _queue_name=bridge_queue(shard_of(session_id, shards)),
+    )
+    return job_id
+
+
+async def enqueue_simulator_control(redis: ArqRedis, shards: int, session_id: str, action: str,
+                                    params: dict[str, Any] | None = None) -> str:
+    job_id = f"sim:{session_id}:{action}:{uuid.uuid4().hex[:12]}"
+    await redis.enqueue_job(
+        SIMULATOR_CONTROL, session_id, action, params or {}, _job_id=job_id,
+        _queue_name=bridge_queue(shard_of(session_id, shards)),
+    )
+    return job_id

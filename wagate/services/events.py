@@ -1,0 +1,56 @@
+"""Gateway events: one envelope, published live (pub/sub per tenant) and appended to the durable event stream.
+
+The stream (`EVENT_STREAM`) is what webhook delivery reads with a consumer group: an event written there
+survives a restart of every process, whereas pub/sub only reaches the dashboards connected right now.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from typing import Any
+
+from redis.asyncio import Redis
+
+from wagate.queue.names import events_channel
+
+EVENT_STREAM = "wagate:events:stream"
+# Bound the stream: once webhook delivery has read an entry it is kept only as a short replay buffer.
+EVENT_STREAM_MAXLEN = 100_000
+
+EVENT_NAMES = (
+    "message.received", "message.sent", "message.delivered", "message.read", "message.failed",
+    "connection.open", "connection.close", "qr.generated", "session.status", "broadcast.completed",
+)
+
+
+def new_event_id() -> str:
+    return f"evt_{secrets.token_hex(12)}"
+
+
+def envelope(event: str, session_id: str | None, data: dict[str, Any], *, timestamp: float | None = None
+             ) -> dict[str, Any]:
+    """The body every consumer sees: `{"id", "event", "timestamp", "session", "data"}` (timestamp in seconds)."""
+    if event not in EVENT_NAMES:
+        raise ValueError(f"unknown event {event!r}")
+    return {
+        "id": new_event_id(),
+        "event": event,
+        "timestamp": int(timestamp if timestamp is not None else time.time()),
+        "session": session_id,
+        "data": data,
+    }
+
+
+async def publish(redis: Redis, tenant_id: int | None, *events: dict[str, Any]) -> None:
+    """Send a tenant's events to live listeners and to the durable stream, in one round trip."""
+    if not events:
+        return
+    async with redis.pipeline(transaction=False) as pipe:
+        for event in events:
+            raw = json.dumps(event, separators=(",", ":"), default=str)
+            pipe.publish(events_channel(tenant_id), raw)
+            pipe.xadd(EVENT_STREAM, {"event": raw, "tenant": "" if tenant_id is None else str(tenant_id)},
+                      maxlen=EVENT_STREAM_MAXLEN, approximate=True)
+        await pipe.execute()
