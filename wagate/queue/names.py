@@ -28,3 +28,11 @@ def shard_of(session_id: str, shards: int) -> int:
 def events_channel(tenant_id: int | None) -> str:
     """Pub/sub channel of live events for one tenant (or the global install when None)."""
     return f"wagate:events:{tenant_id if tenant_id is not None else 'global'}"
+
+
+def qr_key(session_id: str) -> str:
+    """The live QR code of a session: JSON `{"code", "expires_at"}` its bridge writes with the code's TTL.
+
+    Kept in Redis only, so it vanishes when it expires; the database keeps just a hash of each code (qr_history).
+    """
+    return f"wagate:qr:{session_id}"
