@@ -2,7 +2,8 @@
 
     WAGateError                 500  something the caller cannot fix
     ├── Invalid                 400  bad input; `details` names the fields
-    │   └── Unprocessable       422  well-formed input the current state cannot accept
+    │   ├── Unprocessable       422  well-formed input the current state cannot accept
+    │   └── UnsupportedMediaType 415  an upload whose sniffed content is not an allowed kind
     ├── Unauthorized            401  missing or wrong credentials
     ├── Forbidden               403  authenticated, but not allowed (role, tenant, subscription)
     ├── NotFound                404
@@ -43,6 +44,11 @@ class Invalid(WAGateError):
 class Unprocessable(Invalid):
     status = 422
     default_message = "Request cannot be processed"
+
+
+class UnsupportedMediaType(Invalid):
+    status = 415
+    default_message = "Unsupported media type"
 
 
 class Unauthorized(WAGateError):
