@@ -11,12 +11,12 @@ import asyncio
 from logging.config import fileConfig
 from typing import Any
 
+from alembic import context
 from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import pool
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.sql.schema import DefaultClause
 
-from alembic import context
 from wagate.db import Base
 from wagate.db.engine import create_engine
 from wagate.db.migrate import database_url_from_env
@@ -36,7 +36,7 @@ def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | 
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "TIMESTAMP"
     if type_ == "type" and isinstance(obj, StrEnumType):
-        return f"sa.String(length={obj.impl_instance.length})"
+        return f"sa.String(length={obj.length})"
     if type_ == "server_default" and isinstance(obj, DefaultClause) and isinstance(obj.arg, utc_now):
         return "now()"
     return False

@@ -16,14 +16,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
+from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from dotenv import dotenv_values
 from sqlalchemy import pool
 from sqlalchemy.engine import Connection
-
-from alembic import command
 
 T = TypeVar("T")
 
