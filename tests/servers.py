@@ -61,11 +61,13 @@ def find_binary(*names: str) -> str:
     raise ServerError(f"{' or '.join(names)} not found on PATH or in {', '.join(_BINARY_DIRS)}: {_INSTALL_HINT}")
 
 
-def _tail(path: Path, lines: int = 25) -> str:
+def _tail(path: Path, lines: int = 25, *, head: bool = False) -> str:
+    """The last `lines` of a log, or the first ones where the cause comes first and advice follows."""
     try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        text = path.read_text(errors="replace").splitlines()
     except OSError:
         return f"(no log at {path})"
+    return "\n".join(text[:lines] if head else text[-lines:])
 
 
 def _die_with_starter() -> Callable[[], None] | None:
@@ -308,11 +310,10 @@ class MariaDBProcess:
         server = find_binary("mariadbd", "mysqld")
         if not (self.datadir / "mysql").is_dir():
             self._install_db()
-        self.tmp_dir.mkdir(exist_ok=True)
         self.socket_path.unlink(missing_ok=True)
         argv = [server, "--no-defaults", *self._server_options(),
                 f"--port={self.port}", f"--socket={self.socket_path}", f"--pid-file={self.pid_path}",
-                f"--log-error={self.log_path}", f"--tmpdir={self.tmp_dir}", "--bind-address=127.0.0.1",
+                f"--log-error={self.log_path}", "--bind-address=127.0.0.1",
                 "--skip-name-resolve", "--max-connections=500", *self._options]
         self._process = _spawn(argv, self.log_path, self.base_dir)
         self._wait_until_ready(began + timeout)
@@ -388,9 +389,12 @@ class MariaDBProcess:
             shutil.rmtree(self.base_dir, ignore_errors=True)
 
     def _server_options(self) -> list[str]:
-        # Small redo log: install and start write 16 MB instead of 96 MB; tests never need more.
-        options = ["--innodb-log-file-size=16M", "--character-set-server=utf8mb4",
-                   "--collation-server=utf8mb4_unicode_ci", f"--datadir={self.datadir}"]
+        # A private tmpdir: mariadbd deletes every `#sql*` file in its tmpdir when it starts, so servers and
+        # installs sharing /tmp delete each other's temporary tables (install-db fails with "Unknown table").
+        # A small redo log: install and start write 16 MB instead of 96 MB; tests never need more.
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        options = [f"--datadir={self.datadir}", f"--tmpdir={self.tmp_dir}", "--innodb-log-file-size=16M",
+                   "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci"]
         if os.geteuid() == 0:
             options.append("--user=root")  # mariadbd refuses to run as root without it
         return options
@@ -407,7 +411,7 @@ class MariaDBProcess:
                 cwd=self.base_dir, timeout=120,
             )
         if done.returncode != 0:
-            raise ServerError(f"mariadb-install-db failed ({done.returncode}):\n{_tail(log)}")
+            raise ServerError(f"mariadb-install-db failed ({done.returncode}):\n{_tail(log, 6, head=True)}")
         self.last_init_seconds = time.monotonic() - began
 
     def _wait_until_ready(self, deadline: float) -> None:
