@@ -145,6 +145,8 @@ REFUSALS: list[tuple[str, Arrange, dict[str, Any], type[WAGateError], str]] = [
      "Subscription expired on"),
     ("message limit reached", lambda r, d: _tenant(r, d, max_messages=3, messages_sent=3), {}, Forbidden,
      "Message limit reached"),
+    ("message limit reached, with media", lambda r, d: _tenant(r, d, max_messages=0),
+     {"type": "image", "media": PNG}, Forbidden, "Message limit reached"),  # the stored file is removed again
     ("invalid number", _nothing, {"to": "0812"}, Invalid, "to"),
     ("empty text", _nothing, {"text": "  "}, Invalid, "text"),
     ("text too long", _nothing, {"text": "x" * 65_537}, Invalid, "text"),
