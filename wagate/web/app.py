@@ -13,7 +13,7 @@ from wagate.config import Settings
 from wagate.db.engine import create_engine, create_sessionmaker
 from wagate.web import middlewares
 from wagate.web.keys import DB, ENGINE, REDIS, SETTINGS, STARTED_AT
-from wagate.web.routes import system
+from wagate.web.routes import simulator, system
 
 REDIS_TIMEOUT_S = 5.0
 
@@ -41,7 +41,7 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
         raise RuntimeError("REDIS_URL is not set (wagate run starts an embedded Valkey and sets it)")
     app[REDIS] = redis_client(settings.redis_url)
     yield
-    await app[REDIS].aclose()
+    await app[REDIS].aclose(close_connection_pool=True)  # the pool was made here, not by the client
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -57,4 +57,6 @@ def create_app(settings: Settings) -> web.Application:
     app[STARTED_AT] = time.time()
     app.cleanup_ctx.extend([_database, _redis])
     app.add_routes(system.routes)
+    if settings.wa_transport == "simulator":  # the phone side of a fake WhatsApp: never with the real one
+        app.add_routes(simulator.routes)
     return app

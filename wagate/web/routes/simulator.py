@@ -1,0 +1,76 @@
+"""The simulated phone over HTTP: scan, pair, send the session a message, drop the network (simulator only).
+
+Mounted by `create_app` only when WA_TRANSPORT=simulator. Each route enqueues a `simulator_control` job on the
+session's bridge shard, which plays the action on its simulator; the answer is 202 with the job id.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from marshmallow import Schema
+
+from wagate.schemas import simulator as schemas
+from wagate.services import sessions
+from wagate.web.keys import DB, REDIS, SETTINGS
+
+routes = web.RouteTableDef()
+
+
+async def _body(request: web.Request) -> Any:
+    """The JSON body; an empty one stands for `{}` (every field of /unlink and /drop is optional)."""
+    return await request.json() if request.body_exists else {}
+
+
+def _accepted(message: str, **data: Any) -> web.Response:
+    return web.json_response({"success": True, "message": message, "data": data}, status=202)
+
+
+async def _control(request: web.Request, schema: type[Schema], action: str, message: str) -> web.Response:
+    params = schemas.load(schema, await _body(request))
+    app = request.app
+    job_id = await sessions.control_simulator(
+        app[DB], app[REDIS], app[SETTINGS], request.match_info["session_id"], action, params
+    )
+    return _accepted(message, job_id=job_id)
+
+
+@routes.post("/simulator/sessions/{session_id}/scan")
+async def scan(request: web.Request) -> web.Response:
+    return await _control(request, schemas.ScanSchema, "scan", "The phone scans the QR code")
+
+
+@routes.post("/simulator/sessions/{session_id}/pair-code")
+async def pair_code(request: web.Request) -> web.Response:
+    return await _control(request, schemas.PairCodeSchema, "enter_pair_code", "The phone enters the pairing code")
+
+
+@routes.post("/simulator/sessions/{session_id}/inbound")
+async def inbound(request: web.Request) -> web.Response:
+    return await _control(request, schemas.InboundSchema, "inject_message", "A message is on its way to the session")
+
+
+@routes.post("/simulator/sessions/{session_id}/drop")
+async def drop(request: web.Request) -> web.Response:
+    return await _control(request, schemas.DropSchema, "drop_connection", "The network connection drops")
+
+
+@routes.post("/simulator/sessions/{session_id}/unlink")
+async def unlink(request: web.Request) -> web.Response:
+    return await _control(request, schemas.UnlinkSchema, "unlink_from_phone", "The phone removes the linked device")
+
+
+@routes.post("/simulator/sessions/{session_id}/send-failure")
+async def send_failure(request: web.Request) -> web.Response:
+    return await _control(request, schemas.SendFailureSchema, "set_send_failure", "Send failures are set")
+
+
+@routes.post("/simulator/not-on-whatsapp")
+async def not_on_whatsapp(request: web.Request) -> web.Response:
+    params = schemas.load(schemas.NotOnWhatsAppSchema, await _body(request))
+    app = request.app
+    job_ids = await sessions.set_not_on_whatsapp(app[REDIS], app[SETTINGS], params["phone"], params["not_on"])
+    state = "not on WhatsApp" if params["not_on"] else "on WhatsApp"
+    # One job per bridge shard: every shard's simulator must agree on who is on WhatsApp.
+    return _accepted(f"{params['phone']} is {state} for every session", job_ids=job_ids)
