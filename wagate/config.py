@@ -76,6 +76,9 @@ class Settings:
     bulk_gap_ms: int
     send_jitter_ms: int
     qr_timeout_s: int
+    typing_ms_per_char: int
+    typing_max_ms: int
+    simulator_speed: float
     webhook_timeout_s: float
     webhook_horizon_h: float
     webhook_allow_private: bool
@@ -199,6 +202,9 @@ class SettingsSchema(Schema):
     bulk_gap_ms = _int("BULK_GAP_MS", 2000, 0)
     send_jitter_ms = _int("SEND_JITTER_MS", 500, 0)
     qr_timeout_s = _int("QR_TIMEOUT_S", 160, 10, 3600)
+    typing_ms_per_char = _int("TYPING_MS_PER_CHAR", 40, 0, 1000)
+    typing_max_ms = _int("TYPING_MAX_MS", 4000, 0, 60000)
+    simulator_speed = _float("SIMULATOR_SPEED", 1.0, 0.01)
     webhook_timeout_s = _float("WEBHOOK_TIMEOUT_S", 10.0, 0.1)
     webhook_horizon_h = _float("WEBHOOK_HORIZON_H", 24.0, 0.0)
     webhook_allow_private = fields.Boolean(

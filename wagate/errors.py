@@ -14,6 +14,7 @@
     └── TransportError          502  WhatsApp refused or failed; `permanent` says whether a retry can help
         ├── RecipientNotOnWhatsApp   permanent
         ├── InvalidRecipient         permanent
+        ├── MessageUnsendable        permanent: the message itself is broken (its media file is gone …)
         └── SessionNotConnected      permanent for a send: the session must be linked again first
 
 Services raise these; no service knows about HTTP.
@@ -105,6 +106,11 @@ class RecipientNotOnWhatsApp(TransportError):
 
 class InvalidRecipient(TransportError):
     default_message = "Invalid recipient"
+    permanent = True
+
+
+class MessageUnsendable(TransportError):
+    default_message = "The message cannot be sent"
     permanent = True
 
 

@@ -1,0 +1,161 @@
+"""A real bridge (arq worker on the real Valkey, simulator transport) running in the test's event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from arq import Worker
+from arq.connections import ArqRedis
+from redis.asyncio import Redis
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tests.fixtures import make_settings
+from wagate.bridge.runtime import Bridge
+from wagate.config import Settings
+from wagate.db.enums import SessionStatus
+from wagate.db.models_identity import Tenant
+from wagate.db.models_whatsapp import WaSession
+from wagate.queue.names import events_channel
+from wagate.services.credentials import hash_token, new_token
+from wagate.transport.simulator import SimulatorTransport
+from wagate.web.app import redis_client
+from workers.bridge import create_bridge
+
+# Fast but real: gaps long enough to measure, WhatsApp's timings 50 times faster.
+BRIDGE_ENV = {"SEND_GAP_MS": "300", "BULK_GAP_MS": "500", "SEND_JITTER_MS": "0", "SIMULATOR_SPEED": "50",
+              "TYPING_MS_PER_CHAR": "0"}
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, redis_url: str) -> Settings:
+    return make_settings(tmp_path, DATABASE_URL=database_url, REDIS_URL=redis_url, **BRIDGE_ENV)
+
+
+@dataclass
+class RunningBridge:
+    worker: Worker
+    task: asyncio.Task[None]
+
+    @property
+    def bridge(self) -> Bridge:
+        return self.worker.ctx["bridge"]  # type: ignore[no-any-return]
+
+    @property
+    def sim(self) -> SimulatorTransport:
+        transport = self.bridge.transport
+        assert isinstance(transport, SimulatorTransport)
+        return transport
+
+    async def stop(self) -> None:
+        await self.worker.close()
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+
+
+async def start_bridge(settings: Settings, shard: int = 0) -> RunningBridge:
+    worker = create_bridge(settings, shard, handle_signals=False)
+    task = asyncio.create_task(worker.async_run())
+    for _ in range(200):
+        if "bridge" in worker.ctx:
+            break
+        await asyncio.sleep(0.02)
+    else:
+        raise AssertionError("bridge did not start")
+    return RunningBridge(worker, task)
+
+
+@pytest.fixture
+async def running(settings: Settings) -> AsyncIterator[RunningBridge]:
+    handle = await start_bridge(settings)
+    yield handle
+    await handle.stop()
+
+
+@pytest.fixture
+async def arq_redis(settings: Settings) -> AsyncIterator[ArqRedis]:
+    client = redis_client(settings.redis_url or "")
+    yield client
+    await client.aclose(close_connection_pool=True)
+
+
+@dataclass
+class EventLog:
+    """Every event published on a tenant's live channel, in order."""
+
+    items: list[dict[str, Any]] = field(default_factory=list)
+
+    def names(self, session: str | None = None) -> list[str]:
+        return [e["event"] for e in self.items if session is None or e["session"] == session]
+
+    async def wait_for(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10.0) -> dict[str, Any]:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            for item in self.items:
+                if predicate(item):
+                    return item
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"no such event; seen {self.names()}")
+
+
+@pytest.fixture
+async def event_log(settings: Settings) -> AsyncIterator[EventLog]:
+    log = EventLog()
+    redis = Redis.from_url(settings.redis_url or "")
+    pubsub = redis.pubsub()
+    await pubsub.psubscribe(events_channel(None).rsplit(":", 1)[0] + ":*")
+
+    async def listen() -> None:
+        async for message in pubsub.listen():
+            if message["type"] == "pmessage":
+                log.items.append(json.loads(message["data"]))
+
+    task = asyncio.create_task(listen())
+    yield log
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await pubsub.aclose()
+    await redis.aclose()
+
+
+async def add_session(db: async_sessionmaker[AsyncSession], session_id: str, *, tenant: int | None = None,
+                      status: SessionStatus = SessionStatus.STOPPED, **fields: Any) -> None:
+    async with db() as session, session.begin():
+        session.add(WaSession(id=session_id, tenant_id=tenant, name=session_id, token_hash=hash_token(new_token()),
+                              status=status, **fields))
+
+
+async def add_tenant(db: async_sessionmaker[AsyncSession], user_id: str = "usr_1", **fields: Any) -> int:
+    async with db() as session, session.begin():
+        tenant = Tenant(user_id=user_id, source_service="test", **fields)
+        session.add(tenant)
+        await session.flush()
+        return tenant.id
+
+
+async def wait_status(db: async_sessionmaker[AsyncSession], session_id: str, status: SessionStatus,
+                      timeout: float = 10.0) -> WaSession:
+    deadline = asyncio.get_running_loop().time() + timeout
+    row = None
+    while asyncio.get_running_loop().time() < deadline:
+        async with db() as session:
+            row = await session.scalar(select(WaSession).where(WaSession.id == session_id))
+        if row is not None and row.status == status:
+            return row
+        await asyncio.sleep(0.03)
+    raise AssertionError(f"{session_id} is {row.status if row else 'gone'}, not {status}")
+
+
+async def until(check: Callable[[], Awaitable[bool]], timeout: float = 10.0, what: str = "condition") -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.03)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -1,0 +1,221 @@
+"""What WhatsApp tells the bridge about messages: incoming messages, receipts and contact updates.
+
+Incoming messages are stored once (WhatsApp may deliver one twice), with the sender's phone-number JID even
+when WhatsApp addressed it by LID; auto-read and keyword auto-replies follow the session's settings.
+Receipts move outgoing rows forward only (sent → delivered → read), never back.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import structlog
+from redis.asyncio import Redis
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from wagate.db.enums import Direction, KeywordMatch, MessageStatus, MessageType, Priority, TenantStatus
+from wagate.db.models_identity import Tenant
+from wagate.db.models_whatsapp import Contact, KeywordRule, Message, WaSession
+from wagate.db.types import utcnow
+from wagate.services import events
+from wagate.transport.base import ContactUpdated, MessageReceived, ReceiptReceived
+
+log = structlog.get_logger(__name__)
+
+# Which statuses a receipt may move a message from: a late "delivered" never undoes "read".
+_RECEIPT_MOVES = {
+    "delivered": (MessageStatus.DELIVERED, (MessageStatus.SENDING, MessageStatus.SENT)),
+    "read": (MessageStatus.READ, (MessageStatus.SENDING, MessageStatus.SENT, MessageStatus.DELIVERED)),
+    "played": (MessageStatus.READ, (MessageStatus.SENDING, MessageStatus.SENT, MessageStatus.DELIVERED)),
+}
+_KNOWN_TYPES = {t.value for t in MessageType}
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A received message after storing: what auto-read and auto-replies need."""
+
+    session: WaSession
+    message: Message
+    new: bool
+
+
+def _phone_of(jid: str) -> str | None:
+    user = jid.split("@", 1)[0].split(":", 1)[0]
+    return user if jid.endswith("@s.whatsapp.net") and user.isdigit() else None
+
+
+def received_data(event: MessageReceived) -> dict[str, object]:
+    """The `data` of a `message.received` event (and webhook): the WA-Gate v2 fields first."""
+    media = event.media
+    return {
+        "from": event.sender,
+        "message": event.text if event.text is not None else (media.caption if media else None),
+        "messageId": event.message_id,
+        "pushName": event.push_name,
+        "type": event.type,
+        "chat": event.chat,
+        "isGroup": event.is_group,
+        "fromMe": event.from_me,
+        "senderLid": event.sender_lid,
+        "quotedMessageId": event.quoted_message_id,
+        "timestamp": int(event.timestamp),
+        "media": None if media is None else {
+            "kind": media.kind, "mimetype": media.mimetype, "filename": media.filename, "size": media.size,
+            "caption": media.caption,
+        },
+    }
+
+
+async def store_message(db: async_sessionmaker[AsyncSession], event: MessageReceived) -> Stored | None:
+    async with db() as session, session.begin():
+        row = await session.get(WaSession, event.session_id)
+        if row is None:
+            return None
+        existing = await session.scalar(
+            select(Message).where(Message.session_id == event.session_id, Message.direction == Direction.INBOUND,
+                                  Message.wa_message_id == event.message_id)
+        )
+        if existing is not None:
+            return Stored(row, existing, new=False)
+        media = event.media
+        message = Message(
+            session_id=event.session_id, direction=Direction.INBOUND, wa_message_id=event.message_id,
+            chat_jid=event.chat, sender_jid=event.sender, recipient=row.jid,
+            type=MessageType(event.type) if event.type in _KNOWN_TYPES else MessageType.OTHER,
+            body=event.text, caption=media.caption if media else None,
+            media_mime=media.mimetype if media else None, media_name=media.filename if media else None,
+            reply_to=event.quoted_message_id, status=MessageStatus.DELIVERED,
+            content={"pushName": event.push_name, "senderLid": event.sender_lid, "isGroup": event.is_group,
+                     "fromMe": event.from_me},
+            delivered_at=datetime.fromtimestamp(event.timestamp, UTC) if event.timestamp else utcnow(),
+        )
+        session.add(message)
+        row.messages_received += 1
+        row.last_seen_at = utcnow()
+        if not event.is_group and not event.from_me:
+            await _remember_contact(session, event.session_id, event.sender, event.sender_lid, event.push_name)
+    return Stored(row, message, new=True)
+
+
+async def _remember_contact(session: AsyncSession, session_id: str, jid: str, lid: str | None,
+                            push_name: str | None) -> None:
+    contact = await session.scalar(select(Contact).where(Contact.session_id == session_id, Contact.jid == jid))
+    if contact is None:
+        session.add(Contact(session_id=session_id, jid=jid, lid=lid, phone=_phone_of(jid), push_name=push_name))
+        return
+    contact.lid = lid or contact.lid
+    contact.push_name = push_name or contact.push_name
+    contact.synced_at = utcnow()
+
+
+async def update_contact(db: async_sessionmaker[AsyncSession], event: ContactUpdated) -> None:
+    c = event.contact
+    async with db() as session, session.begin():
+        if await session.get(WaSession, event.session_id) is None:
+            return
+        contact = await session.scalar(select(Contact).where(Contact.session_id == event.session_id,
+                                                             Contact.jid == c.jid))
+        if contact is None:
+            contact = Contact(session_id=event.session_id, jid=c.jid)
+            session.add(contact)
+        contact.phone = c.phone or contact.phone or _phone_of(c.jid)
+        contact.name = c.name or contact.name
+        contact.push_name = c.push_name or contact.push_name
+        contact.business_name = c.business_name or contact.business_name
+        contact.synced_at = utcnow()
+
+
+async def apply_receipt(db: async_sessionmaker[AsyncSession], redis: Redis, event: ReceiptReceived,
+                        tenant_id: int | None) -> int:
+    """Move the outgoing messages a receipt names forward; publish one event per moved message."""
+    new_status, movable = _RECEIPT_MOVES[event.kind]
+    when = datetime.fromtimestamp(event.timestamp, UTC) if event.timestamp else utcnow()
+    stamp = {"delivered_at": when} if new_status == MessageStatus.DELIVERED else {"read_at": when}
+    async with db() as session, session.begin():
+        rows = list(await session.scalars(
+            select(Message).where(
+                Message.session_id == event.session_id, Message.direction == Direction.OUTBOUND,
+                Message.wa_message_id.in_(event.message_ids), Message.status.in_(movable),
+            )
+        ))
+        if not rows:
+            return 0
+        await session.execute(
+            update(Message).where(Message.id.in_([r.id for r in rows]), Message.status.in_(movable))
+            .values(status=new_status, **stamp)
+        )
+        if new_status == MessageStatus.READ:  # a read message was delivered too, even if that receipt never came
+            await session.execute(update(Message).where(Message.id.in_([r.id for r in rows]),
+                                                        Message.delivered_at.is_(None)).values(delivered_at=when))
+    name = "message.delivered" if new_status == MessageStatus.DELIVERED else "message.read"
+    await events.publish(redis, tenant_id, *(
+        events.envelope(name, event.session_id, {
+            "id": r.id, "messageId": r.wa_message_id, "to": r.recipient, "status": new_status.value,
+            "broadcastId": r.broadcast_id, "timestamp": int(when.timestamp()),
+        }) for r in rows
+    ))
+    return len(rows)
+
+
+async def _count_against_subscription(session: AsyncSession, tenant_id: int) -> bool:
+    """An auto-reply is a message like any other: it needs a live subscription and counts toward its limit."""
+    result = await session.execute(
+        update(Tenant)
+        .where(Tenant.id == tenant_id, Tenant.status == TenantStatus.ACTIVE,
+               or_(Tenant.expires_at.is_(None), Tenant.expires_at > utcnow()),
+               or_(Tenant.max_messages.is_(None), Tenant.messages_sent < Tenant.max_messages))
+        .values(messages_sent=Tenant.messages_sent + 1)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _matches(rule: KeywordRule, text: str) -> bool:
+    keyword, body = rule.keyword.strip().casefold(), text.strip().casefold()
+    if rule.match_type == KeywordMatch.EXACT:
+        return body == keyword
+    if rule.match_type == KeywordMatch.PREFIX:
+        return body.startswith(keyword)
+    if rule.match_type == KeywordMatch.REGEX:
+        try:
+            return re.search(rule.keyword, text, re.IGNORECASE) is not None
+        except re.error:
+            return False
+    return keyword in body
+
+
+async def keyword_reply(db: async_sessionmaker[AsyncSession], stored: Stored) -> Message | None:
+    """Queue the reply of the first matching active rule (session rules, then tenant, then global)."""
+    text = stored.message.body
+    if not text or stored.message.chat_jid is None:
+        return None
+    session_row = stored.session
+    async with db() as session, session.begin():
+        rules = list(await session.scalars(
+            select(KeywordRule).where(
+                KeywordRule.is_active.is_(True),
+                or_(KeywordRule.session_id == session_row.id,
+                    (KeywordRule.session_id.is_(None)) & (KeywordRule.tenant_id == session_row.tenant_id),
+                    (KeywordRule.session_id.is_(None)) & (KeywordRule.tenant_id.is_(None))),
+            ).order_by(KeywordRule.session_id.is_(None), KeywordRule.priority.desc(), KeywordRule.id)
+        ))
+        rule = next((r for r in rules if _matches(r, text)), None)
+        if rule is None:
+            return None
+        if session_row.tenant_id is not None and not await _count_against_subscription(session, session_row.tenant_id):
+            log.info("keyword auto-reply skipped: subscription expired or message limit reached",
+                     session_id=session_row.id, rule_id=rule.id)
+            return None
+        reply = Message(
+            session_id=session_row.id, direction=Direction.OUTBOUND, recipient=stored.message.chat_jid,
+            type=MessageType.TEXT, body=rule.reply, reply_to=stored.message.wa_message_id,
+            status=MessageStatus.QUEUED, priority=Priority.NORMAL,
+            idempotency_key=f"auto-reply:{stored.message.wa_message_id}"[:191],
+            content={"keywordRuleId": rule.id},
+        )
+        session.add(reply)
+    log.info("keyword auto-reply queued", session_id=session_row.id, rule_id=rule.id)
+    return reply

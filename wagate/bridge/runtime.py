@@ -1,0 +1,377 @@
+"""The bridge of one shard: session lifecycle, transport events → rows and events, one sender per session.
+
+Start-up reconnects the shard's sessions that were live (WORKING, STARTING, SCAN_QR_CODE) when the previous
+process stopped or died; a Redis lease per session keeps a second bridge of the same shard from connecting
+the same number. Commands from the web arrive as jobs (`session_command`) and end here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import socket
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import structlog
+from redis.asyncio import Redis
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from wagate.bridge import inbound
+from wagate.bridge.leases import SessionLeases
+from wagate.bridge.sender import Pacing, SessionSender
+from wagate.bridge.status import set_status
+from wagate.config import Settings
+from wagate.db.enums import Direction, MessageStatus, QrOutcome, SessionStatus
+from wagate.db.models_whatsapp import Message, QrCode, WaSession
+from wagate.db.types import utcnow
+from wagate.errors import Conflict, NotFound, TransportError
+from wagate.queue.names import qr_key, shard_of
+from wagate.services import events
+from wagate.transport.base import (
+    Connected,
+    ConnectFailed,
+    ContactUpdated,
+    Disconnected,
+    LoggedOut,
+    MessageReceived,
+    Paired,
+    QRCodeIssued,
+    QRCodesExhausted,
+    ReceiptReceived,
+    TransportEvent,
+    WhatsAppTransport,
+)
+from wagate.transport.factory import create_transport
+
+log = structlog.get_logger(__name__)
+
+# Sessions that were live when the previous bridge stopped: they reconnect by themselves.
+RESUMABLE = (SessionStatus.WORKING, SessionStatus.STARTING, SessionStatus.SCAN_QR_CODE)
+PAIR_CODE_TTL_S = 180
+
+
+class LeaseHeld(Conflict):
+    """Another bridge process drives this session."""
+
+
+def pair_code_key(session_id: str) -> str:
+    return f"wagate:paircode:{session_id}"
+
+
+class Bridge:
+    """Owns the transport of one shard and everything that follows from its events."""
+
+    def __init__(self, settings: Settings, shard: int, *, db: async_sessionmaker[AsyncSession], redis: Redis,
+                 transport: WhatsAppTransport | None = None) -> None:
+        self.settings = settings
+        self.shard = shard
+        self.db = db
+        self.redis = redis
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.leases = SessionLeases(redis, self.owner)
+        self.transport = transport or create_transport(settings, self.on_event)
+        self.transport.sink = self.on_event
+        self.pacing = Pacing(
+            normal_gap_s=settings.send_gap_ms / 1000, bulk_gap_s=settings.bulk_gap_ms / 1000,
+            jitter_s=settings.send_jitter_ms / 1000, typing_s_per_char=settings.typing_ms_per_char / 1000,
+            typing_max_s=settings.typing_max_ms / 1000,
+        )
+        self.senders: dict[str, SessionSender] = {}
+        self._locks: dict[str, asyncio.Lock] = {}  # per session: a send and the receipts of its message id
+        self._event_locks: dict[str, asyncio.Lock] = {}  # per session: its events, one at a time
+        self._tenants: dict[str, int | None] = {}
+
+    # --- process lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.leases.start_renewing(self._lease_lost)
+        async with self.db() as session:
+            rows = list(await session.scalars(select(WaSession.id).where(WaSession.status.in_(RESUMABLE))))
+        mine = [sid for sid in rows if shard_of(sid, self.settings.bridge_shards) == self.shard]
+        log.info("bridge started", shard=self.shard, owner=self.owner, resuming=len(mine))
+        for session_id in mine:
+            try:
+                await self.start_session(session_id)
+            except LeaseHeld:
+                log.info("session driven by another bridge", session_id=session_id)
+            except Exception:
+                log.exception("session did not resume", session_id=session_id)
+
+    async def close(self) -> None:
+        for sender in list(self.senders.values()):
+            await sender.stop()
+        self.senders.clear()
+        with contextlib.suppress(Exception):
+            await self.transport.close()
+        await self.leases.close()
+        log.info("bridge stopped", shard=self.shard)
+
+    async def _lease_lost(self, session_id: str) -> None:
+        """Another bridge took the session over: let go of it here without touching its status."""
+        await self._drop_sender(session_id)
+        with contextlib.suppress(Exception):
+            await self.transport.stop(session_id)
+
+    # --- commands ---------------------------------------------------------------------------------------
+
+    async def command(self, session_id: str, command: str, params: dict[str, Any]) -> str:
+        handlers = {
+            "start": self.start_session, "stop": self.stop_session, "restart": self.restart_session,
+            "logout": self.logout_session, "delete": self.delete_session, "sync_contacts": self.sync_contacts,
+        }
+        if command == "pair_phone":
+            return await self.pair_phone(session_id, str(params["phone"]))
+        if command not in handlers:
+            raise ValueError(f"unknown session command {command!r}")
+        await handlers[command](session_id)
+        return command
+
+    async def _session(self, session_id: str) -> WaSession:
+        async with self.db() as session:
+            row = await session.get(WaSession, session_id)
+        if row is None:
+            raise NotFound("Session not found")
+        self._tenants[session_id] = row.tenant_id
+        return row
+
+    async def _take(self, session_id: str) -> None:
+        if not await self.leases.acquire(session_id):
+            raise LeaseHeld(f"session {session_id} is driven by {await self.leases.holder(session_id)}")
+
+    async def start_session(self, session_id: str) -> None:
+        await self._session(session_id)
+        await self._take(session_id)
+        await set_status(self.db, self.redis, session_id, SessionStatus.STARTING,
+                         fields={"started_at": utcnow()})
+        self._sender(session_id).start()
+        await self.transport.connect(session_id)
+
+    async def stop_session(self, session_id: str, *, reason: str | None = None) -> None:
+        await self._session(session_id)
+        await self._take(session_id)
+        await self._drop_sender(session_id)
+        await self.transport.stop(session_id)
+        await self._forget_qr(session_id)
+        await set_status(self.db, self.redis, session_id, SessionStatus.STOPPED, reason=reason,
+                         extra_events=[("connection.close", {"reason": reason or "stopped"})])
+        await self.leases.release(session_id)
+
+    async def restart_session(self, session_id: str) -> None:
+        await self.stop_session(session_id, reason="restarting")
+        await self.start_session(session_id)
+
+    async def logout_session(self, session_id: str) -> None:
+        await self._session(session_id)
+        await self._take(session_id)
+        try:
+            await self.transport.logout(session_id)  # emits LoggedOut, handled below
+        except TransportError as exc:
+            # Not connected: the device cannot be unlinked from here; forget its keys all the same.
+            log.info("logout while not connected", session_id=session_id, reason=exc.message)
+            await self.transport.stop(session_id)
+            self._remove_store(session_id)
+            await self._logged_out(session_id, "logged out while disconnected")
+
+    async def delete_session(self, session_id: str) -> None:
+        """The row is already gone (the web deleted it): unlink the device, drop its keys and lease."""
+        if not await self.leases.acquire(session_id):
+            raise LeaseHeld(f"session {session_id} is driven by another bridge")
+        await self._drop_sender(session_id)
+        with contextlib.suppress(TransportError):
+            await self.transport.logout(session_id)
+        with contextlib.suppress(Exception):
+            await self.transport.stop(session_id)
+        self._remove_store(session_id)
+        await self._forget_qr(session_id)
+        await self.leases.release(session_id)
+        log.info("session deleted", session_id=session_id)
+
+    async def pair_phone(self, session_id: str, phone: str) -> str:
+        row = await self._session(session_id)
+        if row.status not in (SessionStatus.STARTING, SessionStatus.SCAN_QR_CODE):
+            await self.start_session(session_id)
+        code = await self.transport.pair_phone(session_id, phone)
+        await self.redis.set(pair_code_key(session_id), code, ex=PAIR_CODE_TTL_S)
+        await events.publish(self.redis, row.tenant_id, events.envelope(
+            "qr.generated", session_id, {"pairingCode": code, "phone": phone, "expiresIn": PAIR_CODE_TTL_S}))
+        return code
+
+    async def sync_contacts(self, session_id: str) -> None:
+        for contact in await self.transport.contacts(session_id):
+            await inbound.update_contact(self.db, ContactUpdated(session_id=session_id, contact=contact))
+
+    def wake(self, session_id: str) -> bool:
+        sender = self.senders.get(session_id)
+        if sender is None:
+            return False
+        sender.wake()
+        return True
+
+    # --- helpers ----------------------------------------------------------------------------------------
+
+    def _sender(self, session_id: str) -> SessionSender:
+        if session_id not in self.senders:
+            self.senders[session_id] = SessionSender(
+                session_id, db=self.db, redis=self.redis, transport=self.transport, pacing=self.pacing,
+                lock=self._lock(session_id), tenant_id=lambda: self._tenant(session_id),
+            )
+        return self.senders[session_id]
+
+    def _lock(self, session_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(session_id, asyncio.Lock())
+
+    def _events_lock(self, session_id: str) -> asyncio.Lock:
+        return self._event_locks.setdefault(session_id, asyncio.Lock())
+
+    async def _drop_sender(self, session_id: str) -> None:
+        sender = self.senders.pop(session_id, None)
+        if sender is not None:
+            await sender.stop()
+
+    async def _tenant(self, session_id: str) -> int | None:
+        if session_id not in self._tenants:
+            async with self.db() as session:
+                self._tenants[session_id] = await session.scalar(
+                    select(WaSession.tenant_id).where(WaSession.id == session_id))
+        return self._tenants[session_id]
+
+    def _remove_store(self, session_id: str) -> None:
+        folder = Path(self.settings.auth_sessions_dir)
+        for path in folder.glob(f"{session_id}.*"):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+    async def _forget_qr(self, session_id: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.redis.delete(qr_key(session_id), pair_code_key(session_id))
+
+    async def _close_open_qr(self, session_id: str, outcome: QrOutcome) -> None:
+        now = utcnow()
+        stamp = {"scanned_at": now} if outcome == QrOutcome.SCANNED else {"expired_at": now}
+        async with self.db() as session, session.begin():
+            await session.execute(
+                update(QrCode).where(QrCode.session_id == session_id, QrCode.outcome == QrOutcome.ISSUED)
+                .values(outcome=outcome, **stamp)
+            )
+
+    async def _logged_out(self, session_id: str, reason: str) -> None:
+        await self._drop_sender(session_id)
+        await self._forget_qr(session_id)
+        # Queued messages of an unlinked number can never go out: fail them now, with the reason.
+        async with self.db() as session, session.begin():
+            stuck = list(await session.scalars(select(Message.id).where(
+                Message.session_id == session_id, Message.direction == Direction.OUTBOUND,
+                Message.status.in_((MessageStatus.QUEUED, MessageStatus.SENDING)))))
+            if stuck:
+                await session.execute(update(Message).where(Message.id.in_(stuck)).values(
+                    status=MessageStatus.FAILED, error=f"session logged out: {reason}", failed_at=utcnow()))
+        tenant = await self._tenant(session_id)
+        await set_status(self.db, self.redis, session_id, SessionStatus.LOGGED_OUT, reason=reason,
+                         extra_events=[("connection.close", {"reason": reason, "loggedOut": True})])
+        if stuck:
+            await events.publish(self.redis, tenant, *(events.envelope(
+                "message.failed", session_id, {"id": mid, "status": "failed", "error": "session logged out"})
+                for mid in stuck))
+        await self.leases.release(session_id)
+
+    # --- transport events -------------------------------------------------------------------------------
+
+    async def on_event(self, event: TransportEvent) -> None:
+        """The transport's sink; one failing event is logged and never stops the next.
+
+        A session's events are handled one at a time, in arrival order: a QR code that rotates while the
+        phone scans must not write SCAN_QR_CODE over WORKING.
+        """
+        try:
+            async with self._events_lock(event.session_id):
+                await self._handle(event)
+        except Exception:
+            log.exception("event handling failed", session_id=event.session_id, event=type(event).__name__)
+
+    async def _handle(self, event: TransportEvent) -> None:
+        sid = event.session_id
+        match event:
+            case QRCodeIssued(code=code, expires_in=ttl):
+                await self._qr_issued(sid, code, ttl)
+            case QRCodesExhausted():
+                await self._close_open_qr(sid, QrOutcome.EXPIRED)
+                await self._forget_qr(sid)
+                await self._drop_sender(sid)
+                await set_status(self.db, self.redis, sid, SessionStatus.STOPPED,
+                                 reason="QR code not scanned in time")
+                await self.leases.release(sid)
+            case Paired(account=account):
+                await self._close_open_qr(sid, QrOutcome.SCANNED)
+                await self._forget_qr(sid)
+                async with self.db() as session, session.begin():
+                    await session.execute(update(WaSession).where(WaSession.id == sid).values(
+                        jid=account.jid, phone=account.phone, lid=account.lid))
+            case Connected(account=account):
+                await self._forget_qr(sid)
+                fields = {"jid": account.jid, "phone": account.phone, "lid": account.lid,
+                          "push_name": account.push_name, "platform": account.platform,
+                          "connected_at": utcnow(), "last_seen_at": utcnow()}
+                await set_status(self.db, self.redis, sid, SessionStatus.WORKING, fields=fields, extra_events=[(
+                    "connection.open", {"jid": account.jid, "phone": account.phone, "lid": account.lid,
+                                        "pushName": account.push_name, "platform": account.platform})])
+                self._sender(sid).start()
+            case Disconnected(reason=reason, will_reconnect=again):
+                await set_status(self.db, self.redis, sid,
+                                 SessionStatus.STARTING if again else SessionStatus.STOPPED,
+                                 reason=f"disconnected: {reason}", extra_events=[
+                                     ("connection.close", {"reason": reason, "reconnecting": again})])
+                if not again:
+                    await self._drop_sender(sid)
+                    await self.leases.release(sid)
+            case ConnectFailed(reason=reason, permanent=True):
+                await self._drop_sender(sid)
+                await set_status(self.db, self.redis, sid, SessionStatus.FAILED, reason=reason)
+                await self.leases.release(sid)
+            case ConnectFailed(reason=reason, retry_in=retry_in):
+                note = f"{reason}; retrying in {retry_in:.0f} s" if retry_in is not None else reason
+                await set_status(self.db, self.redis, sid, SessionStatus.STARTING, reason=note)
+            case LoggedOut(reason=reason):
+                await self._logged_out(sid, reason)
+            case MessageReceived():
+                await self._received(event)
+            case ReceiptReceived():
+                async with self._lock(sid):  # after the send that produced the id has been committed
+                    await inbound.apply_receipt(self.db, self.redis, event, await self._tenant(sid))
+            case ContactUpdated():
+                await inbound.update_contact(self.db, event)
+
+    async def _qr_issued(self, session_id: str, code: str, ttl: float) -> None:
+        await self._close_open_qr(session_id, QrOutcome.EXPIRED)  # the previous code stopped working
+        expires_at = utcnow() + timedelta(seconds=ttl)
+        async with self.db() as session, session.begin():
+            session.add(QrCode(session_id=session_id, expires_at=expires_at,
+                               code_hash=hashlib.sha256(code.encode()).hexdigest()))
+        await self.redis.set(qr_key(session_id), json.dumps({"code": code, "expires_at": expires_at.isoformat()}),
+                             px=max(1, int(ttl * 1000)))
+        await set_status(self.db, self.redis, session_id, SessionStatus.SCAN_QR_CODE, extra_events=[
+            ("qr.generated", {"qr": code, "expiresAt": int(expires_at.timestamp()), "expiresIn": ttl})])
+
+    async def _received(self, event: MessageReceived) -> None:
+        stored = await inbound.store_message(self.db, event)
+        if stored is None or not stored.new:
+            return
+        await events.publish(self.redis, stored.session.tenant_id, events.envelope(
+            "message.received", event.session_id, {"id": stored.message.id, **inbound.received_data(event)},
+            timestamp=event.timestamp or time.time()))
+        if event.from_me:
+            return
+        if stored.session.auto_read_enabled:
+            try:
+                await self.transport.mark_read(event.session_id, event.chat, event.sender, [event.message_id])
+            except TransportError as exc:
+                log.warning("auto-read failed", session_id=event.session_id, reason=exc.message)
+        if await inbound.keyword_reply(self.db, stored) is not None:
+            self.wake(event.session_id)

@@ -1,0 +1,290 @@
+"""One sender per connected session: takes its queued messages in priority order and sends them, paced.
+
+The database is the queue. Each turn the sender picks the most urgent due message (urgent, normal, bulk;
+then oldest first), so a normal message queued behind 200 broadcast messages goes next, and a scheduled
+message waits for its `send_at`. Sessions have their own senders, so they send in parallel; one session
+never bursts: consecutive sends are at least the priority's gap apart, plus random jitter. The time of the
+last send is kept in Redis, so a restarted bridge keeps the gap too.
+
+A message is marked `sending` (committed) before WhatsApp is asked and `sent` right after; a bridge that dies
+in between finds it `sending` on restart and sends it again. The send job of the queue only wakes the
+sender, so a job that runs twice never sends twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import structlog
+from redis.asyncio import Redis
+from sqlalchemy import case, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from wagate.db.enums import Direction, MessageStatus, MessageType, Priority
+from wagate.db.models_whatsapp import Message, WaSession
+from wagate.db.types import utcnow
+from wagate.errors import MessageUnsendable, SessionNotConnected, TransportError
+from wagate.services import events
+from wagate.transport.base import SendResult, WhatsAppTransport
+
+log = structlog.get_logger(__name__)
+
+MAX_ATTEMPTS = 3
+RETRY_BACKOFF_S = (2.0, 8.0)  # before the 2nd and 3rd attempt of a transiently failed send
+IDLE_POLL_S = 5.0  # with nothing due, look again this often even without a wake-up (a lost job loses nothing)
+SEND_TIMEOUT_S = 120.0  # a media upload on a slow line; beyond this the send counts as a transient failure
+_RANK = case({Priority.URGENT.value: 0, Priority.NORMAL.value: 1}, value=Message.priority, else_=2)
+
+
+def pace_key(session_id: str) -> str:
+    return f"wagate:pace:{session_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Pacing:
+    normal_gap_s: float
+    bulk_gap_s: float
+    jitter_s: float
+    typing_s_per_char: float
+    typing_max_s: float
+
+    def gap(self, priority: Priority) -> float:
+        return self.bulk_gap_s if priority == Priority.BULK else self.normal_gap_s
+
+
+async def next_due(db: async_sessionmaker[AsyncSession], session_id: str) -> Message | None:
+    """The session's most urgent outgoing message that may be sent now (left `sending` by a crash included)."""
+    async with db() as session:
+        return await session.scalar(
+            select(Message)
+            .where(
+                Message.session_id == session_id,
+                Message.direction == Direction.OUTBOUND,
+                Message.status.in_((MessageStatus.QUEUED, MessageStatus.SENDING)),
+                or_(Message.send_at.is_(None), Message.send_at <= utcnow()),
+            )
+            .order_by(_RANK, Message.id)
+            .limit(1)
+        )
+
+
+async def next_scheduled_in(db: async_sessionmaker[AsyncSession], session_id: str) -> float | None:
+    """Seconds until the session's next scheduled message is due, if one is waiting."""
+    async with db() as session:
+        when = await session.scalar(
+            select(Message.send_at)
+            .where(Message.session_id == session_id, Message.direction == Direction.OUTBOUND,
+                   Message.status == MessageStatus.QUEUED, Message.send_at > utcnow())
+            .order_by(Message.send_at)
+            .limit(1)
+        )
+    return None if when is None else max(0.0, (when - utcnow()).total_seconds())
+
+
+class SessionSender:
+    """The send loop of one session; `wake()` when something may have become due."""
+
+    def __init__(
+        self,
+        session_id: str,
+        *,
+        db: async_sessionmaker[AsyncSession],
+        redis: Redis,
+        transport: WhatsAppTransport,
+        pacing: Pacing,
+        lock: asyncio.Lock,
+        tenant_id: Callable[[], Awaitable[int | None]],
+    ) -> None:
+        self.session_id = session_id
+        self.db = db
+        self.redis = redis
+        self.transport = transport
+        self.pacing = pacing
+        self.lock = lock  # shared with the receipt handler: a receipt never overtakes the commit of its send
+        self.tenant_id = tenant_id
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._last_sent: float | None = None
+        self._jitter = 0.0
+        self.log = log.bind(session_id=session_id)
+
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name=f"sender:{self.session_id}")
+        self.wake()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        await self._load_last_sent()
+        while True:
+            self._wake.clear()  # before looking: a wake-up that arrives while we look is not lost
+            try:
+                idle_for = await self._send_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.log.exception("sender turn failed")
+                idle_for = 1.0
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=idle_for)
+
+    async def _load_last_sent(self) -> None:
+        with contextlib.suppress(Exception):
+            value = await self.redis.get(pace_key(self.session_id))
+            if value is not None:
+                # Redis keeps wall-clock milliseconds; convert to this process's monotonic clock.
+                self._last_sent = time.monotonic() - (time.time() - int(value) / 1000)
+
+    async def _send_due(self) -> float:
+        """Send whatever is due, in order and paced; return how long to idle before looking again."""
+        while True:
+            if not await self.transport.is_connected(self.session_id):
+                return IDLE_POLL_S  # Connected wakes the sender
+            message = await next_due(self.db, self.session_id)
+            if message is None:
+                scheduled = await next_scheduled_in(self.db, self.session_id)
+                return IDLE_POLL_S if scheduled is None else min(IDLE_POLL_S, scheduled + 0.01)
+            wait = self._wait_before(message.priority)
+            if wait > 0:
+                # Sleep, but wake early when something new arrives: it may be more urgent than `message`.
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=wait)
+                continue
+            await self._send(message)
+
+    def _wait_before(self, priority: Priority) -> float:
+        if self._last_sent is None:
+            return 0.0
+        return self._last_sent + self.pacing.gap(priority) + self._jitter - time.monotonic()
+
+    async def _mark_sent_time(self) -> None:
+        self._last_sent = time.monotonic()
+        self._jitter = random.uniform(0, self.pacing.jitter_s) if self.pacing.jitter_s else 0.0
+        with contextlib.suppress(Exception):
+            ttl_ms = int((self.pacing.bulk_gap_s + self.pacing.jitter_s + 60) * 1000)
+            await self.redis.set(pace_key(self.session_id), int(time.time() * 1000), px=ttl_ms)
+
+    async def _send(self, message: Message) -> None:
+        log_ = self.log.bind(message_id=message.id)
+        async with self.db() as session, session.begin():
+            await session.execute(
+                update(Message).where(Message.id == message.id)
+                .values(status=MessageStatus.SENDING, attempts=Message.attempts + 1)
+            )
+        attempt = message.attempts + 1
+        await self._show_typing(message)
+        async with self.lock:
+            try:
+                result = await asyncio.wait_for(self._call_transport(message), timeout=SEND_TIMEOUT_S)
+            except SessionNotConnected:
+                await self._requeue(message, attempt - 1, None)  # not the message's fault: wait for the session
+                return
+            except (TransportError, TimeoutError, OSError) as exc:
+                await self._mark_sent_time()
+                error = exc if isinstance(exc, TransportError) else TransportError(f"send failed: {exc!r}")
+                if error.permanent or attempt >= MAX_ATTEMPTS:
+                    await self._fail(message, error.message)
+                    log_.warning("send failed", reason=error.message, attempt=attempt, permanent=error.permanent)
+                else:
+                    delay = RETRY_BACKOFF_S[min(attempt - 1, len(RETRY_BACKOFF_S) - 1)]
+                    await self._requeue(message, attempt, delay, error.message)
+                    log_.info("send will be retried", reason=error.message, attempt=attempt, retry_in_s=delay)
+                return
+            await self._mark_sent_time()
+            await self._sent(message, result)
+        log_.info("sent", wa_message_id=result.message_id, attempt=attempt)
+
+    async def _call_transport(self, message: Message) -> SendResult:
+        to = message.recipient or ""
+        if message.type == MessageType.TEXT:
+            return await self.transport.send_text(self.session_id, to, message.body or "", reply_to=message.reply_to)
+        if message.type == MessageType.LOCATION:
+            content = message.content or {}
+            return await self.transport.send_location(
+                self.session_id, to, float(content["latitude"]), float(content["longitude"]),
+                name=content.get("name"), address=content.get("address"),
+            )
+        if message.type in (MessageType.IMAGE, MessageType.VIDEO, MessageType.AUDIO, MessageType.DOCUMENT):
+            try:
+                data = await asyncio.to_thread(Path(message.media_path or "").read_bytes)
+            except OSError as exc:
+                raise MessageUnsendable("the media file of this message is missing") from exc
+            return await self.transport.send_media(
+                self.session_id, to, message.type.value, data,  # type: ignore[arg-type]
+                mimetype=message.media_mime or "application/octet-stream", filename=message.media_name,
+                caption=message.caption,
+            )
+        raise MessageUnsendable(f"messages of type {message.type.value} cannot be sent")
+
+    async def _show_typing(self, message: Message) -> None:
+        if message.type != MessageType.TEXT or not message.body or not self.pacing.typing_s_per_char:
+            return
+        async with self.db() as session:
+            typing = await session.scalar(select(WaSession.typing_enabled).where(WaSession.id == self.session_id))
+        if not typing:
+            return
+        seconds = min(self.pacing.typing_max_s, len(message.body) * self.pacing.typing_s_per_char)
+        chat = message.recipient or ""
+        with contextlib.suppress(TransportError):
+            await self.transport.set_typing(self.session_id, chat, True)
+            await asyncio.sleep(seconds)
+            await self.transport.set_typing(self.session_id, chat, False)
+
+    async def _sent(self, message: Message, result: SendResult) -> None:
+        now = utcnow()
+        async with self.db() as session, session.begin():
+            await session.execute(
+                update(Message).where(Message.id == message.id)
+                .values(status=MessageStatus.SENT, wa_message_id=result.message_id, sent_at=now, error=None)
+            )
+            await session.execute(
+                update(WaSession).where(WaSession.id == self.session_id)
+                .values(messages_sent=WaSession.messages_sent + 1, last_seen_at=now)
+            )
+        await self._publish("message.sent", message, status="sent", messageId=result.message_id,
+                            timestamp=int(result.timestamp))
+
+    async def _fail(self, message: Message, reason: str) -> None:
+        async with self.db() as session, session.begin():
+            await session.execute(
+                update(Message).where(Message.id == message.id)
+                .values(status=MessageStatus.FAILED, error=reason[:1000], failed_at=utcnow())
+            )
+            await session.execute(
+                update(WaSession).where(WaSession.id == self.session_id)
+                .values(messages_failed=WaSession.messages_failed + 1)
+            )
+        await self._publish("message.failed", message, status="failed", error=reason)
+
+    async def _requeue(self, message: Message, attempts: int, delay_s: float | None, reason: str | None = None) -> None:
+        values: dict[str, object] = {"status": MessageStatus.QUEUED, "attempts": attempts, "error": reason}
+        if delay_s is not None:
+            values["send_at"] = utcnow() + timedelta(seconds=delay_s)
+        async with self.db() as session, session.begin():
+            await session.execute(update(Message).where(Message.id == message.id).values(**values))
+
+    async def _publish(self, name: str, message: Message, **data: object) -> None:
+        body = {"id": message.id, "to": message.recipient, "type": message.type.value,
+                "priority": message.priority.value, "broadcastId": message.broadcast_id, **data}
+        try:
+            await events.publish(self.redis, await self.tenant_id(),
+                                 events.envelope(name, self.session_id, body))
+        except Exception as exc:
+            self.log.warning("message event not published", event=name, error=type(exc).__name__)

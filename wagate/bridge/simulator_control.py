@@ -1,0 +1,39 @@
+"""Runs a `simulator_control` job: one phone-side action of the simulated WhatsApp, by name.
+
+The action is the name of a `PhoneSide` method and the params its keyword arguments (see
+wagate/schemas/simulator.py for the routes that enqueue them); only the methods listed here can be called.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wagate.errors import MessageUnsendable, TransportError
+from wagate.transport.base import WhatsAppTransport
+
+ACTIONS = frozenset({
+    "scan", "enter_pair_code", "inject_message", "drop_connection", "unlink_from_phone", "set_send_failure",
+    "set_not_on_whatsapp",
+})
+_FAILURES: dict[str, TransportError | None] = {
+    "transient": TransportError("simulated temporary failure"),
+    "permanent": MessageUnsendable("simulated permanent failure"),
+    "none": None,
+}
+
+
+async def apply(transport: WhatsAppTransport, session_id: str, action: str, params: dict[str, Any]) -> str:
+    from wagate.transport.simulator import SimulatorTransport
+
+    if not isinstance(transport, SimulatorTransport):
+        raise TransportError("simulator controls need WA_TRANSPORT=simulator")
+    if action not in ACTIONS:
+        raise ValueError(f"unknown simulator action {action!r}")
+    params = dict(params)
+    if action == "set_not_on_whatsapp":
+        transport.set_not_on_whatsapp(params["phone"], params.get("not_on", True))
+    elif action == "set_send_failure":
+        transport.set_send_failure(session_id, _FAILURES[params["kind"]], params.get("times", 1))
+    else:
+        await getattr(transport, action)(session_id, **params)
+    return action
