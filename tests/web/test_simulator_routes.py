@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient
 from arq.connections import ArqRedis
 from arq.jobs import Job, JobDef
@@ -13,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wagate.config import Settings
 from wagate.db.enums import ActorType
-from wagate.logging import configure_logging
 from wagate.queue import jobs
 from wagate.queue.names import bridge_queue
 from wagate.services import sessions
@@ -22,27 +20,6 @@ from wagate.web.keys import REDIS
 
 Db = async_sessionmaker[AsyncSession]
 SESSION = "sim-1"
-
-
-def app_for(settings: Settings) -> web.Application:
-    app = create_app(settings)
-    app.on_cleanup.append(_close_redis_pool)  # runs after the cleanup contexts
-    return app
-
-
-async def _close_redis_pool(app: web.Application) -> None:
-    # The app closes its ArqRedis client, but redis-py leaves a ConnectionPool passed to a client open, so its
-    # sockets would surface later as ResourceWarnings (errors under filterwarnings=error) in whichever test
-    # happens to collect them. Remove once the app's Redis cleanup closes the pool itself.
-    await app[REDIS].connection_pool.disconnect()
-
-
-@pytest.fixture
-async def client(aiohttp_client: Any, settings: Settings) -> TestClient:
-    """The shared `client`, with the app's Redis pool closed at the end (see `_close_redis_pool`)."""
-    configure_logging(settings, "web")
-    test_client: TestClient = await aiohttp_client(app_for(settings))
-    return test_client
 
 
 @pytest.fixture
@@ -148,7 +125,7 @@ async def test_an_unknown_session_is_404(client: TestClient, route: str) -> None
 
 
 async def test_not_on_whatsapp_reaches_every_shard(aiohttp_client: Any, settings: Settings) -> None:
-    client: TestClient = await aiohttp_client(app_for(settings.replace(bridge_shards=3)))
+    client: TestClient = await aiohttp_client(create_app(settings.replace(bridge_shards=3)))
     response = await client.post("/simulator/not-on-whatsapp", json={"phone": "+1 415 555 2671"})
     assert response.status == 202, await response.text()
     answer = await response.json()
@@ -166,7 +143,7 @@ async def test_not_on_whatsapp_reaches_every_shard(aiohttp_client: Any, settings
 
 
 async def test_routes_are_absent_with_the_real_transport(aiohttp_client: Any, settings: Settings, db: Db) -> None:
-    client: TestClient = await aiohttp_client(app_for(settings.replace(wa_transport="neonize")))
+    client: TestClient = await aiohttp_client(create_app(settings.replace(wa_transport="neonize")))
     await sessions.create_session(db, client.app[REDIS], settings, tenant_id=None, session_id=SESSION, name="Real",
                                   auto_connect=False, actor=sessions.Actor(ActorType.SYSTEM, "test"))
     for path in (f"/simulator/sessions/{SESSION}/scan", f"/simulator/sessions/{SESSION}/unlink",
