@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 from arq.connections import ArqRedis
 from arq.jobs import Job, JobDef
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wagate.config import Settings
-from wagate.db.enums import ActorType
+from wagate.db.enums import ActorType, Direction, SessionStatus
+from wagate.db.models_whatsapp import Message
 from wagate.queue import jobs
 from wagate.queue.names import bridge_queue
 from wagate.services import sessions
 from wagate.web.app import create_app
 from wagate.web.keys import REDIS
+from workers.bridge import create_bridge
 
 Db = async_sessionmaker[AsyncSession]
 SESSION = "sim-1"
@@ -151,3 +155,50 @@ async def test_routes_are_absent_with_the_real_transport(aiohttp_client: Any, se
         response = await client.post(path, json={"phone": "6281234567890"})
         assert response.status == 404, path
     assert await queued(client.app[REDIS]) == []
+
+
+async def until(check: Any, timeout: float = 15.0) -> Any:
+    """Poll `check()` until it returns something truthy."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not (value := await check()):
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+    return value
+
+
+@pytest.mark.slow
+async def test_a_person_links_and_messages_a_session_through_a_real_bridge(
+    aiohttp_client: Any, settings: Settings, db: Db
+) -> None:
+    """Create (auto-connect) → the bridge shows a QR → /scan → WORKING → /inbound is stored as received."""
+    fast = settings.replace(simulator_speed=20.0)
+    client: TestClient = await aiohttp_client(create_app(fast))
+    bridge = create_bridge(fast, 0, handle_signals=False)
+    task = asyncio.create_task(bridge.async_run())
+    try:
+        await sessions.create_session(db, client.app[REDIS], fast, tenant_id=None, session_id="e2e", name="E2E",
+                                      actor=sessions.Actor(ActorType.SYSTEM, "test"))
+        qr = await until(lambda: sessions.current_qr(client.app[REDIS], "e2e"))
+        scan = {"phone": "6281111111111", "code": qr["code"]}  # exactly the code the API would show
+        response = await client.post("/simulator/sessions/e2e/scan", json=scan)
+        assert response.status == 202
+
+        async def status() -> SessionStatus | None:
+            row = await sessions.get_session(db, "e2e")
+            return row.status if row.status == SessionStatus.WORKING else None
+
+        await until(status)
+        assert await sessions.current_qr(client.app[REDIS], "e2e") is None  # gone once linked
+        response = await client.post("/simulator/sessions/e2e/inbound", json={"from": "6282222222222", "text": "halo"})
+        assert response.status == 202
+
+        async def received() -> str | None:
+            async with db() as s:
+                return await s.scalar(select(Message.body).where(Message.session_id == "e2e",
+                                                                 Message.direction == Direction.INBOUND))
+
+        assert await until(received) == "halo"
+    finally:
+        await bridge.close()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
