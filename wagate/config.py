@@ -82,6 +82,10 @@ class Settings:
     webhook_timeout_s: float
     webhook_horizon_h: float
     webhook_allow_private: bool
+    webhook_retry_fast_s: tuple[float, ...]
+    webhook_retry_slow_s: tuple[float, ...]
+    webhook_retry_jitter: float
+    webhook_host_concurrency: int
     default_region: str
     timezone: str
     cors_origins: tuple[str, ...]
@@ -113,6 +117,20 @@ class CommaList(fields.Field):
         if not isinstance(value, str):
             raise ValidationError("expects a comma-separated list")
         return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+class Seconds(fields.Field):
+    """A comma-separated list of positive seconds (a retry schedule), as a tuple of floats."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> tuple[float, ...]:
+        text = "expects comma-separated seconds greater than 0, such as 1,2,4,8,16"
+        try:
+            gaps = tuple(float(part) for part in str(value).split(",") if part.strip())
+        except ValueError as exc:
+            raise ValidationError(text) from exc
+        if not gaps or any(not gap > 0 for gap in gaps):
+            raise ValidationError(text)
+        return gaps
 
 
 def _fernet_key(value: str) -> None:
@@ -210,6 +228,10 @@ class SettingsSchema(Schema):
     webhook_allow_private = fields.Boolean(
         data_key="WEBHOOK_ALLOW_PRIVATE", load_default=False, error_messages={"invalid": "expects true or false"}
     )
+    webhook_retry_fast_s = Seconds(data_key="WEBHOOK_RETRY_FAST_S", load_default=(1.0, 2.0, 4.0, 8.0, 16.0))
+    webhook_retry_slow_s = Seconds(data_key="WEBHOOK_RETRY_SLOW_S", load_default=(60.0, 300.0, 1800.0, 3600.0))
+    webhook_retry_jitter = _float("WEBHOOK_RETRY_JITTER", 0.2, 0.0)
+    webhook_host_concurrency = _int("WEBHOOK_HOST_CONCURRENCY", 8, 1, 1000)
     default_region = fields.String(
         data_key="DEFAULT_REGION", load_default="ID",
         validate=validate.Regexp(r"^[A-Z]{2}$", error="expects a two-letter country code such as ID"),

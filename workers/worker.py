@@ -8,6 +8,8 @@ from arq.cron import cron
 from wagate.config import Settings
 from wagate.queue.names import WORKER_QUEUE
 from wagate.services.outbox import sweep_outbox
+from wagate.services.tenants import expire_due
+from workers import webhook_jobs
 from workers.common import Ctx, build_worker
 
 # Below the one-minute period, so a slow sweep (a huge backlog, a slow database) never overlaps the next one.
@@ -19,13 +21,33 @@ async def outbox_sweep(ctx: Ctx) -> int:
     return await sweep_outbox(ctx["db"], ctx["redis"], ctx["settings"])
 
 
+async def subscription_expiry(ctx: Ctx) -> dict[str, list[int]]:
+    """Expire the tenants whose subscription ended, re-activate the renewed (times in settings.timezone)."""
+    run = await expire_due(ctx["db"], ctx["settings"].timezone)
+    return {"expired": run.expired, "reactivated": run.reactivated}
+
+
 CRON_JOBS = [
     # Every minute, and at start-up: a worker starting after an outage sweeps at once instead of up to 60 s later.
     # unique (the default): with several workers, each minute's sweep runs once.
     cron(outbox_sweep, name="cron:outbox_sweep", second=0, run_at_startup=True, timeout=OUTBOX_SWEEP_TIMEOUT_S),
+    # Seed 001: every minute (WIB, though a minutely schedule is the same in every zone); at start-up too, so a
+    # worker back from an outage expires at once. unique: one run per minute however many workers there are.
+    cron(subscription_expiry, name="cron:subscription_expiry", second=0, run_at_startup=True,
+         timeout=OUTBOX_SWEEP_TIMEOUT_S),
+    *webhook_jobs.CRON_JOBS,
 ]
 
 
+async def on_startup(ctx: Ctx) -> None:
+    await webhook_jobs.startup(ctx)
+
+
+async def on_shutdown(ctx: Ctx) -> None:
+    await webhook_jobs.shutdown(ctx)
+
+
 def create_worker(settings: Settings, *, handle_signals: bool = True) -> Worker:
-    return build_worker(settings, queue_name=WORKER_QUEUE, functions=[], cron_jobs=CRON_JOBS,
+    return build_worker(settings, queue_name=WORKER_QUEUE, functions=webhook_jobs.functions(settings.webhook_timeout_s),
+                        cron_jobs=CRON_JOBS, on_startup=on_startup, on_shutdown=on_shutdown,
                         handle_signals=handle_signals)

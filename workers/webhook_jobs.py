@@ -1,0 +1,76 @@
+"""Webhook work in the worker process: the fan-out reader task, the delivery job and the sweep cron.
+
+The fan-out reader is a long-lived task started in on_startup rather than a cron: XREADGROUP with BLOCK hands
+it an event within milliseconds of its XADD, where an arq cron runs at most once a second and costs a job
+per run even when the stream is idle. Each worker process reads as its own consumer of one group, so several
+workers share the stream, and one that dies leaves its unacknowledged entries to be claimed by the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+
+import aiohttp
+from arq import Retry
+from arq.cron import cron
+from arq.worker import func
+
+from wagate.services import webhook_delivery, webhook_fanout
+from wagate.services.ssrf import GuardedResolver
+from wagate.services.webhook_delivery import DELIVER_JOB, Delivery, HostSlots, Outcome
+from workers.common import Ctx
+
+SWEEP_TIMEOUT_S = 50  # below the one-minute period, so sweeps never overlap
+# A job whose receiver host is at its concurrency limit comes back after about this long, holding no slot.
+BUSY_DEFER_S = 0.5
+
+
+async def startup(ctx: Ctx) -> None:
+    """Open the shared HTTP client (guarded resolver, per-host connection limit) and start the fan-out reader."""
+    settings = ctx["settings"]
+    connector = aiohttp.TCPConnector(
+        limit=0, limit_per_host=settings.webhook_host_concurrency, ttl_dns_cache=10,
+        resolver=GuardedResolver(allow_private=settings.webhook_allow_private),
+    )
+    http = aiohttp.ClientSession(connector=connector, trust_env=False, cookie_jar=aiohttp.DummyCookieJar(),
+                                 auto_decompress=False)
+    ctx["webhook_http"] = http
+    ctx["webhooks"] = Delivery(settings, ctx["db"], ctx["redis"], http, HostSlots(settings.webhook_host_concurrency))
+    ctx["webhook_fanout"] = asyncio.create_task(
+        webhook_fanout.run_reader(ctx["db"], ctx["redis"], settings), name="webhook-fanout")
+
+
+async def shutdown(ctx: Ctx) -> None:
+    task: asyncio.Task[None] | None = ctx.pop("webhook_fanout", None)
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    http: aiohttp.ClientSession | None = ctx.pop("webhook_http", None)
+    if http is not None:
+        await http.close()
+
+
+async def deliver_webhook(ctx: Ctx, delivery_id: int) -> str:
+    """Make one attempt of a delivery; a busy receiver host sends the job back to the queue instead of waiting."""
+    outcome = await ctx["webhooks"].attempt(delivery_id)
+    if outcome is Outcome.BUSY:
+        raise Retry(defer=BUSY_DEFER_S + random.uniform(0, BUSY_DEFER_S))  # noqa: S311 - spreading, not security
+    return outcome.value
+
+
+async def webhook_sweep(ctx: Ctx) -> int:
+    """Re-enqueue due deliveries whose job Redis lost (a restart, a flush, a crash between commit and enqueue)."""
+    return await webhook_delivery.sweep_deliveries(ctx["db"], ctx["redis"])
+
+
+def functions(timeout_s: float) -> list[object]:
+    # max_tries: each Retry for a busy host counts as a try; the real attempts are counted in the database.
+    return [func(deliver_webhook, name=DELIVER_JOB, timeout=timeout_s + 30, max_tries=100_000)]
+
+
+CRON_JOBS = [
+    cron(webhook_sweep, name="cron:webhook_sweep", second=30, run_at_startup=True, timeout=SWEEP_TIMEOUT_S),
+]
