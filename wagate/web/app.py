@@ -11,9 +11,9 @@ from redis.asyncio import ConnectionPool
 
 from wagate.config import Settings
 from wagate.db.engine import create_engine, create_sessionmaker
-from wagate.web import middlewares
+from wagate.web import limits, middlewares
 from wagate.web.keys import DB, ENGINE, REDIS, SETTINGS, STARTED_AT
-from wagate.web.routes import simulator, system
+from wagate.web.routes import auth, keys, simulator, system, users
 
 REDIS_TIMEOUT_S = 5.0
 
@@ -51,12 +51,17 @@ def create_app(settings: Settings) -> web.Application:
             middlewares.request_context(settings.trusted_proxies),
             middlewares.security_headers,
             middlewares.errors,
+            limits.ip_ban,  # innermost: knows the client address, answers with the error shape
         ],
     )
     app[SETTINGS] = settings
     app[STARTED_AT] = time.time()
-    app.cleanup_ctx.extend([_database, _redis])
+    # The key-usage batcher writes to the database at shutdown: it must close before the engine does.
+    app.cleanup_ctx.extend([_database, _redis, limits.limiter_context, limits.key_usage_context])
     app.add_routes(system.routes)
+    app.add_routes(auth.routes)
+    app.add_routes(users.routes)
+    app.add_routes(keys.routes)
     if settings.wa_transport == "simulator":  # the phone side of a fake WhatsApp: never with the real one
         app.add_routes(simulator.routes)
     return app

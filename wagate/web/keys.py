@@ -7,9 +7,16 @@ from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from wagate.config import Settings
+from wagate.services.api_keys import KeyUsage
+from wagate.services.limiter import Limiter
+from wagate.services.principal import Principal
 
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
 DB = web.AppKey("db", async_sessionmaker[AsyncSession])
 REDIS = web.AppKey("redis", ArqRedis)
 STARTED_AT = web.AppKey("started_at", float)
+LIMITER = web.AppKey("limiter", Limiter)
+KEY_USAGE = web.AppKey("key_usage", KeyUsage)
+
+PRINCIPAL = web.RequestKey("principal", Principal)  # set by the wagate.web.auth decorators

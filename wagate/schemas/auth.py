@@ -1,0 +1,95 @@
+"""Request and answer bodies of the dashboard auth routes (/api/auth/*), users (/api/users) and keys (/api/keys)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+
+from wagate.db.enums import Role
+
+ROLES = [r.value for r in Role]
+USERNAME = validate.Regexp(r"^[A-Za-z0-9._@-]{3,64}$", error="3-64 letters, digits or . _ @ -")
+
+
+class LoginSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=1024))
+
+
+class RefreshSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    refresh_token = fields.String(load_default=None, validate=validate.Length(max=256))
+
+
+class ChangePasswordSchema(Schema):
+    old_password = fields.String(required=True, validate=validate.Length(max=1024))
+    new_password = fields.String(required=True, validate=validate.Length(min=10, max=1024))
+
+
+class UserSchema(Schema):
+    """A user as answered: never the password hash, the failure count or the lock."""
+
+    id = fields.Integer()
+    username = fields.String()
+    email = fields.String(allow_none=True)
+    role = fields.String()
+    tenant_id = fields.Integer(allow_none=True)
+    is_active = fields.Boolean()
+    last_login_at = fields.DateTime(allow_none=True)
+    locked_until = fields.DateTime(allow_none=True)
+    created_at = fields.DateTime()
+
+
+class UserCreateSchema(Schema):
+    username = fields.String(required=True, validate=USERNAME)
+    password = fields.String(required=True, validate=validate.Length(min=10, max=1024))
+    email = fields.Email(load_default=None, allow_none=True)
+    role = fields.String(load_default=Role.USER.value, validate=validate.OneOf(ROLES))
+    tenant_id = fields.Integer(load_default=None, allow_none=True)
+    is_active = fields.Boolean(load_default=True)
+
+
+class UserUpdateSchema(Schema):
+    email = fields.Email(allow_none=True)
+    role = fields.String(validate=validate.OneOf(ROLES))
+    tenant_id = fields.Integer(allow_none=True)
+    is_active = fields.Boolean()
+    password = fields.String(validate=validate.Length(min=10, max=1024))
+
+
+class ApiKeySchema(Schema):
+    """A key as listed: its visible prefix, never its hash."""
+
+    id = fields.Integer()
+    name = fields.String()
+    prefix = fields.String()
+    role = fields.String()
+    tenant_id = fields.Integer(allow_none=True)
+    user_id = fields.Integer(allow_none=True)
+    last_used_at = fields.DateTime(allow_none=True)
+    revoked_at = fields.DateTime(allow_none=True)
+    revoked = fields.Function(lambda key: key.revoked_at is not None)
+    expires_at = fields.DateTime(allow_none=True)
+    created_at = fields.DateTime()
+
+
+class ApiKeyCreateSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    role = fields.String(load_default=Role.USER.value, validate=validate.OneOf(ROLES))
+    tenant_id = fields.Integer(allow_none=True)
+    user_id = fields.Integer(allow_none=True)
+    expires_at = fields.AwareDateTime(load_default=None, allow_none=True)
+
+
+def load(schema: type[Schema], data: Any) -> dict[str, Any]:
+    """Load a JSON body; a body that is not an object fails like any other invalid field."""
+    if not isinstance(data, dict):
+        raise ValidationError({"_schema": ["expects a JSON object"]})
+    result: dict[str, Any] = schema().load(data)
+    return result

@@ -1,0 +1,178 @@
+"""Who may call a route: the `require…` decorators that authenticate a request and put its Principal on it.
+
+    require(*permissions, kinds=("user", "api_key"))   dashboard JWT or API key (Bearer or x-api-key), RBAC matrix
+    require_customer(allow_expired=False)              /v1/*: x-api-key of a tenant's key, live subscription
+    require_internal()                                 /internal/*: x-internal-api-key or Bearer, INTERNAL_API_KEYS
+    require_session_token()                            /wa/*: ?token= or Bearer, a session's own token
+
+Every refusal is JSON (401 with `WWW-Authenticate`, 403 naming what is missing) and a security log line.
+Presented-but-wrong credentials count towards the IP ban; a missing or merely expired credential does not,
+since dashboards present expired tokens all day before refreshing them.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from wagate.errors import Forbidden, Unauthorized
+from wagate.logging import security_log
+from wagate.services import auth
+from wagate.services.principal import Permission, Principal, PrincipalKind
+from wagate.web.keys import DB, KEY_USAGE, LIMITER, PRINCIPAL, SETTINGS
+from wagate.web.limits import Handler, ip_of, rate_limited, too_many, with_headers
+from wagate.web.middlewares import json_error
+
+__all__ = ["PRINCIPAL", "principal", "rate_limited", "require", "require_customer", "require_internal",
+           "require_session_token"]
+
+API_KEY_PREFIX = "wag_"
+NOT_COUNTED = ("Authentication required", "Token expired")
+
+
+def principal(request: web.Request) -> Principal:
+    """The authenticated caller of a handler wrapped in one of the `require…` decorators."""
+    return request[PRINCIPAL]
+
+
+def _bearer(request: web.Request) -> str | None:
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    return value.strip() or None if scheme.lower() == "bearer" else None
+
+
+async def _unauthorized(request: web.Request, message: str, *, count: bool = True, **log: Any) -> web.Response:
+    security_log().warning("authentication failed", reason=message, ip=ip_of(request), path=request.path, **log)
+    if count and message not in NOT_COUNTED:
+        await request.app[LIMITER].auth_failed(ip_of(request))
+    return json_error(401, message, headers={"WWW-Authenticate": 'Bearer realm="wa-gate"'})
+
+
+def _forbidden(request: web.Request, caller: Principal, message: str, details: Any = None) -> web.Response:
+    security_log().warning("access denied", reason=message, ip=ip_of(request), path=request.path,
+                           principal_kind=caller.kind, principal_name=caller.name)
+    return json_error(403, message, details)
+
+
+async def _limit_key(request: web.Request, caller: Principal, handler: Handler) -> web.StreamResponse:
+    """Run `handler` under the caller's role limit (API keys) and note the key's use for `last_used_at`."""
+    assert caller.api_key_id is not None and caller.role is not None
+    request.app[KEY_USAGE].used(caller.api_key_id)
+    decision = await request.app[LIMITER].hit_key(caller.role, caller.api_key_id)
+    if decision is not None and not decision.allowed:
+        security_log().warning("rate limit reached", limit_name=f"api_key:{caller.role}", ip=ip_of(request),
+                               key_prefix=caller.name, path=request.path)
+        return too_many(decision, f"API key rate limit reached ({decision.limit} requests for a {caller.role} key); "
+                                  f"try again in {decision.retry_after} s")
+    request[PRINCIPAL] = caller
+    return with_headers(await handler(request), decision)
+
+
+def require(*permissions: Permission, kinds: tuple[PrincipalKind, ...] = ("user", "api_key")) -> Callable[
+        [Handler], Handler]:
+    """A dashboard JWT or an API key whose role holds every one of `permissions`."""
+
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def wrapper(request: web.Request) -> web.StreamResponse:
+            app = request.app
+            key = request.headers.get("x-api-key") or None
+            bearer = _bearer(request)
+            if key is None and bearer is not None and bearer.startswith(API_KEY_PREFIX):
+                key, bearer = bearer, None
+            try:
+                if key is not None:
+                    caller = (await auth.api_key_principal(app[DB], key)).principal
+                elif bearer is not None:
+                    caller, _ = await auth.user_principal(app[DB], app[SETTINGS], bearer)
+                else:
+                    return await _unauthorized(request, "Authentication required", count=False)
+            except Unauthorized as exc:
+                return await _unauthorized(request, exc.message)
+            if caller.kind not in kinds:
+                return _forbidden(request, caller, "This route does not accept "
+                                  + ("API keys" if caller.kind == "api_key" else "dashboard logins"))
+            missing = [p.value for p in permissions if not caller.can(p)]
+            if missing:
+                return _forbidden(request, caller, f"Permission denied: {', '.join(missing)} required",
+                                  {"required": missing, "role": caller.role})
+            if caller.kind == "api_key":
+                return await _limit_key(request, caller, handler)
+            request[PRINCIPAL] = caller
+            return await handler(request)
+
+        return wrapper
+
+    return decorate
+
+
+def require_customer(allow_expired: bool = False) -> Callable[[Handler], Handler]:
+    """/v1/*: the `x-api-key` of a tenant's key; 403 once the subscription has expired unless `allow_expired`."""
+
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def wrapper(request: web.Request) -> web.StreamResponse:
+            key = request.headers.get("x-api-key")
+            if not key:
+                return await _unauthorized(request, "Authentication required", count=False)
+            try:
+                owner = await auth.api_key_principal(request.app[DB], key)
+            except Unauthorized as exc:
+                return await _unauthorized(request, exc.message)
+            caller = owner.principal
+            if caller.tenant_id is None:
+                return _forbidden(request, caller, "A customer API key is required")
+            if not allow_expired:
+                try:
+                    auth.check_subscription(owner)
+                except Forbidden as exc:
+                    return _forbidden(request, caller, exc.message, exc.details)
+            return await _limit_key(request, caller, handler)
+
+        return wrapper
+
+    return decorate
+
+
+def require_internal() -> Callable[[Handler], Handler]:
+    """/internal/*: a configured INTERNAL_API_KEYS entry; none configured means every call is refused."""
+
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def wrapper(request: web.Request) -> web.StreamResponse:
+            given = request.headers.get("x-internal-api-key") or _bearer(request)
+            if not given:
+                return await _unauthorized(request, "Authentication required", count=False)
+            try:
+                caller = auth.internal_principal(request.app[SETTINGS].internal_api_keys, given)
+            except Unauthorized as exc:
+                return await _unauthorized(request, exc.message, count=False)  # /internal/* is exempt from bans
+            request[PRINCIPAL] = caller
+            return await handler(request)
+
+        return wrapper
+
+    return decorate
+
+
+def require_session_token() -> Callable[[Handler], Handler]:
+    """/wa/*: the per-session token as `?token=` or `Authorization: Bearer`."""
+
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def wrapper(request: web.Request) -> web.StreamResponse:
+            token = request.query.get("token") or _bearer(request)
+            if not token:
+                return await _unauthorized(request, "Authentication required", count=False)
+            try:
+                caller = await auth.session_principal(request.app[DB], token)
+            except Unauthorized as exc:
+                return await _unauthorized(request, exc.message)
+            request[PRINCIPAL] = caller
+            return await handler(request)
+
+        return wrapper
+
+    return decorate

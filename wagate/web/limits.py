@@ -1,0 +1,108 @@
+"""Rate limits on the web side: the `rate_limited(name)` decorator, the IP-ban middleware and their headers.
+
+Per-route limits (`login`, `send`, `broadcast`, `dashboard`, `qr`) count per dashboard user, or per client address
+(and username, for login) before anyone is authenticated. API keys are limited by role in `require` instead, and
+internal or per-session callers pass untouched. `/internal/*` never sees any of it.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from wagate.logging import security_log
+from wagate.services.api_keys import KeyUsage
+from wagate.services.limiter import ROUTE_LIMITS, Decision, Limiter
+from wagate.web.keys import DB, KEY_USAGE, LIMITER, PRINCIPAL, SETTINGS
+from wagate.web.middlewares import CLIENT_IP, json_error
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+EXEMPT_PREFIXES = ("/internal/", "/health")  # service-to-service calls and liveness probes are never refused
+
+
+def exempt(path: str) -> bool:
+    return path == "/internal" or path.startswith(EXEMPT_PREFIXES)
+
+
+def ip_of(request: web.Request) -> str:
+    return request.get(CLIENT_IP) or request.remote or "unknown"
+
+
+def too_many(decision: Decision, message: str) -> web.Response:
+    return json_error(429, message, {"limit": decision.limit, "retry_after": decision.retry_after},
+                      headers=decision.headers())
+
+
+def with_headers(response: web.StreamResponse, decision: Decision | None) -> web.StreamResponse:
+    """Add the X-RateLimit-* headers to a successful answer (not to one already sent, such as a WebSocket)."""
+    if decision is not None and not response.prepared:
+        response.headers.update(decision.headers())
+    return response
+
+
+async def _login_username(request: web.Request) -> str:
+    try:
+        body: Any = await request.json()  # aiohttp keeps the body: the handler reads it again for free
+    except ValueError:
+        return ""
+    username = body.get("username") if isinstance(body, dict) else None
+    return username.strip().lower()[:64] if isinstance(username, str) else ""
+
+
+def rate_limited(name: str) -> Callable[[Handler], Handler]:
+    """Apply the named per-route limit; place it under `require…` so it counts per user."""
+    if name not in ROUTE_LIMITS:
+        raise ValueError(f"unknown rate limit {name!r}; expected one of {', '.join(ROUTE_LIMITS)}")
+
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def wrapper(request: web.Request) -> web.StreamResponse:
+            principal = request.get(PRINCIPAL)
+            if principal is None:
+                identifiers = ("ip", ip_of(request)) + (("user", await _login_username(request)) if name == "login"
+                                                         else ())
+            elif principal.kind == "user":
+                identifiers = ("user", str(principal.user_id))
+            else:
+                return await handler(request)
+            decision = await request.app[LIMITER].hit_route(name, *identifiers)
+            if decision is not None and not decision.allowed:
+                security_log().warning("rate limit reached", limit_name=name, ip=ip_of(request),
+                                       user_id=principal.user_id if principal else None, path=request.path)
+                return too_many(decision, f"Too many requests ({name}); try again in {decision.retry_after} s")
+            return with_headers(await handler(request), decision)
+
+        return wrapper
+
+    return decorate
+
+
+@web.middleware
+async def ip_ban(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse every public request from an address banned for repeated authentication failures."""
+    if exempt(request.path):
+        return await handler(request)
+    seconds = await request.app[LIMITER].banned_for(ip_of(request))
+    if seconds:
+        decision = Decision(False, 0, 0, int(time.time()) + seconds)
+        return too_many(decision, f"Too many authentication failures from this address; try again in {seconds} s")
+    return await handler(request)
+
+
+async def limiter_context(app: web.Application) -> AsyncIterator[None]:
+    """The limiter and its Redis pool, made at start-up (never at import) and closed at shutdown."""
+    app[LIMITER] = Limiter.from_settings(app[SETTINGS])
+    yield
+    await app[LIMITER].close()
+
+
+async def key_usage_context(app: web.Application) -> AsyncIterator[None]:
+    """Batched `last_used_at` writes; the last batch is written at shutdown. Needs the database context first."""
+    app[KEY_USAGE] = KeyUsage(app[DB])
+    app[KEY_USAGE].start()
+    yield
+    await app[KEY_USAGE].stop()
