@@ -90,6 +90,18 @@ class Settings:
     timezone: str
     cors_origins: tuple[str, ...]
     trusted_proxies: tuple[str, ...]
+    rate_limit_login: str
+    rate_limit_send: str
+    rate_limit_broadcast: str
+    rate_limit_dashboard: str
+    rate_limit_qr: str
+    rate_limit_key_admin: str | None
+    rate_limit_key_operator: str | None
+    rate_limit_key_user: str | None
+    ip_ban_after: str
+    ip_ban_seconds: int
+    login_max_failures: int
+    login_lock_seconds: int
 
     @property
     def production(self) -> bool:
@@ -157,6 +169,22 @@ def _database_url(value: str) -> None:
 def _redis_url(value: str) -> None:
     if not value.startswith(("redis://", "rediss://", "unix://")):
         raise ValidationError("expects redis://host:port/db, rediss://… (TLS) or unix:///path")
+
+
+def _rate_limit(value: str) -> None:
+    from limits import parse  # only the validator needs it
+
+    if value.lower() == "none":
+        return
+    try:
+        parse(value)
+    except ValueError as exc:
+        raise ValidationError(f"expects a rate limit such as 5/15minute or 100/hour, got {value!r}") from exc
+
+
+def _limit(name: str, default: str | None) -> fields.String:
+    """A `limits` rate string; `none` means no limit (and so does empty where there is no default)."""
+    return fields.String(data_key=name, load_default=default, allow_none=default is None, validate=_rate_limit)
 
 
 def _int(name: str, default: int, low: int, high: int | None = None) -> fields.Integer:
@@ -239,6 +267,18 @@ class SettingsSchema(Schema):
     timezone = fields.String(data_key="TIMEZONE", load_default="Asia/Jakarta", validate=_timezone)
     cors_origins = CommaList(data_key="CORS_ORIGINS", load_default=())
     trusted_proxies = CommaList(data_key="TRUSTED_PROXIES", load_default=("127.0.0.1", "::1"))
+    rate_limit_login = _limit("RATE_LIMIT_LOGIN", "5/15minute")
+    rate_limit_send = _limit("RATE_LIMIT_SEND", "50/15minute")
+    rate_limit_broadcast = _limit("RATE_LIMIT_BROADCAST", "10/60minute")
+    rate_limit_dashboard = _limit("RATE_LIMIT_DASHBOARD", "100/15minute")
+    rate_limit_qr = _limit("RATE_LIMIT_QR", "20/15minute")
+    rate_limit_key_admin = _limit("RATE_LIMIT_KEY_ADMIN", None)
+    rate_limit_key_operator = _limit("RATE_LIMIT_KEY_OPERATOR", "1000/hour")
+    rate_limit_key_user = _limit("RATE_LIMIT_KEY_USER", "100/hour")
+    ip_ban_after = _limit("IP_BAN_AFTER", "10/10minute")
+    ip_ban_seconds = _int("IP_BAN_SECONDS", 900, 1, 86400)
+    login_max_failures = _int("LOGIN_MAX_FAILURES", 5, 1, 1000)
+    login_lock_seconds = _int("LOGIN_LOCK_SECONDS", 900, 1, 86400)
 
     @validates_schema(skip_on_field_errors=False)
     def _check_secrets(self, data: dict[str, Any], **kwargs: Any) -> None:
