@@ -1,0 +1,158 @@
+"""Bodies and answers of the message API (`/api/messages/*`): a send, a send to many, a message, a list query.
+
+WA-Gate v2 clients wrote `phone` and `text`; the gateway's own names are `to` and `message`. Either spelling
+loads, but not both in one request. Multipart sends load the same schema from their text fields.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from marshmallow import Schema, ValidationError, fields, pre_load, validate
+
+from wagate.db.enums import Direction, MessageStatus, Priority
+from wagate.services.messaging import (
+    MAX_CAPTION_CHARS,
+    MAX_LOCATION_TEXT,
+    MAX_PAGE_SIZE,
+    MAX_RECIPIENTS,
+    MAX_REPLY_TO,
+    MAX_TEXT_CHARS,
+    SENDABLE_TYPES,
+)
+
+ALIASES = {"phone": "to", "text": "message"}
+_SESSION = validate.Length(min=1, max=64)
+
+
+def _aliased(data: Any, aliases: dict[str, str]) -> Any:
+    """Rename WA-Gate v2 field names to the gateway's; giving both spellings of one field is an error."""
+    if not isinstance(data, dict):
+        raise ValidationError({"_schema": ["expects a JSON object"]})
+    data = dict(data)
+    for old, new in aliases.items():
+        if old in data:
+            if new in data:
+                raise ValidationError({old: [f"give either {old!r} or {new!r}, not both"]})
+            data[new] = data.pop(old)
+    return data
+
+
+class SendSchema(Schema):
+    """One message: text, location, or media (the file comes as the multipart `file` part)."""
+
+    session = fields.String(load_default=None, validate=_SESSION)
+    to = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    message = fields.String(load_default=None, validate=validate.Length(max=MAX_TEXT_CHARS))
+    caption = fields.String(load_default=None, validate=validate.Length(max=MAX_CAPTION_CHARS))
+    type = fields.String(load_default=None, validate=validate.OneOf([t.value for t in SENDABLE_TYPES]))
+    priority = fields.String(load_default=Priority.NORMAL.value, validate=validate.OneOf([p.value for p in Priority]))
+    send_at = fields.AwareDateTime(load_default=None)
+    reply_to = fields.String(load_default=None, validate=validate.Length(min=1, max=MAX_REPLY_TO))
+    latitude = fields.Float(load_default=None, allow_nan=False)
+    longitude = fields.Float(load_default=None, allow_nan=False)
+    location_name = fields.String(load_default=None, validate=validate.Length(max=MAX_LOCATION_TEXT))
+    address = fields.String(load_default=None, validate=validate.Length(max=MAX_LOCATION_TEXT))
+
+    @pre_load
+    def _aliases(self, data: Any, **kwargs: Any) -> Any:
+        return _aliased(data, ALIASES)
+
+
+class SendBulkSchema(Schema):
+    """The same text to up to 100 numbers; more is a broadcast."""
+
+    session = fields.String(load_default=None, validate=_SESSION)
+    to = fields.List(fields.String(validate=validate.Length(min=1, max=128)), required=True,
+                     validate=validate.Length(min=1, max=MAX_RECIPIENTS))
+    message = fields.String(required=True, validate=validate.Length(min=1, max=MAX_TEXT_CHARS))
+    priority = fields.String(load_default=Priority.NORMAL.value, validate=validate.OneOf([p.value for p in Priority]))
+    send_at = fields.AwareDateTime(load_default=None)
+
+    @pre_load
+    def _aliases(self, data: Any, **kwargs: Any) -> Any:
+        return _aliased(data, {"phones": "to", "numbers": "to", "text": "message"})
+
+
+class MediaSchema(Schema):
+    mimetype = fields.String(attribute="media_mime")
+    file_name = fields.String(attribute="media_name")
+
+
+class MessageSchema(Schema):
+    """A message as the API shows it; `to` is the normalised recipient, `chat` the WhatsApp chat."""
+
+    id = fields.Integer()
+    session = fields.String(attribute="session_id", allow_none=True)
+    direction = fields.String()
+    to = fields.String(attribute="recipient", allow_none=True)
+    chat = fields.String(attribute="chat_jid", allow_none=True)
+    sender = fields.String(attribute="sender_jid", allow_none=True)
+    type = fields.String()
+    text = fields.String(attribute="body", allow_none=True)
+    caption = fields.String(allow_none=True)
+    media = fields.Method("_media", allow_none=True)
+    content = fields.Dict(allow_none=True)
+    reply_to = fields.String(allow_none=True)
+    status = fields.String()
+    priority = fields.String()
+    error = fields.String(allow_none=True)
+    attempts = fields.Integer()
+    wa_message_id = fields.String(allow_none=True)
+    broadcast_id = fields.Integer(allow_none=True)
+    send_at = fields.AwareDateTime(allow_none=True)
+    created_at = fields.AwareDateTime()
+    updated_at = fields.AwareDateTime()
+    sent_at = fields.AwareDateTime(allow_none=True)
+    delivered_at = fields.AwareDateTime(allow_none=True)
+    read_at = fields.AwareDateTime(allow_none=True)
+    failed_at = fields.AwareDateTime(allow_none=True)
+
+    def _media(self, message: Any) -> dict[str, Any] | None:
+        if not message.media_mime:
+            return None
+        return {"mimetype": message.media_mime, "file_name": message.media_name}
+
+
+class MessagePageSchema(Schema):
+    items = fields.List(fields.Nested(MessageSchema))
+    page = fields.Integer()
+    limit = fields.Integer()
+    total = fields.Integer()
+
+
+class ListQuerySchema(Schema):
+    """`GET /api/messages` query: every filter optional; `phone` is another spelling of `chat`."""
+
+    session = fields.String(load_default=None, validate=_SESSION)
+    status = fields.String(load_default=None, validate=validate.OneOf([s.value for s in MessageStatus]))
+    direction = fields.String(load_default=None, validate=validate.OneOf([d.value for d in Direction]))
+    chat = fields.String(load_default=None, validate=validate.Length(min=1, max=128))
+    # A date covers its whole day in the gateway's time zone (`to` inclusive): see `resolve_bound`.
+    from_ = fields.String(data_key="from", load_default=None, validate=validate.Length(min=10, max=40))
+    to = fields.String(load_default=None, validate=validate.Length(min=10, max=40))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PAGE_SIZE))
+
+    @pre_load
+    def _aliases(self, data: Any, **kwargs: Any) -> Any:
+        return _aliased(data, {"phone": "chat"})
+
+
+def resolve_bound(value: str | None, zone: str, *, end: bool, name: str) -> datetime | None:
+    """A `from`/`to` filter as an aware instant: a date covers its whole day in `zone` (`to` inclusive)."""
+    if value is None:
+        return None
+    tz = ZoneInfo(zone)
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            return datetime.combine(day + timedelta(days=1) if end else day, time(), tz)
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ValidationError({name: ["expects a date (YYYY-MM-DD) or an ISO 8601 date-time"]}) from exc
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=tz)
+
+

@@ -1,0 +1,133 @@
+"""Bodies and answers of the dashboard's session API (`/api/sessions/*`) and of `/api/whatsapp/*`.
+
+A session is shown with its status in the one vocabulary (STOPPED, STARTING, SCAN_QR_CODE, WORKING,
+FAILED, LOGGED_OUT) exactly as the bridge wrote it; the token is shown only by create and rotate.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from marshmallow import Schema, fields, validate
+
+from wagate.db.enums import SessionStatus
+
+_NAME = validate.Length(min=1, max=191)
+
+
+class CreateSessionSchema(Schema):
+    session_id = fields.String(data_key="id", load_default=None, validate=validate.Length(min=1, max=64))
+    name = fields.String(required=True, validate=_NAME)
+    tenant_id = fields.Integer(load_default=None, strict=True)  # install-wide callers only
+    auto_connect = fields.Boolean(load_default=True)
+    auto_read_enabled = fields.Boolean(load_default=False)
+    typing_enabled = fields.Boolean(load_default=False)
+    webhook_url = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2048))
+    webhook_events = fields.Raw(load_default=None)
+
+
+class SettingsSchema(Schema):
+    """PUT settings: any subset; omitted fields keep their value, `null` clears the webhook."""
+
+    name = fields.String(validate=_NAME)
+    auto_read_enabled = fields.Boolean()
+    typing_enabled = fields.Boolean()
+    webhook_url = fields.String(allow_none=True, validate=validate.Length(max=2048))
+    webhook_events = fields.Raw(allow_none=True)
+
+
+class PairSchema(Schema):
+    phone = fields.String(required=True, validate=validate.Length(min=8, max=32))
+
+
+class SessionChoiceSchema(Schema):
+    """The optional `session` of `/api/whatsapp/*` and `/api/qr` (query string or JSON body)."""
+
+    session = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
+    format = fields.String(load_default="json", validate=validate.OneOf(["json", "png"]))
+
+
+class SessionQuerySchema(Schema):
+    status = fields.String(load_default=None, validate=validate.OneOf([s.value for s in SessionStatus]))
+
+
+def redacted_url(url: str | None) -> str | None:
+    """Scheme and host only: a webhook URL often carries a token in its path or query."""
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/…"
+
+
+class SessionSettingsSchema(Schema):
+    name = fields.String(allow_none=True)
+    auto_read_enabled = fields.Boolean()
+    typing_enabled = fields.Boolean()
+    webhook_url = fields.String(allow_none=True)
+    webhook_events = fields.List(fields.String(), allow_none=True)
+
+
+class SessionSchema(Schema):
+    """A session for the dashboard; `webhook_url` is shown whole only to callers who manage webhooks."""
+
+    id = fields.String()
+    name = fields.String(allow_none=True)
+    tenant_id = fields.Integer(allow_none=True)
+    status = fields.String()
+    status_reason = fields.String(allow_none=True)
+    connected = fields.Method("_connected")
+    phone = fields.String(allow_none=True)
+    push_name = fields.String(allow_none=True)
+    jid = fields.String(allow_none=True)
+    lid = fields.String(allow_none=True)
+    platform = fields.String(allow_none=True)
+    settings = fields.Method("_settings")
+    messages_sent = fields.Integer()
+    messages_received = fields.Integer()
+    messages_failed = fields.Integer()
+    created_at = fields.AwareDateTime()
+    updated_at = fields.AwareDateTime()
+    started_at = fields.AwareDateTime(allow_none=True)
+    connected_at = fields.AwareDateTime(allow_none=True)
+    last_seen_at = fields.AwareDateTime(allow_none=True)
+
+    def __init__(self, *, full_webhook_url: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.full_webhook_url = full_webhook_url
+
+    def _connected(self, row: Any) -> bool:
+        return bool(row.status == SessionStatus.WORKING)
+
+    def _settings(self, row: Any) -> dict[str, Any]:
+        url = row.webhook_url if self.full_webhook_url else redacted_url(row.webhook_url)
+        return SessionSettingsSchema().dump({
+            "name": row.name, "auto_read_enabled": row.auto_read_enabled, "typing_enabled": row.typing_enabled,
+            "webhook_url": url, "webhook_events": row.webhook_events,
+        })
+
+
+class WhatsAppStatusSchema(Schema):
+    """`/api/whatsapp/status`: the WA-Gate v2 shape, read from the same row as `/api/sessions/{id}`."""
+
+    session = fields.String(attribute="id")
+    status = fields.String()
+    status_reason = fields.String(allow_none=True)
+    connected = fields.Method("_connected")
+    phone = fields.String(allow_none=True)
+    name = fields.String(attribute="push_name", allow_none=True)
+    jid = fields.String(allow_none=True)
+    platform = fields.String(allow_none=True)
+    connected_at = fields.AwareDateTime(allow_none=True)
+    last_seen_at = fields.AwareDateTime(allow_none=True)
+
+    def _connected(self, row: Any) -> bool:
+        return bool(row.status == SessionStatus.WORKING)
+
+
+class QrSchema(Schema):
+    session = fields.String()
+    status = fields.String()
+    qr = fields.String()
+    expires_at = fields.String(allow_none=True)
+    image = fields.String()

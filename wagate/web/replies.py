@@ -1,0 +1,80 @@
+"""The pieces every API handler shares: the `{success, message, data}` answer, the body, the caller as an actor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from marshmallow import Schema, ValidationError
+
+from wagate.db.enums import SessionStatus
+from wagate.errors import Invalid
+from wagate.services import sessions
+from wagate.services.principal import Principal
+from wagate.services.sessions import Actor
+from wagate.web.auth import PRINCIPAL
+from wagate.web.keys import DB
+from wagate.web.middlewares import CLIENT_IP
+
+
+def ok(message: str, data: Any = None, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"success": True, "message": message, "data": data}, status=status, headers=headers)
+
+
+def caller(request: web.Request) -> Principal:
+    return request[PRINCIPAL]
+
+
+def tenant_of(request: web.Request) -> int | None:
+    """The tenant the caller is bound to; None for an install-wide caller, who sees every tenant."""
+    return request[PRINCIPAL].tenant_id
+
+
+def actor(request: web.Request) -> Actor:
+    principal = request[PRINCIPAL]
+    return Actor(principal.actor_type, principal.actor_id, request.get(CLIENT_IP))
+
+
+async def json_body(request: web.Request, *, empty: Any = None) -> Any:
+    """The JSON body; `empty` stands in for no body at all (None: a body is required)."""
+    if not request.body_exists:
+        if empty is None:
+            raise ValidationError({"_schema": ["expects a JSON object"]})
+        return empty
+    return await request.json()
+
+
+def load(schema: type[Schema], data: Any) -> dict[str, Any]:
+    """Load input; a JSON value that is not an object fails like any other bad body (400 with details)."""
+    if not isinstance(data, dict):
+        raise ValidationError({"_schema": ["expects a JSON object"]})
+    loaded: dict[str, Any] = schema().load(data)
+    return loaded
+
+
+def query(request: web.Request, schema: type[Schema]) -> dict[str, Any]:
+    """Load the query string; a repeated parameter is refused rather than silently taking one value."""
+    params = request.rel_url.query
+    repeated = sorted({key for key in params if len(params.getall(key)) > 1})
+    if repeated:
+        raise ValidationError({key: ["is given more than once"] for key in repeated})
+    return load(schema, dict(params))
+
+
+async def chosen_session(request: web.Request, session_id: str | None, *, status: SessionStatus | None = None,
+                         purpose: str = "") -> str:
+    """The session the caller named, or the only one they can see (with `status`, the only one in it).
+
+    WA-Gate v2 drove one number, so its clients never name a session; they keep working while the
+    install has exactly one candidate, and are asked to name one as soon as there are several.
+    """
+    if session_id is not None:
+        return session_id
+    rows = await sessions.list_sessions(request.app[DB], tenant_id=tenant_of(request), status=status)
+    if len(rows) == 1:
+        return rows[0].id
+    which = f"{status} " if status is not None else ""
+    found = f"{len(rows)} {which}sessions are visible" if rows else f"no {which}session is visible"
+    raise Invalid(f"Name the session{purpose}: {found}",
+                  {"session": [f"is required when not exactly one {which}session is visible"],
+                   "sessions": [row.id for row in rows[:20]]})
