@@ -9,7 +9,7 @@ from wagate.config import Settings
 from wagate.queue.names import WORKER_QUEUE
 from wagate.services.outbox import sweep_outbox
 from wagate.services.tenants import expire_due
-from workers import webhook_jobs
+from workers import broadcast_jobs, webhook_jobs
 from workers.common import Ctx, build_worker
 
 # Below the one-minute period, so a slow sweep (a huge backlog, a slow database) never overlaps the next one.
@@ -36,6 +36,7 @@ CRON_JOBS = [
     cron(subscription_expiry, name="cron:subscription_expiry", second=0, run_at_startup=True,
          timeout=OUTBOX_SWEEP_TIMEOUT_S),
     *webhook_jobs.CRON_JOBS,
+    *broadcast_jobs.CRON_JOBS,
 ]
 
 
@@ -48,6 +49,7 @@ async def on_shutdown(ctx: Ctx) -> None:
 
 
 def create_worker(settings: Settings, *, handle_signals: bool = True) -> Worker:
-    return build_worker(settings, queue_name=WORKER_QUEUE, functions=webhook_jobs.functions(settings.webhook_timeout_s),
+    functions = [*webhook_jobs.functions(settings.webhook_timeout_s), *broadcast_jobs.FUNCTIONS]
+    return build_worker(settings, queue_name=WORKER_QUEUE, functions=functions,
                         cron_jobs=CRON_JOBS, on_startup=on_startup, on_shutdown=on_shutdown,
                         handle_signals=handle_signals)

@@ -12,12 +12,15 @@ from typing import Any
 
 from arq.connections import ArqRedis
 
-from wagate.queue.names import bridge_queue, shard_of
+from wagate.queue.names import WORKER_QUEUE, bridge_queue, shard_of
 
 # bridge jobs (queue of the session's shard)
 SEND_MESSAGE = "send_message"  # (session_id, message_id): wake the session's sender for a queued message
 SESSION_COMMAND = "session_command"  # (session_id, command, params): start | stop | restart | logout | delete | pair
 SIMULATOR_CONTROL = "simulator_control"  # (session_id, action, params): the simulator's phone side
+
+# worker jobs (the worker queue)
+BROADCAST_EXPAND = "broadcast_expand"  # (broadcast_id,): turn the next chunk of recipients into queued messages
 
 SESSION_COMMANDS = ("start", "stop", "restart", "logout", "delete", "pair_phone", "sync_contacts")
 
@@ -50,3 +53,17 @@ async def enqueue_simulator_control(redis: ArqRedis, shards: int, session_id: st
         _queue_name=bridge_queue(shard_of(session_id, shards)),
     )
     return job_id
+
+
+def broadcast_expand_job_id(broadcast_id: int, position: int) -> str:
+    """One id per chunk: a rerun, a resume and the tick's sweep all name the same job, so they never double it."""
+    return f"broadcast:{broadcast_id}:expand:{position}"
+
+
+async def enqueue_broadcast_expand(redis: ArqRedis, broadcast_id: int, position: int, *,
+                                   job_id: str | None = None) -> bool:
+    """Enqueue the expansion of the chunk starting at `position`; False when that job is already there."""
+    job = await redis.enqueue_job(BROADCAST_EXPAND, broadcast_id,
+                                  _job_id=job_id or broadcast_expand_job_id(broadcast_id, position),
+                                  _queue_name=WORKER_QUEUE)
+    return job is not None
