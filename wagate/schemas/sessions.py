@@ -16,13 +16,19 @@ from wagate.db.enums import SessionStatus
 _NAME = validate.Length(min=1, max=191)
 
 
+def _flag(**kwargs: Any) -> fields.Boolean:
+    """JSON true or false only: "on", "yes" or 1 from a careless client is refused, not guessed."""
+    return fields.Boolean(truthy={True}, falsy={False}, **kwargs)
+
+
+
 class CreateSessionSchema(Schema):
     session_id = fields.String(data_key="id", load_default=None, validate=validate.Length(min=1, max=64))
     name = fields.String(required=True, validate=_NAME)
     tenant_id = fields.Integer(load_default=None, strict=True)  # install-wide callers only
-    auto_connect = fields.Boolean(load_default=True)
-    auto_read_enabled = fields.Boolean(load_default=False)
-    typing_enabled = fields.Boolean(load_default=False)
+    auto_connect = _flag(load_default=True)
+    auto_read_enabled = _flag(load_default=False)
+    typing_enabled = _flag(load_default=False)
     webhook_url = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2048))
     webhook_events = fields.Raw(load_default=None)
 
@@ -31,8 +37,8 @@ class SettingsSchema(Schema):
     """PUT settings: any subset; omitted fields keep their value, `null` clears the webhook."""
 
     name = fields.String(validate=_NAME)
-    auto_read_enabled = fields.Boolean()
-    typing_enabled = fields.Boolean()
+    auto_read_enabled = _flag()
+    typing_enabled = _flag()
     webhook_url = fields.String(allow_none=True, validate=validate.Length(max=2048))
     webhook_events = fields.Raw(allow_none=True)
 
