@@ -113,3 +113,66 @@ async def test_410_fails_at_once_and_408_429_are_retried(
     assert failed.attempts == 1 and failed.last_status_code == 410 and failed.next_attempt_at is None
     assert [a.status_code for a in failed.attempt_log] == [410]
     assert [a.status_code for a in delivered.attempt_log] == [408, 429, 200]
+
+
+async def test_exhausted_after_the_horizon_then_redelivered_one_and_in_bulk(
+        tmp_path: Path, database_url: str, redis_url: str, db: Any, arq_redis: ArqRedis,
+        receiver: DummyReceiver) -> None:
+    settings = webhook_settings(tmp_path, database_url, redis_url, WEBHOOK_HORIZON_H=str(1.0 / 3600))  # 1 s
+    webhook_id, _ = await add_webhook(db, settings, receiver.url)
+    receiver.status = 500
+    async with running_worker(settings):
+        for _ in range(3):
+            await publish(arq_redis)
+        exhausted = await wait_deliveries(db, 3, status=DeliveryStatus.EXHAUSTED)
+        assert all(d.attempts >= 3 and d.next_attempt_at is None for d in exhausted)
+        tried = len(receiver.requests)
+
+        receiver.status = 200
+        one = await webhooks.redeliver(db, arq_redis, ADMIN, exhausted[0].id)
+        [delivered] = await wait_deliveries(db, 1, status=DeliveryStatus.DELIVERED)
+        assert delivered.id == one.id and delivered.attempts == exhausted[0].attempts + 1
+        assert await webhooks.redeliver_all(db, arq_redis, ADMIN, webhook_id, DeliveryStatus.EXHAUSTED) == 2
+        await wait_deliveries(db, 3, status=DeliveryStatus.DELIVERED)
+    assert len(receiver.requests) == tried + 3
+
+
+async def test_a_dead_slow_receiver_does_not_delay_another(
+        tmp_path: Path, database_url: str, redis_url: str, db: Any, arq_redis: ArqRedis) -> None:
+    """80 events for a receiver that never answers in time (more than the worker's 50 job slots), then 30 for a
+    healthy one: the healthy one is served about as fast as with nothing else going on, because the slow host
+    holds at most WEBHOOK_HOST_CONCURRENCY slots and its other jobs go back to the queue instead of waiting."""
+    settings = webhook_settings(tmp_path, database_url, redis_url, WEBHOOK_TIMEOUT_S="4",
+                                WEBHOOK_HOST_CONCURRENCY="4")
+    slow, fast = DummyReceiver(), DummyReceiver()
+    await slow.start()
+    await fast.start()
+    slow.delay_s = 10
+
+    async def thirty_to_the_healthy_one() -> float:
+        started, before = time.monotonic(), len(fast.requests)
+        for _ in range(30):
+            await publish(arq_redis, "message.received")
+        await fast.wait_for(before + 30, timeout_s=15)
+        return time.monotonic() - started
+
+    try:
+        # Two hosts: 127.0.0.1 and localhost are two receivers as far as connection limits go.
+        await add_webhook(db, settings, slow.url, events=["message.sent"])
+        await add_webhook(db, settings, fast.url.replace("127.0.0.1", "localhost"), events=["message.received"])
+        async with running_worker(settings):
+            alone = await thirty_to_the_healthy_one()
+            for _ in range(80):
+                await publish(arq_redis, "message.sent")
+            await slow.wait_for(4)
+            beside = await thirty_to_the_healthy_one()
+            assert len(slow.requests) <= 4  # the per-host cap: the other 76 wait without a slot
+            slow.delay_s = 0  # back to health: everything queued for it is delivered, nothing is lost
+            await wait_deliveries(db, 140, timeout_s=40, status=DeliveryStatus.DELIVERED)
+    finally:
+        await slow.stop()
+        await fast.stop()
+    print(f"30 deliveries to a healthy receiver: alone {alone * 1000:.0f} ms, beside a dead slow one "
+          f"{beside * 1000:.0f} ms")
+    assert beside < 4  # under the slow receiver's timeout: no healthy delivery waited behind a slow one
+    assert beside < alone * 3 + 0.5

@@ -139,6 +139,9 @@ async def running_worker(settings: Settings) -> AsyncIterator[Worker]:
     try:
         yield worker
     finally:
+        running = [t for t in worker.tasks.values() if not t.done()]
+        if running:  # arq's close abandons running jobs with their connections: let them end first
+            await asyncio.wait(running, timeout=10)
         await worker.close()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
