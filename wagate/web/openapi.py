@@ -1,0 +1,292 @@
+"""The OpenAPI 3.1 document of every route the gateway serves, built with apispec from one table.
+
+Adding a route to the spec is one line in `OPERATIONS`: method, path as the router spells it, summary, who may
+call it, and (optionally) the marshmallow schemas of its query, body and `data`. `tests/web/test_openapi.py`
+fails while a served route has no line. Only lines whose route the app serves are emitted, so the document
+never lists a route this process does not answer (the simulator's, with the real transport).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from marshmallow import Schema
+
+from wagate import __version__
+from wagate.schemas import dashboard as dash
+from wagate.schemas import messages as msg
+from wagate.schemas import sessions as ses
+from wagate.schemas import simulator as sim
+
+ANY_METHODS = ("get", "post", "put", "delete")  # how a `*` route appears: every method it answers
+_PARAM = re.compile(r"{(\w+)(?::[^}]*)?}")
+
+SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
+    "jwt": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+            "description": "Dashboard access token from POST /api/auth/login (15 minutes)"},
+    "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key", "description": "An API key (wag_…)"},
+    "apiKeyBearer": {"type": "http", "scheme": "bearer", "description": "An API key (wag_…) as a Bearer token"},
+    "internalKey": {"type": "apiKey", "in": "header", "name": "x-internal-api-key",
+                    "description": "A key of INTERNAL_API_KEYS (svc:key scoped, or bare for global); Bearer works too"},
+    "internalBearer": {"type": "http", "scheme": "bearer", "description": "An INTERNAL_API_KEYS key as Bearer"},
+    "sessionToken": {"type": "apiKey", "in": "query", "name": "token", "description": "A session's own token"},
+    "sessionBearer": {"type": "http", "scheme": "bearer", "description": "A session's own token as Bearer"},
+    "registryBearer": {"type": "http", "scheme": "bearer", "description": "REGISTRY_TOKEN"},
+    "registryBasic": {"type": "http", "scheme": "basic", "description": "REGISTRY_USER / REGISTRY_PASS"},
+}
+AUTH: dict[str, list[dict[str, list[str]]]] = {
+    "public": [],
+    "dashboard": [{"jwt": []}, {"apiKey": []}, {"apiKeyBearer": []}],
+    "login": [{"jwt": []}],
+    "customer": [{"apiKey": []}],
+    "internal": [{"internalKey": []}, {"internalBearer": []}],
+    "session": [{"sessionToken": []}, {"sessionBearer": []}],
+    "registry": [{"registryBearer": []}, {"registryBasic": []}],
+}
+ERRORS = {400: "Invalid input; `details` names the fields", 401: "No or wrong credentials",
+          403: "Not allowed: role, tenant or subscription", 404: "Not found", 409: "State conflict",
+          413: "Upload too large", 415: "File type not allowed", 429: "Rate limited (Retry-After)",
+          503: "Database or Redis unavailable"}
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    method: str
+    path: str
+    summary: str
+    tag: str
+    auth: str = "dashboard"
+    permission: str | None = None  # of the RBAC matrix, for `dashboard` routes
+    query: type[Schema] | None = None
+    body: type[Schema] | None = None
+    data: type[Schema] | None = None  # the `data` of a `{success, message, data}` answer
+    many: bool = False
+    status: int = 200
+    errors: tuple[int, ...] = (400, 401, 403, 404)
+    multipart: bool = False
+    raw: bool = False  # answers in its own (seed-compatible) shape, not `{success, message, data}`
+
+
+def _ops() -> list[Op]:
+    s, m, d = ses, msg, dash
+    return [
+        Op("GET", "/", "Service name and version", "system", "public", raw=True, errors=()),
+        Op("GET", "/health", "Liveness: the process serves", "system", "public", raw=True, errors=()),
+        Op("GET", "/api/health", "Readiness: database, Redis, queues, WhatsApp, process metrics", "system",
+           "public", raw=True, errors=(503,)),
+        Op("GET", "/api/openapi.json", "This document", "system", "public", raw=True, errors=()),
+        # auth and administration
+        Op("POST", "/api/auth/login", "Log in: access token and refresh token", "auth", "public",
+           errors=(400, 401, 429)),
+        Op("POST", "/api/auth/refresh", "Rotate the refresh token for a new access token", "auth", "public",
+           errors=(400, 401)),
+        Op("POST", "/api/auth/logout", "Revoke the refresh token family", "auth", "login"),
+        Op("GET", "/api/auth/me", "The logged-in user", "auth", "login"),
+        Op("POST", "/api/auth/change-password", "Change the own password", "auth", "login"),
+        Op("GET", "/api/users", "List dashboard users", "users", permission="user_management"),
+        Op("POST", "/api/users", "Create a dashboard user", "users", permission="user_management", status=201),
+        Op("GET", "/api/users/{user_id}", "One dashboard user", "users", permission="user_management"),
+        Op("PUT", "/api/users/{user_id}", "Change a dashboard user", "users", permission="user_management"),
+        Op("DELETE", "/api/users/{user_id}", "Delete a dashboard user", "users", permission="user_management"),
+        Op("GET", "/api/keys", "List API keys", "keys", permission="system"),
+        Op("POST", "/api/keys", "Create an API key (shown once)", "keys", permission="system", status=201),
+        Op("DELETE", "/api/keys/{key_id}", "Revoke an API key", "keys", permission="system"),
+        # WA-Gate v2 messages
+        Op("POST", "/api/messages/send", "Send a message (JSON, or multipart with `file`); honours Idempotency-Key",
+           "messages", permission="send_message", body=m.SendSchema, data=m.MessageSchema, status=202,
+           errors=(400, 401, 403, 404, 409, 413, 415, 429), multipart=True),
+        Op("POST", "/api/messages/send-bulk", "The same text to up to 100 numbers", "messages",
+           permission="send_message", body=m.SendBulkSchema, status=202, errors=(400, 401, 403, 404, 409, 429)),
+        Op("GET", "/api/messages/{message_id}", "One message: status, timestamps, error", "messages",
+           permission="view_logs", data=m.MessageSchema),
+        Op("GET", "/api/messages", "List messages, newest first", "messages", permission="view_logs",
+           query=m.ListQuerySchema, data=m.MessagePageSchema),
+        # dashboard sessions
+        Op("GET", "/api/sessions", "List sessions", "sessions", permission="view_logs", query=s.SessionQuerySchema,
+           data=s.SessionSchema, many=True),
+        Op("POST", "/api/sessions", "Create a session; its token is shown once", "sessions", permission="system",
+           body=s.CreateSessionSchema, status=201, errors=(400, 401, 403, 409)),
+        Op("GET", "/api/sessions/{session_id}", "One session", "sessions", permission="view_logs",
+           data=s.SessionSchema),
+        Op("DELETE", "/api/sessions/{session_id}", "Delete a session and unlink its phone", "sessions",
+           permission="system"),
+        *[Op("POST", f"/api/sessions/{{session_id}}/{c}", f"{c.capitalize()} the session (bridge job)", "sessions",
+             permission="send_message", status=202) for c in ("start", "stop", "restart")],
+        Op("POST", "/api/sessions/{session_id}/logout", "Log out: unlinks the phone", "sessions", permission="system",
+           status=202),
+        Op("POST", "/api/sessions/{session_id}/pair", "Link by pairing code for a phone number", "sessions",
+           permission="send_message", body=s.PairSchema, status=202),
+        Op("GET", "/api/sessions/{session_id}/settings", "Session settings", "sessions", permission="view_logs",
+           data=s.SessionSettingsSchema),
+        Op("PUT", "/api/sessions/{session_id}/settings", "Change session settings", "sessions", permission="system",
+           body=s.SettingsSchema, data=s.SessionSettingsSchema),
+        Op("POST", "/api/sessions/{session_id}/token", "Rotate the session token (shown once)", "sessions",
+           permission="system"),
+        # broadcasts
+        Op("POST", "/api/broadcast/preview", "Check a recipient list and template without sending", "broadcasts",
+           permission="broadcast", errors=(400, 401, 403, 429)),
+        Op("POST", "/api/broadcast", "Create a broadcast (CSV or JSON recipients)", "broadcasts",
+           permission="broadcast", status=201, errors=(400, 401, 403, 404, 409, 429)),
+        Op("GET", "/api/broadcast", "List broadcasts", "broadcasts", permission="broadcast"),
+        Op("GET", "/api/broadcast/{id}", "One broadcast and its progress", "broadcasts", permission="broadcast"),
+        Op("GET", "/api/broadcast/{id}/recipients", "A broadcast's recipients", "broadcasts", permission="broadcast"),
+        Op("POST", "/api/broadcast/{id}/{action}", "Pause, resume or cancel a broadcast", "broadcasts",
+           permission="broadcast", errors=(400, 401, 403, 404, 409, 429)),
+        # QR, WhatsApp, dashboard
+        Op("GET", "/api/qr", "The QR code to scan (PNG with ?format=png); 409/404 with the status when none",
+           "qr", permission="send_message", query=s.SessionChoiceSchema, data=s.QrSchema,
+           errors=(400, 401, 403, 404, 409, 429)),
+        Op("GET", "/api/qr/{session_id}", "The QR code of one session", "qr", permission="send_message",
+           query=s.SessionChoiceSchema, data=s.QrSchema, errors=(400, 401, 403, 404, 409, 429)),
+        Op("GET", "/api/whatsapp/status", "Status of the (only or named) session", "whatsapp", permission="view_logs",
+           query=s.SessionChoiceSchema, data=s.WhatsAppStatusSchema),
+        Op("POST", "/api/whatsapp/restart", "Restart the session's connection", "whatsapp",
+           permission="send_message", status=202),
+        Op("POST", "/api/whatsapp/logout", "Log out the session (unlinks the phone)", "whatsapp", permission="system",
+           status=202),
+        Op("GET", "/api/dashboard/stats", "Live numbers: sessions, queue, today, webhooks, process", "dashboard",
+           permission="view_logs", data=d.StatsSchema, errors=(401, 403, 429)),
+        Op("GET", "/api/dashboard/charts", "Charts over a day (hourly), week or month", "dashboard",
+           permission="view_logs", query=d.ChartsQuerySchema, data=d.ChartsSchema, errors=(400, 401, 403, 429)),
+        # internal service API
+        Op("GET", "/internal/me", "The calling service", "internal", "internal", raw=True),
+        Op("GET", "/internal/users", "List customers of the service", "internal", "internal", raw=True),
+        Op("POST", "/internal/users", "Create or update a customer and subscription", "internal", "internal",
+           raw=True),
+        Op("PUT", "/internal/users/{user_id}", "Change a customer's subscription", "internal", "internal", raw=True),
+        Op("GET", "/internal/users/{user_id}/apikey", "A customer's API key info", "internal", "internal", raw=True),
+        Op("POST", "/internal/users/{user_id}/apikey/rotate", "Rotate a customer's API key", "internal", "internal",
+           raw=True),
+        # customer API
+        Op("GET", "/v1/me", "The customer and subscription", "customer", "customer", raw=True),
+        Op("GET", "/v1/sessions", "The customer's sessions", "customer", "customer", raw=True),
+        Op("POST", "/v1/sessions", "Create a session", "customer", "customer", raw=True),
+        Op("PUT", "/v1/sessions/{session_id}", "Rename a session", "customer", "customer", raw=True),
+        Op("DELETE", "/v1/sessions/{session_id}", "Delete a session", "customer", "customer", raw=True),
+        Op("GET", "/v1/sessions/{session_id}/settings", "Session settings", "customer", "customer", raw=True),
+        Op("PUT", "/v1/sessions/{session_id}/settings", "Change session settings", "customer", "customer", raw=True),
+        Op("GET", "/v1/sessions/{session_id}/contacts", "Contacts", "customer", "customer", raw=True),
+        Op("POST", "/v1/sessions/{session_id}/contacts/sync", "Sync contacts", "customer", "customer", raw=True),
+        Op("POST", "/v1/sessions/{session_id}/messages", "Send a message", "customer", "customer", raw=True),
+        Op("GET", "/v1/sessions/{session_id}/messages", "List messages", "customer", "customer", raw=True),
+        # session credentials (seed-compatible), per-session API, device registry
+        *[Op("GET", p, summary, "credentials", "internal", raw=True) for p, summary in (
+            ("/sessions", "Active sessions"), ("/sessions/connected", "Connected sessions"),
+            ("/sessions/connected/credentials", "Credentials of connected sessions"), ("/sessions/all", "All sessions"),
+            ("/sessions/all/credentials", "Credentials of all sessions"), ("/sessions/{session_id}", "One session"),
+            ("/sessions/{session_id}/credentials", "One session's credentials"),
+            ("/sessions/{session_id}/status", "One session's status"),
+            ("/sessions/{session_id}/qr", "The QR code to scan now"))],
+        Op("*", "/wa/admin", "Always refused: no admin surface under /wa", "wa", "public", raw=True, errors=(404,)),
+        Op("*", "/wa/admin{tail}", "Always refused: no admin surface under /wa", "wa", "public", raw=True,
+           errors=(404,)),
+        *[Op(method, f"/wa/{name}", summary, "wa", "session", raw=True) for method, name, summary in (
+            ("GET", "status", "The session's status"), ("GET", "qr", "The session's QR code"),
+            ("POST", "send", "Send a message"), ("GET", "messages", "The session's messages"),
+            ("GET", "contacts", "The session's contacts"))],
+        Op("GET", "/admin/device-registry", "Session tokens of the device registry", "registry", "registry",
+           raw=True, errors=(401,)),
+        # the simulated phone (WA_TRANSPORT=simulator only)
+        *[Op("POST", f"/simulator/sessions/{{session_id}}/{name}", summary, "simulator", "public", body=body,
+             status=202, errors=(400, 404)) for name, summary, body in (
+            ("scan", "The phone scans the QR code", sim.ScanSchema),
+            ("pair-code", "The phone enters the pairing code", sim.PairCodeSchema),
+            ("inbound", "A message to the session", sim.InboundSchema),
+            ("drop", "The network drops", sim.DropSchema),
+            ("unlink", "The phone removes the linked device", sim.UnlinkSchema),
+            ("send-failure", "Make sends fail", sim.SendFailureSchema))],
+        Op("POST", "/simulator/not-on-whatsapp", "Treat a number as not on WhatsApp", "simulator", "public",
+           body=sim.NotOnWhatsAppSchema, status=202, errors=(400,)),
+    ]
+
+
+OPERATIONS: list[Op] = _ops()
+
+
+def served(app: web.Application) -> set[tuple[str, str]]:
+    """(METHOD, path) of every route, `*` for a route of any method; HEAD twins of GET routes left out."""
+    return {(route.method, route.resource.canonical) for route in app.router.routes()
+            if route.method != "HEAD" and route.resource is not None}
+
+
+def undocumented(app: web.Application) -> list[tuple[str, str]]:
+    documented = {(op.method, op.path) for op in OPERATIONS}
+    return sorted(served(app) - documented)
+
+
+def _name(schema: type[Schema]) -> str:
+    return schema.__name__.removesuffix("Schema")
+
+
+def _envelope(op: Op) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    if op.data is not None:
+        ref = {"$ref": f"#/components/schemas/{_name(op.data)}"}
+        data = {"type": "array", "items": ref} if op.many else ref
+    return {"type": "object", "required": ["success", "message"], "properties": {
+        "success": {"const": True}, "message": {"type": "string"}, "data": data}}
+
+
+def _operation(op: Op) -> dict[str, Any]:
+    responses: dict[str, Any] = {}
+    if op.raw:
+        responses[str(op.status)] = {"description": "Success", "content": {"application/json": {"schema": {}}}}
+    else:
+        responses[str(op.status)] = {"description": "Success",
+                                     "content": {"application/json": {"schema": _envelope(op)}}}
+    if op.path.startswith("/api/qr"):
+        responses[str(op.status)]["content"]["image/png"] = {"schema": {"type": "string",
+                                                                        "contentMediaType": "image/png"}}
+    for status in op.errors:
+        responses[str(status)] = {"$ref": f"#/components/responses/E{status}"}
+    operation: dict[str, Any] = {
+        "summary": op.summary, "tags": [op.tag], "responses": responses, "security": AUTH[op.auth],
+        "parameters": [{"in": "path", "name": name, "required": True, "schema": {"type": "string"}}
+                       for name in _PARAM.findall(op.path)],
+    }
+    if op.permission:
+        operation["description"] = f"Needs the `{op.permission}` permission (RBAC matrix of WA-Gate v2)."
+    if op.query is not None:
+        operation["parameters"].append({"in": "query", "schema": op.query})
+    if op.body is not None:
+        content: dict[str, Any] = {"application/json": {"schema": op.body}}
+        if op.multipart:
+            content["multipart/form-data"] = {"schema": {"allOf": [
+                {"$ref": f"#/components/schemas/{_name(op.body)}"},
+                {"type": "object", "properties": {"file": {"type": "string", "contentMediaType":
+                                                           "application/octet-stream"}}}]}}
+        operation["requestBody"] = {"required": True, "content": content}
+    return operation
+
+
+def document(app: web.Application | None = None) -> dict[str, Any]:
+    """The spec of the routes `app` serves (of every line in `OPERATIONS` when no app is given)."""
+    spec = APISpec(title="WA-Gate", version=__version__, openapi_version="3.1.0", plugins=[MarshmallowPlugin()],
+                   info={"description": "Self-hosted WhatsApp gateway. Answers are `{success, message, data}`; "
+                                        "errors `{success: false, message, details}`."})
+    for name, scheme in SECURITY_SCHEMES.items():
+        spec.components.security_scheme(name, scheme)
+    spec.components.schema("Error", {"type": "object", "required": ["success", "message"], "properties": {
+        "success": {"const": False}, "message": {"type": "string"}, "details": {}}})
+    for status, description in ERRORS.items():
+        spec.components.response(f"E{status}", {"description": description, "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+    schemas = {s for op in OPERATIONS for s in (op.data, op.body) if s is not None}
+    for schema in sorted(schemas, key=_name):
+        spec.components.schema(_name(schema), schema=schema)
+    live = served(app) if app is not None else None
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        if live is not None and (op.method, op.path) not in live:
+            continue
+        methods = ANY_METHODS if op.method == "*" else (op.method.lower(),)
+        for method in methods:
+            paths.setdefault(op.path, {})[method] = _operation(op)
+    for path, operations in paths.items():
+        spec.path(path=path, operations=operations)
+    return spec.to_dict()
