@@ -87,6 +87,7 @@ class Bridge:
         self.senders: dict[str, SessionSender] = {}
         self._locks: dict[str, asyncio.Lock] = {}  # per session: a send and the receipts of its message id
         self._event_locks: dict[str, asyncio.Lock] = {}  # per session: its events, one at a time
+        self._handling: set[asyncio.Future[None]] = set()  # events being handled; close() waits for them
         self._tenants: dict[str, int | None] = {}
 
     # --- process lifecycle ------------------------------------------------------------------------------
@@ -111,6 +112,8 @@ class Bridge:
         self.senders.clear()
         with contextlib.suppress(Exception):
             await self.transport.close()
+        if self._handling:  # finish what the transport already reported before Redis and the database close
+            await asyncio.wait(list(self._handling), timeout=10)
         await self.leases.close()
         log.info("bridge stopped", shard=self.shard)
 
@@ -288,8 +291,16 @@ class Bridge:
         """The transport's sink; one failing event is logged and never stops the next.
 
         A session's events are handled one at a time, in arrival order: a QR code that rotates while the
-        phone scans must not write SCAN_QR_CODE over WORKING.
+        phone scans must not write SCAN_QR_CODE over WORKING. Handling is shielded: the transport may cancel
+        the task that delivered the event (the simulator cancels its QR timer when the phone scans), and the
+        event is still handled to the end, row and published event alike.
         """
+        task = asyncio.ensure_future(self._handle_in_order(event))
+        self._handling.add(task)
+        task.add_done_callback(self._handling.discard)
+        await asyncio.shield(task)
+
+    async def _handle_in_order(self, event: TransportEvent) -> None:
         try:
             async with self._events_lock(event.session_id):
                 await self._handle(event)
