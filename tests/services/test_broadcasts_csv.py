@@ -17,7 +17,7 @@ def test_csv_with_bom_semicolons_and_indonesian_aliases() -> None:
         (2, "628123456789", "Budi", {"kota_asal": "Bandung"}),
         (3, "6281222223333", "Siti", {"kota_asal": "Medan"}),
     ]
-    assert result.columns == {"name", "phone", "kota_asal"}
+    assert result.columns == {"name", "phone", "nomor", "nama", "kota_asal"}  # the aliases work in templates too
     assert result.invalid == [] and result.duplicates == []
 
 
@@ -86,7 +86,7 @@ def test_json_records() -> None:
     assert [(d.line, d.first_line) for d in result.duplicates] == [(3, 1)]
     assert [(r.line, r.reason) for r in result.invalid] == [
         (4, "must be an object with a phone"), (5, result.invalid[1].reason), (6, "kode must be text or a number")]
-    assert result.columns == {"name", "phone", "kode", "kota"}
+    assert result.columns == {"name", "phone", "nomor", "kode", "kota"}
 
 
 def test_template_variables_escapes_and_rendering() -> None:

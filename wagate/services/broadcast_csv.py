@@ -86,7 +86,9 @@ class RecipientRow:
     variables: dict[str, str]  # every other column, by variable name
 
     def values(self) -> dict[str, str]:
-        return {**self.variables, "name": self.name or "", "phone": self.phone}
+        """Every variable a template may use: the columns, and the name and phone under each of their aliases."""
+        return {**self.variables, **dict.fromkeys(NAME_COLUMNS, self.name or ""),
+                **dict.fromkeys(PHONE_COLUMNS, self.phone)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +166,7 @@ def from_records(records: Sequence[Any], default_region: str) -> RecipientList:
             result.invalid.append(RejectedRow(index, _text(phone), f"has more than {MAX_VARIABLES} variables"))
             continue
         result.columns.update(variables)
+        result.columns.update(k for k in map(variable_name, map(str, record)) if k in PHONE_COLUMNS + NAME_COLUMNS)
         result._add(index, phone, name, variables, default_region, first_lines)
     return result
 
@@ -199,7 +202,7 @@ def from_csv(data: bytes, default_region: str) -> RecipientList:
     if len(known) > MAX_VARIABLES + 2:
         raise Invalid("Invalid CSV file", details={"header": f"has more than {MAX_VARIABLES} variable columns"})
     result = RecipientList()
-    result.columns.update(n for n in names if n and n not in PHONE_COLUMNS and n not in NAME_COLUMNS)
+    result.columns.update(n for n in names if n)  # "{nama}" works where the header says "nama"
     first_lines: dict[str, int] = {}
     line = reader.line_num
     try:

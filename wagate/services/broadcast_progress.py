@@ -48,7 +48,7 @@ from wagate.db.models_whatsapp import Message, WaSession
 from wagate.db.types import utcnow
 from wagate.queue.jobs import broadcast_expand_job_id, enqueue_broadcast_expand
 from wagate.services import events
-from wagate.services.broadcast_csv import parse_template
+from wagate.services.broadcast_csv import RecipientRow, parse_template
 from wagate.services.outbox import SendJob, enqueue_sends
 from wagate.services.phones import USER_SERVER
 
@@ -329,7 +329,7 @@ def _status_name(recipient: RecipientStatus | str, message: MessageStatus | str 
 
 
 def _values(recipient: BroadcastRecipient) -> dict[str, str]:
-    return {**(recipient.variables or {}), "name": recipient.name or "", "phone": recipient.phone}
+    return RecipientRow(0, recipient.phone, recipient.name, recipient.variables or {}).values()
 
 
 def _media_type(mime: str | None) -> MessageType:

@@ -21,7 +21,7 @@ from typing import Any
 import structlog
 from arq.connections import ArqRedis
 from redis.exceptions import RedisError
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import String, case, func, insert, select, type_coerce, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wagate.config import Settings
@@ -351,11 +351,13 @@ async def _transition(db: AsyncSession, broadcast: Broadcast, sources: Sequence[
 
 def _effective_status() -> Any:
     """A recipient's status as its message has it now (queued and sending are both "queued")."""
-    return case(
-        (Message.status.in_((MessageStatus.QUEUED.value, MessageStatus.SENDING.value)), RecipientStatus.QUEUED.value),
-        (Message.id.is_not(None), Message.status),
-        else_=BroadcastRecipient.status,
-    )
+    # Plain strings: the two status columns have different enum types, and the filter value is of either.
+    message, recipient = type_coerce(Message.status, String()), type_coerce(BroadcastRecipient.status, String())
+    return type_coerce(case(
+        (message.in_((MessageStatus.QUEUED.value, MessageStatus.SENDING.value)), RecipientStatus.QUEUED.value),
+        (Message.id.is_not(None), message),
+        else_=recipient,
+    ), String())
 
 
 def _preview(recipients: RecipientList, template: Template, samples: list[dict[str, Any]]) -> Preview:

@@ -14,7 +14,7 @@ from wagate.db.engine import create_engine, create_sessionmaker
 from wagate.web import limits, middlewares
 from wagate.web.keys import DB, ENGINE, REDIS, SETTINGS, STARTED_AT
 from wagate.web.routes import auth, keys, simulator, system, users
-from wagate.web.routes import dashboard, messages, openapi, qr, sessions_api, whatsapp
+from wagate.web.routes import broadcasts, dashboard, messages, openapi, qr, sessions_api, whatsapp
 
 REDIS_TIMEOUT_S = 5.0
 
@@ -65,6 +65,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(keys.routes)
     for area in (messages, sessions_api, qr, whatsapp, dashboard, openapi):  # the WA-Gate v2 API and its spec
         app.add_routes(area.routes)
+    app.add_routes(broadcasts.routes)
     if settings.wa_transport == "simulator":  # the phone side of a fake WhatsApp: never with the real one
         app.add_routes(simulator.routes)
     return app

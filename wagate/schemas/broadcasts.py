@@ -1,0 +1,83 @@
+"""Bodies and answers of the broadcast API (`/api/broadcast*`): create or preview, list queries, a broadcast.
+
+WA-Gate v2 clients wrote `message` for the template and `schedule_at` for the start time; both spellings load.
+A multipart request loads the same schema from its text fields (the recipients come as the `file` CSV part).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, pre_load, validate
+
+from wagate.db.enums import BroadcastStatus, RecipientStatus
+from wagate.db.models_delivery import Broadcast
+from wagate.services.broadcasts import MAX_NAME, MAX_PAGE_SIZE, MEDIA_TYPES
+from wagate.services.broadcasts import Page as ServicePage
+from wagate.services.messaging import MAX_TEXT_CHARS
+
+ALIASES = {"message": "template", "schedule_at": "start_at", "session_id": "session"}
+
+
+class CreateSchema(Schema):
+    session = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=MAX_NAME))
+    template = fields.String(required=True, validate=validate.Length(min=1, max=MAX_TEXT_CHARS))
+    recipients = fields.List(fields.Raw(), load_default=None)  # JSON only; rows are checked one by one later
+    start_at = fields.AwareDateTime(load_default=None)
+    media_type = fields.String(load_default=None, validate=validate.OneOf([t.value for t in MEDIA_TYPES]))
+
+    @pre_load
+    def _aliases(self, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(data, dict):
+            raise ValidationError({"_schema": ["expects a JSON object"]})
+        data = dict(data)
+        for old, new in ALIASES.items():
+            if old in data:
+                if new in data:
+                    raise ValidationError({old: [f"give either {old!r} or {new!r}, not both"]})
+                data[new] = data.pop(old)
+        if data.get("start_at") == "":
+            data.pop("start_at")
+        return data
+
+
+class PageQuerySchema(Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_PAGE_SIZE))
+
+
+class ListQuerySchema(PageQuerySchema):
+    status = fields.String(load_default=None, validate=validate.OneOf([s.value for s in BroadcastStatus]))
+
+
+class RecipientsQuerySchema(PageQuerySchema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PAGE_SIZE))
+    status = fields.String(load_default=None, validate=validate.OneOf([s.value for s in RecipientStatus]))
+
+
+class BroadcastSchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    session = fields.String(attribute="session_id")
+    status = fields.String()
+    template = fields.String()
+    media_mime = fields.String(data_key="mediaType")
+    media_name = fields.String(data_key="mediaName")
+    start_at = fields.DateTime(data_key="startAt")
+    created_by = fields.String(data_key="createdBy")
+    created_at = fields.DateTime(data_key="createdAt")
+    completed_at = fields.DateTime(data_key="completedAt")
+    total_count = fields.Integer(data_key="total")
+    progress = fields.Method("_progress")
+
+    def _progress(self, broadcast: Broadcast) -> dict[str, int]:
+        """The stored counters (the list); `GET /api/broadcast/{id}` replaces them with a live count."""
+        return {"total": broadcast.total_count, "pending": broadcast.pending_count, "sent": broadcast.sent_count,
+                "delivered": broadcast.delivered_count, "read": broadcast.read_count,
+                "failed": broadcast.failed_count}
+
+
+def page(result: ServicePage, items: list[Any]) -> dict[str, Any]:
+    return {"items": items, "total": result.total, "page": result.page, "limit": result.limit,
+            "pages": (result.total + result.limit - 1) // result.limit}
