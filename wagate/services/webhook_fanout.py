@@ -14,6 +14,7 @@ first use and stored on both rows (rotate it through the webhook API to read it)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -45,7 +46,7 @@ log = structlog.get_logger("wagate.webhooks")
 GROUP = "wagate:webhooks"
 SESSION_SETTINGS_WEBHOOK = "session settings"
 BATCH = 200
-BLOCK_MS = 1000
+BLOCK_MS = 500  # also how long a stopping reader may take to notice
 # A reader that has not acknowledged an entry for this long is presumed dead; a live one acks within a batch.
 CLAIM_IDLE_MS = 60_000
 CLAIM_EVERY_S = 15.0
@@ -198,16 +199,20 @@ async def claim_stale(redis: Redis, consumer: str, *, min_idle_ms: int = CLAIM_I
 
 async def run_reader(db_factory: async_sessionmaker[AsyncSession], redis: ArqRedis, settings: Settings,
                      *, consumer: str | None = None, claim_idle_ms: int = CLAIM_IDLE_MS,
-                     claim_every_s: float = CLAIM_EVERY_S, block_ms: int = BLOCK_MS) -> None:
-    """The worker's long-lived fan-out loop; cancel it to stop. Errors are logged and retried after a pause."""
+                     claim_every_s: float = CLAIM_EVERY_S, block_ms: int = BLOCK_MS,
+                     stop: asyncio.Event | None = None) -> None:
+    """The worker's long-lived fan-out loop, until `stop` is set (between batches) or it is cancelled.
+
+    Errors are logged and retried after a pause."""
+    stop = stop or asyncio.Event()
     consumer = consumer or consumer_name()
     log.info("webhook fan-out started", consumer=consumer)
     last_claim = 0.0
     loop = asyncio.get_running_loop()
-    while True:
+    while not stop.is_set():
         try:
             await ensure_group(redis)
-            while True:
+            while not stop.is_set():
                 if loop.time() - last_claim >= claim_every_s:
                     last_claim = loop.time()
                     if stale := await claim_stale(redis, consumer, min_idle_ms=claim_idle_ms):
@@ -221,4 +226,6 @@ async def run_reader(db_factory: async_sessionmaker[AsyncSession], redis: ArqRed
         except (RedisError, SQLAlchemyError, OSError) as exc:
             # NOGROUP after a Redis flush or restart lands here too: the next round creates the group again.
             log.warning("webhook fan-out paused", error=f"{type(exc).__name__}: {exc}"[:300])
-            await asyncio.sleep(1.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
+    log.info("webhook fan-out stopped", consumer=consumer)
