@@ -64,14 +64,17 @@ async def test_wrong_password_and_unknown_user_get_the_same_answer_after_the_sam
     timings: dict[str, float] = {}
     answers = {}
     for name in ("bob", "nobody"):
-        started = time.perf_counter()
-        response = await client.post("/api/auth/login", json={"username": name, "password": "wrong password!"})
-        timings[name] = time.perf_counter() - started
+        tries = []
+        for _ in range(3):  # the fastest of three: the machine is shared and noisy
+            started = time.perf_counter()
+            response = await client.post("/api/auth/login", json={"username": name, "password": "wrong password!"})
+            tries.append(time.perf_counter() - started)
+        timings[name] = min(tries)
         answers[name] = (response.status, await response.json())
     assert answers["bob"] == answers["nobody"]
     assert answers["bob"][0] == 401 and answers["bob"][1]["message"] == "Invalid username or password"
     # Both spend one cost-12 bcrypt check (~0.1-0.3 s); an early "no such user" exit would take ~1 ms.
-    assert timings["nobody"] > 0.4 * timings["bob"] and timings["bob"] > 0.4 * timings["nobody"]
+    assert timings["nobody"] > 0.3 * timings["bob"] and timings["bob"] > 0.3 * timings["nobody"]
 
 
 async def test_five_wrong_passwords_lock_the_account_with_a_clear_answer(

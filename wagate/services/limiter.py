@@ -47,7 +47,7 @@ class Decision:
     allowed: bool
     limit: int
     remaining: int
-    reset: int  # epoch seconds when one more request will be allowed again (moving window: oldest entry + window)
+    reset: float  # epoch seconds when one more request will be allowed (moving window: oldest entry + window)
 
     @property
     def retry_after(self) -> int:
@@ -55,7 +55,7 @@ class Decision:
 
     def headers(self) -> dict[str, str]:
         headers = {"X-RateLimit-Limit": str(self.limit), "X-RateLimit-Remaining": str(self.remaining),
-                   "X-RateLimit-Reset": str(self.reset)}
+                   "X-RateLimit-Reset": str(math.ceil(self.reset))}
         if not self.allowed:
             headers["Retry-After"] = str(self.retry_after)
         return headers
@@ -129,7 +129,7 @@ class Limiter:
             return None
         remaining = max(0, stats.remaining - 1) if allowed else 0
         # An empty window reports "now" as its start, so the reset is a full period away, as it should be.
-        return Decision(allowed, item.amount, remaining, math.ceil(stats.reset_time))
+        return Decision(allowed, item.amount, remaining, stats.reset_time)
 
     async def hit_route(self, name: str, *identifiers: str) -> Decision | None:
         return await self.hit(self.routes[name], name, *identifiers)

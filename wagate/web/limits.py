@@ -88,7 +88,7 @@ async def ip_ban(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     seconds = await request.app[LIMITER].banned_for(ip_of(request))
     if seconds:
-        decision = Decision(False, 0, 0, int(time.time()) + seconds)
+        decision = Decision(False, 0, 0, time.time() + seconds)
         return too_many(decision, f"Too many authentication failures from this address; try again in {seconds} s")
     return await handler(request)
 

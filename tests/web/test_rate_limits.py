@@ -1,0 +1,169 @@
+"""Moving-window limits on the shared Valkey: login, per-route for users, per role for keys, the IP ban, outages."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tests.servers import ValkeyProcess
+from tests.web.identities import PASSWORD, ClientFactory, add_key, add_user, bearer, client_factory, log_text, login
+from wagate.config import ConfigError
+from wagate.db.enums import Role
+from wagate.web.auth import principal, require, require_internal
+
+Session = async_sessionmaker[AsyncSession]
+routes = web.RouteTableDef()
+LIMIT_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+
+
+@routes.get("/internal/ping")
+@require_internal()
+async def internal_ping(request: web.Request) -> web.Response:
+    return web.json_response({"service": principal(request).service})
+
+
+@routes.get("/test/any")
+@require()
+async def any_caller(request: web.Request) -> web.Response:
+    return web.json_response({"kind": principal(request).kind})
+
+
+@pytest.fixture
+def make_client(aiohttp_client: Any, tmp_path: Path, database_url: str, redis_url: str) -> ClientFactory:
+    return client_factory(aiohttp_client, tmp_path, database_url, redis_url, routes)
+
+
+async def _login(client: Any, username: str = "alice", password: str = PASSWORD) -> Any:
+    return await client.post("/api/auth/login", json={"username": username, "password": password})
+
+
+async def test_the_sixth_login_in_fifteen_minutes_is_429_with_every_header(make_client: ClientFactory,
+                                                                           db: Session) -> None:
+    client = await make_client()
+    await add_user(db, "alice")
+    for n in range(5):
+        response = await _login(client)
+        assert response.status == 200
+        assert response.headers["X-RateLimit-Limit"] == "5"
+        assert response.headers["X-RateLimit-Remaining"] == str(4 - n)
+    response = await _login(client)
+    assert response.status == 429
+    for name in ("Retry-After", *LIMIT_HEADERS):
+        assert name in response.headers
+    assert response.headers["X-RateLimit-Remaining"] == "0"
+    assert 800 < int(response.headers["Retry-After"]) <= 900
+    assert abs(int(response.headers["X-RateLimit-Reset"]) - (time.time() + 900)) < 30
+    assert (await response.json())["success"] is False
+    # Per address and username: another login from the same address still has its own five.
+    await add_user(db, "bob")
+    assert (await _login(client, "bob")).status == 200
+
+
+async def test_limits_are_shared_by_two_web_processes_on_one_valkey(make_client: ClientFactory, db: Session) -> None:
+    first, second = await make_client(logs="logs-a"), await make_client(logs="logs-b")
+    await add_user(db, "alice")
+    for client in (first, second, first, second, first):
+        assert (await _login(client)).status == 200
+    assert (await _login(second)).status == 429
+
+
+async def test_api_keys_get_their_role_limit_on_every_route(make_client: ClientFactory, db: Session) -> None:
+    client = await make_client(RATE_LIMIT_KEY_USER="3/hour", RATE_LIMIT_KEY_OPERATOR="5/hour")
+    _, user_key = await add_key(db, Role.USER)
+    _, operator_key = await add_key(db, Role.OPERATOR)
+    _, admin_key = await add_key(db, Role.ADMIN)
+    paths = ["/test/any", "/api/auth/me", "/test/any"]
+    for n, path in enumerate(paths):
+        response = await client.get(path, headers={"x-api-key": user_key})
+        assert response.status == 200 and response.headers["X-RateLimit-Remaining"] == str(2 - n)
+    response = await client.get("/test/any", headers={"x-api-key": user_key})
+    assert response.status == 429
+    assert response.headers["X-RateLimit-Limit"] == "3" and 3500 < int(response.headers["Retry-After"]) <= 3600
+    for _ in range(5):
+        assert (await client.get("/test/any", headers=bearer(operator_key))).status == 200
+    assert (await client.get("/test/any", headers=bearer(operator_key))).status == 429
+    for _ in range(20):  # admin keys: no limit, no headers
+        response = await client.get("/test/any", headers={"x-api-key": admin_key})
+        assert response.status == 200 and "X-RateLimit-Limit" not in response.headers
+
+
+async def test_per_route_limits_count_per_dashboard_user_not_for_keys(make_client: ClientFactory,
+                                                                      db: Session) -> None:
+    client = await make_client(RATE_LIMIT_DASHBOARD="3/15minute", RATE_LIMIT_LOGIN="none")
+    await add_user(db, "root")
+    await add_user(db, "root2")
+    token = (await login(client, "root"))["access_token"]
+    for _ in range(3):
+        assert (await client.get("/api/users", headers=bearer(token))).status == 200
+    response = await client.get("/api/keys", headers=bearer(token))  # the same named limit on another route
+    assert response.status == 429 and response.headers["X-RateLimit-Limit"] == "3"
+    other = (await login(client, "root2"))["access_token"]
+    assert (await client.get("/api/users", headers=bearer(other))).status == 200
+    _, key = await add_key(db, Role.ADMIN)
+    for _ in range(5):
+        assert (await client.get("/api/users", headers={"x-api-key": key})).status == 200
+
+
+async def test_repeated_failures_ban_the_address_except_on_internal(make_client: ClientFactory, db: Session,
+                                                                    tmp_path: Path) -> None:
+    client = await make_client(IP_BAN_AFTER="4/10minute", IP_BAN_SECONDS="120", INTERNAL_API_KEYS="svc:internal-key-1")
+    await add_user(db, "alice")
+    _, key = await add_key(db, Role.ADMIN)
+    for bad in ("wag_00000000_" + "x" * 32, "wag_11111111_" + "y" * 32):
+        assert (await client.get("/test/any", headers={"x-api-key": bad})).status == 401
+    assert (await _login(client, "alice", "wrong password 1")).status == 401
+    assert (await client.get("/test/any", headers=bearer("forged.jwt.token"))).status == 401
+    for path, headers in (("/test/any", {"x-api-key": key}), ("/api/auth/login", {}), ("/", {})):
+        response = await client.get(path, headers=headers)
+        assert response.status == 429, path
+        assert 100 < int(response.headers["Retry-After"]) <= 120
+        assert "X-RateLimit-Reset" in response.headers
+    response = await client.get("/internal/ping", headers={"x-internal-api-key": "internal-key-1"})
+    assert response.status == 200
+    assert (await client.get("/health")).status == 200
+    security = [json.loads(line) for line in (tmp_path / "logs" / "security.log").read_text().splitlines()]
+    assert any(e["event"] == "ip banned after repeated authentication failures" and e["ip"] == "127.0.0.1"
+               for e in security)
+
+
+async def test_internal_routes_are_never_limited_or_counted(make_client: ClientFactory) -> None:
+    client = await make_client(IP_BAN_AFTER="2/10minute", INTERNAL_API_KEYS="svc:internal-key-1")
+    for _ in range(5):
+        assert (await client.get("/internal/ping", headers={"x-internal-api-key": "nope"})).status == 401
+    response = await client.get("/internal/ping", headers={"x-internal-api-key": "internal-key-1"})
+    assert response.status == 200 and "X-RateLimit-Limit" not in response.headers
+    assert (await client.get("/")).status == 200  # the failed internal calls did not ban the address
+
+
+async def test_with_valkey_down_limits_fail_open_and_auth_keeps_working(
+    make_client: ClientFactory, db: Session, valkey: ValkeyProcess, tmp_path: Path
+) -> None:
+    client = await make_client(RATE_LIMIT_KEY_USER="1/hour")
+    await add_user(db, "alice")
+    _, key = await add_key(db, Role.USER)
+    assert (await client.get("/test/any", headers={"x-api-key": key})).status == 200
+    assert (await client.get("/test/any", headers={"x-api-key": key})).status == 429
+    valkey.stop()
+    started = time.perf_counter()
+    response = await client.get("/test/any", headers={"x-api-key": key})
+    assert response.status == 200 and "X-RateLimit-Limit" not in response.headers
+    assert (await _login(client)).status == 200
+    token = (await login(client, "alice"))["access_token"]
+    assert (await client.get("/api/auth/me", headers=bearer(token))).status == 200
+    assert time.perf_counter() - started < 5  # one failed connect, then the breaker skips Redis
+    assert "limits are not enforced (fail open)" in log_text(tmp_path)
+
+
+def test_a_bad_limit_setting_names_its_variable(tmp_path: Path) -> None:
+    from tests.fixtures import make_settings
+
+    with pytest.raises(ConfigError) as caught:
+        make_settings(tmp_path, RATE_LIMIT_LOGIN="five per fortnight")
+    assert "RATE_LIMIT_LOGIN" in caught.value.problems
+    assert make_settings(tmp_path, RATE_LIMIT_KEY_OPERATOR="none").rate_limit_key_operator == "none"
