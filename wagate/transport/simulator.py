@@ -7,7 +7,8 @@ whatsmeow-style ids and are followed by delivered and read receipts. Events that
 session is offline (receipts, incoming messages) are held and delivered after it reconnects, as WhatsApp's
 server does. The phone side (scan, type a pairing code, send a message in, unlink, drop the network) is
 driven through the plain async methods inherited from `simulator_phone.PhoneSide`; `sent`, `typing` and
-`read_marks` record what the bridge asked for.
+`read_marks` record what the bridge asked for. With a state_dir, every accepted send is also appended to
+`<state_dir>/_simulator_sent.jsonl` before the send returns, so a test can count what a killed bridge sent.
 
 Every delay is divided by `speed`, so a test can run WhatsApp's real timings a hundred times faster.
 """
@@ -83,6 +84,7 @@ class SimulatorTransport(PhoneSide, WhatsAppTransport):
         self.connect_delay, self.reconnect_delay = connect_delay, reconnect_delay
         self.send_latency = send_latency
         self.speed = speed
+        self.sent_log = wire.sent_log_file(state_dir) if state_dir is not None else None
         self.sent: list[SentMessage] = []
         self.typing: list[TypingShown] = []
         self.read_marks: list[ReadMarked] = []
@@ -260,20 +262,21 @@ class SimulatorTransport(PhoneSide, WhatsAppTransport):
             await asyncio.sleep(self._delay(self.send_latency))
             self._connected(session_id)  # the connection may have dropped while WhatsApp was answering
         result = SendResult(message_id=wire.outgoing_message_id(), timestamp=float(int(time.time())))
-        self.sent.append(
-            SentMessage(
-                next(self._seq),
-                session_id,
-                jid,
-                kind,
-                text,
-                result.message_id,
-                result.timestamp,
-                reply_to=reply_to,
-                media=media,
-                location=location,
-            )
+        sent = SentMessage(
+            next(self._seq),
+            session_id,
+            jid,
+            kind,
+            text,
+            result.message_id,
+            result.timestamp,
+            reply_to=reply_to,
+            media=media,
+            location=location,
         )
+        self.sent.append(sent)
+        if self.sent_log is not None:
+            wire.append_sent(self.sent_log, sent)
         if self.receipt_delays[0] is not None:
             self._spawn(s.receipt_tasks, self._receipts(s, jid, result.message_id, self.receipt_delays))
         return result

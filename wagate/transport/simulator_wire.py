@@ -14,7 +14,7 @@ import json
 import os
 import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from wagate.errors import InvalidRecipient
@@ -64,6 +64,7 @@ class SentMessage:
     reply_to: str | None = None
     media: MediaInfo | None = None
     location: tuple[float, float] | None = None
+    at: float = field(default_factory=time.time)  # when WhatsApp accepted it, to the microsecond (pacing tests)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +159,29 @@ def address_book(session_id: str) -> list[Contact]:
         name = _NAMES[(digest[20 + n] + n) % len(_NAMES)]
         contacts.append(Contact(jid=f"{phone}@{USER_SERVER}", phone=phone, name=name, push_name=name.split()[0]))
     return contacts
+
+
+def sent_log_file(state_dir: Path) -> Path:
+    """The durable record of accepted sends; session ids start with a letter or digit, so no session owns it."""
+    return state_dir / "_simulator_sent.jsonl"
+
+
+def append_sent(path: Path, sent: SentMessage) -> None:
+    """One JSON line per accepted send, on disk before the send returns: it outlives a killed process."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps({"seq": sent.seq, "session_id": sent.session_id, "to": sent.to, "kind": sent.kind,
+                       "text": sent.text, "message_id": sent.message_id, "at": sent.at, "pid": os.getpid()})
+    with path.open("a", encoding="utf-8") as f:  # closing flushes to the kernel, which keeps it past SIGKILL
+        f.write(line + "\n")
+
+
+def read_sent_log(path: Path) -> list[dict[str, object]]:
+    """The lines `append_sent` wrote, in order; a missing file is an empty log."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def link_file(state_dir: Path, session_id: str) -> Path:
