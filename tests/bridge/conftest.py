@@ -19,12 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tests.fixtures import make_settings
 from wagate.bridge.runtime import Bridge
 from wagate.config import Settings
-from wagate.db.enums import SessionStatus
+from wagate.db.enums import MessageStatus, SessionStatus
 from wagate.db.models_identity import Tenant
-from wagate.db.models_whatsapp import WaSession
+from wagate.db.models_whatsapp import Message, WaSession
+from wagate.queue.jobs import enqueue_session_command
 from wagate.queue.names import events_channel
 from wagate.services.credentials import hash_token, new_token
-from wagate.transport.simulator import SimulatorTransport
+from wagate.transport.simulator import SentMessage, SimulatorTransport
 from wagate.web.app import redis_client
 from workers.bridge import create_bridge
 
@@ -34,8 +35,14 @@ BRIDGE_ENV = {"SEND_GAP_MS": "300", "BULK_GAP_MS": "500", "SEND_JITTER_MS": "0",
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str, redis_url: str) -> Settings:
-    return make_settings(tmp_path, DATABASE_URL=database_url, REDIS_URL=redis_url, **BRIDGE_ENV)
+def bridge_env() -> dict[str, str]:
+    """Settings a test changes on top of BRIDGE_ENV; override with `@pytest.mark.parametrize("bridge_env", …)`."""
+    return {}
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, redis_url: str, bridge_env: dict[str, str]) -> Settings:
+    return make_settings(tmp_path, DATABASE_URL=database_url, REDIS_URL=redis_url, **{**BRIDGE_ENV, **bridge_env})
 
 
 @dataclass
@@ -159,3 +166,38 @@ async def until(check: Callable[[], Awaitable[bool]], timeout: float = 10.0, wha
             return
         await asyncio.sleep(0.03)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+async def link_session(handle: RunningBridge, db: async_sessionmaker[AsyncSession], redis: ArqRedis,
+                       settings: Settings, session_id: str, phone: str = "6281234567890") -> WaSession:
+    """Link a session the real way: start command → SCAN_QR_CODE → the phone scans → WORKING and connected."""
+    await enqueue_session_command(redis, settings.bridge_shards, session_id, "start")
+    await wait_status(db, session_id, SessionStatus.SCAN_QR_CODE)
+    await handle.sim.scan(session_id, phone=phone)
+    row = await wait_status(db, session_id, SessionStatus.WORKING)
+    await until(lambda: handle.sim.is_connected(session_id), what=f"{session_id} connected")
+    return row
+
+
+async def get_message(db: async_sessionmaker[AsyncSession], message_id: int) -> Message:
+    async with db() as session:
+        row = await session.get(Message, message_id)
+    assert row is not None, f"message {message_id} is gone"
+    return row
+
+
+async def wait_message(db: async_sessionmaker[AsyncSession], message_id: int, *statuses: MessageStatus,
+                       timeout: float = 10.0) -> Message:
+    """The message row once its status is one of `statuses`."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    row = await get_message(db, message_id)
+    while row.status not in statuses:
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"message {message_id} is {row.status} ({row.error}), not one of {statuses}")
+        await asyncio.sleep(0.02)
+        row = await get_message(db, message_id)
+    return row
+
+
+def sent_by(sim: SimulatorTransport, session_id: str) -> list[SentMessage]:
+    return [s for s in sim.sent if s.session_id == session_id]
