@@ -15,6 +15,7 @@ from wagate.web import limits, middlewares
 from wagate.web.keys import DB, ENGINE, REDIS, SETTINGS, STARTED_AT
 from wagate.web.routes import auth, keys, simulator, system, users
 from wagate.web.routes import broadcasts, dashboard, messages, openapi, qr, sessions_api, whatsapp
+from wagate.web.routes import events_ws, static
 
 REDIS_TIMEOUT_S = 5.0
 
@@ -59,6 +60,8 @@ def create_app(settings: Settings) -> web.Application:
     app[STARTED_AT] = time.time()
     # The key-usage batcher writes to the database at shutdown: it must close before the engine does.
     app.cleanup_ctx.extend([_database, _redis, limits.limiter_context, limits.key_usage_context])
+    app.cleanup_ctx.append(events_ws.hub_context)  # after _redis: the hub's pub/sub is on its pool
+    app.on_shutdown.append(events_ws.close_sockets)
     app.add_routes(system.routes)
     app.add_routes(auth.routes)
     app.add_routes(users.routes)
@@ -66,6 +69,8 @@ def create_app(settings: Settings) -> web.Application:
     for area in (messages, sessions_api, qr, whatsapp, dashboard, openapi):  # the WA-Gate v2 API and its spec
         app.add_routes(area.routes)
     app.add_routes(broadcasts.routes)
+    app.add_routes(events_ws.routes)  # the dashboard: live events and its pages
+    app.add_routes(static.routes)
     if settings.wa_transport == "simulator":  # the phone side of a fake WhatsApp: never with the real one
         app.add_routes(simulator.routes)
     return app

@@ -10,6 +10,7 @@ from wagate.config import Settings
 from wagate.services.api_keys import KeyUsage
 from wagate.services.limiter import Limiter
 from wagate.services.principal import Principal
+from wagate.web.event_hub import EventHub
 
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
@@ -18,5 +19,7 @@ REDIS = web.AppKey("redis", ArqRedis)
 STARTED_AT = web.AppKey("started_at", float)
 LIMITER = web.AppKey("limiter", Limiter)
 KEY_USAGE = web.AppKey("key_usage", KeyUsage)
+EVENT_HUB = web.AppKey("event_hub", EventHub)  # live events for the dashboard WebSockets
+EVENT_SOCKETS = web.AppKey("event_sockets", set[web.WebSocketResponse])  # open ones, closed at shutdown
 
 PRINCIPAL = web.RequestKey("principal", Principal)  # set by the wagate.web.auth decorators

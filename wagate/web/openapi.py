@@ -202,6 +202,16 @@ def _ops() -> list[Op]:
             ("send-failure", "Make sends fail", sim.SendFailureSchema))],
         Op("POST", "/simulator/not-on-whatsapp", "Treat a number as not on WhatsApp", "simulator", "public",
            body=sim.NotOnWhatsAppSchema, status=202, errors=(400,)),
+        # the dashboard: live events (WebSocket, token in the first frame; see wagate/web/routes/events_ws.py), pages
+        Op("GET", "/api/events", "WebSocket of live events (send {\"type\": \"auth\", \"token\"} first)", "dashboard",
+           "public", raw=True, errors=(400,)),
+        *[Op("GET", f"/{name}.html", f"The {name} page", "pages", "public", raw=True, errors=())
+          for name in ("login", "dashboard", "broadcast")],
+        *[Op("GET", f"/{name}", f"Redirect to /{name}.html", "pages", "public", raw=True, errors=())
+          for name in ("login", "dashboard", "broadcast")],
+        *[Op("GET", f"/{folder}/{{name}}", f"Dashboard {kind}", "pages", "public", raw=True, errors=(404,))
+          for folder, kind in (("css", "style sheets"), ("js", "scripts (ES modules)"), ("img", "images"))],
+        Op("GET", "/favicon.ico", "Redirect to the dashboard icon", "pages", "public", raw=True, errors=()),
     ]
 
 
