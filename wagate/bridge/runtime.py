@@ -152,6 +152,10 @@ class Bridge:
     async def start_session(self, session_id: str) -> None:
         await self._session(session_id)
         await self._take(session_id)
+        if await self.transport.is_connected(session_id):
+            # Already up: no Connected event would follow, so STARTING would stick over a working session.
+            self._sender(session_id).start()
+            return
         await set_status(self.db, self.redis, session_id, SessionStatus.STARTING,
                          fields={"started_at": utcnow()})
         self._sender(session_id).start()

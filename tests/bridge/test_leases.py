@@ -1,0 +1,102 @@
+"""Two bridges of one shard: the lease holder alone drives a session; the other takes over when it goes."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from arq.connections import ArqRedis
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tests.bridge.conftest import RunningBridge, add_session, start_bridge, until, wait_status
+from wagate.bridge.leases import SessionLeases, lease_key
+from wagate.config import Settings
+from wagate.db.enums import SessionStatus
+from wagate.queue.jobs import enqueue_session_command
+
+
+async def test_two_bridges_one_session_one_driver(
+    db: async_sessionmaker[AsyncSession], arq_redis: ArqRedis, settings: Settings,
+) -> None:
+    first, second = await start_bridge(settings), await start_bridge(settings)
+    bridges: list[RunningBridge] = [first, second]
+    try:
+        await add_session(db, "ls")
+        await enqueue_session_command(arq_redis, settings.bridge_shards, "ls", "start")
+        await wait_status(db, "ls", SessionStatus.SCAN_QR_CODE)
+        [holder] = [b for b in bridges if "ls" in b.bridge.leases.held]
+        other = second if holder is first else first
+        await holder.sim.scan("ls", phone="6281900000001")
+        await wait_status(db, "ls", SessionStatus.WORKING)
+        assert await holder.sim.is_connected("ls") and not await other.sim.is_connected("ls")
+        assert await arq_redis.get(lease_key("ls")) == holder.bridge.owner.encode()
+
+        # More start commands, whichever bridge takes them: the holder stays the only one connected.
+        for _ in range(2):
+            await enqueue_session_command(arq_redis, settings.bridge_shards, "ls", "start")
+
+        async def commands_done() -> bool:
+            return not await arq_redis.zcard(f"{holder.worker.queue_name}")
+
+        await until(commands_done, timeout=20, what="the start commands")
+        await wait_status(db, "ls", SessionStatus.WORKING)
+        assert await holder.sim.is_connected("ls") and not await other.sim.is_connected("ls")
+        assert "ls" not in other.bridge.leases.held and "ls" not in other.bridge.senders
+
+        await holder.stop()  # releases its lease; the session stays WORKING in the database
+        bridges.remove(holder)
+        await enqueue_session_command(arq_redis, settings.bridge_shards, "ls", "start")
+        await until(lambda: other.sim.is_connected("ls"), what="the other bridge to take over")
+        await wait_status(db, "ls", SessionStatus.WORKING)  # the link file: no QR code again
+        assert await arq_redis.get(lease_key("ls")) == other.bridge.owner.encode()
+    finally:
+        for b in bridges:
+            await b.stop()
+
+
+async def test_a_lease_lapses_when_its_holder_stops_renewing(redis_url: str) -> None:
+    redis = Redis.from_url(redis_url)
+    session_id = f"lease-{uuid.uuid4().hex[:6]}"
+    try:
+        holder = SessionLeases(redis, "bridge-a", ttl_ms=400)
+        rival = SessionLeases(redis, "bridge-b", ttl_ms=400)
+        assert await holder.acquire(session_id)
+        assert not await rival.acquire(session_id)
+        assert await holder.acquire(session_id)  # a holder may take its own lease again (renewal)
+
+        lost: list[str] = []
+
+        async def on_lost(sid: str) -> None:
+            lost.append(sid)
+
+        holder.start_renewing(on_lost)
+        await asyncio.sleep(0.6)  # longer than the ttl: renewal keeps the lease
+        assert not await rival.acquire(session_id)
+        await redis.delete(lease_key(session_id))  # lapsed (say Redis was away longer than the ttl) …
+        assert await rival.acquire(session_id)  # … and taken: the renewer notices and lets go
+
+        async def told() -> bool:
+            return lost == [session_id]
+
+        await until(told, timeout=3, what="the lost-lease callback")
+        assert session_id not in holder.held
+        await holder.close()  # releases only leases it still owns
+        assert await holder.holder(session_id) == "bridge-b"
+
+        # A holder that stops renewing without releasing (a killed process) loses the lease after the ttl.
+        await rival.release(session_id)
+        crashed = SessionLeases(redis, "bridge-c", ttl_ms=400)
+        assert await crashed.acquire(session_id)
+        assert not await rival.acquire(session_id)
+
+        async def lapsed() -> bool:
+            return await rival.acquire(session_id)
+
+        await until(lapsed, timeout=3, what="the lease to lapse")
+        assert await crashed.renew_all() == [session_id]  # the old holder learns it is gone
+        assert await holder.holder(session_id) == "bridge-b"
+        await rival.close()
+        assert await redis.get(lease_key(session_id)) is None
+    finally:
+        await redis.aclose()
