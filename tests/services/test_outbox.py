@@ -115,9 +115,9 @@ async def test_pipelined_jobs_are_idempotent_and_run_by_a_real_arq_consumer(arq_
 
 
 async def test_the_worker_runs_the_sweep_every_minute(tmp_path: Path) -> None:
-    [job] = CRON_JOBS
+    [job] = [j for j in CRON_JOBS if j.name == "cron:outbox_sweep"]  # beside the webhook sweep
     assert job.name == "cron:outbox_sweep" and job.unique and job.run_at_startup
     assert (job.second, job.minute, job.hour) == (0, None, None)  # second 0 of every minute
     # Building a worker connects to nothing (the URL is unreachable); async: arq takes the running loop.
     worker = create_worker(make_settings(tmp_path, REDIS_URL="redis://127.0.0.1:9"), handle_signals=False)
-    assert [c.name for c in worker.cron_jobs] == ["cron:outbox_sweep"]
+    assert "cron:outbox_sweep" in [c.name for c in worker.cron_jobs]
