@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from arq import Worker
 from arq.cron import cron
 
@@ -49,7 +51,10 @@ async def on_shutdown(ctx: Ctx) -> None:
 
 
 def create_worker(settings: Settings, *, handle_signals: bool = True) -> Worker:
+    # Fresh copies: arq keeps each CronJob's next run on the object, so a second Worker in one process (tests,
+    # a restart) sharing these would skip its run_at_startup runs.
     functions = [*webhook_jobs.functions(settings.webhook_timeout_s), *broadcast_jobs.FUNCTIONS]
     return build_worker(settings, queue_name=WORKER_QUEUE, functions=functions,
-                        cron_jobs=CRON_JOBS, on_startup=on_startup, on_shutdown=on_shutdown,
+                        cron_jobs=[replace(job, next_run=None) for job in CRON_JOBS], on_startup=on_startup,
+                        on_shutdown=on_shutdown,
                         handle_signals=handle_signals)

@@ -31,7 +31,7 @@ from wagate.db.types import utcnow
 from wagate.errors import Conflict, Forbidden, Invalid, NotFound, ServiceUnavailable
 from wagate.queue import jobs
 from wagate.queue.names import bridge_queue, qr_key
-from wagate.services import audit
+from wagate.services import audit, registry
 from wagate.services.credentials import hash_token, new_token
 from wagate.services.events import EVENT_NAMES
 
@@ -135,6 +135,7 @@ async def create_session(
             )
     except IntegrityError as exc:  # another request created the same id between our check and our insert
         raise Conflict(f"session {session_id!r} already exists") from exc
+    await registry.remember(settings, session_id, token, row.created_at)
     start_job_id = None
     if auto_connect:
         try:
@@ -187,6 +188,7 @@ async def delete_session(
         await s.execute(delete(WaSession).where(WaSession.id == session_id))
         audit.record(s, **_who(actor), action="session.delete", target_type="session", target_id=session_id,
                      tenant_id=row.tenant_id, details={"name": row.name, "phone": row.phone})
+    await registry.forget(settings, session_id)
     # After the commit, so the bridge never sees a half-deleted session; if Redis refuses, say so loudly:
     # the row is gone and only the bridge can still unlink the phone.
     try:
@@ -235,14 +237,20 @@ async def update_settings(
     return row
 
 
-async def rotate_token(db: Sessions, session_id: str, *, tenant_id: int | None = None, actor: Actor) -> str:
-    """A new per-session token, returned once; the old one stops working at once."""
+async def rotate_token(db: Sessions, session_id: str, *, tenant_id: int | None = None, actor: Actor,
+                       settings: Settings | None = None) -> str:
+    """A new per-session token, returned once; the old one stops working at once.
+
+    Pass `settings` so the device registry file gets the new token.
+    """
     token = new_token()
     async with db() as s, s.begin():
         row = await _owned(s, session_id, tenant_id)
         row.token_hash = hash_token(token)
         audit.record(s, **_who(actor), action="session.token_rotate", target_type="session", target_id=session_id,
                      tenant_id=row.tenant_id)
+    if settings is not None:
+        await registry.remember(settings, session_id, token)
     return token
 
 
