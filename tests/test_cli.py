@@ -18,7 +18,8 @@ from wagate.db.models_identity import ApiKey, AuditLog, User
 from wagate.services import bootstrap
 from wagate.services.credentials import hash_token, verify_password
 
-SUBCOMMANDS = ["run", "web", "bridge", "worker", "migrate", "create-admin", "create-api-key", "gen-key"]
+SUBCOMMANDS = ["run", "web", "bridge", "worker", "migrate", "create-admin", "create-api-key", "backup", "restore",
+               "gen-key"]
 
 
 def wagate(tmp_path: Path, *args: str, stdin: str = "", **environ: str) -> subprocess.CompletedProcess[str]:

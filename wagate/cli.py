@@ -1,4 +1,4 @@
-"""The `wagate` command: run | web | bridge | worker | migrate | create-admin | create-api-key | gen-key."""
+"""The `wagate` command: run | web | bridge | worker | migrate | create-admin | create-api-key | backup | restore."""
 
 from __future__ import annotations
 
@@ -97,6 +97,31 @@ def cmd_create_api_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from wagate.services import backup
+
+    result = backup.backup(_settings("cli"), Path(args.output) if args.output else None)
+    print(f"backup written: {result.path} (database: {result.database}, session files: {result.session_files})")
+    if result.database == "mysql-not-included":
+        print("no mariadb-dump/mysqldump on this machine: dump the database yourself (see README, Backups)")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from wagate.services import backup
+
+    manifest = backup.restore(_settings("cli"), Path(args.archive), force=args.force)
+    print(f"restored backup of {manifest['created_at']}: database {manifest['database']}, "
+          f"{manifest['session_files_restored']} session files")
+    if "mysql_dump" in manifest:
+        print(f"load the MySQL dump with: mariadb <database> < {manifest['mysql_dump']}")
+    return 0
+
+
 def cmd_gen_key(args: argparse.Namespace) -> int:
     print(generate_fernet_key())
     return 0
@@ -167,6 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
     key.add_argument("--name", required=True, help="what the key is for, e.g. 'crm-bot'")
     key.add_argument("--role", choices=ROLES, default="operator")
     key.add_argument("--tenant", metavar="USER_ID", help="the tenant's external user_id that owns the key")
+    backup = add("backup", cmd_backup, "Archive the database and the WhatsApp session keys (auth_sessions/).")
+    backup.add_argument("--output", metavar="FILE", help="archive path (default data/backups/wagate-<time>.tar.gz)")
+    restore = add("restore", cmd_restore, "Restore an archive made by `wagate backup` (stop the gateway first).")
+    restore.add_argument("archive", help="the .tar.gz archive")
+    restore.add_argument("--force", action="store_true", help="replace an existing database and session files")
     add("gen-key", cmd_gen_key, "Print a new ENCRYPTION_KEY.")
     return parser
 
