@@ -14,7 +14,7 @@ from wagate.db.engine import create_engine, create_sessionmaker
 from wagate.web import limits, middlewares
 from wagate.web.keys import DB, ENGINE, REDIS, SETTINGS, STARTED_AT
 from wagate.web.routes import auth, keys, simulator, system, users
-from wagate.web.routes import broadcasts, dashboard, messages, openapi, qr, sessions_api, whatsapp
+from wagate.web.routes import broadcasts, dashboard, messages, openapi, qr, sessions_api, webhooks, whatsapp
 from wagate.web.routes import events_ws, static
 
 REDIS_TIMEOUT_S = 5.0
@@ -69,6 +69,7 @@ def create_app(settings: Settings) -> web.Application:
     for area in (messages, sessions_api, qr, whatsapp, dashboard, openapi):  # the WA-Gate v2 API and its spec
         app.add_routes(area.routes)
     app.add_routes(broadcasts.routes)
+    app.add_routes(webhooks.routes)
     app.add_routes(events_ws.routes)  # the dashboard: live events and its pages
     app.add_routes(static.routes)
     if settings.wa_transport == "simulator":  # the phone side of a fake WhatsApp: never with the real one
