@@ -14,6 +14,7 @@ from wagate.db.engine import create_engine, create_sessionmaker
 from wagate.web import limits, middlewares
 from wagate.web.keys import DB, ENGINE, REDIS, SETTINGS, STARTED_AT
 from wagate.web.routes import auth, keys, simulator, system, users
+from wagate.web.routes import credentials, customer, internal, registry, wa  # reseller, seed and session-token APIs
 from wagate.web.routes import broadcasts, dashboard, messages, openapi, qr, sessions_api, webhooks, whatsapp
 from wagate.web.routes import events_ws, static
 
@@ -66,6 +67,8 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(auth.routes)
     app.add_routes(users.routes)
     app.add_routes(keys.routes)
+    for area in (internal, customer, credentials, wa, registry):
+        app.add_routes(area.routes)
     for area in (messages, sessions_api, qr, whatsapp, dashboard, openapi):  # the WA-Gate v2 API and its spec
         app.add_routes(area.routes)
     app.add_routes(broadcasts.routes)

@@ -141,5 +141,5 @@ async def put_settings(request: web.Request) -> web.Response:
 async def rotate_token(request: web.Request) -> web.Response:
     session_id = request.match_info["session_id"]
     token = await sessions.rotate_token(request.app[DB], session_id, tenant_id=tenant_of(request),
-                                        actor=actor(request))
+                                        actor=actor(request), settings=request.app[SETTINGS])
     return ok("New session token; the old one no longer works", {"session": session_id, "token": token})
