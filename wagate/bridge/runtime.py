@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from arq.connections import ArqRedis
 from redis.asyncio import Redis
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -33,6 +34,7 @@ from wagate.db.enums import Direction, MessageStatus, QrOutcome, SessionStatus
 from wagate.db.models_whatsapp import Message, QrCode, WaSession
 from wagate.db.types import utcnow
 from wagate.errors import Conflict, NotFound, TransportError
+from wagate.queue.jobs import enqueue_session_command
 from wagate.queue.names import qr_key, shard_of
 from wagate.services import events
 from wagate.transport.base import (
@@ -102,7 +104,11 @@ class Bridge:
             try:
                 await self.start_session(session_id)
             except LeaseHeld:
-                log.info("session driven by another bridge", session_id=session_id)
+                # A bridge that died (SIGKILL, a Go panic) leaves its lease to lapse; a start job retries until
+                # then, so the restarted process picks the session up instead of leaving it undriven.
+                log.info("session driven by another bridge; its start waits for the lease", session_id=session_id)
+                if isinstance(self.redis, ArqRedis):
+                    await enqueue_session_command(self.redis, self.settings.bridge_shards, session_id, "start")
             except Exception:
                 log.exception("session did not resume", session_id=session_id)
 
