@@ -16,7 +16,7 @@ from wagate.web.keys import DB, ENGINE, REDIS, SETTINGS, STARTED_AT
 from wagate.web.routes import auth, keys, simulator, system, users
 from wagate.web.routes import credentials, customer, internal, registry, wa  # reseller, seed and session-token APIs
 from wagate.web.routes import broadcasts, dashboard, messages, openapi, qr, sessions_api, webhooks, whatsapp
-from wagate.web.routes import events_ws, static
+from wagate.web.routes import audit_log, events_ws, static
 
 REDIS_TIMEOUT_S = 5.0
 
@@ -73,6 +73,7 @@ def create_app(settings: Settings) -> web.Application:
         app.add_routes(area.routes)
     app.add_routes(broadcasts.routes)
     app.add_routes(webhooks.routes)
+    app.add_routes(audit_log.routes)
     app.add_routes(events_ws.routes)  # the dashboard: live events and its pages
     app.add_routes(static.routes)
     if settings.wa_transport == "simulator":  # the phone side of a fake WhatsApp: never with the real one

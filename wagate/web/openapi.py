@@ -223,6 +223,8 @@ def _ops() -> list[Op]:
             ("send-failure", "Make sends fail", sim.SendFailureSchema))],
         Op("POST", "/simulator/not-on-whatsapp", "Treat a number as not on WhatsApp", "simulator", "public",
            body=sim.NotOnWhatsAppSchema, status=202, errors=(400,)),
+        Op("GET", "/api/audit-logs", "The audit trail, newest first (filters: action, actor, target, from/to)",
+           "audit", permission="system", errors=(400, 401, 403, 429)),
         # the dashboard: live events (WebSocket, token in the first frame; see wagate/web/routes/events_ws.py), pages
         Op("GET", "/api/events", "WebSocket of live events (send {\"type\": \"auth\", \"token\"} first)", "dashboard",
            "public", raw=True, errors=(400,)),

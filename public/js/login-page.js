@@ -1,0 +1,47 @@
+// The login page: clear messages for a wrong password, a locked account (429) and an expired session.
+import { auth } from './auth.js';
+import { $, notice } from './dom.js';
+
+const form = $('#login-form');
+const message = $('#login-notice');
+const button = $('#login-button');
+
+const params = new URLSearchParams(location.search);
+if (params.has('expired')) notice(message, 'Your session has expired. Please log in again.', 'warn');
+if (params.has('bye')) notice(message, 'You are logged out.', 'info');
+
+function minutes(seconds) {
+  const m = Math.ceil(seconds / 60);
+  return m <= 1 ? 'a minute' : `${m} minutes`;
+}
+
+form.addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const username = form.username.value.trim();
+  const password = form.password.value;
+  if (!username || !password) {
+    notice(message, 'Enter your username and password.', 'error');
+    (username ? form.password : form.username).focus();
+    return;
+  }
+  button.disabled = true;
+  notice(message, 'Logging in…', 'info');
+  try {
+    await auth.login(username, password);
+    const next = params.get('next');
+    location.replace(next && next.startsWith('/') && !next.startsWith('//') ? next : '/dashboard.html');
+  } catch (error) {
+    if (error.status === 401) {
+      notice(message, 'Wrong username or password.', 'error');
+      form.password.value = '';
+      form.password.focus();
+    } else if (error.status === 429) {
+      const wait = error.retryAfter ? ` Try again in ${minutes(error.retryAfter)}.` : '';
+      notice(message, `Too many failed attempts: login is locked for now.${wait} (${error.message})`, 'error');
+    } else {
+      notice(message, `Login failed: ${error.message}`, 'error');
+    }
+  } finally {
+    button.disabled = false;
+  }
+});
