@@ -66,7 +66,8 @@ export function lineChart(labels, series, { label = 'Chart', unit = '' } = {}) {
   const every = Math.max(1, Math.ceil(labels.length / 7));
   labels.forEach((name, i) => {
     if (i % every === 0 || i === labels.length - 1) {
-      root.append(text(x(i), H - 12, name.length > 10 ? name.slice(5) : name, { class: 'axis', 'text-anchor': 'middle' }));
+      const anchor = i === 0 ? 'start' : i === labels.length - 1 ? 'end' : 'middle';
+      root.append(text(x(i), H - 12, name.length >= 10 ? name.slice(5) : name, { class: 'axis', 'text-anchor': anchor }));
     }
   });
   names.forEach((name, s) => {
