@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -29,8 +30,8 @@ def cmd_web(args: argparse.Namespace) -> int:
     from wagate.web.app import create_app
 
     settings = _settings("web")
-    if args.port:
-        settings = settings.replace(port=args.port)
+    if args.port or args.port_offset:
+        settings = settings.replace(port=(args.port or settings.port) + args.port_offset)
     web.run_app(
         create_app(settings), host=args.host or settings.host, port=settings.port, access_log=None,
         print=None, shutdown_timeout=args.shutdown_timeout,
@@ -133,6 +134,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from wagate.all_in_one import Supervisor, child_environment, children
     from wagate.db import migrate
     from wagate.logging import configure_logging
+    from wagate.observability import scrape
     from wagate.services import bootstrap
 
     if peek("WAGATE_ENV", "development") != "production":  # production secrets are given, never generated
@@ -141,6 +143,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     configure_logging(settings, "run")
     for folder in (settings.data_dir, settings.auth_sessions_dir, settings.upload_dir, settings.log_dir):
         Path(folder).mkdir(parents=True, exist_ok=True)
+    # Every child writes its metrics under one folder the web's /metrics sums; a new run starts from zero.
+    os.environ[scrape.MULTIPROC_ENV] = str(scrape.reset_multiproc_dir(
+        os.environ.get(scrape.MULTIPROC_ENV) or settings.data_dir / "metrics"))
     embedded = None
     if not settings.redis_url:
         from wagate.embedded_redis import EmbeddedRedis
@@ -176,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     web = add("web", cmd_web, "Run one web process (HTTP API, dashboard, live events).")
     web.add_argument("--host", help="address to bind (default HOST)")
     web.add_argument("--port", type=int, help="port to bind (default PORT)")
+    web.add_argument("--port-offset", type=int, default=0, metavar="N",
+                     help="bind PORT+N: web process N of several (supervisord's process_num)")
     web.add_argument("--shutdown-timeout", type=float, default=30.0, help="seconds to drain requests on stop")
     bridge = add("bridge", cmd_bridge, "Run the bridge of one shard: its sessions' WhatsApp connections and sends.")
     bridge.add_argument("--shard", type=int, default=0, help="shard number, 0 … BRIDGE_SHARDS-1 (default 0)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -90,6 +91,7 @@ class Settings:
     timezone: str
     cors_origins: tuple[str, ...]
     trusted_proxies: tuple[str, ...]
+    metrics_allow_ips: tuple[str, ...]
     rate_limit_login: str
     rate_limit_send: str
     rate_limit_broadcast: str
@@ -169,6 +171,14 @@ def _database_url(value: str) -> None:
 def _redis_url(value: str) -> None:
     if not value.startswith(("redis://", "rediss://", "unix://")):
         raise ValidationError("expects redis://host:port/db, rediss://… (TLS) or unix:///path")
+
+
+def _networks(value: tuple[str, ...]) -> None:
+    for part in value:
+        try:
+            ipaddress.ip_network(part, strict=False)
+        except ValueError as exc:
+            raise ValidationError(f"expects addresses or CIDRs such as 10.0.0.0/8, got {part!r}") from exc
 
 
 def _rate_limit(value: str) -> None:
@@ -267,6 +277,7 @@ class SettingsSchema(Schema):
     timezone = fields.String(data_key="TIMEZONE", load_default="Asia/Jakarta", validate=_timezone)
     cors_origins = CommaList(data_key="CORS_ORIGINS", load_default=())
     trusted_proxies = CommaList(data_key="TRUSTED_PROXIES", load_default=("127.0.0.1", "::1"))
+    metrics_allow_ips = CommaList(data_key="METRICS_ALLOW_IPS", load_default=(), validate=_networks)
     rate_limit_login = _limit("RATE_LIMIT_LOGIN", "5/15minute")
     rate_limit_send = _limit("RATE_LIMIT_SEND", "50/15minute")
     rate_limit_broadcast = _limit("RATE_LIMIT_BROADCAST", "10/60minute")

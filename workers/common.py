@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import functools
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import replace
 from typing import Any
 
 import structlog
-from arq import Worker
+from arq import Retry, Worker
 from arq.connections import RedisSettings
 from arq.cron import CronJob
+from arq.typing import StartupShutdown
+from arq.worker import Function, func
 
 from wagate.config import Settings
 from wagate.db.engine import create_engine, create_sessionmaker
+from wagate.observability import metrics
 from wagate.queue.names import HEALTH_CHECK_INTERVAL_S
 
 Ctx = dict[str, Any]
@@ -20,6 +26,15 @@ log = structlog.get_logger("wagate.jobs")
 
 # Jobs poll Redis every 50 ms when idle: enqueue→start stays in milliseconds (arq's default 0.5 s is ~280 ms).
 POLL_DELAY_S = 0.05
+# On SIGTERM a process stops taking jobs and gives the running ones this long to finish; what is still running
+# then is cancelled and, with retry_jobs, put back on the queue for the next process at once. supervisord's
+# stopwaitsecs must exceed it plus the shutdown hooks (see supervisord.conf).
+JOB_COMPLETION_WAIT_S = 25
+# For functions without their own timeout. arq lets another process take over a job whose process died (SIGKILL)
+# only after the longest timeout + 10 s, so this also bounds how long such a job waits to run again.
+JOB_TIMEOUT_S = 120
+# ctx keys the wrapped job function fills in for the job's summary line.
+_FUNCTION, _OUTCOME, _STARTED = "wagate_function", "wagate_outcome", "wagate_started"
 
 
 async def ping(ctx: Ctx) -> str:
@@ -27,12 +42,57 @@ async def ping(ctx: Ctx) -> str:
     return "pong"
 
 
-async def _job_start(ctx: Ctx) -> None:
-    structlog.contextvars.bind_contextvars(job_id=ctx["job_id"], job_try=ctx["job_try"])
+JobCoroutine = Callable[..., Coroutine[Any, Any, Any]]
 
 
-async def _job_end(ctx: Ctx) -> None:
-    structlog.contextvars.unbind_contextvars("job_id", "job_try")
+def _with_outcome(name: str, coroutine: JobCoroutine) -> JobCoroutine:
+    """The job function, noting in ctx how it ended (arq's end hook is not told)."""
+
+    @functools.wraps(coroutine)
+    async def run(ctx: Ctx, *args: Any, **kwargs: Any) -> Any:
+        ctx[_FUNCTION] = name
+        ctx[_OUTCOME] = "cancelled"  # stays so when the run is cancelled: its timeout, or a shutdown
+        try:
+            result = await coroutine(ctx, *args, **kwargs)
+        except Retry:
+            ctx[_OUTCOME] = "retry"
+            raise
+        except Exception:
+            ctx[_OUTCOME] = "failed"
+            raise
+        ctx[_OUTCOME] = "success"
+        return result
+
+    return run
+
+
+def observed(functions: Sequence[Any], cron_jobs: Sequence[CronJob]) -> tuple[list[Function], list[CronJob]]:
+    """arq functions and cron jobs whose runs report their outcome to the job summary line."""
+    wrapped = [f if isinstance(f, Function) else func(f) for f in functions]
+    return ([replace(f, coroutine=_with_outcome(f.name, f.coroutine)) for f in wrapped],
+            [replace(job, coroutine=_with_outcome(job.name, job.coroutine)) for job in cron_jobs])
+
+
+def _job_hooks(queue: str, timeouts: dict[str, float]) -> tuple[StartupShutdown, StartupShutdown]:
+    async def start(ctx: Ctx) -> None:
+        ctx[_STARTED] = time.monotonic()
+        structlog.contextvars.bind_contextvars(job_id=ctx["job_id"], job_try=ctx["job_try"])
+
+    async def end(ctx: Ctx) -> None:
+        """The canonical one-line summary of a job run, and its metrics."""
+        run_s = time.monotonic() - ctx[_STARTED]
+        function = ctx.get(_FUNCTION, "unknown")
+        outcome = ctx.get(_OUTCOME, "cancelled")
+        if outcome == "cancelled" and run_s >= timeouts.get(function, JOB_TIMEOUT_S) - 0.05:
+            outcome = "timeout"
+        # score: when the job was due (its enqueue time, or the time it was deferred to), in unix ms.
+        wait_s = time.time() - run_s - ctx["score"] / 1000 if ctx.get("score") else None
+        log.info("job", job=function, queue=queue, duration_ms=round(run_s * 1000, 2), outcome=outcome,
+                 wait_ms=None if wait_s is None else round(max(0.0, wait_s) * 1000, 2))
+        metrics.observe_job(queue, function, outcome, wait_s, run_s)
+        structlog.contextvars.unbind_contextvars("job_id", "job_try")
+
+    return start, end
 
 
 def redis_settings(url: str) -> RedisSettings:
@@ -71,16 +131,23 @@ def build_worker(
         await ctx["engine"].dispose()
         log.info("consumer stopped", queue=queue_name)
 
+    jobs, crons = observed([ping, *functions], cron_jobs)
+    timeouts = {f.name: f.timeout_s or JOB_TIMEOUT_S for f in jobs}
+    timeouts.update({c.name: c.timeout_s or JOB_TIMEOUT_S for c in crons})
+    job_start, job_end = _job_hooks(queue_name, timeouts)
     return Worker(
-        functions=[ping, *functions],
-        cron_jobs=list(cron_jobs) or None,
+        functions=jobs,
+        cron_jobs=crons or None,
         queue_name=queue_name,
         redis_settings=redis_settings(settings.redis_url),
         on_startup=startup,
         on_shutdown=shutdown,
-        on_job_start=_job_start,
-        on_job_end=_job_end,
+        on_job_start=job_start,
+        on_job_end=job_end,
         handle_signals=handle_signals,
+        job_completion_wait=JOB_COMPLETION_WAIT_S,
+        job_timeout=JOB_TIMEOUT_S,
+        retry_jobs=True,  # a job cancelled by a shutdown goes back on the queue instead of failing
         health_check_interval=HEALTH_CHECK_INTERVAL_S,
         poll_delay=POLL_DELAY_S,
         max_jobs=max_jobs,

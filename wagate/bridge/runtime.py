@@ -34,6 +34,7 @@ from wagate.db.enums import Direction, MessageStatus, QrOutcome, SessionStatus
 from wagate.db.models_whatsapp import Message, QrCode, WaSession
 from wagate.db.types import utcnow
 from wagate.errors import Conflict, NotFound, TransportError
+from wagate.observability import metrics
 from wagate.queue.jobs import enqueue_session_command
 from wagate.queue.names import qr_key, shard_of
 from wagate.services import events
@@ -319,6 +320,8 @@ class Bridge:
 
     async def _handle(self, event: TransportEvent) -> None:
         sid = event.session_id
+        if isinstance(event, Disconnected | ConnectFailed):
+            metrics.count_reconnect("disconnected" if isinstance(event, Disconnected) else "connect_failed", self.shard)
         match event:
             case QRCodeIssued(code=code, expires_in=ttl):
                 await self._qr_issued(sid, code, ttl)

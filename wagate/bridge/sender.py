@@ -31,6 +31,7 @@ from wagate.db.enums import Direction, MessageStatus, MessageType, Priority
 from wagate.db.models_whatsapp import Message, WaSession
 from wagate.db.types import utcnow
 from wagate.errors import MessageUnsendable, SessionNotConnected, TransportError
+from wagate.observability import metrics
 from wagate.services import events
 from wagate.transport.base import SendResult, WhatsAppTransport
 
@@ -201,14 +202,17 @@ class SessionSender:
                 error = exc if isinstance(exc, TransportError) else TransportError(f"send failed: {exc!r}")
                 if error.permanent or attempt >= MAX_ATTEMPTS:
                     await self._fail(message, error.message)
+                    metrics.count_send("failed")
                     log_.warning("send failed", reason=error.message, attempt=attempt, permanent=error.permanent)
                 else:
                     delay = RETRY_BACKOFF_S[min(attempt - 1, len(RETRY_BACKOFF_S) - 1)]
                     await self._requeue(message, attempt, delay, error.message)
+                    metrics.count_send("retried")
                     log_.info("send will be retried", reason=error.message, attempt=attempt, retry_in_s=delay)
                 return
             await self._mark_sent_time()
             await self._sent(message, result)
+            metrics.count_send("sent")
         log_.info("sent", wa_message_id=result.message_id, attempt=attempt)
 
     async def _call_transport(self, message: Message) -> SendResult:

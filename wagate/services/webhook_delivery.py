@@ -37,6 +37,7 @@ from wagate.config import Settings
 from wagate.db.enums import DeliveryStatus, SignatureScheme
 from wagate.db.models_delivery import Webhook, WebhookAttempt, WebhookDelivery
 from wagate.db.types import utcnow
+from wagate.observability import metrics
 from wagate.queue.names import WORKER_QUEUE
 from wagate.services import secrets_box
 from wagate.services.ssrf import DestinationRefused, check_url
@@ -270,6 +271,7 @@ class Delivery:
         log.info("webhook attempt", delivery_id=delivery_id, webhook_id=webhook_id, webhook_event=event,
                  attempt=attempt, host=host, status_code=result.status_code, duration_ms=result.duration_ms,
                  outcome=outcome.value, error=result.error)
+        metrics.observe_webhook(outcome.value, result.duration_ms / 1000)
         if next_at is not None:
             try:
                 await enqueue_attempts(self.redis, [DueAttempt(delivery_id, attempt + 1, next_at)])

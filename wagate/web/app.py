@@ -16,7 +16,7 @@ from wagate.web.keys import DB, ENGINE, REDIS, SETTINGS, STARTED_AT
 from wagate.web.routes import auth, keys, simulator, system, users
 from wagate.web.routes import credentials, customer, internal, registry, wa  # reseller, seed and session-token APIs
 from wagate.web.routes import broadcasts, dashboard, messages, openapi, qr, sessions_api, webhooks, whatsapp
-from wagate.web.routes import audit_log, events_ws, static
+from wagate.web.routes import audit_log, events_ws, metrics, static
 
 REDIS_TIMEOUT_S = 5.0
 
@@ -64,6 +64,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(events_ws.hub_context)  # after _redis: the hub's pub/sub is on its pool
     app.on_shutdown.append(events_ws.close_sockets)
     app.add_routes(system.routes)
+    app.add_routes(metrics.routes)  # GET /metrics: admin or METRICS_ALLOW_IPS
     app.add_routes(auth.routes)
     app.add_routes(users.routes)
     app.add_routes(keys.routes)

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from wagate.errors import Forbidden, Unauthorized
 from wagate.logging import security_log
+from wagate.observability import metrics
 from wagate.services import auth
 from wagate.services.principal import Permission, Principal, PrincipalKind
 from wagate.web.keys import DB, KEY_USAGE, LIMITER, PRINCIPAL, SETTINGS
@@ -64,6 +65,7 @@ async def _limit_key(request: web.Request, caller: Principal, handler: Handler) 
     if decision is not None and not decision.allowed:
         security_log().warning("rate limit reached", limit_name=f"api_key:{caller.role}", ip=ip_of(request),
                                key_prefix=caller.name, path=request.path)
+        metrics.count_rejection(f"api_key_{caller.role}")
         return too_many(decision, f"API key rate limit reached ({decision.limit} requests for a {caller.role} key); "
                                   f"try again in {decision.retry_after} s")
     request[PRINCIPAL] = caller

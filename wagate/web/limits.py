@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from wagate.logging import security_log
+from wagate.observability import metrics
 from wagate.services.api_keys import KeyUsage
 from wagate.services.limiter import ROUTE_LIMITS, Decision, Limiter
 from wagate.web.keys import DB, KEY_USAGE, LIMITER, PRINCIPAL, SETTINGS
@@ -73,6 +74,7 @@ def rate_limited(name: str) -> Callable[[Handler], Handler]:
             if decision is not None and not decision.allowed:
                 security_log().warning("rate limit reached", limit_name=name, ip=ip_of(request),
                                        user_id=principal.user_id if principal else None, path=request.path)
+                metrics.count_rejection(name)
                 return too_many(decision, f"Too many requests ({name}); try again in {decision.retry_after} s")
             return with_headers(await handler(request), decision)
 
@@ -89,6 +91,7 @@ async def ip_ban(request: web.Request, handler: Handler) -> web.StreamResponse:
     seconds = await request.app[LIMITER].banned_for(ip_of(request))
     if seconds:
         decision = Decision(False, 0, 0, time.time() + seconds)
+        metrics.count_rejection("ip_ban")
         return too_many(decision, f"Too many authentication failures from this address; try again in {seconds} s")
     return await handler(request)
 

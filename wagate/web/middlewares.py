@@ -15,6 +15,7 @@ from aiohttp import web
 from marshmallow import ValidationError
 
 from wagate.errors import RateLimited, WAGateError
+from wagate.observability import metrics
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = structlog.get_logger("wagate.web")
@@ -54,6 +55,12 @@ def client_ip(request: web.Request, trusted_proxies: Iterable[str]) -> str:
     return hops[0] if hops else peer
 
 
+def route_template(request: web.Request) -> str | None:
+    """The matched route as the router spells it (`/api/sessions/{session_id}`), never the raw URL."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else None
+
+
 def request_context(trusted_proxies: tuple[str, ...]) -> Any:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -75,10 +82,10 @@ def request_context(trusted_proxies: tuple[str, ...]) -> Any:
             status = exc.status
             raise
         finally:
-            log.info(
-                "request", method=request.method, path=request.path, status=status, ip=ip,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
-            )
+            elapsed = time.perf_counter() - started
+            log.info("request", method=request.method, path=request.path, status=status, ip=ip,
+                     duration_ms=round(elapsed * 1000, 2))
+            metrics.observe_request(request.method, route_template(request), status, elapsed)
             structlog.contextvars.unbind_contextvars("request_id")
 
     return middleware

@@ -80,6 +80,8 @@ def _ops() -> list[Op]:
         Op("GET", "/api/health", "Readiness: database, Redis, queues, WhatsApp, process metrics", "system",
            "public", raw=True, errors=(503,)),
         Op("GET", "/api/openapi.json", "This document", "system", "public", raw=True, errors=()),
+        Op("GET", "/metrics", "Prometheus metrics of the host (admin, or an address in METRICS_ALLOW_IPS)", "system",
+           permission="system", raw=True, errors=(401, 403)),
         # auth and administration
         Op("POST", "/api/auth/login", "Log in: access token and refresh token", "auth", "public",
            errors=(400, 401, 429)),

@@ -1,0 +1,121 @@
+"""One scrape: the counters and histograms of every process of the host, plus gauges read from Redis and the DB.
+
+Queue depth and sessions by status are shared state, so they are read at scrape time (a few Redis commands and
+one GROUP BY) instead of being kept by some process that could be down. A source that does not answer within
+`SOURCE_TIMEOUT_S` leaves its gauges out and reports `wagate_metrics_source_up{source} 0`, so a scrape never
+hangs on a broken dependency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from wagate.db.enums import SessionStatus
+from wagate.queue.names import WORKER_QUEUE, bridge_queue
+
+log = structlog.get_logger(__name__)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # the format every Prometheus server reads
+SOURCE_TIMEOUT_S = 2.0
+
+
+def multiproc_dir() -> str | None:
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+def reset_multiproc_dir(path: str | Path) -> Path:
+    """Empty (or create) the metrics folder; call it once before the processes of a host start, never after."""
+    folder = Path(path)
+    if folder.is_dir():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def queue_names(shards: int) -> list[str]:
+    return [WORKER_QUEUE, *(bridge_queue(shard) for shard in range(shards))]
+
+
+@dataclass(slots=True, eq=False)  # registered in a CollectorRegistry: hashed by identity
+class SharedState:
+    """The gauges of one scrape, read before the (synchronous) exposition runs."""
+
+    queues: dict[str, tuple[int, int]] = field(default_factory=dict)  # queue → (jobs, due now)
+    sessions: dict[str, int] = field(default_factory=dict)
+    up: dict[str, bool] = field(default_factory=dict)
+
+    def collect(self) -> Iterator[Metric]:
+        depth = GaugeMetricFamily("wagate_queue_depth", "Jobs in the queue (ZCARD), due or deferred", labels=["queue"])
+        ready = GaugeMetricFamily("wagate_queue_ready", "Jobs in the queue that are due now", labels=["queue"])
+        for queue, (jobs, due) in self.queues.items():
+            depth.add_metric([queue], jobs)
+            ready.add_metric([queue], due)
+        sessions = GaugeMetricFamily("wagate_sessions", "WhatsApp sessions by status", labels=["status"])
+        for status, count in self.sessions.items():
+            sessions.add_metric([status], count)
+        up = GaugeMetricFamily("wagate_metrics_source_up", "Whether a scrape source answered", labels=["source"])
+        for source, ok in self.up.items():
+            up.add_metric([source], 1 if ok else 0)
+        yield from (m for m in (depth, ready, sessions) if m.samples)
+        yield up
+
+
+async def _queues(redis: Redis, names: Iterable[str]) -> dict[str, tuple[int, int]]:
+    names = list(names)
+    now_ms = int(time.time() * 1000)
+    async with asyncio.timeout(SOURCE_TIMEOUT_S), redis.pipeline(transaction=False) as pipe:
+        for name in names:
+            pipe.zcard(name)
+            pipe.zcount(name, "-inf", now_ms)
+        counts = await pipe.execute()
+    return {name: (int(counts[2 * i]), int(counts[2 * i + 1])) for i, name in enumerate(names)}
+
+
+async def _sessions(engine: AsyncEngine) -> dict[str, int]:
+    async with asyncio.timeout(SOURCE_TIMEOUT_S), engine.connect() as conn:
+        rows = await conn.execute(text("SELECT status, COUNT(*) FROM wa_sessions GROUP BY status"))
+        found = {str(status): int(count) for status, count in rows}
+    return {status.value: found.get(status.value, 0) for status in SessionStatus}
+
+
+async def shared_state(engine: AsyncEngine, redis: Redis, shards: int) -> SharedState:
+    state = SharedState()
+    queues, sessions = await asyncio.gather(_queues(redis, queue_names(shards)), _sessions(engine),
+                                            return_exceptions=True)
+    for source, value in (("redis", queues), ("database", sessions)):
+        state.up[source] = not isinstance(value, BaseException)
+        if isinstance(value, BaseException):
+            log.warning("metrics source failed", source=source, error=type(value).__name__)
+    if isinstance(queues, dict):
+        state.queues = queues
+    if isinstance(sessions, dict):
+        state.sessions = sessions
+    return state
+
+
+def exposition(state: SharedState) -> bytes:
+    """The text format: every process's metrics (or this one's, without a multiprocess folder), then `state`."""
+    folder = multiproc_dir()
+    if folder:
+        processes = CollectorRegistry()
+        MultiProcessCollector(processes, folder)
+    else:
+        processes = REGISTRY
+    shared = CollectorRegistry(auto_describe=False)
+    shared.register(state)
+    return generate_latest(processes) + generate_latest(shared)
