@@ -45,7 +45,7 @@ async def admin_headers(client: TestClient) -> dict[str, str]:
 def _settings(client: TestClient) -> Any:
     from wagate.web.keys import SETTINGS
 
-    return client.app[SETTINGS]  # type: ignore[index]
+    return client.app[SETTINGS]
 
 
 async def scrape(client: TestClient, headers: dict[str, str]) -> str:
