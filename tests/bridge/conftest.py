@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from arq import Worker
 from arq.connections import ArqRedis
 from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.fixtures import make_settings
+from tests.workers import InLoopWorker, start_in_loop
 from wagate.bridge.runtime import Bridge
 from wagate.config import Settings
 from wagate.db.enums import MessageStatus, SessionStatus
@@ -45,10 +45,8 @@ def settings(tmp_path: Path, database_url: str, redis_url: str, bridge_env: dict
     return make_settings(tmp_path, DATABASE_URL=database_url, REDIS_URL=redis_url, **{**BRIDGE_ENV, **bridge_env})
 
 
-@dataclass
-class RunningBridge:
-    worker: Worker
-    task: asyncio.Task[None]
+class RunningBridge(InLoopWorker):
+    """A bridge worker running in the test's loop; `bridge` and `sim` reach inside it."""
 
     @property
     def bridge(self) -> Bridge:
@@ -60,22 +58,10 @@ class RunningBridge:
         assert isinstance(transport, SimulatorTransport)
         return transport
 
-    async def stop(self) -> None:
-        await self.worker.close()
-        self.task.cancel()
-        await asyncio.gather(self.task, return_exceptions=True)
-
 
 async def start_bridge(settings: Settings, shard: int = 0) -> RunningBridge:
-    worker = create_bridge(settings, shard, handle_signals=False)
-    task = asyncio.create_task(worker.async_run())
-    for _ in range(200):
-        if "bridge" in worker.ctx:
-            break
-        await asyncio.sleep(0.02)
-    else:
-        raise AssertionError("bridge did not start")
-    return RunningBridge(worker, task)
+    handle = await start_in_loop(create_bridge(settings, shard, handle_signals=False), lambda w: "bridge" in w.ctx)
+    return RunningBridge(handle.worker, handle.task)
 
 
 @pytest.fixture
