@@ -36,7 +36,7 @@ from wagate.db.types import utcnow
 from wagate.errors import Conflict, NotFound, TransportError
 from wagate.observability import metrics
 from wagate.queue.jobs import enqueue_session_command
-from wagate.queue.names import qr_key, shard_of
+from wagate.queue.names import qr_key, shard_of, wake_channel
 from wagate.services import events
 from wagate.transport.base import (
     Connected,
@@ -92,11 +92,13 @@ class Bridge:
         self._event_locks: dict[str, asyncio.Lock] = {}  # per session: its events, one at a time
         self._handling: set[asyncio.Future[None]] = set()  # events being handled; close() waits for them
         self._tenants: dict[str, int | None] = {}
+        self._nudges: asyncio.Task[None] | None = None
 
     # --- process lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
         self.leases.start_renewing(self._lease_lost)
+        self._nudges = asyncio.create_task(self._listen_for_nudges(), name=f"nudges:{self.shard}")
         async with self.db() as session:
             rows = list(await session.scalars(select(WaSession.id).where(WaSession.status.in_(RESUMABLE))))
         mine = [sid for sid in rows if shard_of(sid, self.settings.bridge_shards) == self.shard]
@@ -114,6 +116,9 @@ class Bridge:
                 log.exception("session did not resume", session_id=session_id)
 
     async def close(self) -> None:
+        if self._nudges is not None:
+            self._nudges.cancel()
+            await asyncio.gather(self._nudges, return_exceptions=True)
         for sender in list(self.senders.values()):
             await sender.stop()
         self.senders.clear()
@@ -123,6 +128,29 @@ class Bridge:
             await asyncio.wait(list(self._handling), timeout=10)
         await self.leases.close()
         log.info("bridge stopped", shard=self.shard)
+
+    async def _listen_for_nudges(self) -> None:
+        """Wake a session's sender as soon as the web says it has something due (see `wake_channel`).
+
+        The send job stays the durable path: while Redis is away this loop waits and subscribes again, and
+        the jobs enqueued meanwhile wake the senders on the queue's next poll.
+        """
+        while True:
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(wake_channel(self.shard))
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        data = message["data"]
+                        self.wake(data.decode() if isinstance(data, bytes) else str(data))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.info("wake-up channel lost; subscribing again", shard=self.shard, error=type(exc).__name__)
+                await asyncio.sleep(1)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
 
     async def _lease_lost(self, session_id: str) -> None:
         """Another bridge took the session over: let go of it here without touching its status."""

@@ -12,7 +12,7 @@ from typing import Any
 
 from arq.connections import ArqRedis
 
-from wagate.queue.names import WORKER_QUEUE, bridge_queue, shard_of
+from wagate.queue.names import WORKER_QUEUE, bridge_queue, shard_of, wake_channel
 
 # bridge jobs (queue of the session's shard)
 SEND_MESSAGE = "send_message"  # (session_id, message_id): wake the session's sender for a queued message
@@ -27,10 +27,14 @@ SESSION_COMMANDS = ("start", "stop", "restart", "logout", "delete", "pair_phone"
 
 async def enqueue_send(redis: ArqRedis, shards: int, session_id: str, message_id: int,
                        *, defer_until: datetime | None = None) -> None:
+    """The send job (durable: the bridge polls its queue), then a pub/sub nudge so an idle bridge starts at once."""
+    shard = shard_of(session_id, shards)
     await redis.enqueue_job(
         SEND_MESSAGE, session_id, message_id, _job_id=f"send:{message_id}",
-        _queue_name=bridge_queue(shard_of(session_id, shards)), _defer_until=defer_until,
+        _queue_name=bridge_queue(shard), _defer_until=defer_until,
     )
+    if defer_until is None:
+        await redis.publish(wake_channel(shard), session_id)
 
 
 async def enqueue_session_command(redis: ArqRedis, shards: int, session_id: str, command: str,

@@ -25,6 +25,15 @@ def shard_of(session_id: str, shards: int) -> int:
     return zlib.crc32(session_id.encode()) % shards
 
 
+def wake_channel(shard: int) -> str:
+    """Pub/sub channel a bridge shard listens on for "this session has something to send now" (a session id).
+
+    Only a nudge beside the send job, which stays the durable path: a nudge lost while a bridge is down or
+    reconnecting costs the job's poll delay, nothing more.
+    """
+    return f"wagate:wake:{shard}"
+
+
 def events_channel(tenant_id: int | None) -> str:
     """Pub/sub channel of live events for one tenant (or the global install when None)."""
     return f"wagate:events:{tenant_id if tenant_id is not None else 'global'}"

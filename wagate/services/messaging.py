@@ -523,9 +523,12 @@ async def _wake(redis: ArqRedis, settings: Settings, messages: list[Message]) ->
                 await enqueue_send(redis, settings.bridge_shards, m.session_id or "", m.id,
                                    defer_until=m.send_at if m.send_at and m.send_at > now else None)
             else:
+                jobs = [SendJob(m.session_id or "", m.id, _paced_wake(m, n, settings, now))
+                        for n, m in enumerate(messages)]
+                # Rows due now like the first (no gap: pacing off) need no job of their own: the first job's
+                # wake-up sends every due row. The outbox sweep still covers them all.
                 await enqueue_sends(redis, settings.bridge_shards, [
-                    SendJob(m.session_id or "", m.id, _paced_wake(m, n, settings, now))
-                    for n, m in enumerate(messages)])
+                    job for n, job in enumerate(jobs) if n == 0 or job.defer_until is None or job.defer_until > now])
     except (RedisError, OSError, TimeoutError) as exc:
         log.warning("send job not enqueued; the outbox sweep will enqueue it", message_ids=[m.id for m in messages],
                     error=f"{type(exc).__name__}: {exc}")

@@ -25,7 +25,7 @@ from wagate.db.enums import Direction, MessageStatus
 from wagate.db.models_whatsapp import Message
 from wagate.db.types import utcnow
 from wagate.queue.jobs import SEND_MESSAGE
-from wagate.queue.names import bridge_queue, shard_of
+from wagate.queue.names import bridge_queue, shard_of, wake_channel
 
 log = structlog.get_logger("wagate.outbox")
 
@@ -57,6 +57,7 @@ async def enqueue_sends(redis: ArqRedis, shards: int, jobs: Sequence[SendJob]) -
     if not jobs:
         return 0
     now_ms = timestamp_ms()
+    due_now = {job.session_id for job in jobs if job.defer_until is None or to_unix_ms(job.defer_until) <= now_ms}
     async with redis.pipeline(transaction=False) as pipe:
         for job in jobs:
             job_id = send_job_id(job.message_id)
@@ -65,8 +66,10 @@ async def enqueue_sends(redis: ArqRedis, shards: int, jobs: Sequence[SendJob]) -
                                     serializer=redis.job_serializer)
             pipe.set(job_key_prefix + job_id, payload, px=score - now_ms + redis.expires_extra_ms, nx=True)
             pipe.zadd(bridge_queue(shard_of(job.session_id, shards)), {job_id: score}, nx=True)
+        for session_id in sorted(due_now):  # a nudge per session with something due: an idle bridge starts at once
+            pipe.publish(wake_channel(shard_of(session_id, shards)), session_id)
         results = await pipe.execute()
-    return sum(1 for created in results[::2] if created)
+    return sum(1 for created in results[:2 * len(jobs):2] if created)
 
 
 async def sweep_outbox(
