@@ -9,6 +9,12 @@ last send is kept in Redis, so a restarted bridge keeps the gap too.
 A message is marked `sending` (committed) before WhatsApp is asked and `sent` right after; a bridge that dies
 in between finds it `sending` on restart and sends it again. The send job of the queue only wakes the
 sender, so a job that runs twice never sends twice.
+
+With pacing off (every gap and the jitter under `BATCH_GAP_S`) a turn takes up to `BATCH_MAX` due messages
+at once, still in priority order: one transaction marks them all `sending`, they are sent one after another,
+and one transaction marks the sent ones `sent`; their events go out in one pipeline. The statuses are
+written as soon as the batch's sends have taken `BATCH_FLUSH_S`, so a crash can repeat at most the sends of
+that short window (with real WhatsApp, whose sends take longer, that is one send, as without batching).
 """
 
 from __future__ import annotations
@@ -21,10 +27,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import cast
 
 import structlog
 from redis.asyncio import Redis
-from sqlalchemy import case, or_, select, update
+from sqlalchemy import Table, bindparam, case, or_, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wagate.db.enums import Direction, MessageStatus, MessageType, Priority
@@ -41,6 +49,11 @@ MAX_ATTEMPTS = 3
 RETRY_BACKOFF_S = (2.0, 8.0)  # before the 2nd and 3rd attempt of a transiently failed send
 IDLE_POLL_S = 5.0  # with nothing due, look again this often even without a wake-up (a lost job loses nothing)
 SEND_TIMEOUT_S = 120.0  # a media upload on a slow line; beyond this the send counts as a transient failure
+EVENT_PUBLISH_PATIENCE_S = 120.0  # how long events Redis refuses are retried before they are given up
+SENT_WRITE_PATIENCE_S = 600.0  # how long a `sent` status that the database refuses is retried before giving up
+BATCH_MAX = 50  # messages per turn when pacing is off
+BATCH_GAP_S = 0.005  # gaps (and jitter) at most this count as "pacing off"
+BATCH_FLUSH_S = 0.05  # write the `sent` statuses once the batch's sends took this long
 _RANK = case({Priority.URGENT.value: 0, Priority.NORMAL.value: 1}, value=Message.priority, else_=2)
 
 
@@ -59,11 +72,23 @@ class Pacing:
     def gap(self, priority: Priority) -> float:
         return self.bulk_gap_s if priority == Priority.BULK else self.normal_gap_s
 
+    @property
+    def batch(self) -> int:
+        """How many due messages one turn may take: several only when no gap separates them."""
+        off = max(self.normal_gap_s, self.bulk_gap_s) + self.jitter_s <= BATCH_GAP_S
+        return BATCH_MAX if off and not self.typing_s_per_char else 1
+
 
 async def next_due(db: async_sessionmaker[AsyncSession], session_id: str) -> Message | None:
     """The session's most urgent outgoing message that may be sent now (left `sending` by a crash included)."""
+    due = await next_due_batch(db, session_id, 1)
+    return due[0] if due else None
+
+
+async def next_due_batch(db: async_sessionmaker[AsyncSession], session_id: str, limit: int) -> list[Message]:
+    """The session's `limit` most urgent outgoing messages that may be sent now, most urgent first."""
     async with db() as session:
-        return await session.scalar(
+        return list(await session.scalars(
             select(Message)
             .where(
                 Message.session_id == session_id,
@@ -72,8 +97,8 @@ async def next_due(db: async_sessionmaker[AsyncSession], session_id: str) -> Mes
                 or_(Message.send_at.is_(None), Message.send_at <= utcnow()),
             )
             .order_by(_RANK, Message.id)
-            .limit(1)
-        )
+            .limit(limit)
+        ))
 
 
 async def next_scheduled_in(db: async_sessionmaker[AsyncSession], session_id: str) -> float | None:
@@ -157,18 +182,21 @@ class SessionSender:
         while True:
             if not await self.transport.is_connected(self.session_id):
                 return IDLE_POLL_S  # Connected wakes the sender
-            message = await next_due(self.db, self.session_id)
-            if message is None:
+            due = await next_due_batch(self.db, self.session_id, self.pacing.batch)
+            if not due:
                 scheduled = await next_scheduled_in(self.db, self.session_id)
                 return IDLE_POLL_S if scheduled is None else min(IDLE_POLL_S, scheduled + 0.01)
-            wait = self._wait_before(message.priority)
+            wait = self._wait_before(due[0].priority)
             if wait > 0:
                 # Sleep, but wake early when something new arrives: it may be more urgent than `message`.
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=wait)
                 continue
-            await self._send(message)
+            if len(due) == 1:
+                await self._send(due[0])
+            else:
+                await self._send_batch(due)
 
     def _wait_before(self, priority: Priority) -> float:
         if self._last_sent is None:
@@ -183,7 +211,6 @@ class SessionSender:
             await self.redis.set(pace_key(self.session_id), int(time.time() * 1000), px=ttl_ms)
 
     async def _send(self, message: Message) -> None:
-        log_ = self.log.bind(message_id=message.id)
         async with self.db() as session, session.begin():
             await session.execute(
                 update(Message).where(Message.id == message.id)
@@ -198,22 +225,96 @@ class SessionSender:
                 await self._requeue(message, attempt - 1, None)  # not the message's fault: wait for the session
                 return
             except (TransportError, TimeoutError, OSError) as exc:
-                await self._mark_sent_time()
-                error = exc if isinstance(exc, TransportError) else TransportError(f"send failed: {exc!r}")
-                if error.permanent or attempt >= MAX_ATTEMPTS:
-                    await self._fail(message, error.message)
-                    metrics.count_send("failed")
-                    log_.warning("send failed", reason=error.message, attempt=attempt, permanent=error.permanent)
-                else:
-                    delay = RETRY_BACKOFF_S[min(attempt - 1, len(RETRY_BACKOFF_S) - 1)]
-                    await self._requeue(message, attempt, delay, error.message)
-                    metrics.count_send("retried")
-                    log_.info("send will be retried", reason=error.message, attempt=attempt, retry_in_s=delay)
+                await self._failed_attempt(message, attempt, exc)
                 return
-            await self._mark_sent_time()
-            await self._sent(message, result)
+            await self._sent_many([(message, result)])
+
+    async def _send_batch(self, batch: list[Message]) -> None:
+        """Send `batch` in order (pacing is off); see the module docstring for the transactions."""
+        async with self.db() as session, session.begin():
+            await session.execute(
+                update(Message).where(Message.id.in_([m.id for m in batch]))
+                .values(status=MessageStatus.SENDING, attempts=Message.attempts + 1)
+            )
+        done: list[tuple[Message, SendResult]] = []
+        async with self.lock:
+            started = time.monotonic()
+            for n, message in enumerate(batch):
+                try:
+                    result = await asyncio.wait_for(self._call_transport(message), timeout=SEND_TIMEOUT_S)
+                except SessionNotConnected:
+                    await self._sent_many(done)
+                    for rest in batch[n:]:  # not the messages' fault: they wait for the session
+                        await self._requeue(rest, rest.attempts, None)
+                    return
+                except (TransportError, TimeoutError, OSError) as exc:
+                    await self._sent_many(done)
+                    done, started = [], time.monotonic()
+                    await self._failed_attempt(message, message.attempts + 1, exc)
+                    continue
+                done.append((message, result))
+                if time.monotonic() - started >= BATCH_FLUSH_S:
+                    await self._sent_many(done)
+                    done, started = [], time.monotonic()
+            await self._sent_many(done)
+
+    async def _sent_many(self, done: list[tuple[Message, SendResult]]) -> None:
+        """Publish the events of sent messages in one pipeline, then mark them `sent` in one transaction.
+
+        Events first: a process killed between the two leaves the rows `sending`, so they are sent again with
+        a second event (a webhook twice, which receivers dedupe by message id), instead of rows `sent` whose
+        events were never published (a webhook lost).
+        """
+        if not done:
+            return
+        await self._mark_sent_time()
+        await self._publish_many("message.sent", [
+            (m, {"status": "sent", "messageId": r.message_id, "timestamp": int(r.timestamp)}) for m, r in done])
+        now = utcnow()
+        table = cast(Table, Message.__table__)
+        patience = time.monotonic() + SENT_WRITE_PATIENCE_S
+        delay = 0.2
+        while True:
+            try:
+                async with self.db() as session, session.begin():
+                    await session.execute(
+                        update(table).where(table.c.id == bindparam("b_id")).values(
+                            status=MessageStatus.SENT, wa_message_id=bindparam("b_wa_id"), sent_at=now, error=None,
+                            updated_at=now),
+                        [{"b_id": m.id, "b_wa_id": r.message_id} for m, r in done],
+                    )
+                    await session.execute(
+                        update(WaSession).where(WaSession.id == self.session_id)
+                        .values(messages_sent=WaSession.messages_sent + len(done), last_seen_at=now)
+                    )
+                break
+            except (DBAPIError, OSError) as exc:
+                # WhatsApp has these messages: giving up here would leave them `sending`, and the next turn
+                # would send them again. Wait for the database instead (a restart, a failover).
+                if time.monotonic() > patience:
+                    raise
+                self.log.warning("sent status not written; retrying", message_ids=[m.id for m, _ in done],
+                                 error=type(exc).__name__, retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        for message, result in done:
             metrics.count_send("sent")
-        log_.info("sent", wa_message_id=result.message_id, attempt=attempt)
+            self.log.info("sent", message_id=message.id, wa_message_id=result.message_id, attempt=message.attempts + 1)
+
+    async def _failed_attempt(self, message: Message, attempt: int, exc: BaseException) -> None:
+        """A transient or permanent transport error: retry later, or fail the message with the reason."""
+        await self._mark_sent_time()
+        error = exc if isinstance(exc, TransportError) else TransportError(f"send failed: {exc!r}")
+        log_ = self.log.bind(message_id=message.id)
+        if error.permanent or attempt >= MAX_ATTEMPTS:
+            await self._fail(message, error.message)
+            metrics.count_send("failed")
+            log_.warning("send failed", reason=error.message, attempt=attempt, permanent=error.permanent)
+        else:
+            delay = RETRY_BACKOFF_S[min(attempt - 1, len(RETRY_BACKOFF_S) - 1)]
+            await self._requeue(message, attempt, delay, error.message)
+            metrics.count_send("retried")
+            log_.info("send will be retried", reason=error.message, attempt=attempt, retry_in_s=delay)
 
     async def _call_transport(self, message: Message) -> SendResult:
         to = message.recipient or ""
@@ -251,20 +352,6 @@ class SessionSender:
             await asyncio.sleep(seconds)
             await self.transport.set_typing(self.session_id, chat, False)
 
-    async def _sent(self, message: Message, result: SendResult) -> None:
-        now = utcnow()
-        async with self.db() as session, session.begin():
-            await session.execute(
-                update(Message).where(Message.id == message.id)
-                .values(status=MessageStatus.SENT, wa_message_id=result.message_id, sent_at=now, error=None)
-            )
-            await session.execute(
-                update(WaSession).where(WaSession.id == self.session_id)
-                .values(messages_sent=WaSession.messages_sent + 1, last_seen_at=now)
-            )
-        await self._publish("message.sent", message, status="sent", messageId=result.message_id,
-                            timestamp=int(result.timestamp))
-
     async def _fail(self, message: Message, reason: str) -> None:
         async with self.db() as session, session.begin():
             await session.execute(
@@ -285,10 +372,31 @@ class SessionSender:
             await session.execute(update(Message).where(Message.id == message.id).values(**values))
 
     async def _publish(self, name: str, message: Message, **data: object) -> None:
-        body = {"id": message.id, "to": message.recipient, "type": message.type.value,
-                "priority": message.priority.value, "broadcastId": message.broadcast_id, **data}
-        try:
-            await events.publish(self.redis, await self.tenant_id(),
-                                 events.envelope(name, self.session_id, body))
-        except Exception as exc:
-            self.log.warning("message event not published", event=name, error=type(exc).__name__)
+        await self._publish_many(name, [(message, data)])
+
+    async def _publish_many(self, name: str, items: list[tuple[Message, dict[str, object]]]) -> None:
+        """Publish the events of committed changes; while Redis is away, wait for it rather than lose them.
+
+        Webhooks are made from these events, and the rows are already committed: a dropped event would be a
+        webhook never delivered. The sender pauses (it could not be woken anyway) for up to
+        `EVENT_PUBLISH_PATIENCE_S`, then gives up with an error line naming the messages.
+        """
+        envelopes = [events.envelope(name, self.session_id, {
+            "id": m.id, "to": m.recipient, "type": m.type.value, "priority": m.priority.value,
+            "broadcastId": m.broadcast_id, **data}) for m, data in items]
+        patience = time.monotonic() + EVENT_PUBLISH_PATIENCE_S
+        delay = 0.2
+        while True:
+            try:
+                await events.publish(self.redis, await self.tenant_id(), *envelopes)
+                return
+            except Exception as exc:
+                ids = [m.id for m, _ in items]
+                if time.monotonic() > patience:
+                    self.log.error("message events not published", event=name, message_ids=ids,
+                                   error=type(exc).__name__)
+                    return
+                self.log.warning("message events not published yet; retrying", event=name, message_ids=ids,
+                                 error=type(exc).__name__, retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
