@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -14,6 +15,8 @@ from arq.connections import RedisSettings
 from arq.cron import CronJob
 from arq.typing import StartupShutdown
 from arq.worker import Function, func
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from wagate.config import Settings
 from wagate.db.engine import create_engine, create_sessionmaker
@@ -33,6 +36,8 @@ JOB_COMPLETION_WAIT_S = 25
 # For functions without their own timeout. arq lets another process take over a job whose process died (SIGKILL)
 # only after the longest timeout + 10 s, so this also bounds how long such a job waits to run again.
 JOB_TIMEOUT_S = 120
+# While Redis is unreachable, a consumer looks again this often (and logs once per look).
+REDIS_RETRY_S = 1.0
 # ctx keys the wrapped job function fills in for the job's summary line.
 _FUNCTION, _OUTCOME, _STARTED = "wagate_function", "wagate_outcome", "wagate_started"
 
@@ -95,6 +100,25 @@ def _job_hooks(queue: str, timeouts: dict[str, float]) -> tuple[StartupShutdown,
     return start, end
 
 
+class Consumer(Worker):
+    """arq's Worker, kept alive through a Redis restart.
+
+    arq retries the connection only when it starts; afterwards one refused poll ends `run()` and the process
+    exits. For a bridge that means dropping every WhatsApp connection and waiting out its session leases
+    after a restart; for the worker, stopping the webhook fan-out. Here a poll that cannot reach Redis is
+    logged and tried again, and the process carries on once Redis is back (jobs, leases and the pub/sub
+    listeners reconnect on their own).
+    """
+
+    async def _poll_iteration(self) -> None:
+        try:
+            await super()._poll_iteration()
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            log.warning("queue unreachable; polling again", queue=self.queue_name,
+                        error=f"{type(exc).__name__}: {exc}", retry_in_s=REDIS_RETRY_S)
+            await asyncio.sleep(REDIS_RETRY_S)
+
+
 def redis_settings(url: str) -> RedisSettings:
     settings = RedisSettings.from_dsn(url)
     settings.conn_timeout = 5
@@ -135,7 +159,7 @@ def build_worker(
     timeouts = {f.name: f.timeout_s or JOB_TIMEOUT_S for f in jobs}
     timeouts.update({c.name: c.timeout_s or JOB_TIMEOUT_S for c in crons})
     job_start, job_end = _job_hooks(queue_name, timeouts)
-    return Worker(
+    return Consumer(
         functions=jobs,
         cron_jobs=crons or None,
         queue_name=queue_name,
