@@ -15,7 +15,7 @@ from wagate.db.enums import Role
 from wagate.db.models_identity import ApiKey, Tenant, User
 from wagate.db.types import utcnow
 from wagate.errors import Invalid, NotFound
-from wagate.services import audit
+from wagate.services import audit, key_cache
 from wagate.services.credentials import new_api_key
 from wagate.services.principal import Principal
 
@@ -58,7 +58,7 @@ async def create_key(sessions: async_sessionmaker[AsyncSession], actor: Principa
 
 async def revoke_key(sessions: async_sessionmaker[AsyncSession], actor: Principal, key_id: int, *,
                      ip: str | None) -> ApiKey:
-    """Revoke at once: the next request with the key is refused (keys are looked up on every request)."""
+    """Revoke at once: this process refuses the key from the next request, others within key_cache.TTL_S."""
     async with sessions() as db:
         key = await db.get(ApiKey, key_id)
         if key is None:
@@ -69,6 +69,7 @@ async def revoke_key(sessions: async_sessionmaker[AsyncSession], actor: Principa
                          target_type="api_key", target_id=key.id, tenant_id=key.tenant_id, ip=ip,
                          details={"prefix": key.prefix})
         await db.commit()
+        key_cache.forget()
         return key
 
 

@@ -23,7 +23,7 @@ from wagate.db.models_whatsapp import WaSession
 from wagate.db.types import utcnow
 from wagate.errors import Forbidden, Invalid, RateLimited, Unauthorized
 from wagate.logging import security_log
-from wagate.services import audit, tokens
+from wagate.services import audit, key_cache, tokens
 from wagate.services.credentials import hash_password_async, hash_token, same, verify_password_async
 from wagate.services.principal import Principal
 
@@ -154,13 +154,19 @@ class KeyOwner:
 
 
 async def api_key_principal(sessions: async_sessionmaker[AsyncSession], key: str) -> KeyOwner:
-    async with sessions() as db:
-        row = (await db.execute(
-            select(ApiKey.id, ApiKey.prefix, ApiKey.role, ApiKey.tenant_id, ApiKey.revoked_at, ApiKey.expires_at,
-                   Tenant.status, Tenant.expires_at.label("tenant_expires_at"))
-            .outerjoin(Tenant, Tenant.id == ApiKey.tenant_id)
-            .where(ApiKey.key_hash == hash_token(key))
-        )).one_or_none()
+    """The key's owner; lookups are cached for a few seconds (see `wagate.services.key_cache`)."""
+    key_hash = hash_token(key)
+    row = key_cache.get(key_hash)
+    if row is None:
+        async with sessions() as db:
+            row = (await db.execute(
+                select(ApiKey.id, ApiKey.prefix, ApiKey.role, ApiKey.tenant_id, ApiKey.revoked_at,
+                       ApiKey.expires_at, Tenant.status, Tenant.expires_at.label("tenant_expires_at"))
+                .outerjoin(Tenant, Tenant.id == ApiKey.tenant_id)
+                .where(ApiKey.key_hash == key_hash)
+            )).one_or_none()
+        if row is not None:
+            key_cache.put(key_hash, row)
     if row is None:
         raise Unauthorized("Invalid API key")
     if row.revoked_at is not None:

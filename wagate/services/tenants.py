@@ -28,7 +28,7 @@ from wagate.db.models_identity import ApiKey, Tenant
 from wagate.db.models_whatsapp import WaSession
 from wagate.db.types import utcnow
 from wagate.errors import Conflict, Forbidden, Invalid, NotFound
-from wagate.services import audit
+from wagate.services import audit, key_cache
 from wagate.services.credentials import NewKey, new_api_key
 from wagate.services.sessions import Actor
 
@@ -121,6 +121,14 @@ async def list_tenants(db: Db, *, scope: str | None, source: str | None = None, 
 async def upsert_tenant(db: Db, *, scope: str | None, user_id: str, values: Mapping[str, Any], timezone: str,
                         actor: Actor) -> Upserted:
     """Create the tenant (user_id, source) with a customer API key, or update the one that exists."""
+    try:
+        return await _upsert_tenant(db, scope=scope, user_id=user_id, values=values, timezone=timezone, actor=actor)
+    finally:
+        key_cache.forget()  # after the commit: cached lookups of its keys carry the old subscription
+
+
+async def _upsert_tenant(db: Db, *, scope: str | None, user_id: str, values: Mapping[str, Any], timezone: str,
+                         actor: Actor) -> Upserted:
     source = _source_for_write(scope, values.get("source"))
     for attempt in (1, 2):
         try:
@@ -151,6 +159,15 @@ async def upsert_tenant(db: Db, *, scope: str | None, user_id: str, values: Mapp
 async def update_tenant(db: Db, user_id: str, *, scope: str | None, source: str | None,
                         values: Mapping[str, Any], timezone: str, actor: Actor) -> TenantView:
     """Change a tenant's subscription; a global caller may also move it to another `source`."""
+    try:
+        return await _update_tenant(db, user_id, scope=scope, source=source, values=values, timezone=timezone,
+                                    actor=actor)
+    finally:
+        key_cache.forget()  # after the commit: cached lookups of its keys carry the old subscription
+
+
+async def _update_tenant(db: Db, user_id: str, *, scope: str | None, source: str | None,
+                         values: Mapping[str, Any], timezone: str, actor: Actor) -> TenantView:
     new_source = values.get("source")
     if scope is not None and new_source is not None and new_source != scope:
         raise Forbidden("a scoped key cannot move a user to another service", {"source": [f"must be {scope!r}"]})
@@ -187,6 +204,7 @@ async def rotate_api_key(db: Db, user_id: str, *, scope: str | None, source: str
                      tenant_id=tenant.id, details={"prefix": key.prefix,
                                                    "revoked": revoked.rowcount})  # type: ignore[attr-defined]
         view = await _view(s, tenant)
+    key_cache.forget()  # committed: the old key is refused from the next request
     return Rotated(view, key.plaintext)
 
 
@@ -236,6 +254,7 @@ async def expire_due(db: Db, timezone: str, now: datetime | None = None) -> Expi
                                                        "checked_at": now.isoformat()})
     run = ExpiryRun([t.id for t in due], [t.id for t in renewed])
     if due or renewed:
+        key_cache.forget()
         log.info("subscriptions checked", expired=run.expired, reactivated=run.reactivated)
     return run
 
