@@ -267,10 +267,10 @@ class SessionSender:
         """
         if not done:
             return
+        now = utcnow()  # before the events and the Redis write: a receipt must never look older than its send
         await self._mark_sent_time()
         await self._publish_many("message.sent", [
             (m, {"status": "sent", "messageId": r.message_id, "timestamp": int(r.timestamp)}) for m, r in done])
-        now = utcnow()
         table = cast(Table, Message.__table__)
         patience = time.monotonic() + SENT_WRITE_PATIENCE_S
         delay = 0.2
