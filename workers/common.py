@@ -15,8 +15,7 @@ from arq.connections import RedisSettings
 from arq.cron import CronJob
 from arq.typing import StartupShutdown
 from arq.worker import Function, func
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError
 
 from wagate.config import Settings
 from wagate.db.engine import create_engine, create_sessionmaker
@@ -113,7 +112,7 @@ class Consumer(Worker):
     async def _poll_iteration(self) -> None:
         try:
             await super()._poll_iteration()
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        except (RedisError, OSError) as exc:  # refused, reset, timed out, or a WATCH cut off (WatchError)
             log.warning("queue unreachable; polling again", queue=self.queue_name,
                         error=f"{type(exc).__name__}: {exc}", retry_in_s=REDIS_RETRY_S)
             await asyncio.sleep(REDIS_RETRY_S)
