@@ -344,7 +344,7 @@ class Bridge:
             async with self._events_lock(event.session_id):
                 await self._handle(event)
         except Exception:
-            log.exception("event handling failed", session_id=event.session_id, event=type(event).__name__)
+            log.exception("event handling failed", session_id=event.session_id, event_type=type(event).__name__)
 
     async def _handle(self, event: TransportEvent) -> None:
         sid = event.session_id

@@ -393,10 +393,10 @@ class SessionSender:
             except Exception as exc:
                 ids = [m.id for m, _ in items]
                 if time.monotonic() > patience:
-                    self.log.error("message events not published", event=name, message_ids=ids,
+                    self.log.error("message events not published", event_name=name, message_ids=ids,
                                    error=type(exc).__name__)
                     return
-                self.log.warning("message events not published yet; retrying", event=name, message_ids=ids,
+                self.log.warning("message events not published yet; retrying", event_name=name, message_ids=ids,
                                  error=type(exc).__name__, retry_in_s=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
