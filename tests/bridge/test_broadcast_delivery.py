@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
-from arq import Worker
 from arq.connections import ArqRedis
 from arq.constants import job_key_prefix
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.bridge.conftest import EventLog, RunningBridge, add_session, link_session, sent_by, until
+from tests.workers import InLoopWorker, start_in_loop
 from wagate.config import Settings
 from wagate.db.enums import ActorType, BroadcastStatus, MessageStatus
 from wagate.db.models_delivery import Broadcast
@@ -33,29 +32,12 @@ ACTOR = Actor(ActorType.SYSTEM, "test")
 FAST = {"BULK_GAP_MS": "50", "SEND_GAP_MS": "50"}
 
 
-@dataclass
-class RunningWorker:
-    worker: Worker
-    task: asyncio.Task[None]
-
-    async def stop(self) -> None:
-        # Let running jobs (a tick, a chunk) finish first: close() cancels them, and its gather then raises.
-        self.worker.allow_pick_jobs = False
-        running = [t for t in self.worker.tasks.values() if not t.done()]
-        if running:
-            await asyncio.wait(running, timeout=10)
-        await self.worker.close()
-        self.task.cancel()
-        await asyncio.gather(self.task, return_exceptions=True)
-
-
-async def start_worker(settings: Settings) -> RunningWorker:
-    worker = create_worker(settings, handle_signals=False)
-    return RunningWorker(worker, asyncio.create_task(worker.async_run()))
+async def start_worker(settings: Settings) -> InLoopWorker:
+    return await start_in_loop(create_worker(settings, handle_signals=False))
 
 
 @pytest.fixture
-async def worker(settings: Settings) -> AsyncIterator[RunningWorker]:
+async def worker(settings: Settings) -> AsyncIterator[InLoopWorker]:
     handle = await start_worker(settings)
     yield handle
     await handle.stop()
@@ -87,7 +69,7 @@ def completed(log: EventLog, broadcast_id: int) -> list[dict[str, object]]:
 
 @pytest.mark.parametrize("bridge_env", [FAST])
 async def test_twenty_recipients_complete_with_exact_counts_and_one_event(
-    running: RunningBridge, worker: RunningWorker, db: async_sessionmaker[AsyncSession], arq_redis: ArqRedis,
+    running: RunningBridge, worker: InLoopWorker, db: async_sessionmaker[AsyncSession], arq_redis: ArqRedis,
     settings: Settings, event_log: EventLog,
 ) -> None:
     await add_session(db, "b1")
@@ -123,7 +105,7 @@ async def test_twenty_recipients_complete_with_exact_counts_and_one_event(
 
 @pytest.mark.parametrize("bridge_env", [{"BULK_GAP_MS": "150", "SEND_GAP_MS": "50"}])
 async def test_a_normal_message_goes_before_the_remaining_bulk(
-    running: RunningBridge, worker: RunningWorker, db: async_sessionmaker[AsyncSession], arq_redis: ArqRedis,
+    running: RunningBridge, worker: InLoopWorker, db: async_sessionmaker[AsyncSession], arq_redis: ArqRedis,
     settings: Settings,
 ) -> None:
     await add_session(db, "b1")
@@ -146,7 +128,7 @@ async def test_a_normal_message_goes_before_the_remaining_bulk(
 
 @pytest.mark.parametrize("bridge_env", [{"BULK_GAP_MS": "150", "SEND_GAP_MS": "50"}])
 async def test_pause_holds_resume_continues_cancel_fails_the_rest(
-    running: RunningBridge, worker: RunningWorker, db: async_sessionmaker[AsyncSession], arq_redis: ArqRedis,
+    running: RunningBridge, worker: InLoopWorker, db: async_sessionmaker[AsyncSession], arq_redis: ArqRedis,
     settings: Settings, event_log: EventLog,
 ) -> None:
     await add_session(db, "b1")
@@ -201,7 +183,7 @@ async def test_expansion_lost_mid_way_resumes_without_sending_twice(
 
 @pytest.mark.parametrize("bridge_env", [FAST])
 async def test_a_scheduled_broadcast_starts_at_its_time(
-    running: RunningBridge, worker: RunningWorker, db: async_sessionmaker[AsyncSession], arq_redis: ArqRedis,
+    running: RunningBridge, worker: InLoopWorker, db: async_sessionmaker[AsyncSession], arq_redis: ArqRedis,
     settings: Settings, event_log: EventLog,
 ) -> None:
     await add_session(db, "b1")

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.fixtures import make_settings
+from tests.workers import start_in_loop
 from wagate.config import Settings
 from wagate.db.enums import ActorType, TenantStatus
 from wagate.db.models_identity import Tenant
@@ -44,8 +45,7 @@ async def test_a_real_worker_expires_a_tenant_whose_wib_time_has_passed(db: Db, 
             row = await s.scalar(select(Tenant).where(Tenant.user_id == user_id))
             assert row is not None
             row.expires_at = tenants.to_instant(expires, settings.timezone)  # status left active: the cron decides
-    worker = create_worker(settings, handle_signals=False)
-    task = asyncio.create_task(worker.async_run())
+    handle = await start_in_loop(create_worker(settings, handle_signals=False))
     try:
         deadline = time.monotonic() + 15
         while True:
@@ -55,7 +55,5 @@ async def test_a_real_worker_expires_a_tenant_whose_wib_time_has_passed(db: Db, 
                 break
             await asyncio.sleep(0.1)
     finally:
-        await worker.close()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await handle.stop()
     assert status == {"past": TenantStatus.EXPIRED, "future": TenantStatus.ACTIVE}

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
 from tests.fixtures import make_settings
+from tests.workers import running_in_loop
 from wagate.config import Settings
 from wagate.db.enums import ActorType
 from wagate.db.models_delivery import WebhookDelivery
@@ -134,17 +135,8 @@ def webhook_settings(tmp_path: Path, database_url: str, redis_url: str, **enviro
 @asynccontextmanager
 async def running_worker(settings: Settings) -> AsyncIterator[Worker]:
     """The real worker process's arq Worker (fan-out reader, delivery jobs, sweep) in this loop."""
-    worker = create_worker(settings, handle_signals=False)
-    task = asyncio.create_task(worker.async_run())
-    try:
+    async with running_in_loop(create_worker(settings, handle_signals=False)) as worker:
         yield worker
-    finally:
-        running = [t for t in worker.tasks.values() if not t.done()]
-        if running:  # arq's close abandons running jobs with their connections: let them end first
-            await asyncio.wait(running, timeout=10)
-        await worker.close()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 async def deliveries(db: async_sessionmaker[AsyncSession], **where: Any) -> list[WebhookDelivery]:

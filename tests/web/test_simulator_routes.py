@@ -12,6 +12,7 @@ from arq.jobs import Job, JobDef
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tests.workers import start_in_loop
 from wagate.config import Settings
 from wagate.db.enums import ActorType, Direction, SessionStatus
 from wagate.db.models_whatsapp import Message
@@ -173,8 +174,7 @@ async def test_a_person_links_and_messages_a_session_through_a_real_bridge(
     """Create (auto-connect) → the bridge shows a QR → /scan → WORKING → /inbound is stored as received."""
     fast = settings.replace(simulator_speed=20.0)
     client: TestClient = await aiohttp_client(create_app(fast))
-    bridge = create_bridge(fast, 0, handle_signals=False)
-    task = asyncio.create_task(bridge.async_run())
+    bridge = await start_in_loop(create_bridge(fast, 0, handle_signals=False), lambda w: "bridge" in w.ctx)
     try:
         await sessions.create_session(db, client.app[REDIS], fast, tenant_id=None, session_id="e2e", name="E2E",
                                       actor=sessions.Actor(ActorType.SYSTEM, "test"))
@@ -199,6 +199,4 @@ async def test_a_person_links_and_messages_a_session_through_a_real_bridge(
 
         assert await until(received) == "halo"
     finally:
-        await bridge.close()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await bridge.stop()

@@ -9,6 +9,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.servers import MariaDBProcess, ValkeyProcess
+from tests.workers import start_in_loop
 from wagate import __version__
 from wagate.config import Settings
 from workers.bridge import create_bridge
@@ -18,14 +19,11 @@ from workers.worker import create_worker
 @pytest.fixture
 async def consumers(settings: Settings) -> AsyncIterator[None]:
     """A real worker and a real bridge consumer (arq) running in the test's loop."""
-    workers = [create_worker(settings, handle_signals=False), create_bridge(settings, 0, handle_signals=False)]
-    tasks = [asyncio.create_task(w.async_run()) for w in workers]
+    handles = [await start_in_loop(create_worker(settings, handle_signals=False)),
+               await start_in_loop(create_bridge(settings, 0, handle_signals=False))]
     yield
-    for worker in workers:
-        await worker.close()
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    for handle in handles:
+        await handle.stop()
 
 
 async def health(client: TestClient) -> tuple[int, dict]:
@@ -58,7 +56,9 @@ async def test_liveness_answers_get_and_head(client: TestClient) -> None:
     assert await response.read() == b""
 
 
-async def test_readiness_has_the_original_shape_and_is_healthy_with_consumers(client: TestClient, consumers: None) -> None:
+async def test_readiness_has_the_original_shape_and_is_healthy_with_consumers(
+    client: TestClient, consumers: None
+) -> None:
     body = await wait_for_health(client, 200)
     for _ in range(50):  # the consumers publish their health-check key on their first poll
         if body["services"]["queue"] == "running":
@@ -69,7 +69,8 @@ async def test_readiness_has_the_original_shape_and_is_healthy_with_consumers(cl
     assert body["services"] == {"whatsapp": "no_sessions", "database": "connected", "redis": "connected",
                                 "queue": "running"}
     assert set(body["metrics"]) == {"uptime", "memory", "cpu"}
-    assert body["metrics"]["memory"]["used"] > 0 and body["metrics"]["memory"]["total"] > body["metrics"]["memory"]["used"]
+    memory = body["metrics"]["memory"]
+    assert memory["used"] > 0 and memory["total"] > memory["used"]
     assert body["timestamp"].endswith("Z")
 
 
