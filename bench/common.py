@@ -47,8 +47,11 @@ class Stack:
 
     def __init__(self, *, mariadb: bool = False, persistent_redis: bool = False,
                  environ: dict[str, str] | None = None) -> None:
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # `timeout`, `kill`: unwind so `close()` runs
+            signal.signal(signal.SIGTERM, _exit_on_term)
         self.base = Path(tempfile.mkdtemp(prefix="wagate-bench-"))
-        atexit.register(shutil.rmtree, self.base, True)
+        if not os.environ.get("BENCH_KEEP"):
+            atexit.register(shutil.rmtree, self.base, True)
         self.valkey = ValkeyProcess(persistent=persistent_redis, base_dir=self.base / "valkey")
         self.valkey.start()
         self.mariadb: MariaDBProcess | None = None
@@ -90,7 +93,14 @@ class Stack:
         self.valkey.cleanup()
         if self.mariadb is not None:
             self.mariadb.cleanup()
+        if os.environ.get("BENCH_KEEP"):  # keep the logs and records for a look afterwards
+            print(f"kept {self.base}")
+            return
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+def _exit_on_term(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 class Child:

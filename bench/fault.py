@@ -1,0 +1,312 @@
+"""Fault tolerance: a steady load of sends and inbound messages while processes and servers fail, one at a time.
+
+Real processes on 127.0.0.1: `wagate web`, `wagate bridge --shard 0`, `wagate worker`, a private MariaDB, a
+Valkey with an fsynced append-only file (as a production Redis is configured), and a webhook receiver process
+that appends every delivery it gets to a JSON-lines file. Four simulator sessions; one global webhook for
+`message.sent` and `message.received`. For each fault in turn:
+
+  bridge-kill      SIGKILL the bridge, start a new one a second later
+  worker-kill      SIGKILL the worker, start a new one a second later
+  redis-restart    stop Valkey (SIGTERM), start it again 3 s later on the same port
+  mariadb-restart  stop MariaDB, start it again 3 s later on the same port
+  receiver-down    the webhook receiver is down for --outage seconds (60 by default)
+
+the load runs before, during and after the fault; then the bench waits for the queues to drain and counts.
+Sends are counted from the simulator's durable sent log (written inside the transport's send, so a killed
+bridge's sends are in it), by the unique text of each message; webhooks from the receiver's own record, by
+event and message. A request the gateway refused (an error answer during an outage) was never accepted and
+counts in "refused" only: the caller knows to retry it.
+
+    .venv/bin/python -m bench.fault [--faults bridge-kill,worker-kill,...] [--outage 60] [--load 8] [--rate 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+from bench.common import Stack, add_linked_sessions, free_port, wait_http
+from wagate.db.engine import create_engine, create_sessionmaker
+from wagate.db.enums import ActorType
+from wagate.services import bootstrap, webhooks
+from wagate.transport.simulator_wire import read_sent_log, sent_log_file
+
+FAULTS = ("bridge-kill", "worker-kill", "redis-restart", "mariadb-restart", "receiver-down")
+SESSIONS = [f"fault-{n}" for n in range(4)]
+ENV = {
+    "SEND_GAP_MS": "0", "BULK_GAP_MS": "0", "SEND_JITTER_MS": "0", "TYPING_MS_PER_CHAR": "0",
+    "WEBHOOK_ALLOW_PRIVATE": "true", "WEBHOOK_RETRY_SLOW_S": "10,20,30", "WEBHOOK_TIMEOUT_S": "5",
+}
+
+
+def receiver(port: int, record: Path) -> None:
+    """The webhook receiver: every POST appended to `record` (one JSON line, closed at once), answered 200."""
+    from aiohttp import web
+
+    async def hook(request: web.Request) -> web.Response:
+        body = await request.json()
+        line = json.dumps({"delivery": request.headers.get("X-WAGate-Delivery"), "event": body.get("event"),
+                           "data": body.get("data"), "at": time.time()})
+        with record.open("a") as f:
+            f.write(line + "\n")
+        return web.Response(text="ok")
+
+    async def health(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    app.router.add_get("/health", health)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, reuse_address=True)
+
+
+@dataclass(frozen=True)
+class SystemActor:
+    actor_type: ActorType = ActorType.SYSTEM
+    actor_id: str | None = "bench"
+
+
+@dataclass
+class Phase:
+    name: str
+    sends: dict[str, int] = field(default_factory=dict)  # text → message id, for every 202
+    inbound: list[str] = field(default_factory=list)  # texts of inbound messages the simulator route accepted
+    refused: int = 0
+    drained_s: float = 0.0
+
+
+@dataclass
+class Row:
+    fault: str
+    accepted: int
+    sent: int
+    sent_twice: int
+    lost: int
+    due: int
+    delivered: int
+    delivered_twice: int
+    webhooks_lost: int
+    refused: int
+    drained_s: float
+
+    @property
+    def clean(self) -> bool:
+        return not (self.lost or self.sent_twice or self.webhooks_lost)
+
+
+class Gateway:
+    """The stack and its processes; restarts reuse the same ports, folders and database."""
+
+    def __init__(self, outage_s: float) -> None:
+        self.outage_s = outage_s
+        self.stack = Stack(mariadb=True, persistent_redis=True, environ=ENV)
+        self.port, self.hook_port = free_port(), free_port()
+        self.record = self.stack.base / "deliveries.jsonl"
+        self.web = self.stack.wagate("web", "web", "--port", str(self.port))
+        self.bridge = self.stack.wagate("bridge", "bridge", "--shard", "0")
+        self.worker = self.stack.wagate("worker", "worker")
+        self.receiver = self.stack.child("receiver", "-m", "bench.fault", "--receiver", str(self.hook_port),
+                                         str(self.record))
+        self.key = ""
+
+    async def start(self) -> None:
+        settings = self.stack.settings
+        engine = create_engine(settings)
+        db = create_sessionmaker(engine)
+        await add_linked_sessions(db, settings, SESSIONS)
+        await webhooks.create_webhook(db, settings, webhooks.Caller(SystemActor()), {
+            "url": f"http://127.0.0.1:{self.hook_port}/hook", "events": ["message.sent", "message.received"]})
+        await engine.dispose()
+        self.key = (await bootstrap.create_api_key(settings, "fault", role="admin")).plaintext
+        for child in (self.receiver, self.web, self.bridge, self.worker):
+            child.start()
+        await wait_http(f"http://127.0.0.1:{self.hook_port}/health", child=self.receiver)
+        await wait_http(f"http://127.0.0.1:{self.port}/health", child=self.web)
+
+    async def inject(self, fault: str) -> None:
+        if fault in ("bridge-kill", "worker-kill"):
+            child = self.bridge if fault == "bridge-kill" else self.worker
+            child.kill()
+            await asyncio.sleep(1)
+            child.start()
+        elif fault == "redis-restart":
+            await asyncio.to_thread(self.stack.valkey.stop)
+            await asyncio.sleep(3)
+            await asyncio.to_thread(self.stack.valkey.start)
+        elif fault == "mariadb-restart":
+            assert self.stack.mariadb is not None
+            await asyncio.to_thread(self.stack.mariadb.stop)
+            await asyncio.sleep(3)
+            await asyncio.to_thread(self.stack.mariadb.start)
+        elif fault == "receiver-down":
+            self.receiver.kill()
+            await asyncio.sleep(self.outage_s)
+            self.receiver.start()
+            await wait_http(f"http://127.0.0.1:{self.hook_port}/health", child=self.receiver)
+        else:
+            raise ValueError(f"unknown fault {fault!r}; expected one of {', '.join(FAULTS)}")
+
+    def close(self) -> None:
+        self.stack.close()
+
+    # --- what happened ----------------------------------------------------------------------------------
+
+    def sent_texts(self) -> Counter[str]:
+        log = sent_log_file(self.stack.settings.auth_sessions_dir)
+        return Counter(str(line["text"]) for line in read_sent_log(log))
+
+    def deliveries(self) -> Counter[tuple[str, str]]:
+        found: Counter[tuple[str, str]] = Counter()
+        with contextlib.suppress(FileNotFoundError):
+            for raw in self.record.read_text().splitlines():
+                item = json.loads(raw)
+                data = item.get("data") or {}
+                if item["event"] == "message.sent":
+                    found["sent", str(data.get("id"))] += 1
+                elif item["event"] == "message.received":
+                    found["received", str(data.get("message"))] += 1
+        return found
+
+    def count(self, phase: Phase) -> Row:
+        sent = self.sent_texts()
+        delivered = self.deliveries()
+        due = [("sent", str(mid)) for mid in phase.sends.values()] + [("received", t) for t in phase.inbound]
+        return Row(
+            fault=phase.name, accepted=len(phase.sends),
+            sent=sum(1 for t in phase.sends if sent[t]), sent_twice=sum(1 for t in phase.sends if sent[t] > 1),
+            lost=sum(1 for t in phase.sends if not sent[t]),
+            due=len(due), delivered=sum(1 for k in due if delivered[k]),
+            delivered_twice=sum(1 for k in due if delivered[k] > 1),
+            webhooks_lost=sum(1 for k in due if not delivered[k]), refused=phase.refused, drained_s=phase.drained_s,
+        )
+
+    def settled(self, phase: Phase) -> bool:
+        sent, delivered = self.sent_texts(), self.deliveries()
+        return (all(sent[t] for t in phase.sends) and all(delivered["sent", str(m)] for m in phase.sends.values())
+                and all(delivered["received", t] for t in phase.inbound))
+
+
+async def load(gateway: Gateway, phase: Phase, stop: asyncio.Event, rate: float, serial: itertools.count[int]) -> None:
+    """Sends at `rate`/s and inbound messages at half that, round robin over the sessions, until `stop`."""
+    base = f"http://127.0.0.1:{gateway.port}"
+    timeout = aiohttp.ClientTimeout(total=10)
+    pending: set[asyncio.Task[None]] = set()
+    async with aiohttp.ClientSession(headers={"x-api-key": gateway.key}, timeout=timeout) as http:
+        async def send(n: int) -> None:
+            text = f"{phase.name} out {n}"
+            body = {"session": SESSIONS[n % len(SESSIONS)], "to": f"62815{n:07d}", "message": text}
+            try:
+                async with http.post(f"{base}/api/messages/send", json=body) as r:
+                    answer = await r.json(content_type=None)
+                    if r.status == 202:
+                        phase.sends[text] = int(answer["data"]["id"])
+                        return
+            except (aiohttp.ClientError, TimeoutError, ValueError):
+                pass
+            phase.refused += 1
+
+        async def inbound(n: int) -> None:
+            text = f"{phase.name} in {n}"
+            try:
+                async with http.post(f"{base}/simulator/sessions/{SESSIONS[n % len(SESSIONS)]}/inbound",
+                                     json={"from": f"62816{n:07d}", "text": text}) as r:
+                    await r.read()
+                    if r.status == 202:
+                        phase.inbound.append(text)
+                        return
+            except (aiohttp.ClientError, TimeoutError):
+                pass
+            phase.refused += 1
+
+        tick = 0
+        while not stop.is_set():
+            n = next(serial)
+            for job in ([send(n), inbound(n)] if tick % 2 == 0 else [send(n)]):
+                task = asyncio.create_task(job)
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+            tick += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1 / rate)
+        if pending:
+            await asyncio.wait(pending, timeout=15)
+
+
+async def run_fault(gateway: Gateway, fault: str, *, load_s: float, rate: float, drain_s: float,
+                    serial: itertools.count[int]) -> Row:
+    phase = Phase(fault)
+    stop = asyncio.Event()
+    loader = asyncio.create_task(load(gateway, phase, stop, rate, serial))
+    await asyncio.sleep(load_s)
+    await gateway.inject(fault)
+    await asyncio.sleep(load_s)
+    stop.set()
+    await loader
+    began = time.monotonic()
+    while not gateway.settled(phase) and time.monotonic() - began < drain_s:  # noqa: ASYNC110 - files of others
+        await asyncio.sleep(1)
+    await asyncio.sleep(2)  # let late duplicates show up
+    phase.drained_s = time.monotonic() - began
+    return gateway.count(phase)
+
+
+HEADER = ("| fault | sends accepted | sent | sent twice | lost | webhooks due | delivered | delivered twice | lost "
+          "| refused during outage | drained in |")
+
+
+def table(rows: list[Row]) -> str:
+    lines = [HEADER, "|" + "---|" * 11]
+    for r in rows:
+        lines.append(f"| {r.fault} | {r.accepted} | {r.sent} | {r.sent_twice} | {r.lost} | {r.due} | {r.delivered} "
+                     f"| {r.delivered_twice} | {r.webhooks_lost} | {r.refused} | {r.drained_s:.0f} s |")
+    return "\n".join(lines)
+
+
+async def run_faults(faults: list[str], *, outage_s: float = 60, load_s: float = 8, rate: float = 8,
+                     drain_s: float = 240, gateway: Gateway | None = None) -> list[Row]:
+    """Each fault in turn on one gateway; returns a row per fault (the bench prints them, the test asserts)."""
+    own = gateway is None
+    gateway = gateway or Gateway(outage_s)
+    serial = itertools.count()
+    try:
+        await gateway.start()
+        rows: list[Row] = []
+        for fault in faults:
+            row = await run_fault(gateway, fault, load_s=load_s, rate=rate, drain_s=drain_s, serial=serial)
+            print(f"{fault}: {row}", flush=True)
+            rows.append(row)
+        return rows
+    finally:
+        if own:
+            gateway.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--faults", default=",".join(FAULTS))
+    parser.add_argument("--outage", type=float, default=60, help="seconds the webhook receiver is down")
+    parser.add_argument("--load", type=float, default=8, help="seconds of load before and after each fault")
+    parser.add_argument("--rate", type=float, default=8, help="sends per second (inbound: half as many)")
+    parser.add_argument("--receiver", nargs=2, metavar=("PORT", "FILE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.receiver:
+        receiver(int(args.receiver[0]), Path(args.receiver[1]))
+        return 0
+    rows = asyncio.run(run_faults(args.faults.split(","), outage_s=args.outage, load_s=args.load, rate=args.rate))
+    print()
+    print(table(rows))
+    return 0 if all(r.clean for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,23 @@
+"""A reduced bench.fault run: each fault under a light steady load loses no send and no webhook.
+
+Real web, bridge and worker processes on a private MariaDB and a persistent Valkey (bench.fault starts its
+own, apart from the suite's servers); the webhook receiver is down for 5 s instead of a minute. A SIGKILLed
+bridge may repeat the one send it had in flight (sent to WhatsApp, not yet recorded): at most one per kill.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.fault import FAULTS, run_faults, table
+
+pytestmark = pytest.mark.slow
+
+
+async def test_no_send_or_webhook_is_lost_and_none_sent_twice() -> None:
+    rows = await run_faults(list(FAULTS), outage_s=5, load_s=3, rate=5, drain_s=150)
+    print(table(rows))
+    for row in rows:
+        assert row.accepted > 0 and row.due > row.accepted, row
+        assert row.lost == 0 and row.webhooks_lost == 0, table(rows)
+        assert row.sent_twice <= (1 if row.fault == "bridge-kill" else 0), table(rows)
