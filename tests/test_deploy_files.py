@@ -232,7 +232,12 @@ async def test_supervisord_runs_the_gateway_behind_nginx_and_stops_it_in_time(ho
     await pong(arq, WORKER_QUEUE)
     await pong(arq, bridge_queue(0))
     print(f"web×2, bridge and worker answering {time.monotonic() - started:.1f} s after supervisord started")
+    # supervisord calls a program RUNNING only after its startsecs (the bridge's are 5 s), even once it answers.
+    deadline = time.monotonic() + 30
     status = host.supervisorctl("status").stdout
+    while len(re.findall(r"RUNNING", status)) < 4 and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        status = host.supervisorctl("status").stdout
     assert len(re.findall(r"RUNNING", status)) == 4, status
 
     async with aiohttp.ClientSession() as http:
