@@ -13,10 +13,30 @@ from wagate.config import Settings
 from wagate.db.engine import create_engine, create_sessionmaker
 from wagate.web import limits, middlewares
 from wagate.web.keys import DB, ENGINE, REDIS, SETTINGS, STARTED_AT
-from wagate.web.routes import auth, keys, simulator, system, users
-from wagate.web.routes import credentials, customer, internal, registry, wa  # reseller, seed and session-token APIs
-from wagate.web.routes import broadcasts, dashboard, messages, openapi, qr, sessions_api, webhooks, whatsapp
-from wagate.web.routes import audit_log, events_ws, metrics, static
+from wagate.web.routes import (
+    audit_log,
+    auth,
+    broadcasts,
+    credentials,
+    customer,
+    dashboard,
+    events_ws,
+    internal,
+    keys,
+    messages,
+    metrics,
+    openapi,
+    qr,
+    registry,
+    sessions_api,
+    simulator,
+    static,
+    system,
+    users,
+    wa,
+    webhooks,
+    whatsapp,
+)
 
 REDIS_TIMEOUT_S = 5.0
 
