@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 from arq import Worker
 
+STOP_TIMEOUT_S = 60.0
+
 
 @dataclass
 class InLoopWorker:
@@ -27,6 +29,14 @@ class InLoopWorker:
         if running:
             await asyncio.wait(running, timeout=10)
         try:
+            # Bounded: a shutdown that never ends must fail this test's teardown, not hang the whole suite.
+            await asyncio.wait_for(self._close(), timeout=STOP_TIMEOUT_S)
+        finally:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+
+    async def _close(self) -> None:
+        try:
             await self.worker.close()
         except asyncio.CancelledError:
             current = asyncio.current_task()
@@ -34,8 +44,6 @@ class InLoopWorker:
                 raise
             self.worker.tasks.clear()
             await self.worker.close()
-        self.task.cancel()
-        await asyncio.gather(self.task, return_exceptions=True)
 
 
 async def start_in_loop(worker: Worker, ready: Callable[[Worker], bool] | None = None,
