@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
 from wagate.db.enums import Direction, MessageStatus, Priority
-from wagate.services.messaging import (
+from wagate.services.messaging import MAX_PAGE_SIZE
+from wagate.services.send_drafts import (
     MAX_CAPTION_CHARS,
     MAX_LOCATION_TEXT,
-    MAX_PAGE_SIZE,
     MAX_RECIPIENTS,
     MAX_REPLY_TO,
     MAX_TEXT_CHARS,

@@ -8,10 +8,9 @@ before the job is enqueued; when Redis is down the send still succeeds and the o
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import math
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wagate.config import Settings
-from wagate.db.enums import Direction, MessageStatus, MessageType, Priority, SessionStatus, TenantStatus
+from wagate.db.enums import Direction, MessageStatus, Priority, SessionStatus, TenantStatus
 from wagate.db.models_identity import Tenant
 from wagate.db.models_whatsapp import Message, WaSession
 from wagate.db.types import utcnow
@@ -31,47 +30,26 @@ from wagate.errors import Conflict, Forbidden, Invalid, NotFound
 from wagate.queue.jobs import enqueue_send
 from wagate.services import media as media_files
 from wagate.services.outbox import SendJob, enqueue_sends
-from wagate.services.phones import Recipient, normalize_recipient
+from wagate.services.send_drafts import (  # noqa: F401 - the limits are part of this module's interface
+    MAX_CAPTION_CHARS,
+    MAX_TEXT_CHARS,
+    MEDIA_TYPES,
+    SEND_AT_GRACE,
+    SEND_AT_HORIZON,
+    Draft,
+    SendRequest,
+    checked_idempotency_key,
+    derived_key,
+    enum_value,
+    validate,
+    validate_many,
+)
 
 log = structlog.get_logger("wagate.messaging")
 
-MAX_TEXT_CHARS = 65_536  # WhatsApp's own limit for a text message
-# WhatsApp cuts captions at 1,024 characters; it also keeps the caption within MySQL's TEXT column.
-MAX_CAPTION_CHARS = 1024
-MAX_IDEMPOTENCY_KEY = 191  # the column's length
-MAX_REPLY_TO = 128
-MAX_LOCATION_TEXT = 256
-SEND_AT_GRACE = timedelta(minutes=1)  # a client clock slightly behind ours is not "in the past"
-SEND_AT_HORIZON = timedelta(days=30)
-MAX_RECIPIENTS = 100  # send-to-many in one request; larger lists are a broadcast
-MAX_PAGE_SIZE = 100
 # Redis may hang rather than refuse; the row is committed by then, so waiting longer only delays the reply.
 ENQUEUE_TIMEOUT_S = 3.0
-
-SENDABLE_TYPES = (MessageType.TEXT, MessageType.IMAGE, MessageType.VIDEO, MessageType.AUDIO, MessageType.DOCUMENT,
-                  MessageType.LOCATION)
-MEDIA_TYPES = (MessageType.IMAGE, MessageType.VIDEO, MessageType.AUDIO, MessageType.DOCUMENT)
-
-
-@dataclass(frozen=True, slots=True)
-class SendRequest:
-    """One message to send, as plain data (the web and the worker build it from their own inputs)."""
-
-    session_id: str
-    to: str
-    type: MessageType | str = MessageType.TEXT
-    text: str | None = None
-    caption: str | None = None
-    media: bytes | None = field(default=None, repr=False)
-    file_name: str | None = None
-    latitude: float | None = None
-    longitude: float | None = None
-    location_name: str | None = None
-    address: str | None = None
-    reply_to: str | None = None
-    priority: Priority | str = Priority.NORMAL
-    send_at: datetime | None = None
-    idempotency_key: str | None = None
+MAX_PAGE_SIZE = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,24 +80,12 @@ class MessagePage:
 
 
 @dataclass(frozen=True, slots=True)
-class _Owner:
+class Owner:
     session_id: str
     jid: str | None  # the session's own number: the sender of its outgoing messages
     tenant_id: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class _Draft:
-    """A validated request: everything of the row except what the database and the file store decide."""
-
-    recipient: Recipient
-    type: MessageType
-    body: str | None
-    caption: str | None
-    content: dict[str, Any] | None
-    reply_to: str | None
-    priority: Priority
-    send_at: datetime | None
 
 
 async def queue_message(
@@ -133,16 +99,16 @@ async def queue_message(
     """Validate `request`, commit its `queued` row and enqueue its send job; see the module docstring."""
     now = utcnow()
     async with db_factory() as db:
-        session = await _owned_session(db, request.session_id, tenant_id)
+        session = await owned_session(db, request.session_id, tenant_id)
         # A retried request gets the original answer even if the session went down since: that is the point
         # of the key. Ownership is checked first so a key never reveals another tenant's message.
-        key = _idempotency_key(request.idempotency_key)
+        key = checked_idempotency_key(request.idempotency_key)
         if key is not None and (existing := await _find_by_key(db, session.id, key)) is not None:
             return QueuedMessage(existing, created=False, enqueued=False)
-        tenant = await _sendable_tenant(db, session, now)
+        tenant = await sendable_tenant(db, session, now)
         # Plain values: a rollback expires the ORM objects, and an expired attribute would need a lazy load.
-        owner = _Owner(session.id, session.jid, tenant.id if tenant is not None else None)
-        draft = _validate(request, settings, now)
+        owner = Owner(session.id, session.jid, tenant.id if tenant is not None else None)
+        draft = validate(request, settings, now)
         stored: media_files.StoredMedia | None = None
         if draft.type in MEDIA_TYPES and request.media:
             # Sniffed only once every field is valid; stored last, so nothing before this line needs undoing.
@@ -150,8 +116,8 @@ async def queue_message(
             stored = await media_files.store(request.media, kind, request.file_name, settings)
         try:
             if owner.tenant_id is not None:
-                await _count_messages(db, owner.tenant_id, 1, now)
-            message = _new_row(owner, draft, key, stored)
+                await count_messages(db, owner.tenant_id, 1, now)
+            message = new_row(owner, draft, key, stored)
             db.add(message)
             await db.commit()
         except IntegrityError:
@@ -164,7 +130,7 @@ async def queue_message(
         except BaseException:
             media_files.discard(stored.path if stored else None)
             raise
-    enqueued = await _wake(redis, settings, [message])
+    enqueued = await wake_bridge(redis, settings, [message])
     return QueuedMessage(message, created=True, enqueued=enqueued)
 
 
@@ -189,22 +155,22 @@ async def queue_messages(
     """
     now = utcnow()
     async with db_factory() as db:
-        session = await _owned_session(db, session_id, tenant_id)
-        drafts = _validate_many(session_id, recipients, text, priority, send_at, settings, now)
-        base_key = _idempotency_key(idempotency_key)
-        keys = {address: _derived_key(base_key, address) if base_key else None for address in drafts}
+        session = await owned_session(db, session_id, tenant_id)
+        drafts = validate_many(session_id, recipients, text, priority, send_at, settings, now)
+        base_key = checked_idempotency_key(idempotency_key)
+        keys = {address: derived_key(base_key, address) if base_key else None for address in drafts}
         existing = await _find_by_keys(db, session.id, [k for k in keys.values() if k]) if base_key else {}
         if base_key and len(existing) == len(drafts):
             return [QueuedMessage(existing[keys[a] or ""], created=False, enqueued=False) for a in drafts]
-        tenant = await _sendable_tenant(db, session, now)
-        owner = _Owner(session.id, session.jid, tenant.id if tenant is not None else None)
+        tenant = await sendable_tenant(db, session, now)
+        owner = Owner(session.id, session.jid, tenant.id if tenant is not None else None)
         rows: dict[str, Message] = {}
         for attempt in range(2):  # a second pass only after losing an idempotency race to a concurrent twin
             new = [address for address in drafts if keys[address] not in existing]
             try:
                 if owner.tenant_id is not None and new:
-                    await _count_messages(db, owner.tenant_id, len(new), now)
-                rows = {address: _new_row(owner, drafts[address], keys[address], None) for address in new}
+                    await count_messages(db, owner.tenant_id, len(new), now)
+                rows = {address: new_row(owner, drafts[address], keys[address], None) for address in new}
                 db.add_all(rows.values())
                 await db.commit()
                 break
@@ -213,7 +179,7 @@ async def queue_messages(
                 if attempt or base_key is None:
                     raise
                 existing = await _find_by_keys(db, owner.session_id, [k for k in keys.values() if k])
-    enqueued = await _wake(redis, settings, list(rows.values()))
+    enqueued = await wake_bridge(redis, settings, list(rows.values()))
     return [QueuedMessage(rows[a], created=True, enqueued=enqueued) if a in rows
             else QueuedMessage(existing[keys[a] or ""], created=False, enqueued=False)
             for a in drafts]
@@ -237,8 +203,8 @@ async def list_messages(db: AsyncSession, filters: MessageFilters, tenant_id: in
         errors["page"] = "must be 1 or more"
     if not 1 <= filters.limit <= MAX_PAGE_SIZE:
         errors["limit"] = f"must be from 1 to {MAX_PAGE_SIZE}"
-    status = _enum(MessageStatus, filters.status, "status", errors)
-    direction = _enum(Direction, filters.direction, "direction", errors)
+    status = enum_value(MessageStatus, filters.status, "status", errors)
+    direction = enum_value(Direction, filters.direction, "direction", errors)
     for name in ("since", "until"):
         value = getattr(filters, name)
         if value is not None and (value.tzinfo is None or value.utcoffset() is None):
@@ -271,8 +237,13 @@ async def list_messages(db: AsyncSession, filters: MessageFilters, tenant_id: in
     return MessagePage(items=list(items), total=total, page=filters.page, limit=filters.limit)
 
 
-async def _owned_session(db: AsyncSession, session_id: str, tenant_id: int | None) -> WaSession:
+async def owned_session(db: AsyncSession, session_id: str, tenant_id: int | None) -> WaSession:
     session = await db.get(WaSession, session_id) if isinstance(session_id, str) and session_id else None
+    return check_owner(session, tenant_id)
+
+
+def check_owner(session: WaSession | None, tenant_id: int | None) -> WaSession:
+    """The session, if it exists and `tenant_id` (None: any) owns it."""
     if session is None:
         raise NotFound("Session not found")
     if tenant_id is not None and session.tenant_id != tenant_id:
@@ -280,7 +251,7 @@ async def _owned_session(db: AsyncSession, session_id: str, tenant_id: int | Non
     return session
 
 
-async def _sendable_tenant(db: AsyncSession, session: WaSession, now: datetime) -> Tenant | None:
+async def sendable_tenant(db: AsyncSession, session: WaSession, now: datetime) -> Tenant | None:
     """The session's tenant after the status and subscription checks (None for a session without one)."""
     if session.status != SessionStatus.WORKING:
         raise Conflict(f"Session is {session.status}, not WORKING: it cannot send until it is connected",
@@ -301,7 +272,7 @@ def _check_subscription(status: TenantStatus | str, expires_at: datetime | None,
                         details={"expires_at": expires_at.isoformat() if expires_at else None})
 
 
-async def _count_messages(db: AsyncSession, tenant_id: int, count: int, now: datetime) -> None:
+async def count_messages(db: AsyncSession, tenant_id: int, count: int, now: datetime) -> None:
     """Count `count` messages against the tenant's `max_messages`, atomically; `Forbidden` when it would pass it.
 
     One conditional UPDATE: the row lock (InnoDB) or the write lock (SQLite) makes concurrent sends take turns,
@@ -330,139 +301,6 @@ async def _count_messages(db: AsyncSession, tenant_id: int, count: int, now: dat
                     details={"max_messages": row.max_messages, "messages_sent": row.messages_sent})
 
 
-def _validate_many(session_id: str, recipients: Sequence[str], text: str, priority: Priority | str,
-                   send_at: datetime | None, settings: Settings, now: datetime) -> dict[str, _Draft]:
-    """Drafts by normalised recipient, first spelling first; every bad recipient named by its index."""
-    if not recipients:
-        raise Invalid("Invalid message", details={"to": "needs at least one recipient"})
-    if len(recipients) > MAX_RECIPIENTS:
-        raise Invalid("Invalid message", details={
-            "to": f"has {len(recipients)} recipients; the limit is {MAX_RECIPIENTS} (use a broadcast for more)"})
-    errors: dict[str, Any] = {}
-    drafts: dict[str, _Draft] = {}
-    for index, to in enumerate(recipients):
-        request = SendRequest(session_id=session_id, to=to, text=text, priority=priority, send_at=send_at)
-        try:
-            draft = _validate(request, settings, now, field_name=f"to[{index}]")
-        except Invalid as exc:
-            errors.update(exc.details or {})
-            continue
-        drafts.setdefault(draft.recipient.address, draft)
-    if errors:
-        raise Invalid("Invalid message", details=errors)
-    return drafts
-
-
-def _validate(request: SendRequest, settings: Settings, now: datetime, *, field_name: str = "to") -> _Draft:
-    """Every field check at once, so the caller hears about all bad fields in one `Invalid`."""
-    errors: dict[str, str] = {}
-    recipient: Recipient | None = None
-    try:
-        recipient = normalize_recipient(request.to, settings.default_region, field=field_name)
-    except Invalid as exc:
-        errors.update(exc.details or {})
-    kind = _enum(MessageType, request.type, "type", errors)
-    if kind is not None and kind not in SENDABLE_TYPES:
-        errors["type"] = f"must be one of {', '.join(t.value for t in SENDABLE_TYPES)}"
-        kind = None
-    priority = _enum(Priority, request.priority, "priority", errors) or Priority.NORMAL
-
-    body = caption = None
-    content: dict[str, Any] | None = None
-    if kind == MessageType.TEXT:
-        if not isinstance(request.text, str) or not request.text.strip():
-            errors["text"] = "is required for a text message"
-        elif len(request.text) > MAX_TEXT_CHARS:
-            errors["text"] = f"is {len(request.text)} characters; WhatsApp allows {MAX_TEXT_CHARS}"
-        else:
-            body = request.text
-    elif kind in MEDIA_TYPES:
-        if not request.media:
-            errors["media"] = f"is required for a{'n' if kind in (MessageType.IMAGE, MessageType.AUDIO) else ''} " \
-                              f"{kind} message"
-        caption = request.caption if request.caption is not None else request.text  # text doubles as caption
-        if caption is not None and len(caption) > MAX_CAPTION_CHARS:
-            errors["caption"] = f"is {len(caption)} characters; WhatsApp allows {MAX_CAPTION_CHARS}"
-        caption = caption or None
-    elif kind == MessageType.LOCATION:
-        content = _location(request, errors)
-
-    if request.reply_to is not None and not _is_text(request.reply_to, MAX_REPLY_TO):
-        errors["reply_to"] = f"must be a WhatsApp message id of 1 to {MAX_REPLY_TO} characters"
-    send_at = _send_at(request.send_at, now, errors)
-
-    if errors:
-        raise Invalid("Invalid message", details=errors)
-    assert recipient is not None and kind is not None
-    return _Draft(recipient=recipient, type=kind, body=body, caption=caption, content=content,
-                  reply_to=request.reply_to, priority=priority, send_at=send_at)
-
-
-def _location(request: SendRequest, errors: dict[str, str]) -> dict[str, Any] | None:
-    content: dict[str, Any] = {}
-    for name, low, high in (("latitude", -90.0, 90.0), ("longitude", -180.0, 180.0)):
-        value = getattr(request, name)
-        # bool is an int in Python; True is not a coordinate.
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            errors[name] = "is required: a number" if value is None else "must be a finite number"
-        elif not low <= value <= high:
-            errors[name] = f"must be from {low:g} to {high:g}"
-        else:
-            content[name] = float(value)
-    for name, attr in (("name", "location_name"), ("address", "address")):
-        value = getattr(request, attr)
-        if value is None or value == "":
-            continue
-        if not isinstance(value, str) or len(value) > MAX_LOCATION_TEXT:
-            errors[attr] = f"must be text of at most {MAX_LOCATION_TEXT} characters"
-        else:
-            content[name] = value
-    return content
-
-
-def _send_at(value: datetime | None, now: datetime, errors: dict[str, str]) -> datetime | None:
-    if value is None:
-        return None
-    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
-        errors["send_at"] = "must be a date and time with a time zone"
-        return None
-    if value < now - SEND_AT_GRACE:
-        errors["send_at"] = "is in the past"
-    elif value > now + SEND_AT_HORIZON:
-        errors["send_at"] = f"is more than {SEND_AT_HORIZON.days} days ahead"
-    return value
-
-
-def _enum(enum: Any, value: Any, name: str, errors: dict[str, str]) -> Any:
-    if value is None:
-        return None
-    try:
-        return enum(value)
-    except ValueError:
-        errors[name] = f"must be one of {', '.join(member.value for member in enum)}"
-        return None
-
-
-def _is_text(value: object, longest: int) -> bool:
-    return isinstance(value, str) and bool(value.strip()) and len(value) <= longest
-
-
-def _idempotency_key(value: str | None) -> str | None:
-    if value is None:
-        return None
-    if not _is_text(value, MAX_IDEMPOTENCY_KEY):
-        raise Invalid("Invalid message", details={"idempotency_key": f"must be 1 to {MAX_IDEMPOTENCY_KEY} characters"})
-    return value
-
-
-def _derived_key(key: str, address: str) -> str:
-    """A per-recipient key for send-to-many; hashed when the readable form would not fit the column."""
-    readable = f"{key}:{address}"
-    if len(readable) <= MAX_IDEMPOTENCY_KEY:
-        return readable
-    return f"{key[:MAX_IDEMPOTENCY_KEY - 41]}#{hashlib.sha256(readable.encode()).hexdigest()[:40]}"
-
-
 async def _find_by_key(db: AsyncSession, session_id: str, key: str) -> Message | None:
     return await db.scalar(select(Message).where(Message.session_id == session_id, Message.idempotency_key == key))
 
@@ -473,7 +311,7 @@ async def _find_by_keys(db: AsyncSession, session_id: str, keys: list[str]) -> d
     return {row.idempotency_key: row for row in rows if row.idempotency_key is not None}
 
 
-def _new_row(owner: _Owner, draft: _Draft, key: str | None, stored: media_files.StoredMedia | None) -> Message:
+def new_row(owner: Owner, draft: Draft, key: str | None, stored: media_files.StoredMedia | None) -> Message:
     return Message(
         session_id=owner.session_id,
         direction=Direction.OUTBOUND,
@@ -511,7 +349,7 @@ def _paced_wake(message: Message, n: int, settings: Settings, now: datetime) -> 
     return now + timedelta(milliseconds=n * gap_ms)
 
 
-async def _wake(redis: ArqRedis, settings: Settings, messages: list[Message]) -> bool:
+async def wake_bridge(redis: ArqRedis, settings: Settings, messages: list[Message]) -> bool:
     """Enqueue the send jobs of committed rows; False (logged) when Redis fails: the outbox sweep covers it."""
     if not messages:
         return False
@@ -523,12 +361,18 @@ async def _wake(redis: ArqRedis, settings: Settings, messages: list[Message]) ->
                 await enqueue_send(redis, settings.bridge_shards, m.session_id or "", m.id,
                                    defer_until=m.send_at if m.send_at and m.send_at > now else None)
             else:
-                jobs = [SendJob(m.session_id or "", m.id, _paced_wake(m, n, settings, now))
-                        for n, m in enumerate(messages)]
-                # Rows due now like the first (no gap: pacing off) need no job of their own: the first job's
-                # wake-up sends every due row. The outbox sweep still covers them all.
-                await enqueue_sends(redis, settings.bridge_shards, [
-                    job for n, job in enumerate(jobs) if n == 0 or job.defer_until is None or job.defer_until > now])
+                # Positions count per session: the rows of one call may belong to several sessions.
+                position: Counter[str] = Counter()
+                jobs: list[SendJob] = []
+                for m in messages:
+                    n = position[m.session_id or ""]
+                    position[m.session_id or ""] += 1
+                    job = SendJob(m.session_id or "", m.id, _paced_wake(m, n, settings, now))
+                    # A row due now behind its session's first (no gap: pacing off) needs no job of its own: the
+                    # first job's wake-up sends every due row. The outbox sweep still covers them all.
+                    if n == 0 or job.defer_until is None or job.defer_until > now:
+                        jobs.append(job)
+                await enqueue_sends(redis, settings.bridge_shards, jobs)
     except (RedisError, OSError, TimeoutError) as exc:
         log.warning("send job not enqueued; the outbox sweep will enqueue it", message_ids=[m.id for m in messages],
                     error=f"{type(exc).__name__}: {exc}")

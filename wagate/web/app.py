@@ -11,8 +11,9 @@ from redis.asyncio import ConnectionPool
 
 from wagate.config import Settings
 from wagate.db.engine import create_engine, create_sessionmaker
+from wagate.services.send_intake import SendIntake
 from wagate.web import limits, middlewares
-from wagate.web.keys import DB, ENGINE, REDIS, SETTINGS, STARTED_AT
+from wagate.web.keys import DB, ENGINE, REDIS, SEND_INTAKE, SETTINGS, STARTED_AT
 from wagate.web.routes import (
     audit_log,
     auth,
@@ -67,6 +68,12 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     await app[REDIS].aclose(close_connection_pool=True)  # the pool was made here, not by the client
 
 
+async def _send_intake(app: web.Application) -> AsyncIterator[None]:
+    app[SEND_INTAKE] = SendIntake(app[DB], app[REDIS], app[SETTINGS])
+    yield
+    await app[SEND_INTAKE].close()  # before the database and Redis close: what was accepted gets written
+
+
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
         client_max_size=settings.max_upload_bytes + 64 * 1024,
@@ -80,7 +87,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[STARTED_AT] = time.time()
     # The key-usage batcher writes to the database at shutdown: it must close before the engine does.
-    app.cleanup_ctx.extend([_database, _redis, limits.limiter_context, limits.key_usage_context])
+    app.cleanup_ctx.extend([_database, _redis, _send_intake, limits.limiter_context, limits.key_usage_context])
     app.cleanup_ctx.append(events_ws.hub_context)  # after _redis: the hub's pub/sub is on its pool
     app.on_shutdown.append(events_ws.close_sockets)
     app.add_routes(system.routes)

@@ -10,6 +10,7 @@ from wagate.config import Settings
 from wagate.services.api_keys import KeyUsage
 from wagate.services.limiter import Limiter
 from wagate.services.principal import Principal
+from wagate.services.send_intake import SendIntake
 from wagate.web.event_hub import EventHub
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -17,6 +18,7 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 DB = web.AppKey("db", async_sessionmaker[AsyncSession])
 REDIS = web.AppKey("redis", ArqRedis)
 STARTED_AT = web.AppKey("started_at", float)
+SEND_INTAKE = web.AppKey("send_intake", SendIntake)  # single sends, written in groups
 LIMITER = web.AppKey("limiter", Limiter)
 KEY_USAGE = web.AppKey("key_usage", KeyUsage)
 EVENT_HUB = web.AppKey("event_hub", EventHub)  # live events for the dashboard WebSockets

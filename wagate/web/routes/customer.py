@@ -17,7 +17,7 @@ from wagate.schemas.messages import MessageSchema, SendSchema
 from wagate.services import contacts, messaging, sessions, tenants
 from wagate.services.messaging import MessageFilters, SendRequest
 from wagate.web.auth import principal, require_customer
-from wagate.web.keys import DB, REDIS, SETTINGS
+from wagate.web.keys import DB, REDIS, SEND_INTAKE, SETTINGS
 from wagate.web.replies import actor, json_body, load, query
 
 routes = web.RouteTableDef()
@@ -177,7 +177,7 @@ async def send_answer(request: web.Request, session_id: str, tenant_id: int | No
         priority=data["priority"], send_at=data["send_at"], idempotency_key=request.headers.get("Idempotency-Key"),
     )
     app = request.app
-    queued = await messaging.queue_message(app[DB], app[REDIS], app[SETTINGS], send, tenant_id=tenant_id)
+    queued = await app[SEND_INTAKE].submit(send, tenant_id=tenant_id)
     return web.json_response({"message": MessageSchema().dump(queued.message), "created": queued.created},
                              status=202 if queued.created else 200)
 

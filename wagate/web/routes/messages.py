@@ -25,7 +25,7 @@ from wagate.services import media, messaging, sessions
 from wagate.services.phones import normalize_recipient
 from wagate.services.principal import Permission
 from wagate.web.auth import rate_limited, require
-from wagate.web.keys import DB, REDIS, SETTINGS
+from wagate.web.keys import DB, REDIS, SEND_INTAKE, SETTINGS
 from wagate.web.replies import chosen_session, json_body, load, ok, query, tenant_of
 
 routes = web.RouteTableDef()
@@ -103,7 +103,7 @@ async def send(request: web.Request) -> web.Response:
     session_id = await chosen_session(request, values["session"], status=SessionStatus.WORKING,
                                       purpose=" to send from")
     app = request.app
-    queued = await messaging.queue_message(app[DB], app[REDIS], app[SETTINGS], messaging.SendRequest(
+    queued = await app[SEND_INTAKE].submit(messaging.SendRequest(
         session_id=session_id, to=values["to"], type=kind, text=values["message"], caption=values["caption"],
         media=upload.data if upload else None, file_name=upload.file_name if upload else None,
         latitude=values["latitude"], longitude=values["longitude"], location_name=values["location_name"],

@@ -1,0 +1,201 @@
+"""What a send asks for, checked: every field validated at once into a `Draft`, before the database is touched.
+
+Shared by the single send, send-to-many and the send intake (group commit), so all three refuse exactly the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from wagate.config import Settings
+from wagate.db.enums import MessageType, Priority
+from wagate.errors import Invalid
+from wagate.services.phones import Recipient, normalize_recipient
+
+MAX_TEXT_CHARS = 65_536  # WhatsApp's own limit for a text message
+# WhatsApp cuts captions at 1,024 characters; it also keeps the caption within MySQL's TEXT column.
+MAX_CAPTION_CHARS = 1024
+MAX_IDEMPOTENCY_KEY = 191  # the column's length
+MAX_REPLY_TO = 128
+MAX_LOCATION_TEXT = 256
+SEND_AT_GRACE = timedelta(minutes=1)  # a client clock slightly behind ours is not "in the past"
+SEND_AT_HORIZON = timedelta(days=30)
+MAX_RECIPIENTS = 100  # send-to-many in one request; larger lists are a broadcast
+
+SENDABLE_TYPES = (MessageType.TEXT, MessageType.IMAGE, MessageType.VIDEO, MessageType.AUDIO, MessageType.DOCUMENT,
+                  MessageType.LOCATION)
+MEDIA_TYPES = (MessageType.IMAGE, MessageType.VIDEO, MessageType.AUDIO, MessageType.DOCUMENT)
+
+
+@dataclass(frozen=True, slots=True)
+class SendRequest:
+    """One message to send, as plain data (the web and the worker build it from their own inputs)."""
+
+    session_id: str
+    to: str
+    type: MessageType | str = MessageType.TEXT
+    text: str | None = None
+    caption: str | None = None
+    media: bytes | None = field(default=None, repr=False)
+    file_name: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    location_name: str | None = None
+    address: str | None = None
+    reply_to: str | None = None
+    priority: Priority | str = Priority.NORMAL
+    send_at: datetime | None = None
+    idempotency_key: str | None = None
+
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A validated request: everything of the row except what the database and the file store decide."""
+
+    recipient: Recipient
+    type: MessageType
+    body: str | None
+    caption: str | None
+    content: dict[str, Any] | None
+    reply_to: str | None
+    priority: Priority
+    send_at: datetime | None
+
+
+def validate_many(session_id: str, recipients: Sequence[str], text: str, priority: Priority | str,
+                   send_at: datetime | None, settings: Settings, now: datetime) -> dict[str, Draft]:
+    """Drafts by normalised recipient, first spelling first; every bad recipient named by its index."""
+    if not recipients:
+        raise Invalid("Invalid message", details={"to": "needs at least one recipient"})
+    if len(recipients) > MAX_RECIPIENTS:
+        raise Invalid("Invalid message", details={
+            "to": f"has {len(recipients)} recipients; the limit is {MAX_RECIPIENTS} (use a broadcast for more)"})
+    errors: dict[str, Any] = {}
+    drafts: dict[str, Draft] = {}
+    for index, to in enumerate(recipients):
+        request = SendRequest(session_id=session_id, to=to, text=text, priority=priority, send_at=send_at)
+        try:
+            draft = validate(request, settings, now, field_name=f"to[{index}]")
+        except Invalid as exc:
+            errors.update(exc.details or {})
+            continue
+        drafts.setdefault(draft.recipient.address, draft)
+    if errors:
+        raise Invalid("Invalid message", details=errors)
+    return drafts
+
+
+def validate(request: SendRequest, settings: Settings, now: datetime, *, field_name: str = "to") -> Draft:
+    """Every field check at once, so the caller hears about all bad fields in one `Invalid`."""
+    errors: dict[str, str] = {}
+    recipient: Recipient | None = None
+    try:
+        recipient = normalize_recipient(request.to, settings.default_region, field=field_name)
+    except Invalid as exc:
+        errors.update(exc.details or {})
+    kind = enum_value(MessageType, request.type, "type", errors)
+    if kind is not None and kind not in SENDABLE_TYPES:
+        errors["type"] = f"must be one of {', '.join(t.value for t in SENDABLE_TYPES)}"
+        kind = None
+    priority = enum_value(Priority, request.priority, "priority", errors) or Priority.NORMAL
+
+    body = caption = None
+    content: dict[str, Any] | None = None
+    if kind == MessageType.TEXT:
+        if not isinstance(request.text, str) or not request.text.strip():
+            errors["text"] = "is required for a text message"
+        elif len(request.text) > MAX_TEXT_CHARS:
+            errors["text"] = f"is {len(request.text)} characters; WhatsApp allows {MAX_TEXT_CHARS}"
+        else:
+            body = request.text
+    elif kind in MEDIA_TYPES:
+        if not request.media:
+            errors["media"] = f"is required for a{'n' if kind in (MessageType.IMAGE, MessageType.AUDIO) else ''} " \
+                              f"{kind} message"
+        caption = request.caption if request.caption is not None else request.text  # text doubles as caption
+        if caption is not None and len(caption) > MAX_CAPTION_CHARS:
+            errors["caption"] = f"is {len(caption)} characters; WhatsApp allows {MAX_CAPTION_CHARS}"
+        caption = caption or None
+    elif kind == MessageType.LOCATION:
+        content = _location(request, errors)
+
+    if request.reply_to is not None and not _is_text(request.reply_to, MAX_REPLY_TO):
+        errors["reply_to"] = f"must be a WhatsApp message id of 1 to {MAX_REPLY_TO} characters"
+    send_at = _send_at(request.send_at, now, errors)
+
+    if errors:
+        raise Invalid("Invalid message", details=errors)
+    assert recipient is not None and kind is not None
+    return Draft(recipient=recipient, type=kind, body=body, caption=caption, content=content,
+                  reply_to=request.reply_to, priority=priority, send_at=send_at)
+
+
+def _location(request: SendRequest, errors: dict[str, str]) -> dict[str, Any] | None:
+    content: dict[str, Any] = {}
+    for name, low, high in (("latitude", -90.0, 90.0), ("longitude", -180.0, 180.0)):
+        value = getattr(request, name)
+        # bool is an int in Python; True is not a coordinate.
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            errors[name] = "is required: a number" if value is None else "must be a finite number"
+        elif not low <= value <= high:
+            errors[name] = f"must be from {low:g} to {high:g}"
+        else:
+            content[name] = float(value)
+    for name, attr in (("name", "location_name"), ("address", "address")):
+        value = getattr(request, attr)
+        if value is None or value == "":
+            continue
+        if not isinstance(value, str) or len(value) > MAX_LOCATION_TEXT:
+            errors[attr] = f"must be text of at most {MAX_LOCATION_TEXT} characters"
+        else:
+            content[name] = value
+    return content
+
+
+def _send_at(value: datetime | None, now: datetime, errors: dict[str, str]) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        errors["send_at"] = "must be a date and time with a time zone"
+        return None
+    if value < now - SEND_AT_GRACE:
+        errors["send_at"] = "is in the past"
+    elif value > now + SEND_AT_HORIZON:
+        errors["send_at"] = f"is more than {SEND_AT_HORIZON.days} days ahead"
+    return value
+
+
+def enum_value(enum: Any, value: Any, name: str, errors: dict[str, str]) -> Any:
+    if value is None:
+        return None
+    try:
+        return enum(value)
+    except ValueError:
+        errors[name] = f"must be one of {', '.join(member.value for member in enum)}"
+        return None
+
+
+def _is_text(value: object, longest: int) -> bool:
+    return isinstance(value, str) and bool(value.strip()) and len(value) <= longest
+
+
+def checked_idempotency_key(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not _is_text(value, MAX_IDEMPOTENCY_KEY):
+        raise Invalid("Invalid message", details={"idempotency_key": f"must be 1 to {MAX_IDEMPOTENCY_KEY} characters"})
+    return value
+
+
+def derived_key(key: str, address: str) -> str:
+    """A per-recipient key for send-to-many; hashed when the readable form would not fit the column."""
+    readable = f"{key}:{address}"
+    if len(readable) <= MAX_IDEMPOTENCY_KEY:
+        return readable
+    return f"{key[:MAX_IDEMPOTENCY_KEY - 41]}#{hashlib.sha256(readable.encode()).hexdigest()[:40]}"
