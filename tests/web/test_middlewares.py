@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -18,6 +19,7 @@ RAISED: dict[str, Exception] = {
     "conflict": Conflict("Session already exists", {"session": "s1"}),
     "limited": RateLimited("Too many login attempts", retry_after=42),
     "crash": RuntimeError("database password is hunter2hunter2 at /srv/secret/path.py"),
+    "reset": ConnectionResetError("Connection lost"),  # what aiohttp's body reads raise when the client is gone
 }
 
 
@@ -113,3 +115,32 @@ async def test_forwarded_for_from_an_untrusted_peer_is_ignored(aiohttp_client: o
     client: TestClient = await aiohttp_client(app)  # type: ignore[operator]
     response = await client.get("/whoami", headers={"X-Forwarded-For": "198.51.100.9"})
     assert (await response.json())["ip"] == "127.0.0.1"
+
+
+
+def logged_events(tmp_path: Path) -> list[dict[str, object]]:
+    text = "\n".join(p.read_text() for p in tmp_path.glob("logs*/*.log"))
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+async def test_a_client_gone_mid_request_is_logged_as_gone_not_as_a_server_error(aiohttp_client: object,
+                                                                                 tmp_path: Path) -> None:
+    client: TestClient = await aiohttp_client(app_with_failing_routes(tmp_path))  # type: ignore[operator]
+    # Cancelled handler: the connection closes while the body is still being read.
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    writer.write(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+    await writer.drain()
+    await asyncio.sleep(0.1)
+    writer.close()
+    await writer.wait_closed()
+    # A read that fails with the connection lost.
+    response = await client.get("/fail/reset")
+    assert response.status == 400
+    for _ in range(50):
+        events = logged_events(tmp_path)
+        if any(e["event"] == "request" and e["path"] == "/echo" for e in events):
+            break
+        await asyncio.sleep(0.05)
+    assert [e["status"] for e in events if e["event"] == "request" and e["path"] == "/echo"] == [499]
+    assert [(e["event"], e["level"]) for e in events if e["event"] in ("client disconnected", "unhandled error")] == [
+        ("client disconnected", "info")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import re
@@ -22,6 +23,7 @@ log = structlog.get_logger("wagate.web")
 
 REQUEST_ID = web.RequestKey("request_id", str)
 CLIENT_IP = web.RequestKey("client_ip", str)
+CLIENT_CLOSED = 499  # the status nginx logs for a client that closed its request before the answer
 _GOOD_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
@@ -81,6 +83,9 @@ def request_context(trusted_proxies: tuple[str, ...]) -> Any:
         except web.HTTPException as exc:
             status = exc.status
             raise
+        except asyncio.CancelledError:
+            status = CLIENT_CLOSED  # aiohttp cancels the handler of a client that went away
+            raise
         finally:
             elapsed = time.perf_counter() - started
             log.info("request", method=request.method, path=request.path, status=status, ip=ip,
@@ -112,6 +117,11 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             if name in exc.headers:
                 response.headers[name] = exc.headers[name]
         return response
+    except ConnectionResetError:
+        # The client went away while its body was read (a closed keep-alive, a load tool stopping): nobody
+        # is there to answer, and it is not a server error.
+        log.info("client disconnected", method=request.method, path=request.path)
+        return json_error(400, "Connection lost before the request was read")
     except Exception:
         log.exception("unhandled error", method=request.method, path=request.path)
         return json_error(500, "Internal server error", {"request_id": request.get(REQUEST_ID)})

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Any, TypeVar
 
 from aiohttp import web
 from marshmallow import Schema, ValidationError
@@ -15,6 +16,8 @@ from wagate.services.sessions import Actor
 from wagate.web.auth import PRINCIPAL
 from wagate.web.keys import DB
 from wagate.web.middlewares import CLIENT_IP
+
+SchemaT = TypeVar("SchemaT", bound=Schema)
 
 
 def ok(message: str, data: Any = None, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -44,11 +47,18 @@ async def json_body(request: web.Request, *, empty: Any = None) -> Any:
     return await request.json()
 
 
+@functools.cache
+def schema_of(schema: type[SchemaT]) -> SchemaT:
+    """One shared instance per schema class: building one deep-copies its fields (about 0.3 ms), while a
+    load or dump keeps no state between calls and never awaits, so handlers can share it."""
+    return schema()
+
+
 def load(schema: type[Schema], data: Any) -> dict[str, Any]:
     """Load input; a JSON value that is not an object fails like any other bad body (400 with details)."""
     if not isinstance(data, dict):
         raise ValidationError({"_schema": ["expects a JSON object"]})
-    loaded: dict[str, Any] = schema().load(data)
+    loaded: dict[str, Any] = schema_of(schema).load(data)
     return loaded
 
 

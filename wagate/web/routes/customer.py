@@ -18,7 +18,7 @@ from wagate.services import contacts, messaging, sessions, tenants
 from wagate.services.messaging import MessageFilters, SendRequest
 from wagate.web.auth import principal, require_customer
 from wagate.web.keys import DB, REDIS, SEND_INTAKE, SETTINGS
-from wagate.web.replies import actor, json_body, load, query
+from wagate.web.replies import actor, json_body, load, query, schema_of
 
 routes = web.RouteTableDef()
 # Sessions that are not running; `auto_connect: true` on an update starts them.
@@ -178,7 +178,7 @@ async def send_answer(request: web.Request, session_id: str, tenant_id: int | No
     )
     app = request.app
     queued = await app[SEND_INTAKE].submit(send, tenant_id=tenant_id)
-    return web.json_response({"message": MessageSchema().dump(queued.message), "created": queued.created},
+    return web.json_response({"message": schema_of(MessageSchema).dump(queued.message), "created": queued.created},
                              status=202 if queued.created else 200)
 
 

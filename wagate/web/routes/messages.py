@@ -26,7 +26,7 @@ from wagate.services.phones import normalize_recipient
 from wagate.services.principal import Permission
 from wagate.web.auth import rate_limited, require
 from wagate.web.keys import DB, REDIS, SEND_INTAKE, SETTINGS
-from wagate.web.replies import chosen_session, json_body, load, ok, query, tenant_of
+from wagate.web.replies import chosen_session, json_body, load, ok, query, schema_of, tenant_of
 
 routes = web.RouteTableDef()
 
@@ -111,9 +111,9 @@ async def send(request: web.Request) -> web.Response:
         send_at=values["send_at"], idempotency_key=request.headers.get(IDEMPOTENCY_HEADER),
     ), tenant_id=tenant_of(request))
     if not queued.created:
-        return ok("Message already accepted with this Idempotency-Key", MessageSchema().dump(queued.message),
+        return ok("Message already accepted with this Idempotency-Key", schema_of(MessageSchema).dump(queued.message),
                   status=202, headers={REPLAYED_HEADER: "true"})
-    return ok("Message queued", MessageSchema().dump(queued.message), status=202)
+    return ok("Message queued", schema_of(MessageSchema).dump(queued.message), status=202)
 
 
 @routes.post("/api/messages/send-bulk")
@@ -141,7 +141,7 @@ async def get_message(request: web.Request) -> web.Response:
     message_id = int(request.match_info["message_id"])
     async with request.app[DB]() as db:
         message = await messaging.get_message(db, message_id, tenant_of(request))
-        return ok("Message", MessageSchema().dump(message))
+        return ok("Message", schema_of(MessageSchema).dump(message))
 
 
 @routes.get("/api/messages")
