@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 import structlog
 from arq.connections import ArqRedis
@@ -56,6 +57,7 @@ class SendIntake:
         self.db, self.redis, self.settings = db, redis, settings
         self._waiting: list[_Pending] = []
         self._writer: asyncio.Task[None] | None = None
+        self._follow_ups: set[asyncio.Task[None]] = set()
 
     async def submit(self, request: SendRequest, *, tenant_id: int | None = None) -> QueuedMessage:
         if request.media or request.idempotency_key is not None:
@@ -72,14 +74,20 @@ class SendIntake:
 
     async def close(self) -> None:
         """Write what is waiting (shutdown drains: an accepted send is never dropped)."""
-        if self._writer is not None:
-            await asyncio.gather(self._writer, return_exceptions=True)
+        while self._writer is not None and not self._writer.done() or self._follow_ups:
+            await asyncio.gather(*([self._writer] if self._writer else []), *self._follow_ups,
+                                 return_exceptions=True)
+
+    def _follow_up(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._follow_ups.add(task)  # a strong reference: the loop keeps only weak ones
+        task.add_done_callback(self._follow_ups.discard)
 
     async def _write_while_waiting(self) -> None:
         while self._waiting:
             batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
             try:
-                alone = await self._write(batch)
+                written, alone = await self._write(batch)
             except BaseException as exc:  # noqa: BLE001 - every waiting caller hears of it, then it goes on
                 for pending in batch:
                     if not pending.answer.done():
@@ -87,8 +95,18 @@ class SendIntake:
                 if isinstance(exc, asyncio.CancelledError):
                     raise
                 continue
+            # The next batch is written while this one's jobs are enqueued.
+            self._follow_up(self._wake_and_answer(written))
             for pending in alone:
-                asyncio.create_task(self._write_alone(pending))
+                self._follow_up(self._write_alone(pending))
+
+    async def _wake_and_answer(self, written: list[tuple[_Pending, Message]]) -> None:
+        enqueued = False
+        try:
+            enqueued = await messaging.wake_bridge(self.redis, self.settings, [message for _, message in written])
+        finally:  # committed rows are accepted sends whatever happens to their jobs: the outbox sweep has them
+            for pending, message in written:
+                pending.answer.set_result(QueuedMessage(message, created=True, enqueued=enqueued))
 
     async def _write_alone(self, pending: _Pending) -> None:
         try:
@@ -99,8 +117,9 @@ class SendIntake:
         else:
             pending.answer.set_result(queued)
 
-    async def _write(self, batch: list[_Pending]) -> list[_Pending]:
-        """Write what of `batch` can go together; answer the refusals; return the sends to write alone."""
+    async def _write(self, batch: list[_Pending]) -> tuple[list[tuple[_Pending, Message]], list[_Pending]]:
+        """Write what of `batch` can go together and answer the refusals; return the rows written and the sends
+        to write alone."""
         now = utcnow()
         rows: list[tuple[_Pending, Message]] = []
         alone: list[_Pending] = []
@@ -136,12 +155,9 @@ class SendIntake:
                     rows.append((pending, messaging.new_row(owner, pending.draft, None, None)))
             await _insert(db, [message for _, message in rows], now)
             await db.commit()
-        enqueued = await messaging.wake_bridge(self.redis, self.settings, [message for _, message in rows])
-        for pending, message in rows:
-            pending.answer.set_result(QueuedMessage(message, created=True, enqueued=enqueued))
         if len(batch) > 1:
             log.debug("sends written together", sends=len(batch), written=len(rows), alone=len(alone))
-        return alone
+        return rows, alone
 
 
 async def _insert(db: AsyncSession, messages: list[Message], now: datetime) -> None:
