@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from arq import Worker
 
-STOP_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -28,9 +29,18 @@ class InLoopWorker:
         running = [t for t in self.worker.tasks.values() if not t.done()]
         if running:
             await asyncio.wait(running, timeout=10)
+        closing = asyncio.ensure_future(self._close())
         try:
-            # Bounded: a shutdown that never ends must fail this test's teardown, not hang the whole suite.
-            await asyncio.wait_for(self._close(), timeout=STOP_TIMEOUT_S)
+            # Bounded: a shutdown that never ends must fail this test's teardown, naming where it waits, not
+            # hang the whole suite.
+            done, _ = await asyncio.wait({closing}, timeout=STOP_TIMEOUT_S)
+            if not done:
+                stuck = _task_stacks()
+                closing.cancel()
+                await asyncio.gather(closing, return_exceptions=True)
+                raise AssertionError(f"the worker's shutdown did not end within {STOP_TIMEOUT_S:.0f} s; "
+                                     f"the tasks then:\n{stuck}")
+            closing.result()
         finally:
             self.task.cancel()
             await asyncio.gather(self.task, return_exceptions=True)
@@ -44,6 +54,14 @@ class InLoopWorker:
                 raise
             self.worker.tasks.clear()
             await self.worker.close()
+
+
+def _task_stacks() -> str:
+    out = io.StringIO()
+    for task in asyncio.all_tasks():
+        if task is not asyncio.current_task():
+            task.print_stack(limit=12, file=out)
+    return out.getvalue()
 
 
 async def start_in_loop(worker: Worker, ready: Callable[[Worker], bool] | None = None,

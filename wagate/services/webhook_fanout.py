@@ -227,5 +227,6 @@ async def run_reader(db_factory: async_sessionmaker[AsyncSession], redis: ArqRed
             # NOGROUP after a Redis flush or restart lands here too: the next round creates the group again.
             log.warning("webhook fan-out paused", error=f"{type(exc).__name__}: {exc}"[:300])
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 1.0)
+                async with asyncio.timeout(1.0):
+                    await stop.wait()
     log.info("webhook fan-out stopped", consumer=consumer)

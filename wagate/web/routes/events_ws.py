@@ -174,7 +174,8 @@ class Socket:
             if listener.overflowed.is_set():
                 raise Refused(WSCloseCode.TRY_AGAIN_LATER, "Too far behind; reconnect and reload")
             try:
-                event = await asyncio.wait_for(listener.queue.get(), timeout=min(remaining, HEARTBEAT_S))
+                async with asyncio.timeout(min(remaining, HEARTBEAT_S)):
+                    event = await listener.queue.get()
             except TimeoutError:
                 if self.caller.expires_at > time.time():
                     await self.send({"type": "heartbeat", "time": int(time.time())})
