@@ -167,8 +167,11 @@ class SessionSender:
             except Exception:
                 self.log.exception("sender turn failed")
                 idle_for = 1.0
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for swallows a cancel that arrives just as the
+            # wake-up does, and stop() would then wait for this loop forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=idle_for)
+                async with asyncio.timeout(idle_for):
+                    await self._wake.wait()
 
     async def _load_last_sent(self) -> None:
         with contextlib.suppress(Exception):
@@ -191,7 +194,8 @@ class SessionSender:
                 # Sleep, but wake early when something new arrives: it may be more urgent than `message`.
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=wait)
+                    async with asyncio.timeout(wait):
+                        await self._wake.wait()
                 continue
             if len(due) == 1:
                 await self._send(due[0])
@@ -220,7 +224,8 @@ class SessionSender:
         await self._show_typing(message)
         async with self.lock:
             try:
-                result = await asyncio.wait_for(self._call_transport(message), timeout=SEND_TIMEOUT_S)
+                async with asyncio.timeout(SEND_TIMEOUT_S):
+                    result = await self._call_transport(message)
             except SessionNotConnected:
                 await self._requeue(message, attempt - 1, None)  # not the message's fault: wait for the session
                 return
@@ -241,7 +246,8 @@ class SessionSender:
             started = time.monotonic()
             for n, message in enumerate(batch):
                 try:
-                    result = await asyncio.wait_for(self._call_transport(message), timeout=SEND_TIMEOUT_S)
+                    async with asyncio.timeout(SEND_TIMEOUT_S):
+                        result = await self._call_transport(message)
                 except SessionNotConnected:
                     await self._sent_many(done)
                     for rest in batch[n:]:  # not the messages' fault: they wait for the session
