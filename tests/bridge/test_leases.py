@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
 import uuid
+from pathlib import Path
 
 from arq.connections import ArqRedis
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.bridge.conftest import RunningBridge, add_session, start_bridge, until, wait_status
-from wagate.bridge.leases import SessionLeases, lease_key
+from wagate.bridge.leases import SessionLeases, lease_key, process_owner
 from wagate.config import Settings
 from wagate.db.enums import SessionStatus
 from wagate.queue.jobs import enqueue_session_command
@@ -99,4 +105,46 @@ async def test_a_lease_lapses_when_its_holder_stops_renewing(redis_url: str) -> 
         await rival.close()
         assert await redis.get(lease_key(session_id)) is None
     finally:
+        await redis.aclose()
+
+
+def ended_and_zombie_processes() -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]:
+    """A process that ran and was reaped, and one killed but not reaped yet (a zombie: its PID still exists)."""
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    zombie = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    zombie.kill()
+    while Path(f"/proc/{zombie.pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z":
+        time.sleep(0.01)
+    return ended, zombie
+
+
+async def test_a_lease_of_a_process_that_is_gone_is_taken_over_at_once(redis_url: str) -> None:
+    """A bridge SIGKILLed and restarted by its supervisor gets its sessions back without waiting for the ttl."""
+    redis = Redis.from_url(redis_url)
+    dead, zombie = ended_and_zombie_processes()
+    host, ns = socket.gethostname(), os.stat("/proc/self/ns/pid").st_ino
+    owners = {
+        "gone": f"{host}:{ns}:{dead.pid}:0a1b2c3d",
+        "zombie": f"{host}:{ns}:{zombie.pid}:0a1b2c3d",
+        "alive": f"{host}:{ns}:{os.getppid()}:0a1b2c3d",
+        "other-host": f"bridge-2.internal:{ns}:{dead.pid}:0a1b2c3d",
+        "other-pid-namespace": f"{host}:4026531836{ns}:{dead.pid}:0a1b2c3d",
+        "unreadable": f"{host}:{dead.pid}:0a1b2c3d",
+    }
+    prefix = f"gone-{uuid.uuid4().hex[:6]}-"
+    leases = SessionLeases(redis, process_owner())
+    try:
+        for name, owner in owners.items():
+            await redis.set(lease_key(prefix + name), owner, px=60_000)
+        taken = {name: await leases.acquire(prefix + name) for name in owners}
+        assert taken == {name: name in ("gone", "zombie") for name in owners}
+        assert await leases.holder(prefix + "gone") == leases.owner
+        assert 0 < await redis.pttl(lease_key(prefix + "gone")) <= leases.ttl_ms
+        assert await leases.holder(prefix + "alive") == owners["alive"]
+    finally:
+        zombie.wait()
+        await leases.close()
+        for name in owners:
+            await redis.delete(lease_key(prefix + name))
         await redis.aclose()

@@ -3,13 +3,22 @@
 A lease is `SET NX PX` on `wagate:lease:session:<id>` holding the owner's id, renewed well before it expires.
 If a bridge dies, its leases lapse after `ttl_ms` and another bridge of the shard may take the sessions over;
 during a rolling restart the new process waits for the old one to release or lapse.
+
+The owner id names the host, the PID namespace and the process (`host:pidns:pid:random`). A bridge that finds
+a lease held by a process of its own host and PID namespace that no longer exists (killed, crashed: its
+supervisor is restarting it) takes the lease over at once instead of waiting for it to lapse; on any doubt
+(another host, another namespace, a live or unreadable process) it waits, as before.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
+import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import structlog
 from redis.asyncio import Redis
@@ -24,11 +33,49 @@ RENEW_EVERY_S = 10.0  # a third of the TTL: two renewals may fail (Redis restart
 _RENEW = (
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
 )
+_TAKE_OVER = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3]) "
+    "else return false end"
+)
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 
 
 def lease_key(session_id: str) -> str:
     return f"wagate:lease:session:{session_id}"
+
+
+def _pid_namespace() -> str:
+    """The inode of this process's PID namespace ("-" where /proc does not say): PIDs compare only within one."""
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return "-"
+
+
+def process_owner() -> str:
+    """A lease owner id for this process: `host:pidns:pid:random`."""
+    return f"{socket.gethostname()}:{_pid_namespace()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def holder_is_gone(owner: str) -> bool:
+    """True only when `owner` certainly was a process of this host and PID namespace that no longer runs."""
+    parts = owner.split(":")
+    if len(parts) != 4 or parts[0] != socket.gethostname() or parts[1] in ("-", "") or parts[1] != _pid_namespace():
+        return False
+    try:
+        pid = int(parts[2])
+    except ValueError:
+        return False
+    if pid == os.getpid():
+        return False  # this process: a lease of ours under another id is not a dead one
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    # A killed child its parent has not reaped yet is a zombie: it runs no more.
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
 class SessionLeases:
@@ -48,6 +95,14 @@ class SessionLeases:
                 return True
             self.held.discard(session_id)
         got = await self.redis.set(lease_key(session_id), self.owner, nx=True, px=self.ttl_ms)
+        if not got:
+            holder = await self.holder(session_id)
+            if holder is not None and holder_is_gone(holder):
+                # Compare-and-set: another bridge may have taken it over in the meantime.
+                got = await self.redis.eval(_TAKE_OVER, 1, lease_key(session_id), holder, self.owner, self.ttl_ms)
+                if got:
+                    log.warning("lease taken over from a process that is gone", session_id=session_id,
+                                previous=holder)
         if got:
             self.held.add(session_id)
         return bool(got)

@@ -11,10 +11,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import os
-import socket
 import time
-import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -26,7 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wagate.bridge import inbound
-from wagate.bridge.leases import SessionLeases
+from wagate.bridge.leases import SessionLeases, process_owner
 from wagate.bridge.sender import Pacing, SessionSender
 from wagate.bridge.status import set_status
 from wagate.config import Settings
@@ -78,7 +75,7 @@ class Bridge:
         self.shard = shard
         self.db = db
         self.redis = redis
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = process_owner()
         self.leases = SessionLeases(redis, self.owner)
         self.transport = transport or create_transport(settings, self.on_event)
         self.transport.sink = self.on_event
