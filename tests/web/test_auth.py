@@ -176,6 +176,7 @@ async def test_refresh_rotates_and_reuse_revokes_the_whole_family(client: TestCl
     async with db() as session:
         rows = list(await session.scalars(select(RefreshToken)))
     assert len(rows) == 3 and len({r.family_id for r in rows}) == 1 and all(r.revoked_at for r in rows)
+    assert (await client.get("/api/auth/me", headers=bearer(third["access_token"]))).status == 401
     assert (await client.post("/api/auth/refresh", json={"refresh_token": "made-up"})).status == 401
     assert (await client.post("/api/auth/refresh", json={})).status == 401
 
@@ -196,6 +197,11 @@ async def test_logout_revokes_the_family_and_clears_the_cookie(client: TestClien
     response = await client.post("/api/auth/logout", headers=bearer(third["access_token"]))
     assert (await response.json())["data"]["refresh_tokens_revoked"] == 1
     assert (await client.post("/api/auth/refresh", json={"refresh_token": third["refresh_token"]})).status == 401
+    # The access tokens of a revoked family stop at once; the other device's keeps working.
+    for ended in (data, third):
+        response = await client.get("/api/auth/me", headers=bearer(ended["access_token"]))
+        assert response.status == 401 and "log in again" in (await response.json())["message"]
+    assert (await client.get("/api/auth/me", headers=bearer(other["access_token"]))).status == 200
 
 
 async def test_change_password_checks_the_old_one_and_revokes_other_families(client: TestClient, db: Session) -> None:

@@ -13,12 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wagate.config import InternalKey, Settings
 from wagate.db.enums import ActorType, TenantStatus
-from wagate.db.models_identity import ApiKey, Tenant, User
+from wagate.db.models_identity import ApiKey, RefreshToken, Tenant, User
 from wagate.db.models_whatsapp import WaSession
 from wagate.db.types import utcnow
 from wagate.errors import Forbidden, Invalid, RateLimited, Unauthorized
@@ -126,14 +126,25 @@ async def change_password(sessions: async_sessionmaker[AsyncSession], principal:
 
 async def user_principal(sessions: async_sessionmaker[AsyncSession], settings: Settings,
                          token: str) -> tuple[Principal, tokens.AccessClaims]:
-    """A dashboard JWT to its user. The role comes from the database, so a demotion counts at once."""
+    """A dashboard JWT to its user. The role comes from the database, so a demotion counts at once.
+
+    A token issued with a refresh family dies with it, in the same query: after a logout, or the reuse of a
+    rotated refresh token, its access tokens stop working at once, not when they expire.
+    """
     claims = tokens.decode_access(settings, token)
+    family_alive = (
+        exists().where(RefreshToken.family_id == claims.family_id, RefreshToken.revoked_at.is_(None))
+        if claims.family_id else true()
+    )
     async with sessions() as db:
         row = (await db.execute(
-            select(User.username, User.role, User.tenant_id, User.is_active).where(User.id == claims.user_id)
+            select(User.username, User.role, User.tenant_id, User.is_active, family_alive.label("family_alive"))
+            .where(User.id == claims.user_id)
         )).one_or_none()
     if row is None or not row.is_active:
         raise Unauthorized("Account disabled")
+    if not row.family_alive:
+        raise Unauthorized("Session ended: log in again")
     return Principal("user", role=row.role, user_id=claims.user_id, tenant_id=row.tenant_id,
                      name=row.username), claims
 
