@@ -6,6 +6,7 @@ the servers of `tests.servers` die with the process that started them).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import atexit
 import contextlib
@@ -20,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,16 @@ class Stack:
             print(f"kept {self.base}")
             return
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+def run_on_stack(run: Callable[[Stack, argparse.Namespace], Coroutine[Any, Any, int]], args: argparse.Namespace,
+                 **options: Any) -> int:
+    """`run(stack, args)` on a new Stack (MariaDB with `args.mariadb`), closed whatever happens; its exit status."""
+    stack = Stack(mariadb=getattr(args, "mariadb", False), **options)
+    try:
+        return asyncio.run(run(stack, args))
+    finally:
+        stack.close()
 
 
 def _exit_on_term(signum: int, frame: object) -> None:
@@ -177,6 +188,26 @@ async def add_linked_sessions(db: async_sessionmaker[AsyncSession], settings: Se
                            Account(jid=f"{phone}:2@s.whatsapp.net", phone=phone, lid=wire.lid_for(phone),
                                    push_name=session_id, platform="android"))
             session.add(WaSession(id=session_id, name=session_id, token_hash=hash_token(new_token()), status=status))
+
+
+def proc_kib(pid: int, field: str) -> int:
+    """One memory figure of a process from /proc/<pid>/status, in KiB: VmRSS (now) or VmHWM (peak)."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(f"{field} not in /proc/{pid}/status")
+
+
+def proc_mb(pid: int, field: str) -> float:
+    """`proc_kib` in MB (10^6 bytes), the unit of the memory targets."""
+    return proc_kib(pid, field) * 1024 / 1e6
+
+
+def reset_peak_rss(pid: int) -> None:
+    """Start VmHWM again from the current RSS (Linux's clear_refs 5), so a round's peak is its own."""
+    with open(f"/proc/{pid}/clear_refs", "w") as clear_refs:
+        clear_refs.write("5")
 
 
 def percentile(values: Sequence[float], q: float) -> float:

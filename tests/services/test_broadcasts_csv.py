@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import random
+import re
+
+import phonenumbers
 import pytest
 
 from wagate.errors import Invalid
-from wagate.services.broadcast_csv import from_csv, from_records, parse_template
+from wagate.services.broadcast_csv import from_csv, from_records, national_phone, parse_template
+from wagate.services.phones import normalize_phone
 
 REGION = "ID"
 
@@ -108,3 +113,29 @@ def test_template_errors(text: str, problem: str) -> None:
     with pytest.raises(Invalid) as caught:
         parse_template(text)
     assert problem in caught.value.details["template"]
+
+
+def test_national_numbers_take_the_short_way_with_the_same_answer() -> None:
+    numbers = ["081234567890", "08123456789", "02155551234", "0856-7777-8888", "+6281234567890", "0812"]
+    assert [national_phone(n, REGION) for n in numbers] == [
+        "6281234567890", "628123456789", "622155551234", None, None, None]  # the others go the long way
+    for number in numbers:
+        short = national_phone(number, REGION)
+        assert short is None or short == normalize_phone(number, REGION, field="phone")
+
+
+@pytest.mark.parametrize("region", sorted(phonenumbers.SUPPORTED_REGIONS))
+def test_national_phone_agrees_with_normalize_phone_in_every_region(region: str) -> None:
+    """Real example numbers of every type in their national form, and random 0-prefixed digits of every length."""
+    given: list[str] = []
+    for kind in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE):
+        if (example := phonenumbers.example_number_for_type(region, kind)) is not None:
+            national = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.NATIONAL)
+            given.append(re.sub(r"\D", "", national))
+    rng = random.Random(region)
+    given += ["0" + "".join(rng.choice("0123456789") for _ in range(length)) for length in range(2, 17)
+              for _ in range(8)]
+    for number in given:
+        short = national_phone(number, region)
+        if short is not None:
+            assert short == normalize_phone(number, region, field="phone"), number
