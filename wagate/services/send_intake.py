@@ -161,7 +161,7 @@ class SendIntake:
 
 
 async def _insert(db: AsyncSession, messages: list[Message], now: datetime) -> None:
-    """One multi-row INSERT … RETURNING id for `messages` (SQLite, MariaDB ≥ 10.5), else the ORM's row by row.
+    """A multi-row INSERT … RETURNING id for `messages` (SQLite, MariaDB ≥ 10.5), else the ORM's row by row.
 
     The ORM will not batch these itself: SQLite and MariaDB do not promise RETURNING's row order. The ids
     themselves follow the VALUES order (SQLite's single writer takes max(rowid) + 1 row by row; InnoDB hands a
@@ -177,9 +177,11 @@ async def _insert(db: AsyncSession, messages: list[Message], now: datetime) -> N
     for message in messages:  # the column defaults, set here since no flush applies them
         message.created_at = message.updated_at = now
         message.attempts = 0
+    # An executemany with RETURNING: SQLAlchemy's "insertmanyvalues" writes one multi-row INSERT from a cached
+    # single-row statement (an `insert().values([...])` would compile a new statement for every batch).
     result = await connection.execute(
-        insert(table).values([{c.key: getattr(message, c.key) for c in columns} for message in messages])
-        .returning(table.c.id))
+        insert(table).returning(table.c.id),
+        [{c.key: getattr(message, c.key) for c in columns} for message in messages])
     ids = sorted(result.scalars())
     if len(ids) != len(messages):
         raise RuntimeError(f"inserted {len(messages)} messages but got {len(ids)} ids back")
