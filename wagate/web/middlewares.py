@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import json
 import re
@@ -35,17 +36,24 @@ def json_error(status: int, message: str, details: Any = None, headers: dict[str
     return web.json_response(error_body(message, details), status=status, headers=headers)
 
 
+@functools.lru_cache(maxsize=4096)
+def _is_trusted(address: str, proxies: tuple[str, ...]) -> bool:
+    """Whether `address` is one of `proxies` (addresses or networks); cached: parsing both on every request
+    cost more than the rest of the middleware."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(p, strict=False) for p in proxies)
+
+
 def client_ip(request: web.Request, trusted_proxies: Iterable[str]) -> str:
     """The caller's address: X-Forwarded-For is believed only when the peer is a configured proxy."""
     peer = request.remote or ""
-    networks = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
+    proxies = tuple(trusted_proxies)
 
     def trusted(address: str) -> bool:
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            return False
-        return any(ip in net for net in networks)
+        return _is_trusted(address, proxies)
 
     if not trusted(peer):
         return peer
