@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import sys
 import time
+from pathlib import Path
 
 from arq.connections import ArqRedis
 from sqlalchemy import func, select
@@ -136,9 +138,10 @@ async def run(stack: Stack, args: argparse.Namespace) -> int:
             if args.profile and k == 0:  # py-spy's raw stacks of the bridge during the first round
                 import subprocess
 
-                spy = subprocess.Popen(["py-spy",  # noqa: ASYNC220 - starts at once, waited for below "record", "-p", str(bridge.pid), "-d", "15", "-r", "200", "-f", "raw",
-                                        "-o", args.profile, "--nonblocking"], stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.DEVNULL)
+                py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+                spy = subprocess.Popen(  # noqa: ASYNC220 - starts at once, waited for below
+                    [py_spy, "record", "-p", str(bridge.pid), "-d", "15", "-r", "200", "-f", "raw",
+                     "-o", args.profile, "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             rates["pipeline"].append(await pipeline_round(db, redis, stack, sessions, per_session))
             if spy is not None:
                 spy.wait()

@@ -1,13 +1,14 @@
-"""What WhatsApp tells the bridge about messages: incoming messages, receipts and contact updates.
+"""What WhatsApp tells the bridge about other people's messages: incoming messages and contact updates.
 
 Incoming messages are stored once (WhatsApp may deliver one twice), with the sender's phone-number JID even
 when WhatsApp addressed it by LID; auto-read and keyword auto-replies follow the session's settings.
-Receipts move outgoing rows forward only (sent → delivered → read), never back.
+Receipts of outgoing messages are `wagate.bridge.receipts`.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -20,17 +21,12 @@ from wagate.db.enums import Direction, KeywordMatch, MessageStatus, MessageType,
 from wagate.db.models_identity import Tenant
 from wagate.db.models_whatsapp import Contact, KeywordRule, Message, WaSession
 from wagate.db.types import utcnow
+from wagate.errors import TransportError
 from wagate.services import events
-from wagate.transport.base import ContactUpdated, MessageReceived, ReceiptReceived
+from wagate.transport.base import ContactUpdated, MessageReceived, WhatsAppTransport
 
 log = structlog.get_logger(__name__)
 
-# Which statuses a receipt may move a message from: a late "delivered" never undoes "read".
-_RECEIPT_MOVES = {
-    "delivered": (MessageStatus.DELIVERED, (MessageStatus.SENDING, MessageStatus.SENT)),
-    "read": (MessageStatus.READ, (MessageStatus.SENDING, MessageStatus.SENT, MessageStatus.DELIVERED)),
-    "played": (MessageStatus.READ, (MessageStatus.SENDING, MessageStatus.SENT, MessageStatus.DELIVERED)),
-}
 _KNOWN_TYPES = {t.value for t in MessageType}
 
 
@@ -101,6 +97,25 @@ async def store_message(db: async_sessionmaker[AsyncSession], event: MessageRece
     return Stored(row, message, new=True)
 
 
+async def handle_received(db: async_sessionmaker[AsyncSession], redis: Redis, transport: WhatsAppTransport,
+                          event: MessageReceived) -> bool:
+    """Store an incoming message, publish `message.received`, then auto-read and auto-reply; True if it replied."""
+    stored = await store_message(db, event)
+    if stored is None or not stored.new:
+        return False
+    await events.publish(redis, stored.session.tenant_id, events.envelope(
+        "message.received", event.session_id, {"id": stored.message.id, **received_data(event)},
+        timestamp=event.timestamp or time.time()))
+    if event.from_me:
+        return False
+    if stored.session.auto_read_enabled:
+        try:
+            await transport.mark_read(event.session_id, event.chat, event.sender, [event.message_id])
+        except TransportError as exc:
+            log.warning("auto-read failed", session_id=event.session_id, reason=exc.message)
+    return await keyword_reply(db, stored) is not None
+
+
 async def _remember_contact(session: AsyncSession, session_id: str, jid: str, lid: str | None,
                             push_name: str | None) -> None:
     contact = await session.scalar(select(Contact).where(Contact.session_id == session_id, Contact.jid == jid))
@@ -127,38 +142,6 @@ async def update_contact(db: async_sessionmaker[AsyncSession], event: ContactUpd
         contact.push_name = c.push_name or contact.push_name
         contact.business_name = c.business_name or contact.business_name
         contact.synced_at = utcnow()
-
-
-async def apply_receipt(db: async_sessionmaker[AsyncSession], redis: Redis, event: ReceiptReceived,
-                        tenant_id: int | None) -> int:
-    """Move the outgoing messages a receipt names forward; publish one event per moved message."""
-    new_status, movable = _RECEIPT_MOVES[event.kind]
-    when = datetime.fromtimestamp(event.timestamp, UTC) if event.timestamp else utcnow()
-    stamp = {"delivered_at": when} if new_status == MessageStatus.DELIVERED else {"read_at": when}
-    async with db() as session, session.begin():
-        rows = list(await session.scalars(
-            select(Message).where(
-                Message.session_id == event.session_id, Message.direction == Direction.OUTBOUND,
-                Message.wa_message_id.in_(event.message_ids), Message.status.in_(movable),
-            )
-        ))
-        if not rows:
-            return 0
-        await session.execute(
-            update(Message).where(Message.id.in_([r.id for r in rows]), Message.status.in_(movable))
-            .values(status=new_status, **stamp)
-        )
-        if new_status == MessageStatus.READ:  # a read message was delivered too, even if that receipt never came
-            await session.execute(update(Message).where(Message.id.in_([r.id for r in rows]),
-                                                        Message.delivered_at.is_(None)).values(delivered_at=when))
-    name = "message.delivered" if new_status == MessageStatus.DELIVERED else "message.read"
-    await events.publish(redis, tenant_id, *(
-        events.envelope(name, event.session_id, {
-            "id": r.id, "messageId": r.wa_message_id, "to": r.recipient, "status": new_status.value,
-            "broadcastId": r.broadcast_id, "timestamp": int(when.timestamp()),
-        }) for r in rows
-    ))
-    return len(rows)
 
 
 async def _count_against_subscription(session: AsyncSession, tenant_id: int) -> bool:

@@ -11,10 +11,9 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from arq.connections import ArqRedis
@@ -23,7 +22,10 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wagate.bridge import inbound
+from wagate.bridge.event_queue import SessionEvents
 from wagate.bridge.leases import SessionLeases, process_owner
+from wagate.bridge.nudges import listen_for_nudges
+from wagate.bridge.receipts import apply_receipts
 from wagate.bridge.sender import Pacing, SessionSender
 from wagate.bridge.status import set_status
 from wagate.config import Settings
@@ -33,7 +35,7 @@ from wagate.db.types import utcnow
 from wagate.errors import Conflict, NotFound, TransportError
 from wagate.observability import metrics
 from wagate.queue.jobs import enqueue_session_command
-from wagate.queue.names import qr_key, shard_of, wake_channel
+from wagate.queue.names import qr_key, shard_of
 from wagate.services import events
 from wagate.transport.base import (
     Connected,
@@ -86,7 +88,7 @@ class Bridge:
         )
         self.senders: dict[str, SessionSender] = {}
         self._locks: dict[str, asyncio.Lock] = {}  # per session: a send and the receipts of its message id
-        self._event_locks: dict[str, asyncio.Lock] = {}  # per session: its events, one at a time
+        self._events: dict[str, SessionEvents] = {}  # per session: its events, one at a time
         self._handling: set[asyncio.Future[None]] = set()  # events being handled; close() waits for them
         self._tenants: dict[str, int | None] = {}
         self._nudges: asyncio.Task[None] | None = None
@@ -95,7 +97,8 @@ class Bridge:
 
     async def start(self) -> None:
         self.leases.start_renewing(self._lease_lost)
-        self._nudges = asyncio.create_task(self._listen_for_nudges(), name=f"nudges:{self.shard}")
+        self._nudges = asyncio.create_task(listen_for_nudges(self.redis, self.shard, self.wake),
+                                           name=f"nudges:{self.shard}")
         async with self.db() as session:
             rows = list(await session.scalars(select(WaSession.id).where(WaSession.status.in_(RESUMABLE))))
         mine = [sid for sid in rows if shard_of(sid, self.settings.bridge_shards) == self.shard]
@@ -125,29 +128,6 @@ class Bridge:
             await asyncio.wait(list(self._handling), timeout=10)
         await self.leases.close()
         log.info("bridge stopped", shard=self.shard)
-
-    async def _listen_for_nudges(self) -> None:
-        """Wake a session's sender as soon as the web says it has something due (see `wake_channel`).
-
-        The send job stays the durable path: while Redis is away this loop waits and subscribes again, and
-        the jobs enqueued meanwhile wake the senders on the queue's next poll.
-        """
-        while True:
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.subscribe(wake_channel(self.shard))
-                async for message in pubsub.listen():
-                    if message.get("type") == "message":
-                        data = message["data"]
-                        self.wake(data.decode() if isinstance(data, bytes) else str(data))
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.info("wake-up channel lost; subscribing again", shard=self.shard, error=type(exc).__name__)
-                await asyncio.sleep(1)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
 
     async def _lease_lost(self, session_id: str) -> None:
         """Another bridge took the session over: let go of it here without touching its status."""
@@ -267,8 +247,8 @@ class Bridge:
     def _lock(self, session_id: str) -> asyncio.Lock:
         return self._locks.setdefault(session_id, asyncio.Lock())
 
-    def _events_lock(self, session_id: str) -> asyncio.Lock:
-        return self._event_locks.setdefault(session_id, asyncio.Lock())
+    def _session_events(self, session_id: str) -> SessionEvents:
+        return self._events.setdefault(session_id, SessionEvents())
 
     async def _drop_sender(self, session_id: str) -> None:
         sender = self.senders.pop(session_id, None)
@@ -329,7 +309,8 @@ class Bridge:
         A session's events are handled one at a time, in arrival order: a QR code that rotates while the
         phone scans must not write SCAN_QR_CODE over WORKING. Handling is shielded: the transport may cancel
         the task that delivered the event (the simulator cancels its QR timer when the phone scans), and the
-        event is still handled to the end, row and published event alike.
+        event is still handled to the end, row and published event alike. Receipts waiting one behind the
+        other are handled as one group (see `event_queue`); the sink returns once its event was handled.
         """
         task = asyncio.ensure_future(self._handle_in_order(event))
         self._handling.add(task)
@@ -337,11 +318,25 @@ class Bridge:
         await asyncio.shield(task)
 
     async def _handle_in_order(self, event: TransportEvent) -> None:
-        try:
-            async with self._events_lock(event.session_id):
-                await self._handle(event)
-        except Exception:
-            log.exception("event handling failed", session_id=event.session_id, event_type=type(event).__name__)
+        queue = self._session_events(event.session_id)
+        queue.arrive(event)
+        async with queue:
+            taken = queue.take(event)
+            try:
+                if isinstance(event, ReceiptReceived):
+                    await self._receipts(event.session_id, taken)
+                elif taken:
+                    await self._handle(event)
+            except Exception:
+                log.exception("event handling failed", session_id=event.session_id, event_type=type(event).__name__,
+                              events=len(taken))
+
+    async def _receipts(self, session_id: str, receipts: list[TransportEvent]) -> None:
+        if not receipts:
+            return
+        async with self._lock(session_id):  # after the sends that produced the ids have been committed
+            await apply_receipts(self.db, self.redis, session_id, cast(list[ReceiptReceived], receipts),
+                                 await self._tenant(session_id))
 
     async def _handle(self, event: TransportEvent) -> None:
         sid = event.session_id
@@ -390,10 +385,8 @@ class Bridge:
             case LoggedOut(reason=reason):
                 await self._logged_out(sid, reason)
             case MessageReceived():
-                await self._received(event)
-            case ReceiptReceived():
-                async with self._lock(sid):  # after the send that produced the id has been committed
-                    await inbound.apply_receipt(self.db, self.redis, event, await self._tenant(sid))
+                if await inbound.handle_received(self.db, self.redis, self.transport, event):
+                    self.wake(sid)  # an auto-reply was queued
             case ContactUpdated():
                 await inbound.update_contact(self.db, event)
 
@@ -407,20 +400,3 @@ class Bridge:
                              px=max(1, int(ttl * 1000)))
         await set_status(self.db, self.redis, session_id, SessionStatus.SCAN_QR_CODE, extra_events=[
             ("qr.generated", {"qr": code, "expiresAt": int(expires_at.timestamp()), "expiresIn": ttl})])
-
-    async def _received(self, event: MessageReceived) -> None:
-        stored = await inbound.store_message(self.db, event)
-        if stored is None or not stored.new:
-            return
-        await events.publish(self.redis, stored.session.tenant_id, events.envelope(
-            "message.received", event.session_id, {"id": stored.message.id, **inbound.received_data(event)},
-            timestamp=event.timestamp or time.time()))
-        if event.from_me:
-            return
-        if stored.session.auto_read_enabled:
-            try:
-                await self.transport.mark_read(event.session_id, event.chat, event.sender, [event.message_id])
-            except TransportError as exc:
-                log.warning("auto-read failed", session_id=event.session_id, reason=exc.message)
-        if await inbound.keyword_reply(self.db, stored) is not None:
-            self.wake(event.session_id)

@@ -1,0 +1,136 @@
+"""Delivery and read receipts: outgoing rows move forward only (sent → delivered → read), with one event per move.
+
+Receipts that arrive together (a send batch is followed by a burst of them) are applied together: one read of
+the rows they name, one pipeline for their events, one UPDATE per target status. Within a group, receipts
+count in arrival order, so a message delivered then read in the same group gets both events, in that order;
+a late "delivered" never undoes "read", and a "read" alone also stamps `delivered_at`.
+
+Events first, then rows (as for sends): a bridge killed between the two has published an event whose row did
+not move (a webhook a receiver may see twice if WhatsApp repeats the receipt) rather than a moved row whose
+event is lost. If Redis refuses the events the rows are written all the same: they are what the API reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import structlog
+from redis.asyncio import Redis
+from sqlalchemy import Table, case, func, literal, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from wagate.db.enums import Direction, MessageStatus
+from wagate.db.models_whatsapp import Message
+from wagate.db.types import UTCDateTime, utcnow
+from wagate.services import events
+from wagate.transport.base import ReceiptReceived
+
+log = structlog.get_logger(__name__)
+
+# Which statuses a receipt may move a message from: a late "delivered" never undoes "read".
+_DELIVERED_FROM = (MessageStatus.SENDING, MessageStatus.SENT)
+_READ_FROM = (MessageStatus.SENDING, MessageStatus.SENT, MessageStatus.DELIVERED)
+RECEIPT_MOVES = {
+    "delivered": (MessageStatus.DELIVERED, _DELIVERED_FROM),
+    "read": (MessageStatus.READ, _READ_FROM),
+    "played": (MessageStatus.READ, _READ_FROM),
+}
+_EVENT_NAMES = {MessageStatus.DELIVERED: "message.delivered", MessageStatus.READ: "message.read"}
+_messages = cast(Table, Message.__table__)
+
+
+@dataclass(slots=True)
+class _Move:
+    """Where one row ends after the receipts of a group, and the times they stamped on it."""
+
+    id: int
+    status: MessageStatus
+    delivered_at: datetime | None = None
+    read_at: datetime | None = None
+
+
+def _when(receipt: ReceiptReceived) -> datetime:
+    return datetime.fromtimestamp(receipt.timestamp, UTC) if receipt.timestamp else utcnow()
+
+
+async def _movable_rows(db: async_sessionmaker[AsyncSession], session_id: str, wa_ids: set[str]) -> list[Any]:
+    """The session's outgoing rows the receipts name that a receipt may still move (not yet read)."""
+    t = _messages
+    async with db() as session:
+        result = await session.execute(
+            select(t.c.id, t.c.wa_message_id, t.c.status, t.c.recipient, t.c.broadcast_id)
+            .where(t.c.session_id == session_id, t.c.direction == Direction.OUTBOUND,
+                   t.c.wa_message_id.in_(wa_ids), t.c.status.in_(_READ_FROM))
+        )
+        return list(result.all())
+
+
+async def apply_receipts(db: async_sessionmaker[AsyncSession], redis: Redis, session_id: str,
+                         receipts: Sequence[ReceiptReceived], tenant_id: int | None) -> int:
+    """Apply a session's receipts in arrival order; returns how many status changes (and events) they made."""
+    rows = await _movable_rows(db, session_id, {mid for r in receipts for mid in r.message_ids})
+    if not rows:
+        return 0
+    by_wa_id: dict[str, list[Any]] = {}
+    for row in rows:
+        by_wa_id.setdefault(row.wa_message_id, []).append(row)
+    moves = {row.id: _Move(row.id, row.status) for row in rows}
+    published = []
+    for receipt in receipts:
+        new_status, movable = RECEIPT_MOVES[receipt.kind]
+        when = _when(receipt)
+        for wa_id in receipt.message_ids:
+            for row in by_wa_id.get(wa_id, ()):
+                move = moves[row.id]
+                if move.status not in movable:
+                    continue
+                move.status = new_status
+                if new_status == MessageStatus.DELIVERED:
+                    move.delivered_at = when
+                else:
+                    move.read_at = when
+                published.append(events.envelope(_EVENT_NAMES[new_status], session_id, {
+                    "id": row.id, "messageId": row.wa_message_id, "to": row.recipient, "status": new_status.value,
+                    "broadcastId": row.broadcast_id, "timestamp": int(when.timestamp()),
+                }))
+    changed = [m for m in moves.values() if m.delivered_at is not None or m.read_at is not None]
+    if not changed:
+        return 0
+    try:
+        await events.publish(redis, tenant_id, *published)
+    except Exception as exc:
+        log.error("receipt events not published", session_id=session_id, message_ids=[m.id for m in changed],
+                  error=type(exc).__name__)
+    await _write(db, changed)
+    return len(published)
+
+
+def _stamps(moves: list[_Move], column: str) -> Any:
+    """A per-row value of `column` for one UPDATE of many rows: CASE id WHEN … THEN its receipt's time."""
+    t = _messages
+    return case(*((t.c.id == m.id, literal(getattr(m, column), UTCDateTime())) for m in moves), else_=t.c[column])
+
+
+async def _write(db: async_sessionmaker[AsyncSession], changed: list[_Move]) -> None:
+    """One UPDATE per target status; the status filter keeps a row that moved meanwhile from going back."""
+    t = _messages
+    now = utcnow()
+    delivered = [m for m in changed if m.status == MessageStatus.DELIVERED]
+    read = [m for m in changed if m.status == MessageStatus.READ]
+    for m in read:  # a read message was delivered too, even if that receipt never came
+        m.delivered_at = m.delivered_at or m.read_at
+    async with db() as session, session.begin():
+        if delivered:
+            await session.execute(
+                update(t).where(t.c.id.in_([m.id for m in delivered]), t.c.status.in_(_DELIVERED_FROM))
+                .values(status=MessageStatus.DELIVERED, delivered_at=_stamps(delivered, "delivered_at"), updated_at=now)
+            )
+        if read:
+            await session.execute(
+                update(t).where(t.c.id.in_([m.id for m in read]), t.c.status.in_(_READ_FROM))
+                .values(status=MessageStatus.READ, read_at=_stamps(read, "read_at"), updated_at=now,
+                        delivered_at=func.coalesce(t.c.delivered_at, _stamps(read, "delivered_at")))
+            )
