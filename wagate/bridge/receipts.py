@@ -19,7 +19,7 @@ from typing import Any, cast
 
 import structlog
 from redis.asyncio import Redis
-from sqlalchemy import Table, case, func, literal, select, update
+from sqlalchemy import Table, bindparam, case, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wagate.db.enums import Direction, MessageStatus
@@ -40,6 +40,17 @@ RECEIPT_MOVES = {
 }
 _EVENT_NAMES = {MessageStatus.DELIVERED: "message.delivered", MessageStatus.READ: "message.read"}
 _messages = cast(Table, Message.__table__)
+# Built once: the session's outgoing rows named by the receipts that a receipt may still move (not yet read).
+_MOVABLE = (
+    select(_messages.c.id, _messages.c.wa_message_id, _messages.c.status, _messages.c.recipient,
+           _messages.c.broadcast_id)
+    .where(_messages.c.session_id == bindparam("session_id"), _messages.c.direction == Direction.OUTBOUND,
+           _messages.c.wa_message_id.in_(bindparam("wa_ids", expanding=True)), _messages.c.status.in_(_READ_FROM))
+)
+_TO_DELIVERED = update(_messages).where(_messages.c.id.in_(bindparam("ids", expanding=True)),
+                                        _messages.c.status.in_(_DELIVERED_FROM))
+_TO_READ = update(_messages).where(_messages.c.id.in_(bindparam("ids", expanding=True)),
+                                   _messages.c.status.in_(_READ_FROM))
 
 
 @dataclass(slots=True)
@@ -56,24 +67,30 @@ def _when(receipt: ReceiptReceived) -> datetime:
     return datetime.fromtimestamp(receipt.timestamp, UTC) if receipt.timestamp else utcnow()
 
 
-async def _movable_rows(db: async_sessionmaker[AsyncSession], session_id: str, wa_ids: set[str]) -> list[Any]:
-    """The session's outgoing rows the receipts name that a receipt may still move (not yet read)."""
-    t = _messages
-    async with db() as session:
-        result = await session.execute(
-            select(t.c.id, t.c.wa_message_id, t.c.status, t.c.recipient, t.c.broadcast_id)
-            .where(t.c.session_id == session_id, t.c.direction == Direction.OUTBOUND,
-                   t.c.wa_message_id.in_(wa_ids), t.c.status.in_(_READ_FROM))
-        )
-        return list(result.all())
-
-
 async def apply_receipts(db: async_sessionmaker[AsyncSession], redis: Redis, session_id: str,
                          receipts: Sequence[ReceiptReceived], tenant_id: int | None) -> int:
     """Apply a session's receipts in arrival order; returns how many status changes (and events) they made."""
-    rows = await _movable_rows(db, session_id, {mid for r in receipts for mid in r.message_ids})
-    if not rows:
-        return 0
+    async with db() as session:  # one connection for the read and the write
+        rows = (await session.execute(_MOVABLE, {
+            "session_id": session_id, "wa_ids": list({mid for r in receipts for mid in r.message_ids})})).all()
+        if not rows:
+            return 0
+        moves, published = _replay(session_id, receipts, rows)
+        if not published:
+            return 0
+        try:
+            await events.publish(redis, tenant_id, *published)
+        except Exception as exc:
+            log.error("receipt events not published", session_id=session_id, message_ids=[m.id for m in moves],
+                      error=type(exc).__name__)
+        await _write(session, moves)
+        await session.commit()
+    return len(published)
+
+
+def _replay(session_id: str, receipts: Sequence[ReceiptReceived], rows: Sequence[Any]
+            ) -> tuple[list[_Move], list[dict[str, Any]]]:
+    """The receipts in arrival order against the rows: where each moved row ends, and one event per move."""
     by_wa_id: dict[str, list[Any]] = {}
     for row in rows:
         by_wa_id.setdefault(row.wa_message_id, []).append(row)
@@ -96,16 +113,7 @@ async def apply_receipts(db: async_sessionmaker[AsyncSession], redis: Redis, ses
                     "id": row.id, "messageId": row.wa_message_id, "to": row.recipient, "status": new_status.value,
                     "broadcastId": row.broadcast_id, "timestamp": int(when.timestamp()),
                 }))
-    changed = [m for m in moves.values() if m.delivered_at is not None or m.read_at is not None]
-    if not changed:
-        return 0
-    try:
-        await events.publish(redis, tenant_id, *published)
-    except Exception as exc:
-        log.error("receipt events not published", session_id=session_id, message_ids=[m.id for m in changed],
-                  error=type(exc).__name__)
-    await _write(db, changed)
-    return len(published)
+    return [m for m in moves.values() if m.delivered_at or m.read_at], published
 
 
 def _stamps(moves: list[_Move], column: str) -> Any:
@@ -114,7 +122,7 @@ def _stamps(moves: list[_Move], column: str) -> Any:
     return case(*((t.c.id == m.id, literal(getattr(m, column), UTCDateTime())) for m in moves), else_=t.c[column])
 
 
-async def _write(db: async_sessionmaker[AsyncSession], changed: list[_Move]) -> None:
+async def _write(session: AsyncSession, changed: list[_Move]) -> None:
     """One UPDATE per target status; the status filter keeps a row that moved meanwhile from going back."""
     t = _messages
     now = utcnow()
@@ -122,15 +130,12 @@ async def _write(db: async_sessionmaker[AsyncSession], changed: list[_Move]) -> 
     read = [m for m in changed if m.status == MessageStatus.READ]
     for m in read:  # a read message was delivered too, even if that receipt never came
         m.delivered_at = m.delivered_at or m.read_at
-    async with db() as session, session.begin():
-        if delivered:
-            await session.execute(
-                update(t).where(t.c.id.in_([m.id for m in delivered]), t.c.status.in_(_DELIVERED_FROM))
-                .values(status=MessageStatus.DELIVERED, delivered_at=_stamps(delivered, "delivered_at"), updated_at=now)
-            )
-        if read:
-            await session.execute(
-                update(t).where(t.c.id.in_([m.id for m in read]), t.c.status.in_(_READ_FROM))
-                .values(status=MessageStatus.READ, read_at=_stamps(read, "read_at"), updated_at=now,
-                        delivered_at=func.coalesce(t.c.delivered_at, _stamps(read, "delivered_at")))
-            )
+    if delivered:
+        await session.execute(_TO_DELIVERED.values(
+            status=MessageStatus.DELIVERED, delivered_at=_stamps(delivered, "delivered_at"), updated_at=now,
+        ), {"ids": [m.id for m in delivered]})
+    if read:
+        await session.execute(_TO_READ.values(
+            status=MessageStatus.READ, read_at=_stamps(read, "read_at"), updated_at=now,
+            delivered_at=func.coalesce(t.c.delivered_at, _stamps(read, "delivered_at")),
+        ), {"ids": [m.id for m in read]})
