@@ -5,7 +5,9 @@ round queues N messages (N/100 per session) through `messaging.queue_messages`, 
 POST /api/messages/send-bulk (rows in one transaction per session, their send jobs in one pipeline), and
 times from the first queueing call until the database shows all N sent. The baseline, in the same run and
 alternating with it: N no-op jobs enqueued in pipelines and drained by a plain arq worker process with the
-bridge's poll delay and max_jobs, timed from the first enqueue until the last job ran.
+bridge's poll delay and max_jobs, timed from the first enqueue until the last job ran. Each round also waits
+until every message is read and prints the bridge's CPU time per message (sends and receipts): on a loaded
+machine the throughputs swing with the load, this figure much less.
 
     .venv/bin/python -m bench.pipeline [--messages 2000] [--sessions 100] [--rounds 3] [--mariadb]
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import sys
 import time
@@ -70,14 +73,22 @@ async def drain_noop(redis: ArqRedis, n: int) -> float:
     return n / (time.perf_counter() - started)
 
 
-async def sent_count(db: object, since_id: int) -> int:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux): per message, a figure the machine's load barely moves."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def sent_count(db: object, since_id: int, statuses: tuple[MessageStatus, ...] = DONE) -> int:
     async with db() as session:  # type: ignore[operator]
         return int(await session.scalar(select(func.count()).select_from(Message).where(
-            Message.id > since_id, Message.direction == Direction.OUTBOUND, Message.status.in_(DONE))) or 0)
+            Message.id > since_id, Message.direction == Direction.OUTBOUND, Message.status.in_(statuses))) or 0)
 
 
-async def pipeline_round(db: object, redis: ArqRedis, stack: Stack, sessions: list[str], per_session: int) -> float:
-    """Queue per_session messages on every session and wait until all are sent; messages/s."""
+async def pipeline_round(db: object, redis: ArqRedis, stack: Stack, sessions: list[str], per_session: int,
+                         bridge_pid: int) -> tuple[float, float]:
+    """Queue per_session messages on every session and wait until all are sent and read; messages/s (to sent) and
+    the bridge's CPU milliseconds per message (to read: receipts included)."""
     settings = stack.settings
     async with db() as session:  # type: ignore[operator]
         since = int(await session.scalar(select(func.max(Message.id))) or 0)
@@ -89,6 +100,7 @@ async def pipeline_round(db: object, redis: ArqRedis, stack: Stack, sessions: li
         async with gate:
             await messaging.queue_messages(db, redis, settings, sid, recipients, f"Pesan uji {k}")  # type: ignore[arg-type]
 
+    cpu_before = cpu_seconds(bridge_pid)
     started = time.perf_counter()
     await asyncio.gather(*(queue(sid, k) for k, sid in enumerate(sessions)))
     queued_in = time.perf_counter() - started
@@ -98,9 +110,14 @@ async def pipeline_round(db: object, redis: ArqRedis, stack: Stack, sessions: li
             raise TimeoutError(f"{done} of {n} sent after 600 s")
         await asyncio.sleep(0.02)
     took = time.perf_counter() - started
-    print(f"  pipeline  {n / took:7.0f} msg/s  ({n} messages in {took:.2f} s; queueing took {queued_in:.2f} s)",
-          flush=True)
-    return n / took
+    while (await sent_count(db, since, (MessageStatus.READ,))) < n:  # the receipts' work counts toward the CPU
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not all of {n} read after 600 s")
+        await asyncio.sleep(0.05)
+    cpu_ms = (cpu_seconds(bridge_pid) - cpu_before) * 1000 / n
+    print(f"  pipeline  {n / took:7.0f} msg/s  ({n} messages in {took:.2f} s; queueing took {queued_in:.2f} s; "
+          f"bridge CPU {cpu_ms:.2f} ms/message to read)", flush=True)
+    return n / took, cpu_ms
 
 
 async def run(stack: Stack, args: argparse.Namespace) -> int:
@@ -128,7 +145,7 @@ async def run(stack: Stack, args: argparse.Namespace) -> int:
         await drain_noop(redis, 500)  # warm up
         print(f"{n} messages over {len(sessions)} sessions, pacing off, "
               f"{'MariaDB' if args.mariadb else 'SQLite'}", flush=True)
-        rates: dict[str, list[float]] = {"baseline": [], "pipeline": []}
+        rates: dict[str, list[float]] = {"baseline": [], "pipeline": [], "cpu": []}
         for k in range(args.rounds):
             print(f"round {k + 1}", flush=True)
             rate = await drain_noop(redis, n)
@@ -142,13 +159,16 @@ async def run(stack: Stack, args: argparse.Namespace) -> int:
                 spy = subprocess.Popen(  # noqa: ASYNC220 - starts at once, waited for below
                     [py_spy, "record", "-p", str(bridge.pid), "-d", "15", "-r", "200", "-f", "raw",
                      "-o", args.profile, "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            rates["pipeline"].append(await pipeline_round(db, redis, stack, sessions, per_session))
+            rate, cpu_ms = await pipeline_round(db, redis, stack, sessions, per_session, bridge.pid)
+            rates["pipeline"].append(rate)
+            rates["cpu"].append(cpu_ms)
             if spy is not None:
                 spy.wait()
         base, pipe = median(rates["baseline"]), median(rates["pipeline"])
         print(f"\nmedians of {args.rounds}")
         print(f"baseline, {n} no-op arq jobs drained: {base:7.0f} jobs/s")
         print(f"pipeline, queued -> sent:            {pipe:7.0f} messages/s")
+        print(f"bridge CPU per message, to read:     {median(rates['cpu']):7.2f} ms")
         print(f"ratio pipeline/baseline: {pipe / base:.2f} (target >= {TARGET_RATIO})")
         return 0 if pipe / base >= TARGET_RATIO else 1
     finally:
