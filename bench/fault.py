@@ -13,9 +13,10 @@ that appends every delivery it gets to a JSON-lines file. Four simulator session
 
 the load runs before, during and after the fault; then the bench waits for the queues to drain and counts.
 Sends are counted from the simulator's durable sent log (written inside the transport's send, so a killed
-bridge's sends are in it), by the unique text of each message; webhooks from the receiver's own record, by
-event and message. A request the gateway refused (an error answer during an outage) was never accepted and
-counts in "refused" only: the caller knows to retry it.
+bridge's sends are in it), by the unique text of each message; a send repeated under a message id the session
+already sent is not in it, as WhatsApp's recipients discard such a copy. Webhooks are counted from the
+receiver's own record, by event and message. A request the gateway refused (an error answer during an outage)
+was never accepted and counts in "refused" only: the caller knows to retry it.
 
     .venv/bin/python -m bench.fault [--faults bridge-kill,worker-kill,...] [--outage 60] [--load 8] [--rate 8]
 """

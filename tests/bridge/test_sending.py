@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from arq.connections import ArqRedis
@@ -29,6 +31,7 @@ from wagate.errors import TransportError
 from wagate.queue.jobs import SEND_MESSAGE
 from wagate.queue.names import bridge_queue, shard_of
 from wagate.services.messaging import SendRequest, queue_message, queue_messages
+from wagate.transport.base import SendResult
 
 GAP_S = 0.3  # SEND_GAP_MS of BRIDGE_ENV
 TO = "6285712345678"
@@ -182,6 +185,52 @@ async def test_transient_failures_are_retried_then_fail_after_three_attempts(
     assert sent_by(running.sim, "r3") == []
     failed = await event_log.wait_for(lambda e: e["event"] == "message.failed" and e["data"]["id"] == thrice)
     assert failed["data"]["error"] == "x"
+
+
+async def test_a_retry_goes_out_under_the_id_of_the_first_attempt(
+    running: RunningBridge, db: async_sessionmaker[AsyncSession], arq_redis: ArqRedis, settings: Settings,
+) -> None:
+    await add_session(db, "ri")
+    await link_session(running, db, arq_redis, settings, "ri")
+    running.sim.set_send_failure("ri", TransportError("timed out"), times=1)
+    mid = await send(db, arq_redis, settings, "ri", "under one id")
+
+    async def failed_once() -> bool:
+        row = await get_message(db, mid)
+        return row.status == MessageStatus.QUEUED and row.attempts == 1
+
+    await until(failed_once, what="the first attempt's failure")
+    first = await get_message(db, mid)
+    assert first.error == "timed out" and first.wa_message_id is not None
+    assert re.fullmatch(r"3EB0[0-9A-F]{18}", first.wa_message_id)
+    row = await wait_message(db, mid, MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ, timeout=10)
+    [sent] = sent_by(running.sim, "ri")
+    assert row.attempts == 2 and row.wa_message_id == sent.message_id == first.wa_message_id
+
+
+async def test_a_send_whose_answer_was_lost_reaches_the_recipient_once(
+    running: RunningBridge, db: async_sessionmaker[AsyncSession], arq_redis: ArqRedis, settings: Settings,
+    event_log: EventLog, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await add_session(db, "al")
+    await link_session(running, db, arq_redis, settings, "al")
+    send_text = running.sim.send_text
+    calls: list[str | None] = []
+
+    async def accepted_but_unanswered(*args: Any, **kwargs: Any) -> SendResult:
+        calls.append(kwargs.get("message_id"))
+        result = await send_text(*args, **kwargs)
+        if len(calls) == 1:
+            raise TransportError("timed out waiting for the answer")  # WhatsApp has the message all the same
+        return result
+
+    monkeypatch.setattr(running.sim, "send_text", accepted_but_unanswered)
+    mid = await send(db, arq_redis, settings, "al", "said once")
+    row = await wait_message(db, mid, MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ, timeout=10)
+    [sent] = sent_by(running.sim, "al")
+    assert calls == [sent.message_id, sent.message_id] and row.wa_message_id == sent.message_id
+    assert row.attempts == 2
+    await event_log.wait_for(lambda e: e["event"] == "message.sent" and e["data"]["id"] == mid)
 
 
 async def test_a_permanent_failure_fails_at_once(

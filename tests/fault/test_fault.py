@@ -1,9 +1,10 @@
 """A reduced bench.fault run: each fault under a light steady load loses no send and no webhook.
 
 Real web, bridge and worker processes on a private MariaDB and a persistent Valkey (bench.fault starts its
-own, apart from the suite's servers); the webhook receiver is down for 5 s instead of a minute. A SIGKILLed
-bridge may repeat the sends it had in flight (sent to WhatsApp, not yet recorded): with pacing off, those of its
-last batch, a few at this load (README "Fault tolerance").
+own, apart from the suite's servers); the webhook receiver is down for 5 s instead of a minute. The sends a
+SIGKILLed bridge had in flight (taken by WhatsApp, not yet recorded) go out again after its restart under the
+message ids stored with their `sending` mark, and the simulator, like WhatsApp, keeps one message per id: no
+fault sends anything twice (README "Fault tolerance").
 """
 
 from __future__ import annotations
@@ -21,4 +22,4 @@ async def test_no_send_or_webhook_is_lost_and_none_sent_twice() -> None:
     for row in rows:
         assert row.accepted > 0 and row.due > row.accepted, row
         assert row.lost == 0 and row.webhooks_lost == 0, table(rows)
-        assert row.sent_twice <= (3 if row.fault == "bridge-kill" else 0), table(rows)
+        assert row.sent_twice == 0, table(rows)

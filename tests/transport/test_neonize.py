@@ -364,6 +364,22 @@ async def test_send_document_uploads_bytes(transport: NeonizeTransport, go_core:
     assert not document.contextInfo.mentionedJID
 
 
+async def test_the_id_a_send_is_given_cannot_reach_whatsmeow_so_the_answer_names_whatsmeows(
+    transport: NeonizeTransport, go_core: FakeGoCore
+) -> None:
+    from neonize._binder import gocode
+
+    # neonize 0.5.2's Go SendMessage is (uuid, to, to_len, message, message_len): no SendRequestExtra, so no id.
+    # Once a neonize release takes one, the transport should pass `message_id` on (README "Fault tolerance").
+    assert len(gocode.SendMessage.argtypes) == 5
+    text = await transport.send_text("s1", PHONE, "a", message_id="3EB0AAAAAAAAAAAAAAAAAA")
+    place = await transport.send_location("s1", PHONE, -6.2, 106.8, message_id="3EB0BBBBBBBBBBBBBBBBBB")
+    document = await transport.send_media("s1", PHONE, "document", b"%PDF", mimetype="application/pdf",
+                                          message_id="3EB0CCCCCCCCCCCCCCCCCC")
+    assert [r.message_id for r in (text, place, document)] == ["3EB0OUT1", "3EB0OUT2", "3EB0OUT3"]
+    assert len(go_core.sent) == 3
+
+
 async def test_send_errors_are_mapped(transport: NeonizeTransport, go_core: FakeGoCore) -> None:
     with pytest.raises(InvalidRecipient):
         await transport.send_text("s1", "not-a-number", "x")

@@ -25,9 +25,11 @@ from wagate.transport.base import (
     QRCodeIssued,
     QRCodesExhausted,
     ReceiptReceived,
+    SendResult,
     TransportEvent,
 )
 from wagate.transport.simulator import PhoneActionError, SimulatorTransport
+from wagate.transport.simulator_wire import SentLog, read_sent_log, sent_log_file
 
 E = TypeVar("E", bound=TransportEvent)
 
@@ -316,6 +318,97 @@ async def test_injected_send_failures_then_success(sim: SimulatorTransport, even
         assert not failure.value.permanent
     result = await sim.send_text("s1", PHONE, "once")
     assert [m.message_id for m in sim.sent] == [result.message_id]  # failed attempts never count as sent
+
+
+async def test_a_send_under_an_id_already_sent_answers_the_same_and_goes_nowhere(
+    sim: SimulatorTransport, events: Recorder, tmp_path: Path
+) -> None:
+    await linked(sim, events)
+    await linked(sim, events, "s2", phone="6281234567891")
+    first = await sim.send_text("s1", PHONE, "once", message_id="3EB0AAAAAAAAAAAAAAAAAA")
+    assert first.message_id == "3EB0AAAAAAAAAAAAAAAAAA"
+    await events.wait_for(ReceiptReceived, count=2)
+    again = await sim.send_text("s1", "+62 812-3456-7890", "once", message_id="3EB0AAAAAAAAAAAAAAAAAA")
+    assert again == first
+    await asyncio.sleep(0.3)  # receipts come 0.05 s and 0.15 s after a send
+    assert [m.text for m in sim.sent] == ["once"]
+    assert len(events.of(ReceiptReceived)) == 2  # one delivered, one read: none for the copy
+    assert [line["message_id"] for line in read_sent_log(sent_log_file(tmp_path))] == [first.message_id]
+    # The id is the sending device's: another session sending under it sends a message of its own.
+    other = await sim.send_text("s2", PHONE, "mine", message_id="3EB0AAAAAAAAAAAAAAAAAA")
+    assert [m.session_id for m in sim.sent] == ["s1", "s2"] and other.message_id == first.message_id
+
+
+async def test_a_send_that_failed_does_not_take_its_id(sim: SimulatorTransport, events: Recorder) -> None:
+    later = "3EB0BBBBBBBBBBBBBBBBBB"
+    with pytest.raises(SessionNotConnected):
+        await sim.send_text("s1", PHONE, "later", message_id=later)
+    await linked(sim, events)
+    sim.set_send_failure("s1", TransportError("timed out waiting for WhatsApp"))
+    with pytest.raises(TransportError, match="timed out"):
+        await sim.send_text("s1", PHONE, "later", message_id=later)
+    sim.set_not_on_whatsapp("6285799990000")
+    with pytest.raises(RecipientNotOnWhatsApp):
+        await sim.send_text("s1", "6285799990000", "later", message_id=later)
+    assert sim.sent == []
+    result = await sim.send_text("s1", PHONE, "later", message_id=later)
+    assert result.message_id == later and [(m.text, m.message_id) for m in sim.sent] == [("later", later)]
+    await events.wait_for(ReceiptReceived, count=2)
+
+
+async def test_the_ids_sent_before_a_restart_are_still_known(events: Recorder, tmp_path: Path) -> None:
+    first = SimulatorTransport(events, state_dir=tmp_path, connect_delay=0.01, receipt_delays=(None, None))
+    try:
+        await linked(first, events)
+        before = await first.send_text("s1", PHONE, "before the crash", message_id="3EB0CCCCCCCCCCCCCCCCCC")
+    finally:
+        await first.close()
+
+    after_restart = Recorder()
+    second = SimulatorTransport(after_restart, state_dir=tmp_path, connect_delay=0.01, receipt_delays=(0.01, 0.02))
+    try:
+        await second.connect("s1")
+        await after_restart.wait_for(Connected)
+        assert await second.send_text("s1", PHONE, "before the crash", message_id=before.message_id) == before
+        new = await second.send_text("s1", PHONE, "after the restart", message_id="3EB0DDDDDDDDDDDDDDDDDD")
+        receipts = await after_restart.wait_for(ReceiptReceived, count=2)
+        await asyncio.sleep(0.1)
+        assert [r.message_ids for r in after_restart.of(ReceiptReceived)] == [(new.message_id,)] * 2 == [
+            r.message_ids for r in receipts]
+        assert [m.text for m in second.sent] == ["after the restart"]
+        assert [line["text"] for line in read_sent_log(sent_log_file(tmp_path))] == [
+            "before the crash", "after the restart"]
+    finally:
+        await second.close()
+
+
+async def test_ids_another_process_sent_are_known_from_its_next_connect(events: Recorder, tmp_path: Path) -> None:
+    # Two transports on one state_dir: the bridge that held the session and the one that takes it over.
+    old = SimulatorTransport(events, state_dir=tmp_path, connect_delay=0.01, reconnect_delay=0.01)
+    taking_over = Recorder()
+    new = SimulatorTransport(taking_over, state_dir=tmp_path, connect_delay=0.01, reconnect_delay=0.01)
+    try:
+        await linked(old, events)
+        await new.connect("s1")
+        await taking_over.wait_for(Connected)
+        sent = await old.send_text("s1", PHONE, "from the old bridge", message_id="3EB0EEEEEEEEEEEEEEEEEE")
+        await new.drop_connection("s1")
+        await taking_over.wait_for(Connected, count=2)
+        assert await new.send_text("s1", PHONE, "from the old bridge", message_id=sent.message_id) == sent
+        assert new.sent == []
+    finally:
+        await old.close()
+        await new.close()
+
+
+def test_a_sent_log_from_before_timestamps_were_logged_answers_with_the_second_it_was_sent(tmp_path: Path) -> None:
+    log = sent_log_file(tmp_path)
+    log.write_text('{"seq": 1, "session_id": "s1", "to": "x", "kind": "text", "text": "hi", '
+                   '"message_id": "3EB0FFFFFFFFFFFFFFFFFF", "at": 1700000000.25, "pid": 1}\n'
+                   '{"seq": 2, "session_id": "s1", "message_id": "3EB0')  # a line still being written
+    reader = SentLog(log)
+    assert reader.new_results() == {("s1", "3EB0FFFFFFFFFFFFFFFFFF"): SendResult("3EB0FFFFFFFFFFFFFFFFFF", 1.7e9)}
+    assert reader.new_results() == {}
 
 
 async def test_typing_and_read_marks_are_recorded_in_order(sim: SimulatorTransport, events: Recorder) -> None:

@@ -12,6 +12,7 @@ import pytest
 import segno
 from aiohttp import FormData
 from aiohttp.test_utils import TestClient
+from sqlalchemy import update
 
 from tests.web.api_rows import Db, Rows, queued
 from wagate.config import Settings
@@ -248,6 +249,25 @@ async def test_read_one_message(client: TestClient, rows: Rows) -> None:
     other = await rows.key(Role.USER, tenant_id=await rows.tenant("usr_other"))
     assert (await client.get(f"/api/messages/{message_id}", headers=other)).status == 404
     assert (await client.get(f"/api/messages/{message_id}")).status == 401
+
+
+async def test_the_whatsapp_id_shows_once_whatsapp_has_the_message(client: TestClient, rows: Rows) -> None:
+    await rows.session(tenant_id=None)
+    headers = await rows.key()
+    response = await client.post("/api/messages/send", headers=headers, json={"to": TO, "message": "x"})
+    message_id = (await response.json())["data"]["id"]
+    seen = {}
+    for status in MessageStatus:
+        async with rows.db() as s, s.begin():
+            await s.execute(update(Message).where(Message.id == message_id)
+                            .values(status=status, wa_message_id="3EB0AAAAAAAAAAAAAAAAAA"))
+        one = (await (await client.get(f"/api/messages/{message_id}", headers=headers)).json())["data"]
+        [listed] = (await (await client.get("/api/messages", headers=headers)).json())["data"]["items"]
+        assert listed["wa_message_id"] == one["wa_message_id"]
+        seen[status.value] = one["wa_message_id"]
+    # Before WhatsApp answers, the id is only the one the message is sent under (neonize's answer may differ).
+    assert seen == {"queued": None, "sending": None, "sent": "3EB0AAAAAAAAAAAAAAAAAA",
+                    "delivered": "3EB0AAAAAAAAAAAAAAAAAA", "read": "3EB0AAAAAAAAAAAAAAAAAA", "failed": None}
 
 
 async def test_list_filters_pages_and_local_days(client: TestClient, rows: Rows) -> None:

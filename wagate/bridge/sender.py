@@ -7,14 +7,17 @@ never bursts: consecutive sends are at least the priority's gap apart, plus rand
 last send is kept in Redis, so a restarted bridge keeps the gap too.
 
 A message is marked `sending` (committed) before WhatsApp is asked and `sent` right after; a bridge that dies
-in between finds it `sending` on restart and sends it again. The send job of the queue only wakes the
-sender, so a job that runs twice never sends twice.
+in between finds it `sending` on restart and sends it again, under the same WhatsApp message id: the gateway
+makes the id (as WhatsApp's own clients do) and stores it with the first `sending` mark, and a recipient who
+already has a message with that id discards the copy (the neonize transport cannot pass the id on: README
+"Fault tolerance"). The send job of the queue only wakes the sender, so a job that runs twice never sends twice.
 
 With pacing off (every gap and the jitter under `BATCH_GAP_S`) a turn takes up to `BATCH_MAX` due messages
 at once, still in priority order: one transaction marks them all `sending`, they are sent one after another,
 and one transaction marks the sent ones `sent`; their events go out in one pipeline. The statuses are
-written as soon as the batch's sends have taken `BATCH_FLUSH_S`, so a crash can repeat at most the sends of
-that short window (with real WhatsApp, whose sends take longer, that is one send, as without batching).
+written as soon as the batch's sends have taken `BATCH_FLUSH_S`, so where the id cannot be passed on, a crash
+repeats at most the sends of that short window (with real WhatsApp, whose sends take longer, that is one send,
+as without batching).
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from wagate.db.types import utcnow
 from wagate.errors import MessageUnsendable, SessionNotConnected, TransportError
 from wagate.observability import metrics
 from wagate.services import events
-from wagate.transport.base import SendResult, WhatsAppTransport
+from wagate.transport.base import SendResult, WhatsAppTransport, new_message_id
 
 log = structlog.get_logger(__name__)
 
@@ -215,17 +218,13 @@ class SessionSender:
             await self.redis.set(pace_key(self.session_id), int(time.time() * 1000), px=ttl_ms)
 
     async def _send(self, message: Message) -> None:
-        async with self.db() as session, session.begin():
-            await session.execute(
-                update(Message).where(Message.id == message.id)
-                .values(status=MessageStatus.SENDING, attempts=Message.attempts + 1)
-            )
+        wa_ids = await self._mark_sending([message])
         attempt = message.attempts + 1
         await self._show_typing(message)
         async with self.lock:
             try:
                 async with asyncio.timeout(SEND_TIMEOUT_S):
-                    result = await self._call_transport(message)
+                    result = await self._call_transport(message, wa_ids[message.id])
             except SessionNotConnected:
                 await self._requeue(message, attempt - 1, None)  # not the message's fault: wait for the session
                 return
@@ -236,18 +235,14 @@ class SessionSender:
 
     async def _send_batch(self, batch: list[Message]) -> None:
         """Send `batch` in order (pacing is off); see the module docstring for the transactions."""
-        async with self.db() as session, session.begin():
-            await session.execute(
-                update(Message).where(Message.id.in_([m.id for m in batch]))
-                .values(status=MessageStatus.SENDING, attempts=Message.attempts + 1)
-            )
+        wa_ids = await self._mark_sending(batch)
         done: list[tuple[Message, SendResult]] = []
         async with self.lock:
             started = time.monotonic()
             for n, message in enumerate(batch):
                 try:
                     async with asyncio.timeout(SEND_TIMEOUT_S):
-                        result = await self._call_transport(message)
+                        result = await self._call_transport(message, wa_ids[message.id])
                 except SessionNotConnected:
                     await self._sent_many(done)
                     for rest in batch[n:]:  # not the messages' fault: they wait for the session
@@ -263,6 +258,19 @@ class SessionSender:
                     await self._sent_many(done)
                     done, started = [], time.monotonic()
             await self._sent_many(done)
+
+    async def _mark_sending(self, batch: list[Message]) -> dict[int, str]:
+        """Mark `batch` `sending` in one write, storing a WhatsApp message id where a row has none; returns the ids."""
+        wa_ids = {m.id: m.wa_message_id or new_message_id() for m in batch}  # a row's first id is kept for good
+        table = cast(Table, Message.__table__)
+        async with self.db() as session, session.begin():
+            await session.execute(
+                update(table).where(table.c.id == bindparam("b_id")).values(
+                    status=MessageStatus.SENDING, attempts=table.c.attempts + 1, updated_at=utcnow(),
+                    wa_message_id=bindparam("b_wa_id")),
+                [{"b_id": m_id, "b_wa_id": wa_id} for m_id, wa_id in wa_ids.items()],
+            )
+        return wa_ids
 
     async def _sent_many(self, done: list[tuple[Message, SendResult]]) -> None:
         """Publish the events of sent messages in one pipeline, then mark them `sent` in one transaction.
@@ -323,15 +331,16 @@ class SessionSender:
             metrics.count_send("retried")
             log_.info("send will be retried", reason=error.message, attempt=attempt, retry_in_s=delay)
 
-    async def _call_transport(self, message: Message) -> SendResult:
+    async def _call_transport(self, message: Message, wa_id: str) -> SendResult:
         to = message.recipient or ""
         if message.type == MessageType.TEXT:
-            return await self.transport.send_text(self.session_id, to, message.body or "", reply_to=message.reply_to)
+            return await self.transport.send_text(self.session_id, to, message.body or "", reply_to=message.reply_to,
+                                                  message_id=wa_id)
         if message.type == MessageType.LOCATION:
             content = message.content or {}
             return await self.transport.send_location(
                 self.session_id, to, float(content["latitude"]), float(content["longitude"]),
-                name=content.get("name"), address=content.get("address"),
+                name=content.get("name"), address=content.get("address"), message_id=wa_id,
             )
         if message.type in (MessageType.IMAGE, MessageType.VIDEO, MessageType.AUDIO, MessageType.DOCUMENT):
             try:
@@ -341,7 +350,7 @@ class SessionSender:
             return await self.transport.send_media(
                 self.session_id, to, message.type.value, data,  # type: ignore[arg-type]
                 mimetype=message.media_mime or "application/octet-stream", filename=message.media_name,
-                caption=message.caption,
+                caption=message.caption, message_id=wa_id,
             )
         raise MessageUnsendable(f"messages of type {message.type.value} cannot be sent")
 

@@ -81,6 +81,9 @@ class MediaSchema(Schema):
     file_name = fields.String(attribute="media_name")
 
 
+_NOT_SENT = frozenset({MessageStatus.QUEUED, MessageStatus.SENDING, MessageStatus.FAILED})
+
+
 class MessageSchema(Schema):
     """A message as the API shows it; `to` is the normalised recipient, `chat` the WhatsApp chat."""
 
@@ -100,7 +103,7 @@ class MessageSchema(Schema):
     priority = fields.String()
     error = fields.String(allow_none=True)
     attempts = fields.Integer()
-    wa_message_id = fields.String(allow_none=True)
+    wa_message_id = fields.Method("_wa_message_id", allow_none=True, metadata={"type": "string"})
     broadcast_id = fields.Integer(allow_none=True)
     send_at = fields.AwareDateTime(allow_none=True)
     created_at = fields.AwareDateTime()
@@ -109,6 +112,11 @@ class MessageSchema(Schema):
     delivered_at = fields.AwareDateTime(allow_none=True)
     read_at = fields.AwareDateTime(allow_none=True)
     failed_at = fields.AwareDateTime(allow_none=True)
+
+    def _wa_message_id(self, message: Any) -> str | None:
+        # An outgoing row carries the id it is sent under from its first attempt on, but until WhatsApp has
+        # accepted it that is only the id it may get (the neonize transport's answer replaces it).
+        return None if message.status in _NOT_SENT else message.wa_message_id
 
     def _media(self, message: Any) -> dict[str, Any] | None:
         if not message.media_mime:

@@ -7,11 +7,17 @@ every session go to the one `EventSink` the transport was built with.
 
 Failures are raised as `wagate.errors.TransportError` subclasses; `permanent` tells the sender whether
 a retry can help.
+
+Each send takes the WhatsApp message id to send under (`message_id`, made by `new_message_id`), as WhatsApp's
+own clients choose the id of what they send: recipients discard a message whose id they already have, so
+sending again under the same id cannot show the message twice. A transport that cannot pass the id on
+ignores it and answers with the id WhatsApp used.
 """
 
 from __future__ import annotations
 
 import abc
+import os
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -53,6 +59,11 @@ class MediaInfo:
 class SendResult:
     message_id: str
     timestamp: float  # seconds since the epoch, as WhatsApp stamped it
+
+
+def new_message_id() -> str:
+    """A message id as whatsmeow makes them for messages this device sends: "3EB0" and 18 upper-case hex digits."""
+    return "3EB0" + os.urandom(9).hex().upper()
 
 
 # --- events ------------------------------------------------------------------------------------------
@@ -180,8 +191,10 @@ class WhatsAppTransport(abc.ABC):
         """The linked account, or None while the session is not logged in."""
 
     @abc.abstractmethod
-    async def send_text(self, session_id: str, to: str, text: str, *, reply_to: str | None = None) -> SendResult:
-        """Send exactly `text` (no mention parsing) to a phone number or JID."""
+    async def send_text(
+        self, session_id: str, to: str, text: str, *, reply_to: str | None = None, message_id: str | None = None
+    ) -> SendResult:
+        """Send exactly `text` (no mention parsing) to a phone number or JID, under `message_id` if given."""
 
     @abc.abstractmethod
     async def send_media(
@@ -194,6 +207,7 @@ class WhatsAppTransport(abc.ABC):
         mimetype: str,
         filename: str | None = None,
         caption: str | None = None,
+        message_id: str | None = None,
     ) -> SendResult: ...
 
     @abc.abstractmethod
@@ -206,6 +220,7 @@ class WhatsAppTransport(abc.ABC):
         *,
         name: str | None = None,
         address: str | None = None,
+        message_id: str | None = None,
     ) -> SendResult: ...
 
     @abc.abstractmethod

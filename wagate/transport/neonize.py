@@ -504,6 +504,9 @@ class NeonizeTransport(WhatsAppTransport):
         return context
 
     async def _send(self, s: _Session, to: str, message: Message) -> SendResult:
+        # The sends ignore their `message_id`: neonize 0.5.2's send_message calls the Go SendMessage(uuid, to, len,
+        # msg, len), which takes no SendRequestExtra (whatsmeow's way to choose the id), so whatsmeow makes a new
+        # id each time and the sender stores the one answered here (README "Fault tolerance").
         from neonize.exc import NeonizeError
 
         jid = recipient_jid(to)
@@ -515,7 +518,9 @@ class NeonizeTransport(WhatsAppTransport):
         self._remember(s, response.ID, own, message)
         return SendResult(message_id=response.ID, timestamp=mapping.epoch_seconds(response.Timestamp))
 
-    async def send_text(self, session_id: str, to: str, text: str, *, reply_to: str | None = None) -> SendResult:
+    async def send_text(
+        self, session_id: str, to: str, text: str, *, reply_to: str | None = None, message_id: str | None = None
+    ) -> SendResult:
         from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import ExtendedTextMessage, Message
 
         s = await self._ready(session_id)
@@ -535,6 +540,7 @@ class NeonizeTransport(WhatsAppTransport):
         mimetype: str,
         filename: str | None = None,
         caption: str | None = None,
+        message_id: str | None = None,
     ) -> SendResult:
         from neonize.exc import NeonizeError
         from neonize.proto.waE2E import WAWebProtobufsE2E_pb2 as e2e
@@ -588,6 +594,7 @@ class NeonizeTransport(WhatsAppTransport):
         *,
         name: str | None = None,
         address: str | None = None,
+        message_id: str | None = None,
     ) -> SendResult:
         from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import LocationMessage, Message
 

@@ -10,6 +10,10 @@ driven through the plain async methods inherited from `simulator_phone.PhoneSide
 `read_marks` record what the bridge asked for. With a state_dir, every accepted send is also appended to
 `<state_dir>/_simulator_sent.jsonl` before the send returns, so a test can count what a killed bridge sent.
 
+A send goes out under the `message_id` it is given. A second send under an id the session already sent
+answers with the first send's result and goes nowhere, as WhatsApp's recipients discard a message whose id
+they already have; the ids sent by earlier processes are read from the sent log before a session connects.
+
 Every delay is divided by `speed`, so a test can run WhatsApp's real timings a hundred times faster.
 """
 
@@ -45,6 +49,7 @@ from .base import (
     SendResult,
     TransportEvent,
     WhatsAppTransport,
+    new_message_id,
 )
 from .simulator_phone import PhoneSide, SimSession
 from .simulator_wire import PhoneActionError, ReadMarked, SentMessage, TypingShown
@@ -84,7 +89,8 @@ class SimulatorTransport(PhoneSide, WhatsAppTransport):
         self.connect_delay, self.reconnect_delay = connect_delay, reconnect_delay
         self.send_latency = send_latency
         self.speed = speed
-        self.sent_log = wire.sent_log_file(state_dir) if state_dir is not None else None
+        self.sent_log = wire.SentLog(wire.sent_log_file(state_dir)) if state_dir is not None else None
+        self._accepted: dict[tuple[str, str], SendResult] = {}  # (session id, message id) → the send's answer
         self.sent: list[SentMessage] = []
         self.typing: list[TypingShown] = []
         self.read_marks: list[ReadMarked] = []
@@ -145,8 +151,10 @@ class SimulatorTransport(PhoneSide, WhatsAppTransport):
     async def account(self, session_id: str) -> Account | None:
         return self._session(session_id).account
 
-    async def send_text(self, session_id: str, to: str, text: str, *, reply_to: str | None = None) -> SendResult:
-        return await self._send(session_id, to, "text", text=text, reply_to=reply_to)
+    async def send_text(
+        self, session_id: str, to: str, text: str, *, reply_to: str | None = None, message_id: str | None = None
+    ) -> SendResult:
+        return await self._send(session_id, to, "text", message_id, text=text, reply_to=reply_to)
 
     async def send_media(
         self,
@@ -158,11 +166,12 @@ class SimulatorTransport(PhoneSide, WhatsAppTransport):
         mimetype: str,
         filename: str | None = None,
         caption: str | None = None,
+        message_id: str | None = None,
     ) -> SendResult:
         if kind not in _MEDIA_KINDS or not data:
             raise TransportError(f"cannot send {kind} media of {len(data)} bytes")
         media = MediaInfo(kind=kind, mimetype=mimetype, filename=filename, size=len(data), caption=caption)
-        return await self._send(session_id, to, kind, text=caption, media=media)
+        return await self._send(session_id, to, kind, message_id, text=caption, media=media)
 
     async def send_location(
         self,
@@ -173,8 +182,9 @@ class SimulatorTransport(PhoneSide, WhatsAppTransport):
         *,
         name: str | None = None,
         address: str | None = None,
+        message_id: str | None = None,
     ) -> SendResult:
-        return await self._send(session_id, to, "location", text=name, location=(latitude, longitude))
+        return await self._send(session_id, to, "location", message_id, text=name, location=(latitude, longitude))
 
     async def mark_read(self, session_id: str, chat: str, sender: str, message_ids: Sequence[str]) -> None:
         self._connected(session_id)
@@ -244,6 +254,7 @@ class SimulatorTransport(PhoneSide, WhatsAppTransport):
         session_id: str,
         to: str,
         kind: str,
+        message_id: str | None,
         *,
         text: str | None = None,
         reply_to: str | None = None,
@@ -261,22 +272,15 @@ class SimulatorTransport(PhoneSide, WhatsAppTransport):
         if self.send_latency:
             await asyncio.sleep(self._delay(self.send_latency))
             self._connected(session_id)  # the connection may have dropped while WhatsApp was answering
-        result = SendResult(message_id=wire.outgoing_message_id(), timestamp=float(int(time.time())))
-        sent = SentMessage(
-            next(self._seq),
-            session_id,
-            jid,
-            kind,
-            text,
-            result.message_id,
-            result.timestamp,
-            reply_to=reply_to,
-            media=media,
-            location=location,
-        )
+        key = (session_id, message_id or new_message_id())
+        if key in self._accepted:
+            return self._accepted[key]  # the recipient has a message with this id already and discards this one
+        result = self._accepted[key] = SendResult(message_id=key[1], timestamp=float(int(time.time())))
+        sent = SentMessage(next(self._seq), session_id, jid, kind, text, result.message_id, result.timestamp,
+                           reply_to=reply_to, media=media, location=location)
         self.sent.append(sent)
         if self.sent_log is not None:
-            wire.append_sent(self.sent_log, sent)
+            self.sent_log.append(sent)
         if self.receipt_delays[0] is not None:
             self._spawn(s.receipt_tasks, self._receipts(s, jid, result.message_id, self.receipt_delays))
         return result
@@ -349,6 +353,8 @@ class SimulatorTransport(PhoneSide, WhatsAppTransport):
             return
         if s.account is None:
             return
+        if self.sent_log is not None:  # what other processes (a killed bridge) sent, for the dedupe
+            self._accepted.update(self.sent_log.new_results())
         s.state = "connected"
         await self._emit(Connected(session_id=s.id, account=s.account))
         while s.backlog and s.state == "connected":

@@ -1,9 +1,9 @@
 """What WhatsApp's servers and a phone produce, in their real formats, for the simulated transport.
 
-QR strings and pairing codes follow whatsmeow (`makeQRData`, `PairPhone`); message ids follow
-whatsmeow's `GenerateMessageID`; LIDs are stable per phone number, as WhatsApp's are. Also the link file
-(the simulator's stand-in for neonize's SQLite store) and the records the simulator keeps of what it was
-asked to do, so tests can assert on them.
+QR strings and pairing codes follow whatsmeow (`makeQRData`, `PairPhone`); outgoing message ids are
+`base.new_message_id`'s, incoming ones an Android phone's; LIDs are stable per phone number, as WhatsApp's are.
+Also the link file (the simulator's stand-in for neonize's SQLite store) and the records the simulator keeps of
+what it was asked to do, so tests can assert on them.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from wagate.errors import InvalidRecipient
 
-from .base import Account, Contact, MediaInfo
+from .base import Account, Contact, MediaInfo, SendResult
 
 USER_SERVER = "s.whatsapp.net"
 GROUP_SERVER = "g.us"
@@ -103,11 +104,6 @@ def pairing_code() -> str:
     return f"{code[:4]}-{code[4:]}"
 
 
-def outgoing_message_id() -> str:
-    """An id as whatsmeow makes them for messages this device sends: "3EB0" and 18 upper-case hex digits."""
-    return "3EB0" + os.urandom(9).hex().upper()
-
-
 def incoming_message_id() -> str:
     """An id as an Android phone makes them: 32 upper-case hex digits."""
     return os.urandom(16).hex().upper()
@@ -166,22 +162,45 @@ def sent_log_file(state_dir: Path) -> Path:
     return state_dir / "_simulator_sent.jsonl"
 
 
-def append_sent(path: Path, sent: SentMessage) -> None:
-    """One JSON line per accepted send, on disk before the send returns: it outlives a killed process."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps({"seq": sent.seq, "session_id": sent.session_id, "to": sent.to, "kind": sent.kind,
-                       "text": sent.text, "message_id": sent.message_id, "at": sent.at, "pid": os.getpid()})
-    with path.open("a", encoding="utf-8") as f:  # closing flushes to the kernel, which keeps it past SIGKILL
-        f.write(line + "\n")
+@dataclass
+class SentLog:
+    """The sent log of one process: it appends this process's sends and takes in what any process appended."""
+
+    path: Path
+    read_to: int = 0  # bytes `new_results` has taken in already
+
+    def append(self, sent: SentMessage) -> None:
+        """One JSON line per accepted send, on disk before the send returns: it outlives a killed process."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = json.dumps({"seq": sent.seq, "session_id": sent.session_id, "to": sent.to, "kind": sent.kind,
+                           "text": sent.text, "message_id": sent.message_id, "timestamp": sent.timestamp,
+                           "at": sent.at, "pid": os.getpid()})
+        with self.path.open("a", encoding="utf-8") as f:  # closing flushes to the kernel, which keeps it past SIGKILL
+            f.write(line + "\n")
+
+    def new_results(self) -> dict[tuple[str, str], SendResult]:
+        """The answers to the sends logged since the last call, by (session id, message id)."""
+        lines, self.read_to = read_sent_log_from(self.path, self.read_to)
+        # A log written before sends logged their timestamp gives the second the send was accepted in.
+        return {(line["session_id"], line["message_id"]): SendResult(
+            line["message_id"], float(line.get("timestamp", int(line["at"])))) for line in lines}
 
 
 def read_sent_log(path: Path) -> list[dict[str, object]]:
-    """The lines `append_sent` wrote, in order; a missing file is an empty log."""
+    """The lines a `SentLog` wrote, in order; a missing file is an empty log."""
+    return read_sent_log_from(path, 0)[0]
+
+
+def read_sent_log_from(path: Path, offset: int) -> tuple[list[dict[str, Any]], int]:
+    """The whole lines written after byte `offset`, and the offset after them (a line being written waits)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            f.seek(offset)
+            data = f.read()
     except FileNotFoundError:
-        return []
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+        return [], offset
+    whole = data[: data.rfind(b"\n") + 1]
+    return [json.loads(line) for line in whole.splitlines() if line.strip()], offset + len(whole)
 
 
 def link_file(state_dir: Path, session_id: str) -> Path:
