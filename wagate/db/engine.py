@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 from typing import Any
 
+import aiomysql
+from pymysql.constants import CLIENT, CR
+from pymysql.err import OperationalError
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from wagate.config import Settings
+from wagate.db.tls import split_tls
 
 # Long enough for a burst of writers from the other processes of a single-machine install to finish;
 # short enough that a stuck writer surfaces as an error rather than a hung request.
@@ -67,6 +72,7 @@ def _sqlite_engine(url: URL, *, echo: bool, foreign_keys: bool, **options: Any) 
 
 
 def _mysql_engine(url: URL, *, echo: bool, **options: Any) -> AsyncEngine:
+    url, tls = split_tls(url)  # TLS parameters would reach aiomysql as a dict it cannot use; a context instead
     if "charset" not in url.query:
         url = url.update_query_dict({"charset": "utf8mb4"})
     connect_args: dict[str, Any] = {
@@ -74,6 +80,8 @@ def _mysql_engine(url: URL, *, echo: bool, **options: Any) -> AsyncEngine:
         "init_command": "SET time_zone = '+00:00'",
         **options.pop("connect_args", {}),
     }
+    if tls is not None:
+        connect_args |= {"ssl": tls.context(), "async_creator_fn": _connect_over_tls}
     settings: dict[str, Any] = {
         "pool_pre_ping": True,
         "pool_recycle": MYSQL_POOL_RECYCLE_S,
@@ -83,3 +91,33 @@ def _mysql_engine(url: URL, *, echo: bool, **options: Any) -> AsyncEngine:
         **options,
     }
     return create_async_engine(url, echo=echo, connect_args=connect_args, **settings)
+
+
+class _TLSConnection(aiomysql.Connection):
+    """An aiomysql connection that was asked for TLS and gets it, or fails before sending any credential.
+
+    aiomysql alone carries on in plain text when the server does not offer TLS, which anyone between the two can
+    arrange by clearing one bit of the server's greeting; and its "Can't connect" error hides why TLS failed.
+    """
+
+    async def _request_authentication(self) -> None:
+        if not self.server_capabilities & CLIENT.SSL:
+            raise OperationalError(CR.CR_SSL_CONNECTION_ERROR, f"TLS was asked for (DATABASE_URL ssl parameters) "
+                                   f"but the server at {self._host}:{self._port} does not offer it")
+        await super()._request_authentication()
+
+    async def _connect(self) -> None:
+        try:
+            await super()._connect()
+        except OperationalError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ssl.SSLError):  # certificate checks included
+                raise OperationalError(exc.args[0], f"{exc.args[1]}: TLS failed: {cause}") from cause
+            raise
+
+
+async def _connect_over_tls(**kwargs: Any) -> aiomysql.Connection:
+    """What `aiomysql.connect` does, with `_TLSConnection` (SQLAlchemy's aiomysql dialect calls it per connection)."""
+    connection = _TLSConnection(**kwargs)
+    await connection._connect()
+    return connection

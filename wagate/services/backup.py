@@ -4,8 +4,8 @@ A restored gateway reconnects its sessions without new QR scans because the arch
 `auth_sessions/` (each session's key store) beside the database. SQLite files — the gateway's own database
 and neonize's per-session stores — are copied with SQLite's online backup API, so a running gateway
 yields a consistent snapshot. A MySQL/MariaDB database is dumped with `mariadb-dump`/`mysqldump
---single-transaction` when the client is installed; otherwise the archive says so and the README gives
-the command to run by hand.
+--single-transaction` when the client is installed (over TLS when DATABASE_URL asks for it); otherwise the
+archive says so and the README gives the command to run by hand.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from sqlalchemy.engine import make_url
 
 from wagate import __version__
 from wagate.config import Settings
+from wagate.db.tls import split_tls
 from wagate.errors import Conflict, Invalid
 
 MANIFEST = "manifest.json"
@@ -63,16 +64,24 @@ def _dump_tool() -> str | None:
     return shutil.which("mariadb-dump") or shutil.which("mysqldump")
 
 
+def _is_mariadb(tool: str) -> bool:
+    """mariadb-dump, or a mysqldump that is MariaDB's (Debian's is a link to it): their TLS options differ."""
+    if Path(tool).name.startswith("mariadb"):
+        return True
+    done = subprocess.run([tool, "--version"], capture_output=True, text=True, check=False, timeout=30)  # noqa: S603
+    return "mariadb" in done.stdout.lower()
+
+
 def _mysql_dump(url: str, target: Path) -> bool:
     tool = _dump_tool()
     if tool is None:
         return False
-    u = make_url(url)
+    u, tls = split_tls(url)  # the dump uses the same TLS as the gateway (DATABASE_URL's ssl_* parameters)
     target.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "MYSQL_PWD": u.password or ""}  # not on the command line, where `ps` would show it
     args = [tool, "--single-transaction", "--routines", "--default-character-set=utf8mb4",
             f"--host={u.host or '127.0.0.1'}", f"--port={u.port or 3306}", f"--user={u.username or ''}",
-            u.database or ""]
+            *(tls.dump_options(mariadb=_is_mariadb(tool)) if tls else []), u.database or ""]
     with target.open("wb") as out:
         subprocess.run(args, stdout=out, env=env, check=True, timeout=3600)  # noqa: S603 - fixed tool, our args
     return True

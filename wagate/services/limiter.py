@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 from wagate.config import Settings
 from wagate.db.enums import Role
 from wagate.logging import security_log
+from wagate.redis_connect import connection_pool
 
 log = structlog.get_logger("wagate.limiter")
 
@@ -65,20 +66,16 @@ def _item(value: str | None) -> RateLimitItem | None:
     return None if value is None or value.lower() == "none" else parse(value)
 
 
-def limiter_uri(redis_url: str) -> str:
-    """`limits` wants its own scheme in front of the Redis URL (the pool is ours; the URI only names it)."""
-    if redis_url.startswith("unix://"):
-        return "async+redis+unix://" + redis_url.removeprefix("unix://")
-    return "async+" + redis_url
-
-
 class Limiter:
     """Named per-route limits, role limits for API keys, failure counting and IP bans on one Redis."""
 
     def __init__(self, settings: Settings, pool: ConnectionPool) -> None:
         self._redis = Redis(connection_pool=pool)
-        storage = RedisStorage(limiter_uri(settings.redis_url or "redis://"), implementation="redispy",
-                               key_prefix=KEY_PREFIX, connection_pool=pool)
+        # The pool is ours (one server or Sentinel's primary, see wagate.redis_connect); `limits` only wants a URI
+        # that names its redis-py storage (not its Sentinel storage, which would open a second pool and read from
+        # replicas).
+        storage = RedisStorage("async+redis://", implementation="redispy", key_prefix=KEY_PREFIX,
+                               connection_pool=pool)
         self._window = MovingWindowRateLimiter(storage)
         self.routes: dict[str, RateLimitItem | None] = {
             "login": _item(settings.rate_limit_login), "send": _item(settings.rate_limit_send),
@@ -96,9 +93,8 @@ class Limiter:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limiter:
-        pool = ConnectionPool.from_url(
-            settings.redis_url or "redis://", socket_connect_timeout=REDIS_TIMEOUT_S, socket_timeout=REDIS_TIMEOUT_S,
-        )
+        pool = connection_pool(settings.redis_url or "redis://", socket_connect_timeout=REDIS_TIMEOUT_S,
+                               socket_timeout=REDIS_TIMEOUT_S)
         return cls(settings, pool)
 
     async def close(self) -> None:

@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 from arq.connections import ArqRedis
-from redis.asyncio import ConnectionPool
 
 from wagate.config import Settings
 from wagate.db.engine import create_engine, create_sessionmaker
+from wagate.redis_connect import queue_client
 from wagate.services.send_intake import SendIntake
 from wagate.web import limits, middlewares
 from wagate.web.keys import DB, ENGINE, REDIS, SEND_INTAKE, SETTINGS, STARTED_AT
@@ -44,11 +44,8 @@ REDIS_TIMEOUT_S = 5.0
 
 def redis_client(url: str) -> ArqRedis:
     """An arq-capable Redis client that connects lazily, so the web starts (and reports 503) with Redis down."""
-    pool = ConnectionPool.from_url(
-        url, socket_connect_timeout=REDIS_TIMEOUT_S, socket_timeout=REDIS_TIMEOUT_S, health_check_interval=30,
-        retry_on_timeout=True,
-    )
-    return ArqRedis(connection_pool=pool)
+    return queue_client(url, socket_connect_timeout=REDIS_TIMEOUT_S, socket_timeout=REDIS_TIMEOUT_S,
+                        health_check_interval=30, retry_on_timeout=True)
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
