@@ -13,18 +13,24 @@ import contextlib
 import random
 
 import aiohttp
+import structlog
 from arq import Retry
 from arq.cron import cron
 from arq.worker import func
 
+from wagate.db.outage import UNREACHABLE
 from wagate.services import webhook_delivery, webhook_fanout
 from wagate.services.ssrf import GuardedResolver
 from wagate.services.webhook_delivery import DELIVER_JOB, Delivery, HostSlots, Outcome
 from workers.common import Ctx
 
+log = structlog.get_logger("wagate.webhooks")
+
 SWEEP_TIMEOUT_S = 50  # below the one-minute period, so sweeps never overlap
 # A job whose receiver host is at its concurrency limit comes back after about this long, holding no slot.
 BUSY_DEFER_S = 0.5
+# A job that found the database unreachable comes back after this long.
+DATABASE_RETRY_S = 2.0
 
 
 async def startup(ctx: Ctx) -> None:
@@ -61,8 +67,16 @@ async def shutdown(ctx: Ctx) -> None:
 
 
 async def deliver_webhook(ctx: Ctx, delivery_id: int) -> str:
-    """Make one attempt of a delivery; a busy receiver host sends the job back to the queue instead of waiting."""
-    outcome = await ctx["webhooks"].attempt(delivery_id)
+    """Make one attempt of a delivery; a busy receiver host sends the job back to the queue instead of waiting.
+
+    So does a database out of reach (a restart): failed, the job would leave its delivery to the next sweep,
+    up to a minute and a quarter later."""
+    try:
+        outcome = await ctx["webhooks"].attempt(delivery_id)
+    except UNREACHABLE as exc:
+        log.warning("webhook attempt put off: database unreachable", delivery_id=delivery_id,
+                    error=type(exc).__name__, retry_in_s=DATABASE_RETRY_S)
+        raise Retry(defer=DATABASE_RETRY_S) from exc
     if outcome is Outcome.BUSY:
         raise Retry(defer=BUSY_DEFER_S + random.uniform(0, BUSY_DEFER_S))  # noqa: S311 - spreading, not security
     return outcome.value

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from wagate.db.enums import Direction, KeywordMatch, MessageStatus, MessageType, Priority, TenantStatus
 from wagate.db.models_identity import Tenant
 from wagate.db.models_whatsapp import Contact, KeywordRule, Message, WaSession
+from wagate.db.outage import when_reachable
 from wagate.db.types import utcnow
 from wagate.errors import TransportError
 from wagate.services import events
@@ -28,6 +29,7 @@ from wagate.transport.base import ContactUpdated, MessageReceived, WhatsAppTrans
 log = structlog.get_logger(__name__)
 
 _KNOWN_TYPES = {t.value for t in MessageType}
+STORE_PATIENCE_S = 600.0  # how long an incoming message the database refuses is retried before it is given up
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,9 +101,22 @@ async def store_message(db: async_sessionmaker[AsyncSession], event: MessageRece
 
 async def handle_received(db: async_sessionmaker[AsyncSession], redis: Redis, transport: WhatsAppTransport,
                           event: MessageReceived) -> bool:
-    """Store an incoming message, publish `message.received`, then auto-read and auto-reply; True if it replied."""
-    stored = await store_message(db, event)
-    if stored is None or not stored.new:
+    """Store an incoming message, publish `message.received`, then auto-read and auto-reply; True if it replied.
+
+    A database out of reach is waited for (STORE_PATIENCE_S): WhatsApp does not deliver the message again, so
+    giving up would lose it and its webhook.
+    """
+    tries = 0
+
+    async def store() -> Stored | None:
+        nonlocal tries
+        tries += 1
+        return await store_message(db, event)
+
+    stored = await when_reachable(store, patience_s=STORE_PATIENCE_S, log=log, what="incoming message not stored",
+                                  session_id=event.session_id, wa_message_id=event.message_id)
+    # Found stored on a later try: an earlier try's commit went through and only its answer was lost.
+    if stored is None or (not stored.new and tries == 1):
         return False
     await events.publish(redis, stored.session.tenant_id, events.envelope(
         "message.received", event.session_id, {"id": stored.message.id, **received_data(event)},

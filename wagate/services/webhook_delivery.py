@@ -36,6 +36,7 @@ from wagate import __version__
 from wagate.config import Settings
 from wagate.db.enums import DeliveryStatus, SignatureScheme
 from wagate.db.models_delivery import Webhook, WebhookAttempt, WebhookDelivery
+from wagate.db.outage import when_reachable
 from wagate.db.types import utcnow
 from wagate.observability import metrics
 from wagate.queue.names import WORKER_QUEUE
@@ -256,18 +257,25 @@ class Delivery:
                 outcome, next_at = Outcome.EXHAUSTED, None
         status_after = {Outcome.DELIVERED: DeliveryStatus.DELIVERED, Outcome.FAILED: DeliveryStatus.FAILED,
                         Outcome.RETRY: DeliveryStatus.PENDING, Outcome.EXHAUSTED: DeliveryStatus.EXHAUSTED}[outcome]
-        async with self.db() as db, db.begin():
-            await db.execute(insert(WebhookAttempt).values(
-                delivery_id=delivery_id, attempt=attempt, status_code=result.status_code,
-                duration_ms=result.duration_ms, error=result.error,
-            ))
-            await db.execute(
-                update(WebhookDelivery)
-                .where(WebhookDelivery.id == delivery_id, WebhookDelivery.attempts == attempt)
-                .values(status=status_after, next_attempt_at=next_at, last_status_code=result.status_code,
-                        last_error=result.error, last_duration_ms=result.duration_ms,
-                        delivered_at=utcnow() if outcome is Outcome.DELIVERED else None)
-            )
+
+        async def store() -> None:
+            async with self.db() as db, db.begin():
+                await db.execute(insert(WebhookAttempt).values(
+                    delivery_id=delivery_id, attempt=attempt, status_code=result.status_code,
+                    duration_ms=result.duration_ms, error=result.error,
+                ))
+                await db.execute(
+                    update(WebhookDelivery)
+                    .where(WebhookDelivery.id == delivery_id, WebhookDelivery.attempts == attempt)
+                    .values(status=status_after, next_attempt_at=next_at, last_status_code=result.status_code,
+                            last_error=result.error, last_duration_ms=result.duration_ms,
+                            delivered_at=utcnow() if outcome is Outcome.DELIVERED else None)
+                )
+
+        # The receiver has had its POST: an outcome the database refuses is retried until shortly before the lease
+        # ends (and the job's timeout, which started a moment before the claim), as the sweep POSTs it again then.
+        await when_reachable(store, patience_s=(lease - utcnow()).total_seconds() - LEASE_MARGIN_S / 3, log=log,
+                             what="webhook attempt not stored", delivery_id=delivery_id, attempt=attempt)
         log.info("webhook attempt", delivery_id=delivery_id, webhook_id=webhook_id, webhook_event=event,
                  attempt=attempt, host=host, status_code=result.status_code, duration_ms=result.duration_ms,
                  outcome=outcome.value, error=result.error)
