@@ -73,6 +73,7 @@ class Settings:
     registry_file: Path
     wa_transport: str
     bridge_shards: int
+    job_lease_s: float
     send_gap_ms: int
     bulk_gap_ms: int
     send_jitter_ms: int
@@ -264,6 +265,7 @@ class SettingsSchema(Schema):
     registry_file = fields.String(data_key="REGISTRY_FILE", load_default=None, allow_none=True)
     wa_transport = _choice("WA_TRANSPORT", "neonize", TRANSPORTS)
     bridge_shards = _int("BRIDGE_SHARDS", 1, 1, 256)
+    job_lease_s = _float("JOB_LEASE_S", 20.0, 5.0)
     send_gap_ms = _int("SEND_GAP_MS", 1000, 0)
     bulk_gap_ms = _int("BULK_GAP_MS", 2000, 0)
     send_jitter_ms = _int("SEND_JITTER_MS", 500, 0)

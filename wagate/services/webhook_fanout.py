@@ -16,9 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import socket
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +29,7 @@ from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from wagate.bridge.leases import holder_is_gone, process_owner
 from wagate.config import Settings
 from wagate.db.enums import DeliveryStatus
 from wagate.db.models_delivery import Webhook, WebhookDelivery
@@ -47,9 +45,11 @@ GROUP = "wagate:webhooks"
 SESSION_SETTINGS_WEBHOOK = "session settings"
 BATCH = 200
 BLOCK_MS = 500  # also how long a stopping reader may take to notice
-# A reader that has not acknowledged an entry for this long is presumed dead; a live one acks within a batch.
-CLAIM_IDLE_MS = 60_000
-CLAIM_EVERY_S = 15.0
+# Entries another reader took and has not acknowledged for a job lease (settings.job_lease_s) are presumed
+# left by a dead reader and claimed; readers look for them four times per lease. A live reader acknowledges
+# within a batch, and should a slow batch be claimed all the same, fanning it out twice writes and enqueues
+# nothing new (duplicate deliveries are ignored, job ids are idempotent).
+CLAIM_CHECKS_PER_LEASE = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +63,8 @@ class StreamEvent:
 
 
 def consumer_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    """Host, PID namespace and PID, as the bridge's lease owners: a reader that is gone can be told (see below)."""
+    return process_owner()
 
 
 async def ensure_group(redis: Redis) -> None:
@@ -184,8 +185,32 @@ async def read_new(redis: Redis, consumer: str, *, count: int = BATCH, block_ms:
     return answer[0][1] if answer else []
 
 
-async def claim_stale(redis: Redis, consumer: str, *, min_idle_ms: int = CLAIM_IDLE_MS, count: int = BATCH
-                      ) -> list[Any]:
+async def read_own_pending(redis: Redis, consumer: str, *, count: int = BATCH) -> list[Any]:
+    """Entries this reader took and has not acknowledged: those of a batch that failed (the database away)."""
+    answer = await redis.xreadgroup(GROUP, consumer, {EVENT_STREAM: "0"}, count=count)
+    return answer[0][1] if answer else []
+
+
+async def claim_from_gone(redis: Redis, consumer: str) -> list[Any]:
+    """Entries of readers certainly gone (killed on this host: their PID runs no more), now this reader's.
+
+    A worker restarted after a SIGKILL so takes over its predecessor's unacknowledged batch at once instead of
+    a lease later; the gone readers are struck off the group."""
+    claimed: list[Any] = []
+    for info in await redis.xinfo_consumers(EVENT_STREAM, GROUP):
+        name = info["name"].decode() if isinstance(info["name"], bytes) else str(info["name"])
+        if name == consumer or not holder_is_gone(name):
+            continue
+        while pending := await redis.xpending_range(EVENT_STREAM, GROUP, min="-", max="+", count=BATCH,
+                                                    consumername=name):
+            entries = await redis.xclaim(EVENT_STREAM, GROUP, consumer, min_idle_time=0,
+                                         message_ids=[p["message_id"] for p in pending])
+            claimed += [e for e in entries if e[1] is not None]
+        await redis.xgroup_delconsumer(EVENT_STREAM, GROUP, name)
+    return claimed
+
+
+async def claim_stale(redis: Redis, consumer: str, *, min_idle_ms: int, count: int = BATCH) -> list[Any]:
     """Entries other readers took and never acknowledged (they died), now this reader's."""
     claimed: list[Any] = []
     start = "0-0"
@@ -198,20 +223,26 @@ async def claim_stale(redis: Redis, consumer: str, *, min_idle_ms: int = CLAIM_I
 
 
 async def run_reader(db_factory: async_sessionmaker[AsyncSession], redis: ArqRedis, settings: Settings,
-                     *, consumer: str | None = None, claim_idle_ms: int = CLAIM_IDLE_MS,
-                     claim_every_s: float = CLAIM_EVERY_S, block_ms: int = BLOCK_MS,
+                     *, consumer: str | None = None, block_ms: int = BLOCK_MS,
                      stop: asyncio.Event | None = None) -> None:
     """The worker's long-lived fan-out loop, until `stop` is set (between batches) or it is cancelled.
 
-    Errors are logged and retried after a pause."""
+    Errors are logged and retried after a pause, starting with the entries of the batch that failed."""
     stop = stop or asyncio.Event()
     consumer = consumer or consumer_name()
+    claim_idle_ms = round(settings.job_lease_s * 1000)
+    claim_every_s = settings.job_lease_s / CLAIM_CHECKS_PER_LEASE
     log.info("webhook fan-out started", consumer=consumer)
     last_claim = 0.0
     loop = asyncio.get_running_loop()
     while not stop.is_set():
         try:
             await ensure_group(redis)
+            while not stop.is_set() and (own := await read_own_pending(redis, consumer)):
+                await process(db_factory, redis, settings, own)
+            if orphaned := await claim_from_gone(redis, consumer):
+                log.info("webhook fan-out claimed the entries of a reader that is gone", count=len(orphaned))
+                await process(db_factory, redis, settings, orphaned)
             while not stop.is_set():
                 if loop.time() - last_claim >= claim_every_s:
                     last_claim = loop.time()
