@@ -253,8 +253,9 @@ class NeonizeTransport(WhatsAppTransport):
                 s.log.warning("whatsapp connect failed", reason=reason, retry_in=delay)
                 await self._emit(ConnectFailed(session_id=s.id, reason=reason, retry_in=delay))
                 s.wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(s.wake.wait(), delay)
+                with contextlib.suppress(TimeoutError):  # not wait_for, which can swallow a cancel (bridge/sender.py)
+                    async with asyncio.timeout(delay):
+                        await s.wake.wait()
         except Exception:
             s.log.exception("whatsapp session supervisor failed")
             s.wanted = False
