@@ -19,6 +19,7 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any, cast
 
 import structlog
 from redis.asyncio import Redis
@@ -90,7 +91,7 @@ class SessionLeases:
 
     async def acquire(self, session_id: str) -> bool:
         if session_id in self.held:
-            renewed = await self.redis.eval(_RENEW, 1, lease_key(session_id), self.owner, self.ttl_ms)
+            renewed = await self._script(_RENEW, session_id, self.owner, self.ttl_ms)
             if renewed:
                 return True
             self.held.discard(session_id)
@@ -99,7 +100,7 @@ class SessionLeases:
             holder = await self.holder(session_id)
             if holder is not None and holder_is_gone(holder):
                 # Compare-and-set: another bridge may have taken it over in the meantime.
-                got = await self.redis.eval(_TAKE_OVER, 1, lease_key(session_id), holder, self.owner, self.ttl_ms)
+                got = await self._script(_TAKE_OVER, session_id, holder, self.owner, self.ttl_ms)
                 if got:
                     log.warning("lease taken over from a process that is gone", session_id=session_id,
                                 previous=holder)
@@ -107,19 +108,23 @@ class SessionLeases:
             self.held.add(session_id)
         return bool(got)
 
+    async def _script(self, script: str, session_id: str, *args: str | int) -> Any:
+        """Run a Lua `script` on the lease of `session_id` (its one key) with `args`."""
+        return await cast(Awaitable[Any], self.redis.eval(script, 1, lease_key(session_id), *args))  # type: ignore[arg-type]
+
     async def holder(self, session_id: str) -> str | None:
         value = await self.redis.get(lease_key(session_id))
         return value.decode() if isinstance(value, bytes) else value
 
     async def release(self, session_id: str) -> None:
         self.held.discard(session_id)
-        await self.redis.eval(_RELEASE, 1, lease_key(session_id), self.owner)
+        await self._script(_RELEASE, session_id, self.owner)
 
     async def renew_all(self) -> list[str]:
         """Renew every held lease; returns the sessions whose lease is no longer ours."""
         lost = []
         for session_id in list(self.held):
-            if not await self.redis.eval(_RENEW, 1, lease_key(session_id), self.owner, self.ttl_ms):
+            if not await self._script(_RENEW, session_id, self.owner, self.ttl_ms):
                 self.held.discard(session_id)
                 lost.append(session_id)
         return lost

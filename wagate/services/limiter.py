@@ -75,7 +75,7 @@ class Limiter:
         # that names its redis-py storage (not its Sentinel storage, which would open a second pool and read from
         # replicas).
         storage = RedisStorage("async+redis://", implementation="redispy", key_prefix=KEY_PREFIX,
-                               connection_pool=pool)
+                               connection_pool=pool)  # type: ignore[arg-type]  # typed as URI options; redis-py takes it
         self._window = MovingWindowRateLimiter(storage)
         self.routes: dict[str, RateLimitItem | None] = {
             "login": _item(settings.rate_limit_login), "send": _item(settings.rate_limit_send),

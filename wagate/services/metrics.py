@@ -236,8 +236,8 @@ async def _response_times(db: AsyncSession, spans: Buckets, visible: list[Any]) 
             Message.direction == Direction.OUTBOUND, Message.sent_at >= spans.bounds[0],
             Message.sent_at < spans.bounds[-1], *visible).execution_options(yield_per=1000))
     async for sent_at, created_at, send_at in result:
-        index = spans.index(sent_at)
-        if index is not None:
+        index = spans.index(sent_at) if sent_at is not None else None  # never None here: the query compares it
+        if sent_at is not None and index is not None:
             queued_at = max(created_at, send_at) if send_at is not None else created_at  # scheduled: waits by design
             delays[index].append(max(0.0, (sent_at - queued_at).total_seconds()))
     return [round(statistics.median(d), 3) if d else None for d in delays]

@@ -93,7 +93,7 @@ async def create_session(
     *,
     tenant_id: int | None,
     session_id: str | None = None,
-    name: str,
+    name: Any,  # checked here, as every field of the request
     auto_connect: bool = True,
     auto_read_enabled: bool = False,
     typing_enabled: bool = False,

@@ -157,7 +157,7 @@ async def fan_out(db_factory: async_sessionmaker[AsyncSession], redis: ArqRedis,
                 for e in events for w in webhooks if _matches(w, e)]
         if not rows:
             return 0
-        await db.execute(_insert_ignoring_duplicates(db.bind.dialect.name, rows))
+        await db.execute(_insert_ignoring_duplicates(db.get_bind().dialect.name, rows))
         untried = (await db.execute(
             select(WebhookDelivery.id).where(
                 WebhookDelivery.event_id.in_({e.event_id for e in events}),

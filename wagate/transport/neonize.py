@@ -282,8 +282,8 @@ class NeonizeTransport(WhatsAppTransport):
             return s.restart_reason
         if task.cancelled():
             return "connection task cancelled"
-        exc = task.exception()
-        return (str(exc) or type(exc).__name__) if exc else "connection closed"
+        error = task.exception()
+        return (str(error) or type(error).__name__) if error else "connection closed"
 
     async def _halt(self, s: _Session) -> None:
         """Stop a session's client and supervision; returns once its connection task has ended."""

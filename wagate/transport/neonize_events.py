@@ -231,6 +231,6 @@ def failure_reason_name(reason: int) -> str:
     from neonize.proto.Neonize_pb2 import ConnectFailureReason
 
     try:
-        return ConnectFailureReason.Name(reason).lower()  # type: ignore[arg-type]
+        return ConnectFailureReason.Name(reason).lower()
     except ValueError:
         return f"reason_{reason}"

@@ -79,7 +79,7 @@ async def hub_context(app: web.Application) -> AsyncIterator[None]:
 
 async def close_sockets(app: web.Application) -> None:
     """on_shutdown: tell every socket the server is going away, so browsers reconnect to another process."""
-    sockets = list(app[EVENT_SOCKETS])
+    sockets: list[web.WebSocketResponse] = [*app[EVENT_SOCKETS]]
     await asyncio.gather(*(ws.close(code=WSCloseCode.GOING_AWAY, message=b"Server shutting down")
                            for ws in sockets), return_exceptions=True)
 
