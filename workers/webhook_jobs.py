@@ -71,8 +71,10 @@ async def deliver_webhook(ctx: Ctx, delivery_id: int) -> str:
 
     So does a database out of reach (a restart): failed, the job would leave its delivery to the next sweep,
     up to a minute and a quarter later."""
+    # A try after the first whose job claimed its attempt: that run is gone (killed, or cancelled by a shutdown).
+    rerun_of = int(str(ctx["job_id"]).rsplit(":", 1)[1]) if ctx.get("job_try", 1) > 1 else None
     try:
-        outcome = await ctx["webhooks"].attempt(delivery_id)
+        outcome = await ctx["webhooks"].attempt(delivery_id, rerun_of)
     except UNREACHABLE as exc:
         log.warning("webhook attempt put off: database unreachable", delivery_id=delivery_id,
                     error=type(exc).__name__, retry_in_s=DATABASE_RETRY_S)

@@ -10,6 +10,7 @@ from openapi_spec_validator import validate
 from wagate.config import Settings
 from wagate.web import openapi
 from wagate.web.app import create_app
+from wagate.web.auth import required_permissions
 
 
 def test_every_route_of_the_app_is_documented(settings: Settings) -> None:
@@ -56,3 +57,23 @@ async def test_served_without_credentials(client: TestClient) -> None:
     document: dict[str, Any] = await response.json()
     validate(document)
     assert "/api/messages/send" in document["paths"] and "/api/openapi.json" in document["paths"]
+
+
+def test_the_documented_permission_is_the_one_each_route_enforces(settings: Settings) -> None:
+    """The spec's `permission` of a route is what its `require` checks (they disagreed on /api/keys)."""
+    app = create_app(settings)
+    documented = {(op.method, op.path): op.permission for op in openapi.OPERATIONS}
+    checked = 0
+    for route in app.router.routes():
+        required = required_permissions(route.handler)
+        if not required or route.resource is None or route.method == "HEAD":
+            continue
+        key = (route.method, route.resource.canonical)
+        assert {documented[key]} == {p.value for p in required}, key
+        checked += 1
+    assert checked > 50  # the walk saw the guarded routes, not an empty router
+    handlers = {(r.method, r.resource.canonical): r.handler for r in app.router.routes() if r.resource is not None}
+    unguarded = [key for key, permission in documented.items()
+                 if permission and key in handlers and not required_permissions(handlers[key])]
+    assert unguarded == [("GET", "/metrics")]  # admin, or METRICS_ALLOW_IPS without credentials: checked inside
+    assert documented[("GET", "/api/keys")] == "user_management"

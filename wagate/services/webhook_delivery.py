@@ -196,8 +196,13 @@ class Delivery:
     http: aiohttp.ClientSession
     slots: HostSlots
 
-    async def attempt(self, delivery_id: int) -> Outcome:
-        """Make the delivery's next attempt if it is due and unclaimed; store it and schedule what follows."""
+    async def attempt(self, delivery_id: int, rerun_of: int | None = None) -> Outcome:
+        """Make the delivery's next attempt if it is due and unclaimed; store it and schedule what follows.
+
+        `rerun_of`: the attempt number of a job arq runs again (its earlier run was cut off: its process was
+        killed or stopped). A claim of that very attempt is then the earlier run's, and nobody POSTs for it any
+        more, so it is taken over at once instead of after its lease and the sweep's grace (a minute or more).
+        """
         now = utcnow()
         async with self.db() as db:
             row = (await db.execute(
@@ -210,10 +215,11 @@ class Delivery:
         if row is None:
             return Outcome.SKIPPED
         seen, status, next_at, created_at, payload, event, webhook_id, url, secret_token, scheme = row
-        leased = status == DeliveryStatus.DELIVERING and next_at is not None and next_at <= now
+        taken_over = status == DeliveryStatus.DELIVERING and rerun_of is not None and seen == rerun_of
+        leased = status == DeliveryStatus.DELIVERING and next_at is not None and (next_at <= now or taken_over)
         if status != DeliveryStatus.PENDING and not leased:
             return Outcome.SKIPPED
-        if next_at is not None and next_at > now + timedelta(seconds=1):
+        if next_at is not None and next_at > now + timedelta(seconds=1) and not taken_over:
             return Outcome.SKIPPED  # an early job (a redelivery raced it); the due one or the sweep comes later
         host = (URL(url).host or "").lower()
         if not self.slots.acquire(host):

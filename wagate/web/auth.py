@@ -28,10 +28,17 @@ from wagate.web.limits import Handler, ip_of, rate_limited, too_many, with_heade
 from wagate.web.middlewares import json_error
 
 __all__ = ["PRINCIPAL", "principal", "rate_limited", "require", "require_customer", "require_internal",
-           "require_session_token"]
+           "require_session_token", "required_permissions"]
 
 API_KEY_PREFIX = "wag_"
 NOT_COUNTED = ("Authentication required", "Token expired")
+_REQUIRED = "__wagate_permissions__"  # set by `require` on its wrapper, read by `required_permissions`
+
+
+def required_permissions(handler: Callable[..., Any]) -> frozenset[Permission] | None:
+    """The permissions a handler wrapped in `require` checks; None for a handler `require` does not guard.
+    The OpenAPI test and the RBAC test read the router with it, so neither can drift from the code."""
+    return getattr(handler, _REQUIRED, None)
 
 
 def principal(request: web.Request) -> Principal:
@@ -105,6 +112,7 @@ def require(*permissions: Permission, kinds: tuple[PrincipalKind, ...] = ("user"
             request[PRINCIPAL] = caller
             return await handler(request)
 
+        setattr(wrapper, _REQUIRED, frozenset(permissions))
         return wrapper
 
     return decorate

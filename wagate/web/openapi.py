@@ -95,9 +95,9 @@ def _ops() -> list[Op]:
         Op("GET", "/api/users/{user_id}", "One dashboard user", "users", permission="user_management"),
         Op("PUT", "/api/users/{user_id}", "Change a dashboard user", "users", permission="user_management"),
         Op("DELETE", "/api/users/{user_id}", "Delete a dashboard user", "users", permission="user_management"),
-        Op("GET", "/api/keys", "List API keys", "keys", permission="system"),
-        Op("POST", "/api/keys", "Create an API key (shown once)", "keys", permission="system", status=201),
-        Op("DELETE", "/api/keys/{key_id}", "Revoke an API key", "keys", permission="system"),
+        Op("GET", "/api/keys", "List API keys", "keys", permission="user_management"),
+        Op("POST", "/api/keys", "Create an API key (shown once)", "keys", permission="user_management", status=201),
+        Op("DELETE", "/api/keys/{key_id}", "Revoke an API key", "keys", permission="user_management"),
         # WA-Gate v2 messages
         Op("POST", "/api/messages/send", "Send a message (JSON, or multipart with `file`); honours Idempotency-Key",
            "messages", permission="send_message", body=m.SendSchema, data=m.MessageSchema, status=202,
@@ -198,7 +198,7 @@ def _ops() -> list[Op]:
         Op("POST", "/v1/sessions/{session_id}/messages", "Send a message", "customer", "customer", raw=True),
         Op("GET", "/v1/sessions/{session_id}/messages", "List messages", "customer", "customer", raw=True),
         # session credentials (seed-compatible), per-session API, device registry
-        *[Op("GET", p, summary, "credentials", "internal", raw=True) for p, summary in (
+        *[Op("GET", p, summary, "credentials", permission="view_logs", raw=True) for p, summary in (
             ("/sessions", "Active sessions"), ("/sessions/connected", "Connected sessions"),
             ("/sessions/connected/credentials", "Credentials of connected sessions"), ("/sessions/all", "All sessions"),
             ("/sessions/all/credentials", "Credentials of all sessions"), ("/sessions/{session_id}", "One session"),
