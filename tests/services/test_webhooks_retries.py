@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -14,8 +13,9 @@ import pytest
 from arq.connections import ArqRedis
 from multidict import CIMultiDict
 
+from tests.fixtures import make_settings
 from tests.observability.processes import Child
-from tests.services.test_webhooks_delivery import add_webhook, publish
+from tests.services.test_webhooks_delivery import add_webhook, publish, receiver  # noqa: F401 - the fixture
 from tests.services.webhook_receiver import (
     FAST,
     DummyReceiver,
@@ -26,18 +26,9 @@ from tests.services.webhook_receiver import (
     wait_deliveries,
     webhook_settings,
 )
-from tests.fixtures import make_settings
 from wagate.config import Settings
 from wagate.db.enums import DeliveryStatus, SignatureScheme
 from wagate.services.webhook_delivery import retry_gap
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[DummyReceiver]:
-    server = DummyReceiver()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 class Highest(random.Random):
