@@ -25,7 +25,7 @@ from wagate.services import auth
 from wagate.services.principal import Permission, Principal, PrincipalKind
 from wagate.web.keys import DB, KEY_USAGE, LIMITER, PRINCIPAL, SETTINGS
 from wagate.web.limits import Handler, ip_of, rate_limited, too_many, with_headers
-from wagate.web.middlewares import json_error
+from wagate.web.middlewares import json_error, log_denied
 
 __all__ = ["PRINCIPAL", "principal", "rate_limited", "require", "require_customer", "require_internal",
            "require_session_token", "required_permissions"]
@@ -59,8 +59,7 @@ async def _unauthorized(request: web.Request, message: str, *, count: bool = Tru
 
 
 def _forbidden(request: web.Request, caller: Principal, message: str, details: Any = None) -> web.Response:
-    security_log().warning("access denied", reason=message, ip=ip_of(request), path=request.path,
-                           principal_kind=caller.kind, principal_name=caller.name)
+    log_denied(request, message, caller)
     return json_error(403, message, details)
 
 

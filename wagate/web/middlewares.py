@@ -16,8 +16,11 @@ import structlog
 from aiohttp import web
 from marshmallow import ValidationError
 
-from wagate.errors import RateLimited, WAGateError
+from wagate.errors import Forbidden, RateLimited, WAGateError
+from wagate.logging import security_log
 from wagate.observability import metrics
+from wagate.services.principal import Principal
+from wagate.web.keys import PRINCIPAL
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = structlog.get_logger("wagate.web")
@@ -104,12 +107,24 @@ def request_context(trusted_proxies: tuple[str, ...]) -> Any:
     return middleware
 
 
+def log_denied(request: web.Request, reason: str, caller: Principal | None = None) -> None:
+    """The security-log line of a refused access: a role without the permission, a key outside its scope, another
+    tenant's session. `caller` defaults to the request's authenticated principal."""
+    caller = caller if caller is not None else request.get(PRINCIPAL)
+    security_log().warning("access denied", reason=reason, ip=request.get(CLIENT_IP) or request.remote,
+                           path=request.path, principal_kind=caller.kind if caller else None,
+                           principal_name=caller.name if caller else None,
+                           service=caller.service if caller else None)
+
+
 @web.middleware
 async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn every failure into `{"success": false, "message", "details"}` with the right status."""
     try:
         return await handler(request)
     except WAGateError as exc:
+        if isinstance(exc, Forbidden):
+            log_denied(request, exc.message)
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
         return json_error(exc.status, exc.message, exc.details, headers)
     except ValidationError as exc:
