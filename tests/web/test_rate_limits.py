@@ -12,10 +12,13 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.servers import ValkeyProcess
+from tests.web.api_rows import Rows
 from tests.web.identities import PASSWORD, ClientFactory, add_key, add_user, bearer, client_factory, log_text, login
 from wagate.config import ConfigError
-from wagate.db.enums import Role
+from wagate.db.enums import Role, SessionStatus
+from wagate.queue.names import qr_key
 from wagate.web.auth import principal, require, require_internal
+from wagate.web.keys import REDIS
 
 Session = async_sessionmaker[AsyncSession]
 routes = web.RouteTableDef()
@@ -167,3 +170,57 @@ def test_a_bad_limit_setting_names_its_variable(tmp_path: Path) -> None:
         make_settings(tmp_path, RATE_LIMIT_LOGIN="five per fortnight")
     assert "RATE_LIMIT_LOGIN" in caught.value.problems
     assert make_settings(tmp_path, RATE_LIMIT_KEY_OPERATOR="none").rate_limit_key_operator == "none"
+
+
+QR_CODE = "2@abcDEF123ghiJKL456,mnoPQR789stuVWX012,yzABCD345EFG678=,HIJklm901NOP234="
+TO = "6281234567890"
+# (limit, its setting, the calls that share it: method, path, JSON body). Each call succeeds when under the limit.
+ROUTE_CASES = [
+    ("send", "RATE_LIMIT_SEND", "3/15minute", 900, [
+        ("POST", "/api/messages/send", {"session": "s1", "to": TO, "message": "one"}),
+        ("POST", "/api/messages/send-bulk", {"session": "s1", "to": [TO], "message": "two"})]),
+    ("broadcast", "RATE_LIMIT_BROADCAST", "3/60minute", 3600, [
+        ("POST", "/api/broadcast/preview", {"name": "Promo", "message": "Halo {name}",
+                                            "recipients": [{"phone": "08123456789", "name": "Ani"}]})]),
+    ("qr", "RATE_LIMIT_QR", "3/15minute", 900, [("GET", "/api/qr/q1", None), ("GET", "/api/qr", {"session": "q1"})]),
+]
+
+
+@pytest.mark.parametrize(("name", "setting", "limit", "window_s", "calls"), ROUTE_CASES,
+                         ids=[case[0] for case in ROUTE_CASES])
+async def test_send_broadcast_and_qr_limits_answer_429_after_their_configured_count(
+        make_client: ClientFactory, db: Session, name: str, setting: str, limit: str, window_s: int,
+        calls: list[tuple[str, str, dict[str, Any] | None]]) -> None:
+    client = await make_client(**{setting: limit})
+    rows = Rows(db)
+    await rows.session("s1")
+    await rows.session("q1", status=SessionStatus.SCAN_QR_CODE)
+    await client.app[REDIS].set(qr_key("q1"), json.dumps({"code": QR_CODE}))
+    for username in ("alice", "bob"):
+        await add_user(db, username, Role.OPERATOR)
+    alice = bearer((await login(client, "alice"))["access_token"])
+
+    def call(n: int, headers: dict[str, str]) -> Any:
+        method, path, body = calls[n % len(calls)]  # the routes of one limit share its count
+        if method == "GET":
+            return client.get(path, params=body or {}, headers=headers)
+        return client.post(path, json=body, headers=headers)
+
+    for n in range(3):
+        response = await call(n, alice)
+        assert response.status in (200, 202), (n, await response.text())
+        assert response.headers["X-RateLimit-Limit"] == "3"
+        assert response.headers["X-RateLimit-Remaining"] == str(2 - n)
+    refused = await call(3, alice)
+    assert refused.status == 429, await refused.text()
+    assert refused.headers["X-RateLimit-Limit"] == "3" and refused.headers["X-RateLimit-Remaining"] == "0"
+    assert window_s - 60 < int(refused.headers["Retry-After"]) <= window_s
+    assert abs(int(refused.headers["X-RateLimit-Reset"]) - (time.time() + window_s)) < 60
+    body = await refused.json()
+    assert body["success"] is False and body["message"].startswith(f"Too many requests ({name})")
+    assert body["details"]["limit"] == 3
+    if name == "send":  # the refused send wrote nothing: one message per accepted call (a bulk of one)
+        assert len(await rows.messages()) == 3
+    # Counted per user: another operator still has the whole limit.
+    bob = bearer((await login(client, "bob"))["access_token"])
+    assert (await call(0, bob)).status in (200, 202)
