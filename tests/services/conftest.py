@@ -11,6 +11,7 @@ from arq.connections import ArqRedis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tests.services.webhook_receiver import DummyReceiver
 from wagate.db.enums import SessionStatus
 from wagate.db.models_identity import Tenant
 from wagate.db.models_whatsapp import Message, WaSession
@@ -23,6 +24,15 @@ async def arq_redis(redis_url: str) -> AsyncIterator[ArqRedis]:
     client = ArqRedis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=2)
     yield client
     await client.aclose()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[DummyReceiver]:
+    """A webhook receiver listening on 127.0.0.1 for the test."""
+    server = DummyReceiver()
+    await server.start()
+    yield server
+    await server.stop()
 
 
 @dataclass

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 from collections import deque
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +23,6 @@ from tests.services.webhook_receiver import (
 from wagate.config import Settings
 from wagate.db.enums import DeliveryStatus, SignatureScheme
 from wagate.services import events, webhooks
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[DummyReceiver]:
-    server = DummyReceiver()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture
