@@ -76,6 +76,18 @@ async def ready(redis: ArqRedis) -> None:
     assert await job.result(timeout=60) == "pong"
 
 
+async def start_linked(bridge: BridgeProcess, db: async_sessionmaker[AsyncSession], redis: ArqRedis,
+                       settings: Settings, session_id: str, phone: str) -> None:
+    """Start the bridge process and link `session_id` through it: start command, QR, the simulated phone scans."""
+    await add_session(db, session_id)
+    bridge.start()
+    await ready(redis)
+    await enqueue_session_command(redis, settings.bridge_shards, session_id, "start")
+    await wait_status(db, session_id, SessionStatus.SCAN_QR_CODE, timeout=30)
+    await enqueue_simulator_control(redis, settings.bridge_shards, session_id, "scan", {"phone": phone})
+    await wait_status(db, session_id, SessionStatus.WORKING, timeout=30)
+
+
 async def statuses(db: async_sessionmaker[AsyncSession], session_id: str) -> Counter[MessageStatus]:
     async with db() as session:
         rows = await session.execute(select(Message.status, func.count()).where(Message.session_id == session_id)
@@ -100,13 +112,7 @@ async def test_a_bridge_killed_mid_batch_sends_every_message_exactly_once(
     sent_log = sent_log_file(settings.auth_sessions_dir)
     bridge = BridgeProcess(settings, tmp_path / "bridge.log")
     try:
-        await add_session(db, "cr")
-        bridge.start()
-        await ready(arq_redis)
-        await enqueue_session_command(arq_redis, settings.bridge_shards, "cr", "start")
-        await wait_status(db, "cr", SessionStatus.SCAN_QR_CODE, timeout=30)
-        await enqueue_simulator_control(arq_redis, settings.bridge_shards, "cr", "scan", {"phone": "6281700000001"})
-        await wait_status(db, "cr", SessionStatus.WORKING, timeout=30)
+        await start_linked(bridge, db, arq_redis, settings, "cr", "6281700000001")
 
         texts = [f"crash {n:02d}" for n in range(BATCH)]
         for text in texts:
