@@ -64,7 +64,9 @@ class Auth extends EventTarget {
   expired() {
     this.token = null;
     clearTimeout(this._timer);
-    if (!location.pathname.endsWith(LOGIN_PAGE)) location.replace(`${LOGIN_PAGE}?expired=1`);
+    if (location.pathname.endsWith(LOGIN_PAGE)) return;
+    const back = new URLSearchParams({ expired: '1', next: `${location.pathname}${location.search}${location.hash}` });
+    location.replace(`${LOGIN_PAGE}?${back}`);  // the login page comes back here afterwards
   }
 
   async logout() {

@@ -73,6 +73,7 @@ class LiveEvents extends EventTarget {
     clearTimeout(this._watchdog);
     this.socket = null;
     this._setState('reconnecting');
+    if (!auth.token) return;  // the login is over: the page is on its way to the login page
     if (event.code === UNAUTHORIZED) {
       try { await auth.refresh(); } catch { return; }  // refresh failure sends the browser to the login page
     }

@@ -10,6 +10,17 @@ const params = new URLSearchParams(location.search);
 if (params.has('expired')) notice(message, 'Your session has expired. Please log in again.', 'warn');
 if (params.has('bye')) notice(message, 'You are logged out.', 'info');
 
+// Where to go after the login: a path of this site only. `//evil.com`, `/\evil.com` (which the browser reads as
+// `//evil.com`), `https://evil.com` or `javascript:` would hand a fresh login to another page: the dashboard instead.
+function nextPath(next) {
+  const fallback = '/dashboard.html';
+  if (!next || !next.startsWith('/')) return fallback;
+  let url;
+  try { url = new URL(next, location.origin); } catch { return fallback; }
+  if (url.origin !== location.origin || url.pathname.endsWith('/login.html')) return fallback;
+  return `${url.pathname}${url.search}${url.hash}`;
+}
+
 function minutes(seconds) {
   const m = Math.ceil(seconds / 60);
   return m <= 1 ? 'a minute' : `${m} minutes`;
@@ -28,8 +39,7 @@ form.addEventListener('submit', async (event) => {
   notice(message, 'Logging in…', 'info');
   try {
     await auth.login(username, password);
-    const next = params.get('next');
-    location.replace(next && next.startsWith('/') && !next.startsWith('//') ? next : '/dashboard.html');
+    location.replace(nextPath(params.get('next')));
   } catch (error) {
     if (error.status === 401) {
       notice(message, 'Wrong username or password.', 'error');

@@ -100,12 +100,13 @@ export function initQr() {
   dialog().addEventListener('close', () => { current = null; clearInterval(ticker); });
   live.on('qr.generated', (event) => {
     if (event.session !== current) return;
-    if (event.data.pairingCode) {
+    if (event.data.pairingCode) {  // a pairing code, not a new QR code: the QR shown (if any) still holds
       const code = $('#pair-code');
       replace(code, 'Enter this code on the phone: ', el('strong', { class: 'code' }, event.data.pairingCode));
       code.hidden = false;
+      return;
     }
-    if (event.data.qr || event.data.expiresIn) fetchCode();
+    fetchCode();
   });
   live.on('session.status', (event) => {
     if (event.session !== current) return;

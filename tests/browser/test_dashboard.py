@@ -7,16 +7,21 @@ and broadcast from. Each page is screenshotted on a desktop and on a 375 px phon
 from __future__ import annotations
 
 import asyncio
+import io
 import re
+from collections.abc import Callable
+from urllib.parse import quote, urlsplit
 
 import pytest
-from playwright.async_api import Browser, Page, expect
+import segno
+from playwright.async_api import Browser, Page, Route, expect
 
 from tests.browser.conftest import (
     DESKTOP,
     PASSWORDS,
     PHONE,
     Gateway,
+    Watch,
     focus_by_tab,
     login,
     open_page,
@@ -266,4 +271,293 @@ async def test_an_operator_sees_no_user_management(browser: Browser, gateway: Ga
     assert status == 403
     status, _ = gateway.call("GET", "/api/keys", token=token)
     assert status == 403
+    watch.check()
+
+
+# --- what the audit of the dashboard asked for: safe redirects, silent refresh, session actions, QR rotation and
+# pairing, CSV broadcasts with a start time and their controls, media sends. These run after the tests above.
+
+OTHER_SITE = re.compile(r"^https?://(?!127\.0\.0\.1[:/])")
+
+
+async def test_login_goes_on_only_to_a_path_of_this_site(browser: Browser, gateway: Gateway) -> None:
+    elsewhere: list[str] = []
+
+    async def other_site(route: Route) -> None:  # nothing leaves the machine; a visit is recorded and fails the test
+        elsewhere.append(route.request.url)
+        await route.fulfill(status=200, content_type="text/html", body="<p>another site</p>")
+
+    async def log_in_with_next(next_path: str) -> tuple[str, Watch]:
+        page, watch = await open_page(browser)
+        await page.context.route(OTHER_SITE, other_site)
+        await page.goto(f"{gateway.url}/login.html?next={quote(next_path, safe='')}")
+        await page.fill("#username", "operator")
+        await page.fill("#password", PASSWORDS["operator"])
+        await page.click("#login-button")
+        await page.wait_for_url(lambda url: "/login.html" not in url)
+        if page.url.startswith(gateway.url):
+            await expect(page.locator("#live-state")).to_have_text("Live")
+        return page.url, watch
+
+    # `/\evil` and `/<tab>/evil` are `//evil` once the browser has read them; each login in its own browser context
+    cases = {"/\\evil.example": "/dashboard.html", "//evil.example/x": "/dashboard.html",
+             "/\t/evil.example": "/dashboard.html", "https://evil.example/": "/dashboard.html",
+             "/dashboard.html#metrics": "/dashboard.html#metrics"}
+    landed = await asyncio.gather(*(log_in_with_next(path) for path in cases))
+    assert [url for url, _ in landed] == [gateway.url + where for where in cases.values()]
+    assert elsewhere == []
+    for _, watch in landed:
+        watch.check()
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 10) -> None:
+    """Wait for something the page does not show (a frame it sent), checking every 50 ms."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+async def test_the_token_is_refreshed_silently_and_a_revoked_login_ends_on_the_login_page(
+        browser: Browser, gateway: Gateway) -> None:
+    page, watch = await open_page(browser)
+    watch.allow("/api/auth/refresh", 401)
+    auth_frames: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda frame: auth_frames.append(str(frame))))
+    await page.clock.install()  # the page's timers run on a clock the test can move on; time still flows
+    await login(page, gateway, "operator")
+    await page.goto(f"{gateway.url}/dashboard.html#messages")
+    await expect(page.locator("#live-state")).to_have_text("Live")
+    await expect(page.locator("#messages-table table")).to_be_visible()
+
+    # ACCESS_TOKEN_TTL=60: the page asks for a new token before it expires (48 s), with nobody touching it
+    async with page.expect_response("**/api/auth/refresh") as answer:
+        await page.clock.fast_forward(50_000)
+    refreshed = await answer.value
+    assert refreshed.ok
+    token = (await refreshed.json())["data"]["access_token"]
+    async with page.expect_request("**/api/messages?*") as asked:  # and goes on working with it
+        await page.click("#messages-filter button[type=submit]")
+    request = await asked.value
+    assert request.headers["authorization"] == f"Bearer {token}"
+    assert (response := await request.response()) is not None and response.status == 200
+    await expect(page.locator("#messages-table table")).to_be_visible()
+    await until(lambda: any(token in frame for frame in auth_frames))  # the socket's renewed too
+    assert page.url.endswith("/dashboard.html#messages")
+
+    status, _ = gateway.post("/api/auth/logout", {}, token=token)  # the login is revoked elsewhere
+    assert status == 200
+    async with page.expect_response("**/api/auth/refresh") as answer:
+        await page.clock.fast_forward(50_000)
+    assert (await answer.value).status == 401
+    await page.wait_for_url("**/login.html?**")
+    await expect(page.locator("#login-notice")).to_have_text("Your session has expired. Please log in again.")
+    await page.fill("#username", "operator")
+    await page.fill("#password", PASSWORDS["operator"])
+    await page.click("#login-button")
+    await page.wait_for_url(f"{gateway.url}/dashboard.html#messages")  # back where the session ended
+    await expect(page.locator("#view-messages")).to_be_visible()
+    watch.check()
+
+
+# Every status a session's card shows, in order, as the page changes it.
+RECORD_CARD = """(id) => {
+  window.__cardStatuses = [];
+  const note = () => {
+    const card = document.querySelector(`article[data-session="${id}"]`);
+    const value = card ? card.dataset.status : 'gone';
+    const seen = window.__cardStatuses;
+    if (seen[seen.length - 1] !== value) seen.push(value);
+  };
+  note();
+  new MutationObserver(note).observe(document.querySelector('#session-list'), {subtree: true, childList: true,
+                                                                             attributes: true});
+}"""
+
+
+async def test_session_settings_and_actions_show_in_the_list_live(browser: Browser, gateway: Gateway) -> None:
+    sid = "ops-1"
+    page, watch = await open_page(browser)
+    page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))  # the confirms of log out and delete
+    list_reads: list[str] = []
+    page.on("request", lambda r: list_reads.append(r.url) if r.method == "GET" and urlsplit(r.url).path
+            == "/api/sessions" else None)
+    await login(page, gateway, "admin")
+    status, body = gateway.post("/api/sessions", {"id": sid, "name": "Ops 1", "auto_connect": True},
+                                token=gateway.token("admin"))
+    assert status == 201, body
+    card = page.locator(f"article[data-session='{sid}']")
+    await expect(card).to_have_attribute("data-status", "SCAN_QR_CODE")
+    status, body = gateway.post(f"/simulator/sessions/{sid}/scan", {"phone": "6281300000999", "push_name": "Olive"})
+    assert status == 202, body
+    await expect(card).to_have_attribute("data-status", "WORKING")
+    await expect(card).to_contain_text("+6281300000999")
+
+    # settings: saved, then read back from the server when the dialog opens again
+    await card.locator("[data-action=settings]").click()
+    dialog = page.locator("#settings-dialog")
+    await expect(page.locator("#settings-events input")).to_have_count(10)
+    assert await unlabelled_inputs(page) == []
+    await page.check("#settings-autoread")
+    await page.check("#settings-typing")
+    await page.fill("#settings-webhook", "https://hooks.example.com/wa/ops-1")
+    await page.check("#settings-event-message-received")
+    await page.check("#settings-event-broadcast-completed")
+    await both_sizes(page, "session-settings")
+    await dialog.locator("button[type=submit]").click()
+    await expect(page.locator("#settings-notice")).to_have_text("Settings saved.")
+    await page.click("#settings-close")
+    await card.locator("[data-action=settings]").click()
+    await expect(page.locator("#settings-webhook")).to_have_value("https://hooks.example.com/wa/ops-1")
+    await expect(page.locator("#settings-autoread")).to_be_checked()
+    await expect(page.locator("#settings-typing")).to_be_checked()
+    checked = await page.eval_on_selector_all("#settings-events input:checked", "(inputs) => inputs.map(i => i.value)")
+    assert checked == ["message.received", "broadcast.completed"]
+    await page.click("#settings-close")
+    status, body = gateway.call("GET", f"/api/sessions/{sid}/settings", token=gateway.token("admin"))
+    assert (body["data"]["auto_read_enabled"], body["data"]["typing_enabled"], body["data"]["webhook_events"]) == (
+        True, True, ["message.received", "broadcast.completed"]), body
+
+    # stop: the card follows the WebSocket's session.status, not a re-read of the list, and nothing polls it
+    await page.evaluate(RECORD_CARD, sid)
+    reads = len(list_reads)
+    await card.locator("[data-action=stop]").click()
+    await expect(card).to_have_attribute("data-status", "STOPPED")
+    await expect(card.locator("[data-action=start]")).to_be_visible()
+    await asyncio.sleep(2)  # a polling loop would show here
+    assert list_reads[reads:] == []
+
+    await card.locator("[data-action=start]").click()  # the linked phone reconnects: no QR code to scan
+    await expect(page.locator("#qr-status [data-status]")).to_have_text("WORKING")
+    await page.click("#qr-close")
+    await expect(card).to_have_attribute("data-status", "WORKING")
+    await card.locator("[data-action=restart]").click()
+    await expect(page.locator("#qr-status [data-status]")).to_have_text("WORKING")
+    await page.click("#qr-close")
+    await expect(card).to_have_attribute("data-status", "WORKING")
+    seen = await page.evaluate("() => window.__cardStatuses")
+    assert seen[0] == "WORKING" and seen[1] == "STOPPED" and seen[-1] == "WORKING" and seen.count("STARTING") >= 2, seen
+
+    reads = len(list_reads)
+    await card.locator("[data-action=logout]").click()
+    await expect(card).to_have_attribute("data-status", "LOGGED_OUT")
+    assert list_reads[reads:] == []
+    await card.locator("[data-action=delete]").click()
+    await expect(card).to_have_count(0)
+    await expect(page.locator("#page-notice")).to_have_text(f"Session {sid} deleted.")
+    status, _ = gateway.call("GET", f"/api/sessions/{sid}", token=gateway.token("admin"))
+    assert status == 404
+    assert len(list_reads) <= 8, list_reads  # the first read, one per WORKING and per change made here: no loop
+    watch.check()
+
+
+async def test_the_qr_code_rotates_and_a_phone_number_gets_a_pairing_code(browser: Browser,
+                                                                          gateway: Gateway) -> None:
+    sid = "pair-1"
+    page, watch = await open_page(browser)
+    await login(page, gateway, "admin")
+    status, body = gateway.post("/api/sessions", {"id": sid, "name": "Pair 1", "auto_connect": True},
+                                token=gateway.token("admin"))
+    assert status == 201, body
+    card = page.locator(f"article[data-session='{sid}']")
+    await card.locator("[data-action=qr]").click()
+    image = page.locator("#qr-image")
+    await expect(image).to_have_attribute("src", re.compile("^data:image/png;base64,"))
+    first = await image.get_attribute("src")
+
+    await page.fill("#pair-phone", "+62 813-0000-0777")
+    await page.click("#pair-form button[type=submit]")
+    code = page.locator("#pair-code strong.code")
+    await expect(code).to_have_text(re.compile(r"^[A-Z0-9]{4}-[A-Z0-9]{4}$"))
+    assert await image.get_attribute("src") == first  # the pairing code leaves the QR code as it was
+    await both_sizes(page, "qr-pairing-code")
+
+    await expect(image).not_to_have_attribute("src", first, timeout=15_000)  # the simulator's next code (7.5 s)
+    assert (await image.get_attribute("src") or "").startswith("data:image/png;base64,")
+    await expect(page.locator("#qr-countdown")).to_contain_text("expires in")
+
+    status, body = gateway.post(f"/simulator/sessions/{sid}/pair-code", {"code": await code.inner_text(),
+                                                                        "push_name": "Wimpy"})
+    assert status == 202, body
+    await expect(page.locator("#qr-status [data-status]")).to_have_text("WORKING")
+    await expect(page.locator("#qr-status")).to_contain_text("+6281300000777")
+    await page.click("#qr-close")
+    status, _ = gateway.call("DELETE", f"/api/sessions/{sid}", token=gateway.token("admin"))
+    assert status == 200
+    await expect(card).to_have_count(0)
+    watch.check()
+
+
+async def test_a_csv_broadcast_scheduled_then_paused_resumed_and_cancelled(browser: Browser,
+                                                                           gateway: Gateway) -> None:
+    page, watch = await open_page(browser)
+    page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))  # the confirm of cancel
+    await login(page, gateway, "operator")
+    await page.goto(f"{gateway.url}/broadcast.html")
+    await expect(page.locator("#bc-session option[value='sales-1']")).to_have_count(1)
+    await page.select_option("#bc-session", SESSION)
+    await page.fill("#bc-name", "Scheduled from CSV")
+    await page.check("#bc-source-file")
+    await expect(page.locator("#bc-numbers")).to_be_hidden()
+    csv = "phone,name,city\n6281400000001,Ana,Bandung\n6281400000002,Budi,Medan\n12,Short,Nowhere\n"
+    async with page.expect_file_chooser() as chooser:
+        await page.click("#bc-file")
+    await (await chooser.value).set_files({"name": "guests.csv", "mimeType": "text/csv", "buffer": csv.encode()})
+    await page.fill("#bc-template", "Halo {name} dari {city}")
+    later = await page.evaluate("""() => {  // an hour from now, as the datetime-local input takes it
+      const d = new Date(Date.now() + 3600e3);
+      const p = (n) => String(n).padStart(2, '0');
+      return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+    }""")
+    await page.fill("#bc-start", later)
+    await page.click("#bc-preview-button")
+    await expect(page.locator("#bc-preview-summary")).to_contain_text("2 recipient(s) will get a message")
+    await expect(page.locator("#bc-samples")).to_contain_text("Halo Ana dari Bandung")
+    await expect(page.locator("#bc-invalid tbody tr")).to_have_count(1)
+    await page.click("#bc-start-button")
+    await expect(page.locator("#bc-notice")).to_have_text("Broadcast “Scheduled from CSV” scheduled.")
+    state = page.locator("#bc-status [data-status]")
+    await expect(state).to_have_text("scheduled")
+    await expect(page.locator("#bc-counts [data-count=total]")).to_have_text("total: 2")
+    await both_sizes(page, "broadcast-scheduled")
+
+    await page.click("#bc-pause")
+    await expect(state).to_have_text("paused")
+    await expect(page.locator("#bc-pause")).to_be_hidden()
+    await page.click("#bc-resume")
+    await expect(state).to_have_text("scheduled")
+    await page.click("#bc-cancel")
+    await expect(state).to_have_text("cancelled")
+    for button in ("#bc-pause", "#bc-resume", "#bc-cancel"):
+        await expect(page.locator(button)).to_be_hidden()
+    status, body = gateway.call("GET", "/api/broadcast?limit=1", token=gateway.token("operator"))
+    newest = body["data"]["items"][0]
+    assert (newest["name"], newest["status"], newest["total"]) == ("Scheduled from CSV", "cancelled", 2), newest
+    await expect(page.locator("#bc-list")).to_contain_text("Scheduled from CSV")
+    watch.check()
+
+
+async def test_send_an_image_and_watch_it_reach_read(browser: Browser, gateway: Gateway) -> None:
+    picture = io.BytesIO()
+    segno.make("WA-Gate").save(picture, kind="png", scale=4)
+    page, watch = await open_page(browser)
+    await login(page, gateway, "operator")
+    await page.goto(f"{gateway.url}/dashboard.html#send")
+    await page.select_option("#send-session", SESSION)
+    await page.fill("#send-to", "6281298765432")
+    await page.check("#send-kind-media")
+    await expect(page.locator("#send-text")).to_be_hidden()
+    async with page.expect_file_chooser() as chooser:
+        await page.click("#send-file")
+    await (await chooser.value).set_files({"name": "qr.png", "mimeType": "image/png", "buffer": picture.getvalue()})
+    await expect(page.locator("#send-file-hint")).to_contain_text("qr.png")
+    await page.fill("#send-caption", "Our code")
+    assert await unlabelled_inputs(page) == []
+    async with page.expect_response("**/api/messages/send") as answer:
+        await page.click("#send-button")
+    sent = (await (await answer.value).json())["data"]
+    assert (sent["type"], sent["to"]) == ("image", "6281298765432"), sent
+    row = page.locator(f"#send-tracked tr[data-message-id='{sent['id']}']")
+    await expect(row).to_contain_text("📎")
+    await expect(row.locator("[data-message-status]")).to_have_attribute("data-value", "read", timeout=20_000)
     watch.check()
