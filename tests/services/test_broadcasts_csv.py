@@ -47,6 +47,7 @@ def test_invalid_rows_carry_their_line_number_and_reason() -> None:
     assert [(r.line, r.phone) for r in result.invalid] == [(4, "not a number"), (5, None), (6, "0812")]
     assert "phone number" in result.invalid[0].reason
     assert result.invalid[1].reason == "phone is required"
+    assert result.blank_lines == [3]
     assert "not a valid phone number" in result.invalid[2].reason
 
 

@@ -59,6 +59,50 @@ async def test_preview_creates_nothing(client: TestClient, rows: Rows) -> None:
     assert await rows.count(Broadcast) == 0 and await rows.count(BroadcastRecipient) == 0
 
 
+def _csv_form(data: bytes) -> FormData:
+    form = FormData()
+    form.add_field("name", "Promo")
+    form.add_field("template", "Halo {nama} dari {kota}")
+    form.add_field("file", data, filename="kontak.csv", content_type="text/csv")
+    return form
+
+
+async def test_a_csv_with_bad_rows_gets_a_report_of_exactly_what_was_skipped_and_why(
+        client: TestClient, rows: Rows) -> None:
+    headers = await rows.key()
+    data = (b"nomor,nama,kota\n"
+            b"08123456789,Budi,Bandung\n"  # 2: kept
+            b"\n"  # 3: empty
+            b"0812,Pendek,Solo\n"  # 4: too short to be a number
+            b"bukan nomor,Teks,Medan\n"  # 5: not a number at all
+            b"0812-3456-789,Lagi,Bogor\n"  # 6: line 2's number written another way
+            b"0857 1111 2222,Siti,Jakarta, Selatan\n"  # 7: an unquoted comma, a value too many
+            b" , , \n"  # 8: blank cells only
+            b"0857 3333 4444,Andi,Depok\n")  # 9: kept
+    response = await client.post("/api/broadcast/preview", headers=headers, data=_csv_form(data))
+    body = await response.json()
+    assert response.status == 200, body
+    report = body["data"]
+    assert report["total"] == 2
+    assert [s["line"] for s in report["samples"]] == [2, 9]
+    assert [(r["line"], r["phone"]) for r in report["invalid"]] == [
+        (4, "0812"), (5, "bukan nomor"), (7, "0857 1111 2222")]
+    assert "not a valid phone number" in report["invalid"][0]["reason"]
+    assert "phone number" in report["invalid"][1]["reason"]
+    assert report["invalid"][2]["reason"].startswith("has 4 values but the header names 3 columns")
+    assert report["duplicates"] == [{"line": 6, "phone": "628123456789", "first_line": 2}]
+    assert report["blank_lines"] == [3, 8]
+
+    created = await client.post("/api/broadcast", headers=headers, data=_csv_form(data))  # no session: refused
+    assert created.status == 400 and await rows.count(Broadcast) == 0
+
+    latin1 = "nomor,nama\n08123456789,Jos\u00e9\n".encode("latin-1")
+    refused = await client.post("/api/broadcast/preview", headers=headers, data=_csv_form(latin1))
+    answer = await refused.json()
+    assert refused.status == 400 and answer["success"] is False
+    assert answer["details"]["file"] == "is not UTF-8 text (byte 27)"
+
+
 async def test_unknown_variables_and_limits_are_refused_before_writing(client: TestClient, rows: Rows) -> None:
     tenant = await rows.tenant(max_messages=5, messages_sent=4)
     await rows.session("mine", tenant_id=tenant)

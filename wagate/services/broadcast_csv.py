@@ -120,6 +120,7 @@ class RecipientList:
     rows: list[RecipientRow] = field(default_factory=list)
     invalid: list[RejectedRow] = field(default_factory=list)
     duplicates: list[DuplicateRow] = field(default_factory=list)
+    blank_lines: list[int] = field(default_factory=list)  # CSV lines with no value at all, skipped
     columns: set[str] = field(default_factory=lambda: {"name", "phone"})  # the variables a template may use
 
     def _add(self, line: int, raw_phone: Any, name: Any, variables: Mapping[str, Any], region: str,
@@ -214,9 +215,15 @@ def from_csv(data: bytes, default_region: str) -> RecipientList:
         for cells in reader:
             line, start = reader.line_num, line + 1  # a quoted cell may span lines: report where the row starts
             if not any(cell.strip() for cell in cells):
+                result.blank_lines.append(start)
                 continue
             record = {name: cell.strip() for name, cell in zip(names, cells, strict=False) if name}
             phone, name, variables = _split(record)
+            if any(cell.strip() for cell in cells[len(names):]):  # an unquoted comma shifts every value after it
+                result.invalid.append(RejectedRow(start, _text(phone), f"has {len(cells)} values but the header "
+                                                  f"names {len(names)} columns: quote a value that holds a "
+                                                  f"{delimiter!r}"))
+                continue
             result._add(start, phone, name, variables, default_region, first_lines)
     except csv.Error as exc:
         raise Invalid("Invalid CSV file", details={"file": f"line {reader.line_num}: {exc}"}) from exc

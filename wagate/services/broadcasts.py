@@ -81,6 +81,7 @@ class Preview:
     samples: list[dict[str, Any]]  # the first rendered messages
     invalid: list[dict[str, Any]]
     duplicates: list[dict[str, Any]]
+    blank_lines: list[int]  # CSV lines skipped for holding no value
     variables: list[str]
 
 
@@ -372,7 +373,8 @@ def _effective_status() -> Any:
 
 def _preview(recipients: RecipientList, template: Template, samples: list[dict[str, Any]]) -> Preview:
     return Preview(total=len(recipients.rows), samples=samples, invalid=[r.as_dict() for r in recipients.invalid],
-                   duplicates=[d.as_dict() for d in recipients.duplicates], variables=sorted(template.variables))
+                   duplicates=[d.as_dict() for d in recipients.duplicates], blank_lines=recipients.blank_lines,
+                   variables=sorted(template.variables))
 
 
 def _audit(db: AsyncSession, actor: Actor, broadcast: Broadcast, action: str, details: dict[str, Any]) -> None:

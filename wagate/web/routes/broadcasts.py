@@ -101,7 +101,8 @@ async def _request(request: web.Request, *, need_session: bool) -> broadcasts.Br
 async def preview(request: web.Request) -> web.Response:
     result = broadcasts.preview_broadcast(await _request(request, need_session=False))
     return ok("Broadcast preview", {"total": result.total, "samples": result.samples, "invalid": result.invalid,
-                                    "duplicates": result.duplicates, "variables": result.variables})
+                                    "duplicates": result.duplicates, "blank_lines": result.blank_lines,
+                                    "variables": result.variables})
 
 
 @routes.post("/api/broadcast")
@@ -112,7 +113,8 @@ async def create(request: web.Request) -> web.Response:
     created, report = await broadcasts.create_broadcast(
         app[DB], app[REDIS], app[SETTINGS], await _request(request, need_session=True),
         tenant_id=tenant_of(request), actor=actor(request))
-    data = {**BroadcastSchema().dump(created), "invalid": report.invalid, "duplicates": report.duplicates}
+    data = {**BroadcastSchema().dump(created), "invalid": report.invalid, "duplicates": report.duplicates,
+            "blank_lines": report.blank_lines}
     message = "Broadcast scheduled" if created.status == "scheduled" else "Broadcast started"
     return ok(message, data, status=201)
 
