@@ -45,7 +45,7 @@ function renderCharts(c) {
   replace($('#chart-response'), lineChart(c.labels, { 'median seconds': c.response_time },
     { label: 'Median seconds from queued to sent', unit: ' s' }));
   replace($('#chart-keys'), barList(c.api_usage.filter((k) => !k.revoked).map((k) => ({
-    label: `${k.name} (${k.prefix})`, value: k.changes })), { label: 'Changes made per API key' }));
+    label: `${k.name} (${k.prefix})`, value: k.requests ?? 0 })), { label: 'Requests per API key' }));
 }
 
 async function loadStats(force = false) {

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from redis.asyncio import Redis
 
 from tests.web.api_rows import Db, Rows
 from wagate.config import Settings
@@ -14,8 +16,9 @@ from wagate.db.enums import ActorType, BroadcastStatus, DeliveryStatus, Directio
 from wagate.db.models_delivery import Broadcast, Webhook, WebhookDelivery
 from wagate.db.models_identity import ApiKey, AuditLog
 from wagate.db.models_whatsapp import Message
-from wagate.services import metrics
+from wagate.services import key_requests, metrics
 from wagate.web.app import redis_client
+from wagate.web.keys import KEY_USAGE
 
 # 17:30 UTC on Oct 5 is 00:30 on Oct 6 in Jakarta (UTC+7): "today" began 30 minutes ago.
 NOW = datetime(2025, 10, 5, 17, 30, tzinfo=UTC)
@@ -112,9 +115,20 @@ async def test_stats_of_a_tenant(db: Db, settings: Settings, arranged: None, row
     assert stats["active_broadcasts"] == 0 and stats["webhooks"]["total"] == 0
 
 
-async def test_week_chart(db: Db, settings: Settings, arranged: None) -> None:
+@pytest.fixture
+async def redis(settings: Settings) -> AsyncIterator[Redis]:
+    client = redis_client(settings.redis_url or "")
+    yield client
+    await client.aclose(close_connection_pool=True)
+
+
+async def test_week_chart(db: Db, settings: Settings, arranged: None, redis: Redis) -> None:
+    # Requests counted by the web processes: two hours this week, one just before it (Sep 29 in Jakarta).
+    await key_requests.add(redis, {7: 40, 8: 5}, at(9, 15))
+    await key_requests.add(redis, {7: 2}, at(17, 29))
+    await key_requests.add(redis, {7: 1000}, datetime(2025, 9, 29, 16, 0, tzinfo=UTC))
     async with db() as s:
-        chart = await metrics.charts(s, settings, range_name="week", tenant_id=None, now=NOW)
+        chart = await metrics.charts(s, redis, settings, range_name="week", tenant_id=None, now=NOW)
     assert chart["labels"] == [f"2025-09-{d}" for d in (30,)] + [f"2025-10-0{d}" for d in range(1, 7)]
     assert chart["messages"]["sent"] == [0, 0, 0, 0, 0, 1, 3]
     assert chart["messages"]["failed"] == [0, 0, 0, 0, 0, 0, 1]
@@ -123,18 +137,31 @@ async def test_week_chart(db: Db, settings: Settings, arranged: None) -> None:
     assert chart["failure_reasons"] == [{"reason": "not on WhatsApp", "count": 1}]
     assert chart["top_contacts"][0] == {"chat": A, "phone": "6281200000001", "sent": 4, "received": 1, "total": 5}
     assert chart["top_contacts"][1]["chat"] == B and chart["top_contacts"][1]["total"] == 3
-    [usage] = chart["api_usage"]
+    [usage] = chart["api_usage"]  # key 8 is not in the database: its count is not shown
     assert usage["id"] == 7 and usage["changes"] == 1 and usage["last_used_at"].startswith("2025-10-05T17:29")
+    assert usage["requests"] == 42
+
+    unreachable = redis_client("redis://127.0.0.1:1/0")  # nothing listens there: the count is unknown, not 0
+    try:
+        async with db() as s:
+            blind = await metrics.charts(s, unreachable, settings, range_name="week", tenant_id=None, now=NOW)
+    finally:
+        await unreachable.aclose(close_connection_pool=True)
+    assert blind["api_usage"][0]["requests"] is None and blind["messages"] == chart["messages"]
 
 
-async def test_day_chart_is_hourly_and_month_has_30_days(db: Db, settings: Settings, arranged: None) -> None:
+async def test_day_chart_is_hourly_and_month_has_30_days(db: Db, settings: Settings, arranged: None,
+                                                          redis: Redis) -> None:
+    await key_requests.add(redis, {7: 3}, at(16, 59))  # in the last 24 hours
+    await key_requests.add(redis, {7: 20}, at(16, 59, day=4))  # 24 h and 31 min ago: the month's only
     async with db() as s:
-        day = await metrics.charts(s, settings, range_name="day", tenant_id=None, now=NOW)
-        month = await metrics.charts(s, settings, range_name="month", tenant_id=None, now=NOW)
+        day = await metrics.charts(s, redis, settings, range_name="day", tenant_id=None, now=NOW)
+        month = await metrics.charts(s, redis, settings, range_name="month", tenant_id=None, now=NOW)
     assert day["bucket"] == "hour" and len(day["labels"]) == 24 and day["labels"][-1] == "2025-10-06T00:00"
     assert day["messages"]["sent"][-2:] == [1, 3]
     assert month["bucket"] == "day" and len(month["labels"]) == 30 and month["labels"][-1] == "2025-10-06"
     assert sum(month["messages"]["sent"]) == 4
+    assert day["api_usage"][0]["requests"] == 3 and month["api_usage"][0]["requests"] == 23
 
 
 async def test_routes(client: TestClient, rows: Rows) -> None:
@@ -148,4 +175,16 @@ async def test_routes(client: TestClient, rows: Rows) -> None:
         response = await client.get("/api/dashboard/charts", params={"range": value}, headers=viewer)
         assert response.status == 200 and (await response.json())["data"]["range"] == value
     assert (await client.get("/api/dashboard/charts", params={"range": "year"}, headers=viewer)).status == 400
+
+
+async def test_requests_per_key_are_counted_from_real_use(client: TestClient, rows: Rows) -> None:
+    busy, idle = await rows.key(Role.USER), await rows.key(Role.USER)
+    for _ in range(5):
+        assert (await client.get("/api/dashboard/stats", headers=busy)).status == 200
+    assert (await client.get("/api/dashboard/stats", headers=idle)).status == 200
+    await client.app[KEY_USAGE].flush()  # what the web process does once a minute and when it stops
+    response = await client.get("/api/dashboard/charts", params={"range": "day"}, headers=idle)
+    usage = {k["prefix"]: k["requests"] for k in (await response.json())["data"]["api_usage"]}
+    # The chart's own request is counted at the next flush.
+    assert usage == {busy["x-api-key"][:12]: 5, idle["x-api-key"][:12]: 1}, usage
     assert (await client.get("/api/dashboard/stats")).status == 401

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +16,7 @@ from wagate.db.enums import Role
 from wagate.db.models_identity import ApiKey, Tenant, User
 from wagate.db.types import utcnow
 from wagate.errors import Invalid, NotFound
-from wagate.services import audit, key_cache
+from wagate.services import audit, key_cache, key_requests
 from wagate.services.credentials import new_api_key
 from wagate.services.principal import Principal
 
@@ -74,29 +75,43 @@ async def revoke_key(sessions: async_sessionmaker[AsyncSession], actor: Principa
 
 
 class KeyUsage:
-    """Collects the keys used since the last flush and writes their `last_used_at` in one batched UPDATE."""
+    """Collects the keys used since the last flush: writes their `last_used_at` in one batched UPDATE and adds
+    their request counts to the hour's totals in Redis (`key_requests`)."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], interval_s: float = USAGE_FLUSH_S) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], redis: Any,
+                 interval_s: float = USAGE_FLUSH_S) -> None:
         self._sessions = sessions
+        self._redis = redis
         self._interval_s = interval_s
-        self._pending: set[int] = set()
+        self._unstamped: set[int] = set()
+        self._uncounted: Counter[int] = Counter()
         self._task: asyncio.Task[None] | None = None
 
     def used(self, key_id: int) -> None:
-        self._pending.add(key_id)
+        self._unstamped.add(key_id)
+        self._uncounted[key_id] += 1
 
     async def flush(self) -> None:
-        key_ids, self._pending = self._pending, set()
-        if not key_ids:
-            return
-        try:
-            async with self._sessions() as db:
-                await db.execute(update(ApiKey).where(ApiKey.id.in_(sorted(key_ids))).values(last_used_at=utcnow()))
-                await db.commit()
-        except Exception:  # a database hiccup loses nothing but a timestamp: keep them for the next flush
-            self._pending |= key_ids
-            log.warning("could not record API key use; retrying at the next flush", keys=len(key_ids),
-                        exc_info=True)
+        """Write what was collected; what a database or Redis hiccup refuses is kept for the next flush."""
+        key_ids, self._unstamped = self._unstamped, set()
+        counts, self._uncounted = self._uncounted, Counter()
+        if key_ids:
+            try:
+                async with self._sessions() as db:
+                    await db.execute(update(ApiKey).where(ApiKey.id.in_(sorted(key_ids)))
+                                     .values(last_used_at=utcnow()))
+                    await db.commit()
+            except Exception:
+                self._unstamped |= key_ids
+                log.warning("could not record API key use; retrying at the next flush", keys=len(key_ids),
+                            exc_info=True)
+        if counts:
+            try:
+                await key_requests.add(self._redis, counts, utcnow())
+            except Exception:
+                self._uncounted.update(counts)
+                log.warning("could not count API key requests; retrying at the next flush", keys=len(counts),
+                            exc_info=True)
 
     async def _run(self) -> None:
         while True:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import statistics
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -27,6 +28,7 @@ from wagate.db.models_identity import ApiKey, AuditLog
 from wagate.db.models_whatsapp import Message, WaSession
 from wagate.db.types import utcnow
 from wagate.queue.names import WORKER_QUEUE, bridge_queue
+from wagate.services import key_requests
 from wagate.services.health import process_metrics
 
 RANGES = {"day": 24, "week": 7, "month": 30}  # buckets: hours for a day, days otherwise
@@ -175,7 +177,7 @@ async def webhook_health(db: AsyncSession, *, tenant_id: int | None, now: dateti
             "status": "idle" if not total else ("failing" if bad * 2 > total else "ok" if not bad else "degraded")}
 
 
-async def charts(db: AsyncSession, settings: Settings, *, range_name: str, tenant_id: int | None,
+async def charts(db: AsyncSession, redis: Redis, settings: Settings, *, range_name: str, tenant_id: int | None,
                  now: datetime | None = None) -> dict[str, Any]:
     """Messages per bucket, top contacts, failure reasons, median queue→sent time, API usage per key."""
     now = now or utcnow()
@@ -198,7 +200,7 @@ async def charts(db: AsyncSession, settings: Settings, *, range_name: str, tenan
         "top_contacts": await _top_contacts(db, start, end, visible),
         "failure_reasons": await _failure_reasons(db, start, end, visible),
         "response_time": await _response_times(db, spans, visible),
-        "api_usage": await _api_usage(db, start, tenant_id),
+        "api_usage": await _api_usage(db, await _key_requests(redis, start, end), start, tenant_id),
     }
 
 
@@ -243,9 +245,19 @@ async def _response_times(db: AsyncSession, spans: Buckets, visible: list[Any]) 
     return [round(statistics.median(d), 3) if d else None for d in delays]
 
 
-async def _api_usage(db: AsyncSession, since: datetime, tenant_id: int | None) -> list[dict[str, Any]]:
-    """Every key with its last use and the changes made with it in the window (from the audit log)."""
-    keys_query = select(ApiKey).order_by(ApiKey.last_used_at.desc(), ApiKey.id)
+async def _key_requests(redis: Redis, start: datetime, end: datetime) -> Mapping[int, int] | None:
+    """Requests per key in the window; None (shown as unknown, not as zero) while Redis is unreachable."""
+    try:
+        return await key_requests.between(redis, start, end)
+    except (RedisError, OSError):
+        return None
+
+
+async def _api_usage(db: AsyncSession, requests: Mapping[int, int] | None, since: datetime,
+                     tenant_id: int | None) -> list[dict[str, Any]]:
+    """Every key with its requests in the window (counted per hour in Redis), its last use, and the changes made
+    with it in the window (from the audit log); the busiest first."""
+    keys_query = select(ApiKey).order_by(ApiKey.id)
     if tenant_id is not None:
         keys_query = keys_query.where(ApiKey.tenant_id == tenant_id)
     keys = list(await db.scalars(keys_query))
@@ -256,6 +268,9 @@ async def _api_usage(db: AsyncSession, since: datetime, tenant_id: int | None) -
             and_(AuditLog.actor_type == ActorType.API_KEY, AuditLog.created_at >= since,
                  AuditLog.actor_id.in_([str(k.id) for k in keys])))
         .group_by(AuditLog.actor_id)))
-    return [{"id": k.id, "name": k.name, "prefix": k.prefix, "role": str(k.role),
-             "last_used_at": k.last_used_at.isoformat() if k.last_used_at else None,
-             "revoked": k.revoked_at is not None, "changes": changes.get(str(k.id), 0)} for k in keys]
+    usage = [{"id": k.id, "name": k.name, "prefix": k.prefix, "role": str(k.role),
+              "last_used_at": k.last_used_at.isoformat() if k.last_used_at else None,
+              "revoked": k.revoked_at is not None,
+              "requests": None if requests is None else requests.get(k.id, 0),
+              "changes": changes.get(str(k.id), 0)} for k in keys]
+    return sorted(usage, key=lambda k: -(k["requests"] or 0))  # stable: ties stay in id order

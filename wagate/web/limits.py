@@ -18,7 +18,7 @@ from wagate.logging import security_log
 from wagate.observability import metrics
 from wagate.services.api_keys import KeyUsage
 from wagate.services.limiter import ROUTE_LIMITS, Decision, Limiter
-from wagate.web.keys import DB, KEY_USAGE, LIMITER, PRINCIPAL, SETTINGS
+from wagate.web.keys import DB, KEY_USAGE, LIMITER, PRINCIPAL, REDIS, SETTINGS
 from wagate.web.middlewares import CLIENT_IP, json_error
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -105,7 +105,7 @@ async def limiter_context(app: web.Application) -> AsyncIterator[None]:
 
 async def key_usage_context(app: web.Application) -> AsyncIterator[None]:
     """Batched `last_used_at` writes; the last batch is written at shutdown. Needs the database context first."""
-    app[KEY_USAGE] = KeyUsage(app[DB])
+    app[KEY_USAGE] = KeyUsage(app[DB], app[REDIS])
     app[KEY_USAGE].start()
     yield
     await app[KEY_USAGE].stop()

@@ -35,5 +35,6 @@ async def charts(request: web.Request) -> web.Response:
     values = query(request, ChartsQuerySchema)
     app = request.app
     async with app[DB]() as db:
-        data = await metrics.charts(db, app[SETTINGS], range_name=values["range"], tenant_id=tenant_of(request))
+        data = await metrics.charts(db, app[REDIS], app[SETTINGS], range_name=values["range"],
+                                    tenant_id=tenant_of(request))
     return ok(f"Dashboard charts for the last {values['range']}", data)
