@@ -192,6 +192,15 @@ def _networks(value: tuple[str, ...]) -> None:
             raise ValidationError(f"expects addresses or CIDRs such as 10.0.0.0/8, got {part!r}") from exc
 
 
+_ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?$|^https?://\[[0-9a-f:.]+\](:[0-9]{1,5})?$", re.I)
+
+
+def _origins(value: tuple[str, ...]) -> None:
+    for part in value:
+        if part != "*" and not _ORIGIN.match(part.rstrip("/")):
+            raise ValidationError(f"expects origins such as https://app.example.com or *, got {part!r}")
+
+
 def _rate_limit(value: str) -> None:
     from limits import parse  # only the validator needs it
 
@@ -287,7 +296,7 @@ class SettingsSchema(Schema):
         validate=validate.Regexp(r"^[A-Z]{2}$", error="expects a two-letter country code such as ID"),
     )
     timezone = fields.String(data_key="TIMEZONE", load_default="Asia/Jakarta", validate=_timezone)
-    cors_origins = CommaList(data_key="CORS_ORIGINS", load_default=())
+    cors_origins = CommaList(data_key="CORS_ORIGINS", load_default=(), validate=_origins)
     trusted_proxies = CommaList(data_key="TRUSTED_PROXIES", load_default=("127.0.0.1", "::1"))
     metrics_allow_ips = CommaList(data_key="METRICS_ALLOW_IPS", load_default=(), validate=_networks)
     rate_limit_login = _limit("RATE_LIMIT_LOGIN", "5/15minute")

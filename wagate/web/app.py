@@ -12,7 +12,7 @@ from wagate.config import Settings
 from wagate.db.engine import create_engine, create_sessionmaker
 from wagate.redis_connect import queue_client
 from wagate.services.send_intake import SendIntake
-from wagate.web import limits, middlewares
+from wagate.web import edge, limits, middlewares
 from wagate.web.keys import DB, ENGINE, REDIS, SEND_INTAKE, SETTINGS, STARTED_AT
 from wagate.web.routes import (
     audit_log,
@@ -77,6 +77,7 @@ def create_app(settings: Settings) -> web.Application:
         middlewares=[
             middlewares.request_context(settings.trusted_proxies),
             middlewares.security_headers,
+            edge.cors(settings.cors_origins),  # preflights are answered before any route, credential or limit
             middlewares.errors,
             limits.ip_ban,  # innermost: knows the client address, answers with the error shape
         ],

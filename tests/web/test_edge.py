@@ -1,0 +1,112 @@
+"""The edge of the real app: CORS allow-list and preflights, before authentication and limits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tests.fixtures import make_settings
+from tests.web.identities import ClientFactory, add_key, client_factory, log_text
+from wagate.config import ConfigError
+from wagate.db.enums import Role
+
+Session = async_sessionmaker[AsyncSession]
+APP = "https://app.example.com"
+PREFLIGHT = {"Origin": APP, "Access-Control-Request-Method": "POST",
+             "Access-Control-Request-Headers": "authorization, content-type, idempotency-key"}
+
+
+@pytest.fixture
+def make_client(aiohttp_client: Any, tmp_path: Path, database_url: str, redis_url: str) -> ClientFactory:
+    return client_factory(aiohttp_client, tmp_path, database_url, redis_url)
+
+
+def security_events(tmp_path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in log_text(tmp_path).splitlines()
+            if line.startswith("{") and '"access denied"' in line]
+
+
+async def test_a_listed_origin_gets_its_preflight_before_auth_and_limits(make_client: ClientFactory) -> None:
+    client = await make_client(CORS_ORIGINS=f"{APP}, https://other.example.com/", RATE_LIMIT_SEND="1/15minute")
+    for _ in range(3):  # no credentials, no limit counted: the preflight never reaches the route
+        response = await client.options("/api/messages/send", headers=PREFLIGHT)
+        assert response.status == 204, await response.text()
+        assert response.headers["Access-Control-Allow-Origin"] == APP
+        assert response.headers["Vary"] == "Origin"
+        assert "POST" in response.headers["Access-Control-Allow-Methods"]
+        allowed = {h.strip().lower() for h in response.headers["Access-Control-Allow-Headers"].split(",")}
+        assert {"authorization", "content-type", "x-api-key", "idempotency-key", "x-request-id"} <= allowed
+        assert int(response.headers["Access-Control-Max-Age"]) > 0
+        assert "Access-Control-Allow-Credentials" not in response.headers
+        assert "X-RateLimit-Limit" not in response.headers
+    # The second listed origin was written with a trailing slash: browsers send it without.
+    response = await client.options("/api/sessions", headers={**PREFLIGHT, "Origin": "https://other.example.com"})
+    assert response.status == 204
+    assert response.headers["Access-Control-Allow-Origin"] == "https://other.example.com"
+
+
+async def test_a_listed_origin_reads_answers_and_their_headers(make_client: ClientFactory, db: Session) -> None:
+    client = await make_client(CORS_ORIGINS=APP)
+    _, key = await add_key(db, Role.USER)
+    response = await client.get("/api/auth/me", headers={"Origin": APP, "x-api-key": key})
+    assert response.status == 200
+    assert response.headers["Access-Control-Allow-Origin"] == APP
+    assert "Origin" in response.headers["Vary"]
+    exposed = response.headers["Access-Control-Expose-Headers"]
+    assert "X-RateLimit-Remaining" in exposed and "X-Request-ID" in exposed
+    # An error answer is readable too (the page must see why it failed).
+    response = await client.get("/api/auth/me", headers={"Origin": APP})
+    assert response.status == 401 and response.headers["Access-Control-Allow-Origin"] == APP
+
+
+async def test_an_unlisted_origin_is_refused_its_preflight_and_gets_no_cors_headers(
+        make_client: ClientFactory, db: Session, tmp_path: Path) -> None:
+    client = await make_client(CORS_ORIGINS=APP)
+    evil = "https://app.example.com.evil.test"
+    response = await client.options("/api/messages/send", headers={**PREFLIGHT, "Origin": evil})
+    assert response.status == 403
+    body = await response.json()
+    assert body["success"] is False and body["message"] and body["details"] == {"origin": evil}
+    assert not [h for h in response.headers if h.lower().startswith("access-control-")]
+    # A plain request still runs (a same-origin page sends Origin on POST), but the browser may not read it.
+    _, key = await add_key(db, Role.USER)
+    response = await client.get("/api/auth/me", headers={"Origin": evil, "x-api-key": key})
+    assert response.status == 200
+    assert "Access-Control-Allow-Origin" not in response.headers
+    assert "Origin" in response.headers["Vary"]
+    # A method outside the list is refused even for a listed origin.
+    response = await client.options("/api/sessions", headers={**PREFLIGHT, "Access-Control-Request-Method": "TRACE"})
+    assert response.status == 403 and "Access-Control-Allow-Origin" not in response.headers
+    assert any(e["reason"].startswith("cross-origin") and e["path"] == "/api/messages/send"
+               for e in security_events(tmp_path))
+
+
+async def test_without_cors_origins_there_is_no_cross_origin_access(make_client: ClientFactory) -> None:
+    client = await make_client()
+    response = await client.options("/api/messages/send", headers=PREFLIGHT)
+    assert response.status == 403 and (await response.json())["success"] is False
+    response = await client.get("/health", headers={"Origin": APP})
+    assert response.status == 200
+    assert not [h for h in response.headers if h.lower().startswith("access-control-")]
+    assert "Vary" not in response.headers or "Origin" not in response.headers["Vary"]
+
+
+async def test_a_star_lets_every_origin_read_without_credentials(make_client: ClientFactory) -> None:
+    client = await make_client(CORS_ORIGINS="*")
+    response = await client.options("/api/messages/send", headers={**PREFLIGHT, "Origin": "https://any.test"})
+    assert response.status == 204
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert "Access-Control-Allow-Credentials" not in response.headers
+    response = await client.get("/health", headers={"Origin": "https://any.test"})
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+
+
+@pytest.mark.parametrize("value", ["app.example.com", "https://app.example.com/path", "ftp://x.test", "https://"])
+def test_a_bad_origin_names_its_variable(tmp_path: Path, value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        make_settings(tmp_path, CORS_ORIGINS=f"https://ok.example.com,{value}")
+    assert "CORS_ORIGINS" in caught.value.problems and repr(value) in caught.value.problems["CORS_ORIGINS"]
