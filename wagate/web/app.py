@@ -21,6 +21,7 @@ from wagate.web.routes import (
     credentials,
     customer,
     dashboard,
+    docs,
     events_ws,
     internal,
     keys,
@@ -95,7 +96,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(keys.routes)
     for area in (internal, customer, credentials, wa, registry):
         app.add_routes(area.routes)
-    for area in (messages, sessions_api, qr, whatsapp, dashboard, openapi):  # the WA-Gate v2 API and its spec
+    for area in (messages, sessions_api, qr, whatsapp, dashboard, openapi, docs):  # the WA-Gate v2 API, its spec
         app.add_routes(area.routes)
     app.add_routes(broadcasts.routes)
     app.add_routes(webhooks.routes)

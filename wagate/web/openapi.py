@@ -80,6 +80,10 @@ def _ops() -> list[Op]:
         Op("GET", "/api/health", "Readiness: database, Redis, queues, WhatsApp, process metrics", "system",
            "public", raw=True, errors=(503,)),
         Op("GET", "/api/openapi.json", "This document", "system", "public", raw=True, errors=()),
+        Op("GET", "/api/docs", "Swagger UI over this document (no CDN: works offline)", "system", "public", raw=True,
+           errors=()),
+        Op("GET", "/api/docs/{name}", "The Swagger UI page's scripts and style sheet", "system", "public", raw=True,
+           errors=(404,)),
         Op("GET", "/metrics", "Prometheus metrics of the host (admin, or an address in METRICS_ALLOW_IPS)", "system",
            permission="system", raw=True, errors=(401, 403)),
         # auth and administration

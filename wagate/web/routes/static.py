@@ -26,7 +26,7 @@ CONTENT_TYPES = {
 NAME = r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9]+)+"  # plain names only: no dot-files, no "..", no folders
 
 
-def _file(path: Path) -> web.FileResponse:
+def file_response(path: Path) -> web.FileResponse:
     content_type = CONTENT_TYPES.get(path.suffix)
     if content_type is None or not path.is_file():
         raise web.HTTPNotFound()
@@ -38,7 +38,7 @@ def _file(path: Path) -> web.FileResponse:
 
 
 async def page(request: web.Request) -> web.StreamResponse:
-    return _file(PUBLIC_DIR / request.path.lstrip("/"))
+    return file_response(PUBLIC_DIR / request.path.lstrip("/"))
 
 
 async def page_redirect(request: web.Request) -> web.StreamResponse:
@@ -47,7 +47,7 @@ async def page_redirect(request: web.Request) -> web.StreamResponse:
 
 async def asset(request: web.Request) -> web.StreamResponse:
     folder = request.path.split("/")[1]
-    return _file(PUBLIC_DIR / folder / request.match_info["name"])
+    return file_response(PUBLIC_DIR / folder / request.match_info["name"])
 
 
 async def favicon(request: web.Request) -> web.StreamResponse:
