@@ -93,6 +93,8 @@ class Settings:
     cors_origins: tuple[str, ...]
     trusted_proxies: tuple[str, ...]
     metrics_allow_ips: tuple[str, ...]
+    ip_allow: tuple[str, ...]
+    ip_deny: tuple[str, ...]
     rate_limit_login: str
     rate_limit_send: str
     rate_limit_broadcast: str
@@ -299,6 +301,8 @@ class SettingsSchema(Schema):
     cors_origins = CommaList(data_key="CORS_ORIGINS", load_default=(), validate=_origins)
     trusted_proxies = CommaList(data_key="TRUSTED_PROXIES", load_default=("127.0.0.1", "::1"))
     metrics_allow_ips = CommaList(data_key="METRICS_ALLOW_IPS", load_default=(), validate=_networks)
+    ip_allow = CommaList(data_key="IP_ALLOW", load_default=(), validate=_networks)
+    ip_deny = CommaList(data_key="IP_DENY", load_default=(), validate=_networks)
     rate_limit_login = _limit("RATE_LIMIT_LOGIN", "5/15minute")
     rate_limit_send = _limit("RATE_LIMIT_SEND", "50/15minute")
     rate_limit_broadcast = _limit("RATE_LIMIT_BROADCAST", "10/60minute")

@@ -110,3 +110,57 @@ def test_a_bad_origin_names_its_variable(tmp_path: Path, value: str) -> None:
     with pytest.raises(ConfigError) as caught:
         make_settings(tmp_path, CORS_ORIGINS=f"https://ok.example.com,{value}")
     assert "CORS_ORIGINS" in caught.value.problems and repr(value) in caught.value.problems["CORS_ORIGINS"]
+
+
+def forwarded(address: str) -> dict[str, str]:
+    """The test client connects from 127.0.0.1, a trusted proxy by default: the address it forwards is the client."""
+    return {"X-Forwarded-For": address}
+
+
+async def test_a_denied_address_is_refused_on_every_route_and_logged(make_client: ClientFactory, db: Session,
+                                                                     tmp_path: Path) -> None:
+    client = await make_client(IP_DENY="203.0.113.0/24, 2001:db8:bad::/48")
+    _, key = await add_key(db, Role.ADMIN)
+    for address in ("203.0.113.9", "2001:db8:bad::7", "::ffff:203.0.113.9"):
+        for path in ("/health", "/api/auth/me", "/api/messages/send"):
+            response = await client.get(path, headers={**forwarded(address), "x-api-key": key})
+            assert response.status == 403, (address, path)
+            body = await response.json()
+            assert body == {"success": False, "message": "Access from this address is not allowed", "details": None}
+    for address in ("203.0.114.1", "2001:db8:600d::1"):
+        response = await client.get("/api/auth/me", headers={**forwarded(address), "x-api-key": key})
+        assert response.status == 200, address
+    assert any(e["reason"] == "client address in IP_DENY" and e["ip"] == "203.0.113.9" and e["path"] == "/health"
+               for e in security_events(tmp_path))
+
+
+async def test_an_allow_list_lets_in_only_its_addresses_and_deny_wins(make_client: ClientFactory,
+                                                                      tmp_path: Path) -> None:
+    client = await make_client(IP_ALLOW="10.0.0.0/8,fd00::/8", IP_DENY="10.6.6.6")
+    assert (await client.get("/health", headers=forwarded("10.1.2.3"))).status == 200
+    assert (await client.get("/health", headers=forwarded("fd00::42"))).status == 200
+    assert (await client.get("/health", headers=forwarded("10.6.6.6"))).status == 403  # in both: deny wins
+    response = await client.get("/health", headers=forwarded("198.51.100.1"))
+    assert response.status == 403 and (await response.json())["success"] is False
+    # The test client itself (127.0.0.1, no forwarded address) is not on the list either.
+    assert (await client.get("/health")).status == 403
+    reasons = {(e["reason"], e["ip"]) for e in security_events(tmp_path)}
+    assert {("client address in IP_DENY", "10.6.6.6"), ("client address not in IP_ALLOW", "198.51.100.1"),
+            ("client address not in IP_ALLOW", "127.0.0.1")} <= reasons
+
+
+async def test_a_forwarded_address_from_an_untrusted_peer_does_not_get_in(make_client: ClientFactory) -> None:
+    client = await make_client(IP_ALLOW="10.0.0.0/8", TRUSTED_PROXIES="192.0.2.1")
+    assert (await client.get("/health", headers=forwarded("10.1.2.3"))).status == 403
+    client = await make_client(IP_DENY="127.0.0.1", TRUSTED_PROXIES="192.0.2.1")
+    assert (await client.get("/health", headers=forwarded("10.1.2.3"))).status == 403
+
+
+@pytest.mark.parametrize("name", ["IP_ALLOW", "IP_DENY"])
+@pytest.mark.parametrize("value", ["10.0.0.0/33", "2001:db8::/129", "10.0.0", "example.com"])
+def test_a_bad_address_or_cidr_names_its_variable(tmp_path: Path, name: str, value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        make_settings(tmp_path, **{name: f"10.0.0.0/8,{value}"})
+    assert list(caught.value.problems) == [name] and repr(value) in caught.value.problems[name]
+    settings = make_settings(tmp_path, **{name: "10.0.0.0/8, 2001:db8::/32 ,192.0.2.7"})
+    assert getattr(settings, name.lower()) == ("10.0.0.0/8", "2001:db8::/32", "192.0.2.7")

@@ -78,6 +78,7 @@ def create_app(settings: Settings) -> web.Application:
         middlewares=[
             middlewares.request_context(settings.trusted_proxies),
             middlewares.security_headers,
+            edge.ip_filter(settings.ip_allow, settings.ip_deny),  # on the address request_context resolved
             edge.cors(settings.cors_origins),  # preflights are answered before any route, credential or limit
             middlewares.errors,
             limits.ip_ban,  # innermost: knows the client address, answers with the error shape

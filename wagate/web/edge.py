@@ -1,4 +1,11 @@
-"""The edge of the API, answered before authentication and rate limits: cross-origin (CORS) access.
+"""The edge of the API, answered before authentication and rate limits: address lists and cross-origin access.
+
+Addresses: `IP_DENY` and `IP_ALLOW` (addresses or CIDRs, IPv4 and IPv6) are matched against the client address
+`request_context` resolved (X-Forwarded-For only from TRUSTED_PROXIES). A denied address is refused; when an
+allow list is set, only its addresses get in; deny wins over allow. The lists apply to every route, `/health`,
+`/metrics` and `/internal/*` included: a load balancer's probes and the services calling `/internal` must be on
+the allow list like everyone else (they usually come from a private network that one CIDR covers). A refusal is
+403 in the error shape and a line in the security log.
 
 CORS: `CORS_ORIGINS` lists the browser origins that may call the API from another site. A listed origin gets
 `Access-Control-Allow-Origin: <that origin>` and `Vary: Origin` on every answer, and its preflight (`OPTIONS` with
@@ -15,12 +22,15 @@ script. Not allowing credentials is also what makes `*` safe to offer.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
 
-from wagate.web.middlewares import Handler, json_error, log_denied
+from wagate.web.middlewares import CLIENT_IP, Handler, json_error, log_denied
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 CORS_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 CORS_HEADERS = ("Authorization", "Content-Type", "x-api-key", "Idempotency-Key", "X-Request-Id")
@@ -75,5 +85,39 @@ def cors(origins: Iterable[str]) -> Any:
                                      "Access-Control-Expose-Headers": ", ".join(CORS_EXPOSED)})
         vary_on_origin(response)
         return response
+
+    return middleware
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    return mapped or ip  # ::ffff:203.0.113.7 is 203.0.113.7 to an IPv4 list
+
+
+def ip_filter(allow: Iterable[str], deny: Iterable[str]) -> Any:
+    allowed: tuple[Network, ...] = tuple(ipaddress.ip_network(n, strict=False) for n in allow)
+    denied: tuple[Network, ...] = tuple(ipaddress.ip_network(n, strict=False) for n in deny)
+
+    def refused(address: str) -> str | None:
+        ip = _address(address)
+        if ip is None:  # not an IP address (a Unix socket peer): only an allow list can say no
+            return "client address not in IP_ALLOW" if allowed else None
+        if any(ip in net for net in denied):
+            return "client address in IP_DENY"
+        if allowed and not any(ip in net for net in allowed):
+            return "client address not in IP_ALLOW"
+        return None
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        reason = refused(request.get(CLIENT_IP) or request.remote or "")
+        if reason is not None:
+            log_denied(request, reason)
+            return json_error(403, "Access from this address is not allowed")
+        return await handler(request)
 
     return middleware
