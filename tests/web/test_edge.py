@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.fixtures import make_settings
-from tests.web.identities import ClientFactory, add_key, client_factory, log_text
+from tests.web.identities import PASSWORD, ClientFactory, add_key, add_user, client_factory, log_text
 from wagate.config import ConfigError
 from wagate.db.enums import Role
 
@@ -164,3 +164,40 @@ def test_a_bad_address_or_cidr_names_its_variable(tmp_path: Path, name: str, val
     assert list(caught.value.problems) == [name] and repr(value) in caught.value.problems[name]
     settings = make_settings(tmp_path, **{name: "10.0.0.0/8, 2001:db8::/32 ,192.0.2.7"})
     assert getattr(settings, name.lower()) == ("10.0.0.0/8", "2001:db8::/32", "192.0.2.7")
+
+
+async def _login_answer(client: Any, **headers: str) -> Any:
+    response = await client.post("/api/auth/login", json={"username": "alice", "password": PASSWORD},
+                                 headers=headers)
+    assert response.status == 200, await response.text()
+    return response
+
+
+def _refresh_cookie(response: Any) -> str:
+    [cookie] = [v for v in response.headers.getall("Set-Cookie") if v.startswith("wagate_refresh=")]
+    return cookie.lower()
+
+
+async def test_hsts_and_the_secure_cookie_follow_a_trusted_proxys_forwarded_proto(make_client: ClientFactory,
+                                                                                  db: Session) -> None:
+    await add_user(db, "alice")
+    client = await make_client(RATE_LIMIT_LOGIN="none")  # the test client is 127.0.0.1, trusted by default
+    response = await _login_answer(client, **{"X-Forwarded-Proto": "https"})
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+    assert "; secure" in _refresh_cookie(response) and "httponly" in _refresh_cookie(response)
+    assert "Strict-Transport-Security" in (await client.get("/health", headers={"X-Forwarded-Proto": "HTTPS"})).headers
+    # Plain HTTP, said or unsaid; of a list, the nearest proxy's (last) value counts.
+    for headers in ({}, {"X-Forwarded-Proto": "http"}, {"X-Forwarded-Proto": "https, http"}):
+        response = await _login_answer(client, **headers)
+        assert "Strict-Transport-Security" not in response.headers, headers
+        assert "; secure" not in _refresh_cookie(response), headers
+
+
+async def test_a_forwarded_proto_from_an_untrusted_peer_is_ignored(make_client: ClientFactory, db: Session) -> None:
+    await add_user(db, "alice")
+    client = await make_client(RATE_LIMIT_LOGIN="none", TRUSTED_PROXIES="192.0.2.1")
+    response = await _login_answer(client, **{"X-Forwarded-Proto": "https"})
+    assert "Strict-Transport-Security" not in response.headers
+    assert "; secure" not in _refresh_cookie(response)
+    response = await client.get("/health", headers={"X-Forwarded-Proto": "https"})
+    assert "Strict-Transport-Security" not in response.headers

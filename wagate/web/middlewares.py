@@ -27,6 +27,7 @@ log = structlog.get_logger("wagate.web")
 
 REQUEST_ID = web.RequestKey("request_id", str)
 CLIENT_IP = web.RequestKey("client_ip", str)
+CLIENT_HTTPS = web.RequestKey("client_https", bool)
 CLIENT_CLOSED = 499  # the status nginx logs for a client that closed its request before the answer
 _GOOD_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
@@ -68,6 +69,22 @@ def client_ip(request: web.Request, trusted_proxies: Iterable[str]) -> str:
     return hops[0] if hops else peer
 
 
+def forwarded_https(request: web.Request, trusted_proxies: Iterable[str]) -> bool:
+    """Whether the caller reached us over TLS. Behind a TLS-terminating proxy the connection to us is plain HTTP,
+    so `X-Forwarded-Proto` decides, but only when the peer is one of TRUSTED_PROXIES: from anyone else the header
+    is the caller's own claim and is ignored. Of a list (`https, http`) the last value counts, the one the proxy
+    nearest to us saw (nginx.conf overwrites the header with its own `$scheme`)."""
+    if not _is_trusted(request.remote or "", tuple(trusted_proxies)):
+        return request.secure
+    proto = ",".join(request.headers.getall("X-Forwarded-Proto", [])).split(",")[-1].strip().lower()
+    return proto == "https" if proto else request.secure
+
+
+def client_https(request: web.Request) -> bool:
+    """`forwarded_https` as `request_context` resolved it for this request."""
+    return request.get(CLIENT_HTTPS, request.secure)
+
+
 def route_template(request: web.Request) -> str | None:
     """The matched route as the router spells it (`/api/sessions/{session_id}`), never the raw URL."""
     resource = request.match_info.route.resource
@@ -83,6 +100,7 @@ def request_context(trusted_proxies: tuple[str, ...]) -> Any:
         ip = client_ip(request, trusted_proxies)
         request[REQUEST_ID] = request_id
         request[CLIENT_IP] = ip
+        request[CLIENT_HTTPS] = forwarded_https(request, trusted_proxies)
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         status = 500
@@ -166,6 +184,6 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
     headers.setdefault("Content-Security-Policy", _CSP)
-    if request.secure:
+    if client_https(request):  # over TLS, straight or through a trusted proxy: never over plain HTTP
         headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
     return response

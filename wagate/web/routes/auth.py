@@ -17,7 +17,7 @@ from wagate.services.principal import Permission, Principal
 from wagate.web.auth import principal, rate_limited, require
 from wagate.web.keys import DB, LIMITER, SETTINGS
 from wagate.web.limits import ip_of
-from wagate.web.middlewares import json_error
+from wagate.web.middlewares import client_https, json_error
 
 routes = web.RouteTableDef()
 COOKIE = "wagate_refresh"
@@ -38,7 +38,8 @@ def _token_answer(request: web.Request, message: str, user: Any, issued: tokens.
         "refresh_token": issued.refresh_token, "user": schemas.UserSchema().dump(user),
     })
     response.set_cookie(COOKIE, issued.refresh_token, max_age=request.app[SETTINGS].refresh_token_ttl,
-                        path=COOKIE_PATH, httponly=True, samesite="Strict", secure=request.secure)
+                        path=COOKIE_PATH, httponly=True, samesite="Strict",
+                        secure=client_https(request))  # TLS straight or via a trusted proxy's X-Forwarded-Proto
     response.headers["Cache-Control"] = "no-store"  # tokens must not sit in any cache
     return response
 
