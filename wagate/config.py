@@ -103,6 +103,7 @@ class Settings:
     rate_limit_key_admin: str | None
     rate_limit_key_operator: str | None
     rate_limit_key_user: str | None
+    rate_limit_session: str | None
     ip_ban_after: str
     ip_ban_seconds: int
     login_max_failures: int
@@ -311,6 +312,7 @@ class SettingsSchema(Schema):
     rate_limit_key_admin = _limit("RATE_LIMIT_KEY_ADMIN", None)
     rate_limit_key_operator = _limit("RATE_LIMIT_KEY_OPERATOR", "1000/hour")
     rate_limit_key_user = _limit("RATE_LIMIT_KEY_USER", "100/hour")
+    rate_limit_session = _limit("RATE_LIMIT_SESSION", "1000/hour")
     ip_ban_after = _limit("IP_BAN_AFTER", "10/10minute")
     ip_ban_seconds = _int("IP_BAN_SECONDS", 900, 1, 86400)
     login_max_failures = _int("LOGIN_MAX_FAILURES", 5, 1, 1000)

@@ -96,8 +96,8 @@ async def test_api_keys_get_their_role_limit_on_every_route(make_client: ClientF
         assert response.status == 200 and "X-RateLimit-Limit" not in response.headers
 
 
-async def test_per_route_limits_count_per_dashboard_user_not_for_keys(make_client: ClientFactory,
-                                                                      db: Session) -> None:
+async def test_per_route_limits_count_per_dashboard_user_and_per_key(make_client: ClientFactory,
+                                                                     db: Session) -> None:
     client = await make_client(RATE_LIMIT_DASHBOARD="3/15minute", RATE_LIMIT_LOGIN="none")
     await add_user(db, "root")
     await add_user(db, "root2")
@@ -108,9 +108,14 @@ async def test_per_route_limits_count_per_dashboard_user_not_for_keys(make_clien
     assert response.status == 429 and response.headers["X-RateLimit-Limit"] == "3"
     other = (await login(client, "root2"))["access_token"]
     assert (await client.get("/api/users", headers=bearer(other))).status == 200
+    # An admin key has no role limit, but the route's limit counts for it, per key.
     _, key = await add_key(db, Role.ADMIN)
-    for _ in range(5):
+    _, other_key = await add_key(db, Role.ADMIN)
+    for _ in range(3):
         assert (await client.get("/api/users", headers={"x-api-key": key})).status == 200
+    response = await client.get("/api/users", headers={"x-api-key": key})
+    assert response.status == 429 and response.headers["X-RateLimit-Limit"] == "3"
+    assert (await client.get("/api/users", headers={"x-api-key": other_key})).status == 200
 
 
 async def test_repeated_failures_ban_the_address_except_on_internal(make_client: ClientFactory, db: Session,
@@ -224,3 +229,71 @@ async def test_send_broadcast_and_qr_limits_answer_429_after_their_configured_co
     # Counted per user: another operator still has the whole limit.
     bob = bearer((await login(client, "bob"))["access_token"])
     assert (await call(0, bob)).status in (200, 202)
+
+
+def assert_refused(response: Any, limit: int, window_s: int) -> None:
+    assert response.status == 429
+    assert response.headers["X-RateLimit-Limit"] == str(limit) and response.headers["X-RateLimit-Remaining"] == "0"
+    assert window_s - 60 < int(response.headers["Retry-After"]) <= window_s
+    assert abs(int(response.headers["X-RateLimit-Reset"]) - (time.time() + window_s)) < 60
+
+
+async def test_an_api_key_counts_against_the_send_limit_and_its_role_limit(make_client: ClientFactory,
+                                                                         db: Session) -> None:
+    client = await make_client(RATE_LIMIT_SEND="3/15minute")  # operator keys: 1000/hour
+    rows = Rows(db)
+    await rows.session("s1")
+    _, key = await add_key(db, Role.OPERATOR)
+    _, other = await add_key(db, Role.OPERATOR)
+    body = {"session": "s1", "to": TO, "message": "hi"}
+    for n in range(3):
+        response = await client.post("/api/messages/send", json=body, headers={"x-api-key": key})
+        assert response.status == 202, await response.text()
+        # Both limits applied; the one with fewer requests left is the one shown.
+        assert response.headers["X-RateLimit-Limit"] == "3"
+        assert response.headers["X-RateLimit-Remaining"] == str(2 - n)
+    refused = await client.post("/api/messages/send", json=body, headers={"x-api-key": key})
+    assert_refused(refused, 3, 900)
+    assert (await refused.json())["message"].startswith("Too many requests (send)")
+    assert len(await rows.messages()) == 3
+    assert (await client.post("/api/messages/send", json=body, headers=bearer(other))).status == 202  # per key
+    # The role limit still holds when it is the stricter one.
+    strict = await make_client(logs="logs-strict", RATE_LIMIT_SEND="3/15minute", RATE_LIMIT_KEY_USER="2/hour")
+    _, viewer = await add_key(db, Role.USER)
+    for _ in range(2):
+        assert (await strict.get("/api/sessions", headers={"x-api-key": viewer})).status == 200
+    assert_refused(await strict.get("/api/sessions", headers={"x-api-key": viewer}), 2, 3600)
+
+
+async def test_a_session_token_counts_against_send_qr_and_its_own_limit(make_client: ClientFactory, db: Session,
+                                                                        tmp_path: Path) -> None:
+    client = await make_client(RATE_LIMIT_SEND="2/15minute", RATE_LIMIT_QR="1/15minute", RATE_LIMIT_SESSION="6/hour")
+    rows = Rows(db)
+    await rows.session("s1")  # its /wa token is its id
+    await rows.session("s2")
+    await rows.session("q1", status=SessionStatus.SCAN_QR_CODE)
+    await client.app[REDIS].set(qr_key("q1"), json.dumps({"code": QR_CODE}))
+    body = {"phone": TO, "text": "Hi"}
+    for n in range(2):
+        response = await client.post("/wa/send", json=body, headers=bearer("s1"))
+        assert response.status == 202, await response.text()
+        assert response.headers["X-RateLimit-Limit"] == "2" and response.headers["X-RateLimit-Remaining"] == str(1 - n)
+    refused = await client.post("/wa/send", json=body, headers=bearer("s1"))
+    assert_refused(refused, 2, 900)
+    assert (await refused.json())["success"] is False
+    assert len(await rows.messages()) == 2
+    assert (await client.post("/wa/send", json=body, params={"token": "s2"})).status == 202  # per session
+    assert (await client.get("/wa/qr", headers=bearer("q1"))).status == 200
+    assert_refused(await client.get("/wa/qr", headers=bearer("q1")), 1, 900)
+    # Every /wa call of s1 counts against RATE_LIMIT_SESSION: two sends, the refused one, and three more.
+    response = await client.get("/wa/status", headers=bearer("s1"))
+    assert response.status == 200 and response.headers["X-RateLimit-Limit"] == "6"
+    assert response.headers["X-RateLimit-Remaining"] == "2"
+    for _ in range(2):
+        assert (await client.get("/wa/contacts", headers=bearer("s1"))).status == 200
+    refused = await client.get("/wa/status", headers=bearer("s1"))
+    assert_refused(refused, 6, 3600)
+    assert (await refused.json())["message"].startswith("Session token rate limit reached")
+    security = [json.loads(line) for line in (tmp_path / "logs" / "security.log").read_text().splitlines()]
+    assert {(e["limit_name"], e["principal_kind"]) for e in security if e["event"] == "rate limit reached"} >= {
+        ("send", "session"), ("qr", "session"), ("session_token", "session")}

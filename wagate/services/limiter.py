@@ -86,6 +86,7 @@ class Limiter:
             Role.ADMIN: _item(settings.rate_limit_key_admin), Role.OPERATOR: _item(settings.rate_limit_key_operator),
             Role.USER: _item(settings.rate_limit_key_user),
         }
+        self.session_token = _item(settings.rate_limit_session)
         self._failures = _item(settings.ip_ban_after)
         self._ban_seconds = settings.ip_ban_seconds
         self._down_until = 0.0
@@ -132,6 +133,10 @@ class Limiter:
 
     async def hit_key(self, role: Role, key_id: int) -> Decision | None:
         return await self.hit(self.roles[role], "api_key", role.value, str(key_id))
+
+    async def hit_session(self, session_id: str) -> Decision | None:
+        """Every /wa call of a session's token, counted per session (a rotated token keeps the count)."""
+        return await self.hit(self.session_token, "session_token", session_id)
 
     async def banned_for(self, ip: str) -> int:
         """Seconds left on the ban of `ip`; 0 when not banned (or Redis is down)."""

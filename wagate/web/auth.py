@@ -3,7 +3,8 @@
     require(*permissions, kinds=("user", "api_key"))   dashboard JWT or API key (Bearer or x-api-key), RBAC matrix
     require_customer(allow_expired=False)              /v1/*: x-api-key of a tenant's key, live subscription
     require_internal()                                 /internal/*: x-internal-api-key or Bearer, INTERNAL_API_KEYS
-    require_session_token()                            /wa/*: ?token= or Bearer, a session's own token
+    require_session_token()                            /wa/*: ?token= or Bearer, a session's own token, under
+                                                       RATE_LIMIT_SESSION (per session)
 
 Every refusal is JSON (401 with `WWW-Authenticate`, 403 naming what is missing) and a security log line.
 Presented-but-wrong credentials count towards the IP ban; a missing or merely expired credential does not,
@@ -22,6 +23,7 @@ from wagate.errors import Forbidden, Unauthorized
 from wagate.logging import security_log
 from wagate.observability import metrics
 from wagate.services import auth
+from wagate.services.limiter import Decision
 from wagate.services.principal import Permission, Principal, PrincipalKind
 from wagate.web.keys import DB, KEY_USAGE, LIMITER, PRINCIPAL, SETTINGS
 from wagate.web.limits import Handler, ip_of, rate_limited, too_many, with_headers
@@ -63,19 +65,26 @@ def _forbidden(request: web.Request, caller: Principal, message: str, details: A
     return json_error(403, message, details)
 
 
+async def _within(request: web.Request, caller: Principal, handler: Handler, decision: Decision | None,
+                  limit: str, message: str) -> web.StreamResponse:
+    """Run `handler` as `caller` when `decision` allows it (the route's own limits then count as well); a 429
+    and a security-log line when it does not."""
+    if decision is not None and not decision.allowed:
+        security_log().warning("rate limit reached", limit_name=limit, ip=ip_of(request), path=request.path,
+                               principal_kind=caller.kind, principal_name=caller.name)
+        metrics.count_rejection(limit.replace(":", "_"))
+        return too_many(decision, f"{message} ({decision.limit} requests); try again in {decision.retry_after} s")
+    request[PRINCIPAL] = caller
+    return with_headers(await handler(request), decision)
+
+
 async def _limit_key(request: web.Request, caller: Principal, handler: Handler) -> web.StreamResponse:
     """Run `handler` under the caller's role limit (API keys) and note the key's use for `last_used_at`."""
     assert caller.api_key_id is not None and caller.role is not None
     request.app[KEY_USAGE].used(caller.api_key_id)
     decision = await request.app[LIMITER].hit_key(caller.role, caller.api_key_id)
-    if decision is not None and not decision.allowed:
-        security_log().warning("rate limit reached", limit_name=f"api_key:{caller.role}", ip=ip_of(request),
-                               key_prefix=caller.name, path=request.path)
-        metrics.count_rejection(f"api_key_{caller.role}")
-        return too_many(decision, f"API key rate limit reached ({decision.limit} requests for a {caller.role} key); "
-                                  f"try again in {decision.retry_after} s")
-    request[PRINCIPAL] = caller
-    return with_headers(await handler(request), decision)
+    return await _within(request, caller, handler, decision, f"api_key:{caller.role}",
+                         f"API key rate limit reached for a {caller.role} key")
 
 
 def require(*permissions: Permission, kinds: tuple[PrincipalKind, ...] = ("user", "api_key")) -> Callable[
@@ -179,8 +188,10 @@ def require_session_token() -> Callable[[Handler], Handler]:
                 caller = await auth.session_principal(request.app[DB], token)
             except Unauthorized as exc:
                 return await _unauthorized(request, exc.message)
-            request[PRINCIPAL] = caller
-            return await handler(request)
+            assert caller.session_id is not None
+            decision = await request.app[LIMITER].hit_session(caller.session_id)
+            return await _within(request, caller, handler, decision, "session_token",
+                                 "Session token rate limit reached")
 
         return wrapper
 

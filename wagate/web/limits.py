@@ -1,8 +1,9 @@
 """Rate limits on the web side: the `rate_limited(name)` decorator, the IP-ban middleware and their headers.
 
-Per-route limits (`login`, `send`, `broadcast`, `dashboard`, `qr`) count per dashboard user, or per client address
-(and username, for login) before anyone is authenticated. API keys are limited by role in `require` instead, and
-internal or per-session callers pass untouched. `/internal/*` never sees any of it.
+Per-route limits (`login`, `send`, `broadcast`, `dashboard`, `qr`) count per dashboard user, per API key and per
+session (a `/wa` token), or per client address (and username, for login) before anyone is authenticated. An API key
+also counts against its role's hourly limit, and a session token against RATE_LIMIT_SESSION, both in `auth`: a
+request must be within both. Internal callers pass untouched; `/internal/*` never sees any of it.
 """
 
 from __future__ import annotations
@@ -39,8 +40,13 @@ def too_many(decision: Decision, message: str) -> web.Response:
 
 
 def with_headers(response: web.StreamResponse, decision: Decision | None) -> web.StreamResponse:
-    """Add the X-RateLimit-* headers to a successful answer (not to one already sent, such as a WebSocket)."""
-    if decision is not None and not response.prepared:
+    """Add the X-RateLimit-* headers to an answer (not to one already sent, such as a WebSocket). When two limits
+    applied (a key's role limit and the route's), the one with fewer requests left is reported, and a refusal's
+    own headers are never replaced."""
+    if decision is None or response.prepared:
+        return response
+    shown = response.headers.get("X-RateLimit-Remaining")
+    if shown is None or (shown.isdigit() and decision.remaining < int(shown)):
         response.headers.update(decision.headers())
     return response
 
@@ -55,7 +61,7 @@ async def _login_username(request: web.Request) -> str:
 
 
 def rate_limited(name: str) -> Callable[[Handler], Handler]:
-    """Apply the named per-route limit; place it under `require…` so it counts per user."""
+    """Apply the named per-route limit; place it under `require…` so it counts per user, key or session."""
     if name not in ROUTE_LIMITS:
         raise ValueError(f"unknown rate limit {name!r}; expected one of {', '.join(ROUTE_LIMITS)}")
 
@@ -68,11 +74,17 @@ def rate_limited(name: str) -> Callable[[Handler], Handler]:
                                                          else ())
             elif principal.kind == "user":
                 identifiers = ("user", str(principal.user_id))
-            else:
+            elif principal.kind == "api_key":
+                identifiers = ("api_key", str(principal.api_key_id))
+            elif principal.kind == "session" and principal.session_id is not None:
+                identifiers = ("session", principal.session_id)
+            else:  # internal services: never limited
                 return await handler(request)
             decision = await request.app[LIMITER].hit_route(name, *identifiers)
             if decision is not None and not decision.allowed:
                 security_log().warning("rate limit reached", limit_name=name, ip=ip_of(request),
+                                       principal_kind=principal.kind if principal else None,
+                                       principal_name=principal.name if principal else None,
                                        user_id=principal.user_id if principal else None, path=request.path)
                 metrics.count_rejection(name)
                 return too_many(decision, f"Too many requests ({name}); try again in {decision.retry_after} s")

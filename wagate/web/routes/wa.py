@@ -1,8 +1,9 @@
 """The session-bound API (`/wa/*`, seed 001): one session's status, QR, sends, messages and contacts.
 
 Authenticated by the session's own token, as `?token=` or `Authorization: Bearer`; the token names the
-session, so no route takes a session id. `/wa/admin*` does not exist for any caller (the seed blocks it).
-Answers are the plain objects of the customer API (`/v1/*`), from the same code.
+session, so no route takes a session id. Every call counts against RATE_LIMIT_SESSION, the send against the
+send limit and the QR against the QR limit too, all per session. `/wa/admin*` does not exist for any caller (the
+seed blocks it). Answers are the plain objects of the customer API (`/v1/*`), from the same code.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from aiohttp import web
 from wagate.schemas import customer as schemas
 from wagate.schemas.credentials import status_view
 from wagate.services import sessions
-from wagate.web.auth import principal, require_session_token
+from wagate.web.auth import principal, rate_limited, require_session_token
 from wagate.web.keys import DB, REDIS
 from wagate.web.routes.customer import contacts_answer, messages_answer, send_answer
 
@@ -43,6 +44,7 @@ async def status(request: web.Request) -> web.Response:
 
 @routes.get("/wa/qr")
 @require_session_token()
+@rate_limited("qr")
 async def qr(request: web.Request) -> web.Response:
     row = await sessions.get_session(request.app[DB], _session_id(request))
     code = await sessions.current_qr(request.app[REDIS], row.id)
@@ -52,6 +54,7 @@ async def qr(request: web.Request) -> web.Response:
 
 @routes.post("/wa/send")
 @require_session_token()
+@rate_limited("send")
 async def send(request: web.Request) -> web.Response:
     return await send_answer(request, _session_id(request), None)
 
