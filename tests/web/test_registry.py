@@ -8,14 +8,16 @@ import base64
 import json
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 from arq.connections import ArqRedis
 
+from tests.web.identities import add_key
 from tests.web.tenancy import Db, reseller_settings
 from wagate.config import Settings
-from wagate.db.enums import ActorType
+from wagate.db.enums import ActorType, Role
 from wagate.services import registry, sessions
 from wagate.web.app import create_app
 from wagate.web.keys import REDIS
@@ -81,3 +83,42 @@ async def test_closed_when_unconfigured(aiohttp_client: object, tmp_path: Path, 
     for headers in ({}, {"Authorization": "Bearer anything"}):
         response = await client.get("/admin/device-registry", headers=headers)
         assert response.status == 404
+
+
+async def test_fifty_concurrent_creations_through_the_api_leave_a_whole_file(
+        client: TestClient, aiohttp_client: Any, db: Db, settings: Settings) -> None:
+    """Two web apps on one registry file take turns through its lock; a reader polling the file meanwhile only
+    ever sees a whole JSON list (the rename), and at the end it holds all fifty sessions with their tokens."""
+    other: TestClient = await aiohttp_client(create_app(settings))
+    _, key = await add_key(db, Role.ADMIN)  # no role limit, and session creation has no route limit
+    path = settings.registry_file
+    creating = True
+    seen: list[int] = []
+
+    async def watch() -> None:
+        while creating:
+            if path.exists():
+                seen.append(len(json.loads(path.read_text())))  # a torn write would not parse
+            await asyncio.sleep(0)
+
+    async def create(n: int) -> tuple[str, str]:
+        web = client if n % 2 else other
+        response = await web.post("/api/sessions", headers={"x-api-key": key},
+                                  json={"id": f"conc-{n:02}", "name": f"Concurrent {n}", "auto_connect": False})
+        assert response.status == 201, await response.text()
+        return f"conc-{n:02}", (await response.json())["data"]["token"]
+
+    watcher = asyncio.create_task(watch())
+    try:
+        created = dict(await asyncio.gather(*(create(n) for n in range(50))))
+    finally:
+        creating = False
+        await watcher
+    entries = json.loads(path.read_text())
+    assert len(entries) == 50
+    assert {e["sessionId"]: e["token"] for e in entries} == created
+    assert all(e["apiKey"] == e["token"] for e in entries)
+    assert seen == sorted(seen) and seen  # the list only grew, one whole entry at a time
+    assert [p.name for p in path.parent.iterdir() if p.name.endswith(".tmp")] == []
+    response = await client.get("/admin/device-registry", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status == 200 and len(await response.json()) == 50
