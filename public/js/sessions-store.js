@@ -30,6 +30,10 @@ class Sessions extends EventTarget {
   listen() {
     const reread = throttle(() => this.load().catch(() => {}), 500);
     live.on('session.status', (event) => {
+      if (event.data.deleted) {  // deleted here or elsewhere: its last event
+        if (this.items.delete(event.session)) this._changed();
+        return;
+      }
       const row = this.items.get(event.session);
       if (!row) { reread(); return; }
       row.status = event.data.status;

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from tests.web.api_rows import Db, Rows, queued
 from wagate.db.enums import Role, SessionStatus
 from wagate.db.models_whatsapp import WaSession
 from wagate.services.credentials import hash_token
+from wagate.services.events import EVENT_STREAM
 from wagate.web.keys import REDIS
 
 
@@ -150,6 +152,11 @@ async def test_settings_token_and_delete(client: TestClient, rows: Rows) -> None
     assert response.status == 200
     assert await rows.get(WaSession, "s1") is None
     assert (await client.delete("/api/sessions/s1", headers=admin)).status == 404
+    # Its last event, for dashboards showing the list and for webhooks: the bridge has no row to publish from.
+    stream = await client.app[REDIS].xrange(EVENT_STREAM)
+    [last] = [json.loads(fields[b"event"]) for _, fields in stream]
+    assert (last["event"], last["session"]) == ("session.status", "s1")
+    assert last["data"] == {"status": "LOGGED_OUT", "previous": "WORKING", "reason": "session deleted", "deleted": True}
     actions = [a.action for a in await rows.audits()]
     assert actions == ["session.update", "session.token_rotate", "session.delete"]
     response = await client.get("/api/sessions", params={"status": "SLEEPING"}, headers=admin)

@@ -31,7 +31,7 @@ from wagate.db.types import utcnow
 from wagate.errors import Conflict, Forbidden, Invalid, NotFound, ServiceUnavailable
 from wagate.queue import jobs
 from wagate.queue.names import bridge_queue, qr_key
-from wagate.services import audit, registry
+from wagate.services import audit, events, registry
 from wagate.services.credentials import hash_token, new_token
 from wagate.services.events import EVENT_NAMES
 
@@ -189,6 +189,7 @@ async def delete_session(
         audit.record(s, **_who(actor), action="session.delete", target_type="session", target_id=session_id,
                      tenant_id=row.tenant_id, details={"name": row.name, "phone": row.phone})
     await registry.forget(settings, session_id)
+    await _announce_deleted(redis, row, session_id)
     # After the commit, so the bridge never sees a half-deleted session; if Redis refuses, say so loudly:
     # the row is gone and only the bridge can still unlink the phone.
     try:
@@ -199,6 +200,18 @@ async def delete_session(
             "Session deleted, but the bridge could not be told to log the device out; it will not be linked "
             "again, and its keys are removed when the bridge next cleans up", {"session_id": session_id},
         ) from exc
+
+
+async def _announce_deleted(redis: ArqRedis, row: WaSession, session_id: str) -> None:
+    """Tell dashboards and webhooks the session is gone: its last `session.status`, `deleted: true`. The bridge
+    publishes nothing for a session whose row is gone, so without this a list shown elsewhere would keep it."""
+    event = events.envelope("session.status", session_id, {
+        "status": SessionStatus.LOGGED_OUT.value, "previous": row.status.value, "reason": "session deleted",
+        "deleted": True})
+    try:
+        await events.publish(redis, row.tenant_id, event)
+    except (RedisError, OSError):  # the row is the truth; the next read of the list no longer has it
+        log.warning("session deleted but its status event was not published", session_id=session_id)
 
 
 async def update_settings(
