@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tests.servers import ValkeyProcess
 from tests.web.api_rows import Rows
 from tests.web.identities import PASSWORD, ClientFactory, add_key, add_user, bearer, client_factory, log_text, login
+from tests.web.tenancy import tenant
 from wagate.config import ConfigError
 from wagate.db.enums import Role, SessionStatus
 from wagate.queue.names import qr_key
@@ -297,3 +298,22 @@ async def test_a_session_token_counts_against_send_qr_and_its_own_limit(make_cli
     security = [json.loads(line) for line in (tmp_path / "logs" / "security.log").read_text().splitlines()]
     assert {(e["limit_name"], e["principal_kind"]) for e in security if e["event"] == "rate limit reached"} >= {
         ("send", "session"), ("qr", "session"), ("session_token", "session")}
+
+
+async def test_a_customer_key_counts_against_the_send_limit_and_a_key_against_the_qr_limit(
+        make_client: ClientFactory, db: Session) -> None:
+    client = await make_client(RATE_LIMIT_SEND="2/15minute", RATE_LIMIT_QR="1/15minute")
+    tenant_id, customer_key = await tenant(db, "usr_1")
+    rows = Rows(db)
+    await rows.session("c1", tenant_id=tenant_id)
+    await rows.session("q1", status=SessionStatus.SCAN_QR_CODE)
+    await client.app[REDIS].set(qr_key("q1"), json.dumps({"code": QR_CODE}))
+    headers = {"x-api-key": customer_key}
+    for _ in range(2):
+        response = await client.post("/v1/sessions/c1/messages", json={"to": TO, "message": "Halo"}, headers=headers)
+        assert response.status == 202, await response.text()
+    assert_refused(await client.post("/v1/sessions/c1/messages", json={"to": TO, "message": "Halo"},
+                                     headers=headers), 2, 900)
+    _, key = await add_key(db, Role.USER)
+    assert (await client.get("/sessions/q1/qr", headers={"x-api-key": key})).status == 200
+    assert_refused(await client.get("/sessions/q1/qr", headers={"x-api-key": key}), 1, 900)

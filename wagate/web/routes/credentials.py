@@ -16,7 +16,7 @@ from wagate.errors import NotFound
 from wagate.schemas.credentials import BasicSessionSchema, CredentialsSessionSchema, StatusSchema, status_view
 from wagate.services import sessions
 from wagate.services.principal import Permission
-from wagate.web.auth import principal, require
+from wagate.web.auth import principal, rate_limited, require
 from wagate.web.keys import DB, REDIS
 
 routes = web.RouteTableDef()
@@ -101,6 +101,7 @@ async def session_status(request: web.Request) -> web.Response:
 
 @routes.get("/sessions/{session_id}/qr")
 @require(Permission.VIEW_LOGS)
+@rate_limited("qr")
 async def session_qr(request: web.Request) -> web.Response:
     """The QR code to scan now; `qr` is null when there is none (linked, stopped, or between two codes)."""
     row = await _session(request)

@@ -16,7 +16,7 @@ from wagate.schemas import customer as schemas
 from wagate.schemas.messages import MessageSchema, SendSchema
 from wagate.services import contacts, messaging, sessions, tenants
 from wagate.services.messaging import MessageFilters, SendRequest
-from wagate.web.auth import principal, require_customer
+from wagate.web.auth import principal, rate_limited, require_customer
 from wagate.web.keys import DB, REDIS, SEND_INTAKE, SETTINGS
 from wagate.web.replies import actor, json_body, load, query, schema_of
 
@@ -127,6 +127,7 @@ async def sync_contacts(request: web.Request) -> web.Response:
 
 @routes.post("/v1/sessions/{session_id}/messages")
 @require_customer()
+@rate_limited("send")
 async def send_message(request: web.Request) -> web.Response:
     return await send_answer(request, _session_id(request), _tenant(request))
 
