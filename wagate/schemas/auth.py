@@ -10,6 +10,17 @@ from wagate.db.enums import Role
 
 ROLES = [r.value for r in Role]
 USERNAME = validate.Regexp(r"^[A-Za-z0-9._@-]{3,64}$", error="3-64 letters, digits or . _ @ -")
+BCRYPT_MAX_BYTES = 72  # bcrypt refuses a longer password (it used to ignore everything after byte 72)
+
+
+def _fits_bcrypt(value: str) -> None:
+    if len(value.encode()) > BCRYPT_MAX_BYTES:
+        raise ValidationError(f"is longer than {BCRYPT_MAX_BYTES} bytes in UTF-8")
+
+
+def _new_password(**kwargs: Any) -> fields.String:
+    """A password to hash: 10 characters at least, and at most the 72 bytes bcrypt takes."""
+    return fields.String(validate=[validate.Length(min=10, max=BCRYPT_MAX_BYTES), _fits_bcrypt], **kwargs)
 
 
 class LoginSchema(Schema):
@@ -29,7 +40,7 @@ class RefreshSchema(Schema):
 
 class ChangePasswordSchema(Schema):
     old_password = fields.String(required=True, validate=validate.Length(max=1024))
-    new_password = fields.String(required=True, validate=validate.Length(min=10, max=1024))
+    new_password = _new_password(required=True)
 
 
 class UserSchema(Schema):
@@ -48,7 +59,7 @@ class UserSchema(Schema):
 
 class UserCreateSchema(Schema):
     username = fields.String(required=True, validate=USERNAME)
-    password = fields.String(required=True, validate=validate.Length(min=10, max=1024))
+    password = _new_password(required=True)
     email = fields.Email(load_default=None, allow_none=True)
     role = fields.String(load_default=Role.USER.value, validate=validate.OneOf(ROLES))
     tenant_id = fields.Integer(load_default=None, allow_none=True)
@@ -60,7 +71,7 @@ class UserUpdateSchema(Schema):
     role = fields.String(validate=validate.OneOf(ROLES))
     tenant_id = fields.Integer(allow_none=True)
     is_active = fields.Boolean()
-    password = fields.String(validate=validate.Length(min=10, max=1024))
+    password = _new_password()
 
 
 class ApiKeySchema(Schema):

@@ -38,13 +38,21 @@ def actor(request: web.Request) -> Actor:
     return Actor(principal.actor_type, principal.actor_id, request.get(CLIENT_IP))
 
 
+async def read_json(request: web.Request) -> Any:
+    """The body parsed as JSON; bytes that are not UTF-8 are a malformed body (400), not a server error."""
+    try:
+        return await request.json()
+    except UnicodeDecodeError as exc:
+        raise Invalid("Malformed JSON body: not UTF-8", {"_schema": [f"byte {exc.start} is not UTF-8"]}) from exc
+
+
 async def json_body(request: web.Request, *, empty: Any = None) -> Any:
     """The JSON body; `empty` stands in for no body at all (None: a body is required)."""
     if not request.body_exists:
         if empty is None:
             raise ValidationError({"_schema": ["expects a JSON object"]})
         return empty
-    return await request.json()
+    return await read_json(request)
 
 
 @functools.cache

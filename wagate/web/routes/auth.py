@@ -18,14 +18,11 @@ from wagate.web.auth import principal, rate_limited, require
 from wagate.web.keys import DB, LIMITER, SETTINGS
 from wagate.web.limits import ip_of
 from wagate.web.middlewares import client_https, json_error
+from wagate.web.replies import json_body
 
 routes = web.RouteTableDef()
 COOKIE = "wagate_refresh"
 COOKIE_PATH = "/api/auth"
-
-
-async def _body(request: web.Request) -> Any:
-    return await request.json() if request.body_exists else {}
 
 
 def _ok(message: str, data: Any = None) -> web.Response:
@@ -47,7 +44,7 @@ def _token_answer(request: web.Request, message: str, user: Any, issued: tokens.
 @routes.post("/api/auth/login")
 @rate_limited("login")
 async def login(request: web.Request) -> web.StreamResponse:
-    data = schemas.load(schemas.LoginSchema, await _body(request))
+    data = schemas.load(schemas.LoginSchema, await json_body(request, empty={}))
     ip = ip_of(request)
     try:
         result = await auth.login(request.app[DB], request.app[SETTINGS], data["username"], data["password"], ip=ip,
@@ -60,7 +57,7 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/api/auth/refresh")
 async def refresh(request: web.Request) -> web.StreamResponse:
-    data = schemas.load(schemas.RefreshSchema, await _body(request))
+    data = schemas.load(schemas.RefreshSchema, await json_body(request, empty={}))
     given = data["refresh_token"] or request.cookies.get(COOKIE)
     if not given:
         return json_error(401, "Refresh token required")
@@ -77,7 +74,7 @@ async def refresh(request: web.Request) -> web.StreamResponse:
 @routes.post("/api/auth/logout")
 async def logout(request: web.Request) -> web.StreamResponse:
     """Revoke the refresh family (token from the body or cookie); works with an expired access token too."""
-    data = schemas.load(schemas.RefreshSchema, await _body(request))
+    data = schemas.load(schemas.RefreshSchema, await json_body(request, empty={}))
     family_id = None
     scheme, _, bearer = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer" and bearer:
@@ -111,7 +108,7 @@ async def me(request: web.Request) -> web.StreamResponse:
 @routes.post("/api/auth/change-password")
 @require(kinds=("user",))
 async def change_password(request: web.Request) -> web.StreamResponse:
-    data = schemas.load(schemas.ChangePasswordSchema, await _body(request))
+    data = schemas.load(schemas.ChangePasswordSchema, await json_body(request, empty={}))
     scheme, _, bearer = request.headers.get("Authorization", "").partition(" ")
     family_id = tokens.decode_access(request.app[SETTINGS], bearer.strip()).family_id
     revoked = await auth.change_password(request.app[DB], principal(request), data["old_password"],

@@ -12,6 +12,7 @@ from wagate.services.principal import Permission
 from wagate.web.auth import principal, rate_limited, require
 from wagate.web.keys import DB
 from wagate.web.limits import ip_of
+from wagate.web.replies import json_body
 
 routes = web.RouteTableDef()
 
@@ -31,7 +32,7 @@ async def list_keys(request: web.Request) -> web.StreamResponse:
 @require(Permission.USER_MANAGEMENT)
 @rate_limited("dashboard")
 async def create_key(request: web.Request) -> web.StreamResponse:
-    data = schemas.load(schemas.ApiKeyCreateSchema, await request.json())
+    data = schemas.load(schemas.ApiKeyCreateSchema, await json_body(request))
     created = await api_keys.create_key(request.app[DB], principal(request), data, ip=ip_of(request))
     body = {**schemas.ApiKeySchema().dump(created.key), "key": created.plaintext}
     response = _ok("API key created; store it now, it is not shown again", body, status=201)

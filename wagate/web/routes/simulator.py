@@ -14,13 +14,9 @@ from marshmallow import Schema
 from wagate.schemas import simulator as schemas
 from wagate.services import sessions
 from wagate.web.keys import DB, REDIS, SETTINGS
+from wagate.web.replies import json_body
 
 routes = web.RouteTableDef()
-
-
-async def _body(request: web.Request) -> Any:
-    """The JSON body; an empty one stands for `{}` (every field of /unlink and /drop is optional)."""
-    return await request.json() if request.body_exists else {}
 
 
 def _accepted(message: str, **data: Any) -> web.Response:
@@ -28,7 +24,7 @@ def _accepted(message: str, **data: Any) -> web.Response:
 
 
 async def _control(request: web.Request, schema: type[Schema], action: str, message: str) -> web.Response:
-    params = schemas.load(schema, await _body(request))
+    params = schemas.load(schema, await json_body(request, empty={}))  # all of /unlink's and /drop's are optional
     app = request.app
     job_id = await sessions.control_simulator(
         app[DB], app[REDIS], app[SETTINGS], request.match_info["session_id"], action, params
@@ -68,7 +64,7 @@ async def send_failure(request: web.Request) -> web.Response:
 
 @routes.post("/simulator/not-on-whatsapp")
 async def not_on_whatsapp(request: web.Request) -> web.Response:
-    params = schemas.load(schemas.NotOnWhatsAppSchema, await _body(request))
+    params = schemas.load(schemas.NotOnWhatsAppSchema, await json_body(request, empty={}))
     app = request.app
     job_ids = await sessions.set_not_on_whatsapp(app[REDIS], app[SETTINGS], params["phone"], params["not_on"])
     state = "not on WhatsApp" if params["not_on"] else "on WhatsApp"

@@ -12,6 +12,7 @@ from wagate.services.principal import Permission
 from wagate.web.auth import principal, rate_limited, require
 from wagate.web.keys import DB
 from wagate.web.limits import ip_of
+from wagate.web.replies import json_body
 
 routes = web.RouteTableDef()
 
@@ -35,7 +36,7 @@ async def list_users(request: web.Request) -> web.StreamResponse:
 @require(Permission.USER_MANAGEMENT)
 @rate_limited("dashboard")
 async def create_user(request: web.Request) -> web.StreamResponse:
-    data = schemas.load(schemas.UserCreateSchema, await request.json())
+    data = schemas.load(schemas.UserCreateSchema, await json_body(request))
     user = await users.create_user(request.app[DB], principal(request), data, ip=ip_of(request))
     return _ok("User created", schemas.UserSchema().dump(user), status=201)
 
@@ -51,7 +52,7 @@ async def get_user(request: web.Request) -> web.StreamResponse:
 @require(Permission.USER_MANAGEMENT)
 @rate_limited("dashboard")
 async def update_user(request: web.Request) -> web.StreamResponse:
-    data = schemas.load(schemas.UserUpdateSchema, await request.json())
+    data = schemas.load(schemas.UserUpdateSchema, await json_body(request))
     user = await users.update_user(request.app[DB], principal(request), _user_id(request), data, ip=ip_of(request))
     return _ok("User updated", schemas.UserSchema().dump(user))
 

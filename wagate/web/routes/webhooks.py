@@ -15,6 +15,7 @@ from wagate.services import webhooks
 from wagate.services.principal import Permission
 from wagate.web.auth import principal, require
 from wagate.web.keys import DB, REDIS, SETTINGS
+from wagate.web.replies import json_body
 
 routes = web.RouteTableDef()
 
@@ -35,10 +36,6 @@ def _id(request: web.Request, name: str = "webhook_id") -> int:
         raise web.HTTPNotFound() from None
 
 
-async def _body(request: web.Request) -> Any:
-    return await request.json() if request.body_exists else {}
-
-
 @routes.get("/api/webhooks")
 @require(Permission.WEBHOOKS)
 async def list_webhooks(request: web.Request) -> web.Response:
@@ -49,7 +46,7 @@ async def list_webhooks(request: web.Request) -> web.Response:
 @routes.post("/api/webhooks")
 @require(Permission.WEBHOOKS)
 async def create_webhook(request: web.Request) -> web.Response:
-    data = schemas.load(schemas.WebhookCreateSchema, await _body(request))
+    data = schemas.load(schemas.WebhookCreateSchema, await json_body(request, empty={}))
     webhook, secret = await webhooks.create_webhook(request.app[DB], request.app[SETTINGS], _caller(request), data)
     return ok("Webhook created; the secret is shown only now", {**webhooks.as_dict(webhook), "secret": secret}, 201)
 
@@ -63,7 +60,7 @@ async def get_webhook(request: web.Request) -> web.Response:
 @routes.put(r"/api/webhooks/{webhook_id:\d+}")
 @require(Permission.WEBHOOKS)
 async def update_webhook(request: web.Request) -> web.Response:
-    changes = schemas.load(schemas.WebhookUpdateSchema, await _body(request))
+    changes = schemas.load(schemas.WebhookUpdateSchema, await json_body(request, empty={}))
     webhook = await webhooks.update_webhook(request.app[DB], request.app[SETTINGS], _caller(request), _id(request),
                                             changes)
     return ok("Webhook updated", webhooks.as_dict(webhook))
