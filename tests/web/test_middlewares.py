@@ -83,6 +83,11 @@ async def test_unknown_route_wrong_method_and_bad_json_keep_the_shape(aiohttp_cl
     response = await client.post("/echo", data='{"to": "62812", ', headers={"Content-Type": "application/json"})
     assert response.status == 400
     assert (await response.json())["message"].startswith("Malformed JSON body")
+    # Bytes that are not UTF-8 are the caller's mistake too, not a server error.
+    response = await client.post("/echo", data=b'{"to": "\xff\xfe"}', headers={"Content-Type": "application/json"})
+    assert response.status == 400
+    assert await response.json() == {"success": False, "message": "Request body is not valid UTF-8",
+                                     "details": {"position": 8}}
 
 
 async def test_every_response_carries_a_request_id_and_security_headers(aiohttp_client: object, tmp_path: Path) -> None:

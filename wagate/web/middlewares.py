@@ -149,6 +149,8 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return json_error(400, "Invalid request", exc.messages)
     except json.JSONDecodeError as exc:
         return json_error(400, f"Malformed JSON body: {exc.msg} at position {exc.pos}")
+    except UnicodeDecodeError as exc:  # a body read as text (request.json(), .text()) that is not in its charset
+        return json_error(400, f"Request body is not valid {exc.encoding.upper()}", {"position": exc.start})
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
