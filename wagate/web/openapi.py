@@ -18,10 +18,15 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema
 
 from wagate import __version__
+from wagate.schemas import audit as aud
+from wagate.schemas import auth as ath
+from wagate.schemas import broadcasts as bro
 from wagate.schemas import dashboard as dash
 from wagate.schemas import messages as msg
+from wagate.schemas import responses as res
 from wagate.schemas import sessions as ses
 from wagate.schemas import simulator as sim
+from wagate.schemas import webhooks as hooks
 
 ANY_METHODS = ("get", "post", "put", "delete")  # how a `*` route appears: every method it answers
 _PARAM = re.compile(r"{(\w+)(?::[^}]*)?}")
@@ -66,14 +71,17 @@ class Op:
     body: type[Schema] | None = None
     data: type[Schema] | None = None  # the `data` of a `{success, message, data}` answer
     many: bool = False
+    no_data: bool = False  # `data` is null
     status: int = 200
     errors: tuple[int, ...] = (400, 401, 403, 404)
     multipart: bool = False
+    optional_body: bool = False  # no body at all is accepted too
     raw: bool = False  # answers in its own (seed-compatible) shape, not `{success, message, data}`
+    media: tuple[str, ...] = ("application/json",)  # the content types of a success answer
 
 
 def _ops() -> list[Op]:
-    s, m, d = ses, msg, dash
+    s, m, d, a, r, b, h = ses, msg, dash, ath, res, bro, hooks
     return [
         Op("GET", "/", "Service name and version", "system", "public", raw=True, errors=()),
         Op("GET", "/health", "Liveness: the process serves", "system", "public", raw=True, errors=()),
@@ -81,33 +89,44 @@ def _ops() -> list[Op]:
            "public", raw=True, errors=(503,)),
         Op("GET", "/api/openapi.json", "This document", "system", "public", raw=True, errors=()),
         Op("GET", "/api/docs", "Swagger UI over this document (no CDN: works offline)", "system", "public", raw=True,
-           errors=()),
+           errors=(), media=("text/html",)),
         Op("GET", "/api/docs/{name}", "The Swagger UI page's scripts and style sheet", "system", "public", raw=True,
-           errors=(404,)),
+           errors=(404,), media=("text/javascript", "text/css", "image/png")),
         Op("GET", "/metrics", "Prometheus metrics of the host (admin, or an address in METRICS_ALLOW_IPS)", "system",
-           permission="system", raw=True, errors=(401, 403)),
+           permission="system", raw=True, errors=(401, 403), media=("text/plain",)),
         # auth and administration
-        Op("POST", "/api/auth/login", "Log in: access token and refresh token", "auth", "public",
-           errors=(400, 401, 429)),
+        Op("POST", "/api/auth/login", "Log in: access token and refresh token", "auth", "public", body=a.LoginSchema,
+           data=r.TokensSchema, errors=(400, 401, 429)),
         Op("POST", "/api/auth/refresh", "Rotate the refresh token for a new access token", "auth", "public",
-           errors=(400, 401)),
-        Op("POST", "/api/auth/logout", "Revoke the refresh token family", "auth", "login"),
-        Op("GET", "/api/auth/me", "The logged-in user", "auth", "login"),
-        Op("POST", "/api/auth/change-password", "Change the own password", "auth", "login"),
-        Op("GET", "/api/users", "List dashboard users", "users", permission="user_management"),
-        Op("POST", "/api/users", "Create a dashboard user", "users", permission="user_management", status=201),
-        Op("GET", "/api/users/{user_id}", "One dashboard user", "users", permission="user_management"),
-        Op("PUT", "/api/users/{user_id}", "Change a dashboard user", "users", permission="user_management"),
-        Op("DELETE", "/api/users/{user_id}", "Delete a dashboard user", "users", permission="user_management"),
-        Op("GET", "/api/keys", "List API keys", "keys", permission="user_management"),
-        Op("POST", "/api/keys", "Create an API key (shown once)", "keys", permission="user_management", status=201),
-        Op("DELETE", "/api/keys/{key_id}", "Revoke an API key", "keys", permission="user_management"),
+           body=a.RefreshSchema, optional_body=True, data=r.TokensSchema, errors=(400, 401)),
+        Op("POST", "/api/auth/logout", "Revoke the refresh token family", "auth", "login", body=a.RefreshSchema,
+           optional_body=True, data=r.RevokedSchema, errors=(400,)),
+        Op("GET", "/api/auth/me", "The logged-in user", "auth", "login", data=r.MeSchema, errors=(401, 404)),
+        Op("POST", "/api/auth/change-password", "Change the own password", "auth", "login",
+           body=a.ChangePasswordSchema, data=r.RevokedSchema, errors=(400, 401, 403, 429)),
+        Op("GET", "/api/users", "List dashboard users", "users", permission="user_management", data=a.UserSchema,
+           many=True, errors=(401, 403, 429)),
+        Op("POST", "/api/users", "Create a dashboard user", "users", permission="user_management", status=201,
+           body=a.UserCreateSchema, data=a.UserSchema, errors=(400, 401, 403, 404, 409, 429)),
+        Op("GET", "/api/users/{user_id}", "One dashboard user", "users", permission="user_management",
+           data=a.UserSchema, errors=(401, 403, 404, 429)),
+        Op("PUT", "/api/users/{user_id}", "Change a dashboard user", "users", permission="user_management",
+           body=a.UserUpdateSchema, data=a.UserSchema, errors=(400, 401, 403, 404, 409, 429)),
+        Op("DELETE", "/api/users/{user_id}", "Delete a dashboard user", "users", permission="user_management",
+           no_data=True, errors=(401, 403, 404, 409, 429)),
+        Op("GET", "/api/keys", "List API keys", "keys", permission="user_management", data=a.ApiKeySchema, many=True,
+           errors=(401, 403, 429)),
+        Op("POST", "/api/keys", "Create an API key (shown once)", "keys", permission="user_management", status=201,
+           body=a.ApiKeyCreateSchema, data=r.CreatedKeySchema, errors=(400, 401, 403, 404, 409, 429)),
+        Op("DELETE", "/api/keys/{key_id}", "Revoke an API key", "keys", permission="user_management",
+           data=a.ApiKeySchema, errors=(401, 403, 404, 409, 429)),
         # WA-Gate v2 messages
         Op("POST", "/api/messages/send", "Send a message (JSON, or multipart with `file`); honours Idempotency-Key",
            "messages", permission="send_message", body=m.SendSchema, data=m.MessageSchema, status=202,
            errors=(400, 401, 403, 404, 409, 413, 415, 429), multipart=True),
         Op("POST", "/api/messages/send-bulk", "The same text to up to 100 numbers", "messages",
-           permission="send_message", body=m.SendBulkSchema, status=202, errors=(400, 401, 403, 404, 409, 429)),
+           permission="send_message", body=m.SendBulkSchema, data=r.BulkSendSchema, status=202,
+           errors=(400, 401, 403, 404, 409, 429)),
         Op("GET", "/api/messages/{message_id}", "One message: status, timestamps, error", "messages",
            permission="view_logs", data=m.MessageSchema),
         Op("GET", "/api/messages", "List messages, newest first", "messages", permission="view_logs",
@@ -116,54 +135,63 @@ def _ops() -> list[Op]:
         Op("GET", "/api/sessions", "List sessions", "sessions", permission="view_logs", query=s.SessionQuerySchema,
            data=s.SessionSchema, many=True),
         Op("POST", "/api/sessions", "Create a session; its token is shown once", "sessions", permission="system",
-           body=s.CreateSessionSchema, status=201, errors=(400, 401, 403, 409)),
+           body=s.CreateSessionSchema, data=r.CreatedSessionSchema, status=201, errors=(400, 401, 403, 404, 409)),
         Op("GET", "/api/sessions/{session_id}", "One session", "sessions", permission="view_logs",
            data=s.SessionSchema),
         Op("DELETE", "/api/sessions/{session_id}", "Delete a session and unlink its phone", "sessions",
-           permission="system"),
+           permission="system", data=r.JobSchema, errors=(401, 403, 404, 409)),
         *[Op("POST", f"/api/sessions/{{session_id}}/{c}", f"{c.capitalize()} the session (bridge job)", "sessions",
-             permission="send_message", status=202) for c in ("start", "stop", "restart")],
+             permission="send_message", data=r.JobSchema, status=202, errors=(401, 403, 404, 409))
+          for c in ("start", "stop", "restart")],
         Op("POST", "/api/sessions/{session_id}/logout", "Log out: unlinks the phone", "sessions", permission="system",
-           status=202),
+           data=r.JobSchema, status=202, errors=(401, 403, 404, 409)),
         Op("POST", "/api/sessions/{session_id}/pair", "Link by pairing code for a phone number", "sessions",
-           permission="send_message", body=s.PairSchema, status=202),
+           permission="send_message", body=s.PairSchema, data=r.JobSchema, status=202,
+           errors=(400, 401, 403, 404, 409)),
         Op("GET", "/api/sessions/{session_id}/settings", "Session settings", "sessions", permission="view_logs",
            data=s.SessionSettingsSchema),
         Op("PUT", "/api/sessions/{session_id}/settings", "Change session settings", "sessions", permission="system",
            body=s.SettingsSchema, data=s.SessionSettingsSchema),
         Op("POST", "/api/sessions/{session_id}/token", "Rotate the session token (shown once)", "sessions",
-           permission="system"),
+           permission="system", data=r.SessionTokenSchema, errors=(401, 403, 404)),
         # broadcasts
         Op("POST", "/api/broadcast/preview", "Check a recipient list and template without sending", "broadcasts",
-           permission="broadcast", errors=(400, 401, 403, 429)),
+           permission="broadcast", body=b.CreateSchema, data=r.BroadcastPreviewSchema, errors=(400, 401, 403, 413,
+                                                                                                415, 429)),
         Op("POST", "/api/broadcast", "Create a broadcast (CSV or JSON recipients)", "broadcasts",
-           permission="broadcast", status=201, errors=(400, 401, 403, 404, 409, 429)),
-        Op("GET", "/api/broadcast", "List broadcasts", "broadcasts", permission="broadcast"),
-        Op("GET", "/api/broadcast/{id}", "One broadcast and its progress", "broadcasts", permission="broadcast"),
-        Op("GET", "/api/broadcast/{id}/recipients", "A broadcast's recipients", "broadcasts", permission="broadcast"),
+           permission="broadcast", body=b.CreateSchema, data=r.CreatedBroadcastSchema, status=201,
+           errors=(400, 401, 403, 404, 409, 413, 415, 429)),
+        Op("GET", "/api/broadcast", "List broadcasts", "broadcasts", permission="broadcast", query=b.ListQuerySchema,
+           data=r.BroadcastPageSchema, errors=(400, 401, 403)),
+        Op("GET", "/api/broadcast/{id}", "One broadcast and its progress", "broadcasts", permission="broadcast",
+           data=r.BroadcastViewSchema, errors=(401, 403, 404)),
+        Op("GET", "/api/broadcast/{id}/recipients", "A broadcast's recipients", "broadcasts", permission="broadcast",
+           query=b.RecipientsQuerySchema, data=r.RecipientPageSchema),
         Op("POST", "/api/broadcast/{id}/{action}", "Pause, resume or cancel a broadcast", "broadcasts",
-           permission="broadcast", errors=(400, 401, 403, 404, 409, 429)),
+           permission="broadcast", data=b.BroadcastSchema, errors=(400, 401, 403, 404, 409, 429)),
         # webhooks
-        Op("GET", "/api/webhooks", "List webhooks", "webhooks", permission="webhooks"),
+        Op("GET", "/api/webhooks", "List webhooks", "webhooks", permission="webhooks", data=r.WebhookSchema, many=True,
+           errors=(401, 403)),
         Op("POST", "/api/webhooks", "Create a webhook (its secret is shown once)", "webhooks", permission="webhooks",
-           status=201, errors=(400, 401, 403)),
-        Op("GET", "/api/webhooks/{webhook_id}", "One webhook", "webhooks", permission="webhooks"),
+           body=h.WebhookCreateSchema, data=r.CreatedWebhookSchema, status=201, errors=(400, 401, 403, 404)),
+        Op("GET", "/api/webhooks/{webhook_id}", "One webhook", "webhooks", permission="webhooks",
+           data=r.WebhookSchema),
         Op("PUT", "/api/webhooks/{webhook_id}", "Change a webhook", "webhooks", permission="webhooks",
-           errors=(400, 401, 403, 404, 409)),
+           body=h.WebhookUpdateSchema, data=r.WebhookSchema, errors=(400, 401, 403, 404, 409)),
         Op("DELETE", "/api/webhooks/{webhook_id}", "Delete a webhook", "webhooks", permission="webhooks",
-           errors=(401, 403, 404, 409)),
+           no_data=True, errors=(401, 403, 404, 409)),
         Op("POST", "/api/webhooks/{webhook_id}/secret", "Rotate the signing secret (shown once)", "webhooks",
-           permission="webhooks"),
+           permission="webhooks", data=r.SecretSchema),
         Op("GET", "/api/webhooks/{webhook_id}/deliveries", "A webhook's deliveries (filter by status)", "webhooks",
-           permission="webhooks"),
+           permission="webhooks", query=h.DeliveriesQuery, data=r.DeliveryPageSchema),
         Op("GET", "/api/webhooks/deliveries/{delivery_id}", "One delivery with every attempt", "webhooks",
-           permission="webhooks"),
+           permission="webhooks", data=r.DeliveryDetailSchema),
         Op("POST", "/api/webhooks/deliveries/{delivery_id}/redeliver", "Deliver one delivery again", "webhooks",
-           permission="webhooks", status=202),
+           permission="webhooks", data=r.DeliverySchema, status=202, errors=(401, 403, 404, 409)),
         Op("POST", "/api/webhooks/{webhook_id}/redeliver", "Deliver again every exhausted or failed delivery",
-           "webhooks", permission="webhooks", status=202),
+           "webhooks", permission="webhooks", query=h.RedeliverQuery, data=r.CountSchema, status=202),
         Op("POST", "/api/webhooks/{webhook_id}/test", "Send a test event", "webhooks", permission="webhooks",
-           status=202),
+           data=r.DeliverySchema, status=202, errors=(401, 403, 404, 409)),
         # QR, WhatsApp, dashboard
         Op("GET", "/api/qr", "The QR code to scan (PNG with ?format=png); 409/404 with the status when none",
            "qr", permission="send_message", query=s.SessionChoiceSchema, data=s.QrSchema,
@@ -173,9 +201,11 @@ def _ops() -> list[Op]:
         Op("GET", "/api/whatsapp/status", "Status of the (only or named) session", "whatsapp", permission="view_logs",
            query=s.SessionChoiceSchema, data=s.WhatsAppStatusSchema),
         Op("POST", "/api/whatsapp/restart", "Restart the session's connection", "whatsapp",
-           permission="send_message", status=202),
+           permission="send_message", query=s.SessionChoiceSchema, body=s.SessionChoiceSchema, optional_body=True,
+           data=r.JobSchema, status=202, errors=(400, 401, 403, 404, 409)),
         Op("POST", "/api/whatsapp/logout", "Log out the session (unlinks the phone)", "whatsapp", permission="system",
-           status=202),
+           query=s.SessionChoiceSchema, body=s.SessionChoiceSchema, optional_body=True, data=r.JobSchema, status=202,
+           errors=(400, 401, 403, 404, 409)),
         Op("GET", "/api/dashboard/stats", "Live numbers: sessions, queue, today, webhooks, process", "dashboard",
            permission="view_logs", data=d.StatsSchema, errors=(401, 403, 429)),
         Op("GET", "/api/dashboard/charts", "Charts over a day (hourly), week or month", "dashboard",
@@ -216,8 +246,8 @@ def _ops() -> list[Op]:
             ("GET", "status", "The session's status"), ("GET", "qr", "The session's QR code"),
             ("POST", "send", "Send a message"), ("GET", "messages", "The session's messages"),
             ("GET", "contacts", "The session's contacts"))],
-        Op("GET", "/admin/device-registry", "Session tokens of the device registry", "registry", "registry",
-           raw=True, errors=(401,)),
+        Op("GET", "/admin/device-registry", "Session tokens of the device registry (404 while not configured)",
+           "registry", "registry", raw=True, errors=(401, 404)),
         # the simulated phone (WA_TRANSPORT=simulator only)
         *[Op("POST", f"/simulator/sessions/{{session_id}}/{name}", summary, "simulator", "public", body=body,
              status=202, errors=(400, 404)) for name, summary, body in (
@@ -230,17 +260,21 @@ def _ops() -> list[Op]:
         Op("POST", "/simulator/not-on-whatsapp", "Treat a number as not on WhatsApp", "simulator", "public",
            body=sim.NotOnWhatsAppSchema, status=202, errors=(400,)),
         Op("GET", "/api/audit-logs", "The audit trail, newest first (filters: action, actor, target, from/to)",
-           "audit", permission="system", errors=(400, 401, 403, 429)),
+           "audit", permission="system", query=aud.AuditQuerySchema, data=r.AuditPageSchema,
+           errors=(400, 401, 403, 429)),
         # the dashboard: live events (WebSocket, token in the first frame; see wagate/web/routes/events_ws.py), pages
         Op("GET", "/api/events", "WebSocket of live events (send {\"type\": \"auth\", \"token\"} first)", "dashboard",
            "public", raw=True, errors=(400,)),
-        *[Op("GET", f"/{name}.html", f"The {name} page", "pages", "public", raw=True, errors=())
-          for name in ("login", "dashboard", "broadcast")],
-        *[Op("GET", f"/{name}", f"Redirect to /{name}.html", "pages", "public", raw=True, errors=())
-          for name in ("login", "dashboard", "broadcast")],
-        *[Op("GET", f"/{folder}/{{name}}", f"Dashboard {kind}", "pages", "public", raw=True, errors=(404,))
-          for folder, kind in (("css", "style sheets"), ("js", "scripts (ES modules)"), ("img", "images"))],
-        Op("GET", "/favicon.ico", "Redirect to the dashboard icon", "pages", "public", raw=True, errors=()),
+        *[Op("GET", f"/{name}.html", f"The {name} page", "pages", "public", raw=True, errors=(),
+             media=("text/html",)) for name in ("login", "dashboard", "broadcast")],
+        *[Op("GET", f"/{name}", f"Redirect to /{name}.html", "pages", "public", raw=True, errors=(), status=302,
+             media=("text/plain",)) for name in ("login", "dashboard", "broadcast")],
+        *[Op("GET", f"/{folder}/{{name}}", f"Dashboard {kind}", "pages", "public", raw=True, errors=(404,),
+             media=media) for folder, kind, media in (
+            ("css", "style sheets", ("text/css",)), ("js", "scripts (ES modules)", ("text/javascript",)),
+            ("img", "images", ("image/svg+xml", "image/png", "image/x-icon")))],
+        Op("GET", "/favicon.ico", "Redirect to the dashboard icon", "pages", "public", raw=True, errors=(), status=301,
+           media=("text/plain",)),
     ]
 
 
@@ -263,7 +297,7 @@ def _name(schema: type[Schema]) -> str:
 
 
 def _envelope(op: Op) -> dict[str, Any]:
-    data: dict[str, Any] = {}
+    data: dict[str, Any] = {"type": "null"} if op.no_data else {}
     if op.data is not None:
         ref = {"$ref": f"#/components/schemas/{_name(op.data)}"}
         data = {"type": "array", "items": ref} if op.many else ref
@@ -274,7 +308,7 @@ def _envelope(op: Op) -> dict[str, Any]:
 def _operation(op: Op) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     if op.raw:
-        responses[str(op.status)] = {"description": "Success", "content": {"application/json": {"schema": {}}}}
+        responses[str(op.status)] = {"description": "Success", "content": {media: {"schema": {}} for media in op.media}}
     else:
         responses[str(op.status)] = {"description": "Success",
                                      "content": {"application/json": {"schema": _envelope(op)}}}
@@ -299,7 +333,7 @@ def _operation(op: Op) -> dict[str, Any]:
                 {"$ref": f"#/components/schemas/{_name(op.body)}"},
                 {"type": "object", "properties": {"file": {"type": "string", "contentMediaType":
                                                            "application/octet-stream"}}}]}}
-        operation["requestBody"] = {"required": True, "content": content}
+        operation["requestBody"] = {"required": not op.optional_body, "content": content}
     return operation
 
 
@@ -317,7 +351,8 @@ def document(app: web.Application | None = None) -> dict[str, Any]:
             "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
     schemas = {s for op in OPERATIONS for s in (op.data, op.body) if s is not None}
     for schema in sorted(schemas, key=_name):
-        spec.components.schema(_name(schema), schema=schema)
+        if _name(schema) not in spec.components.schemas:  # not already in as another schema's nested field
+            spec.components.schema(_name(schema), schema=schema)
     live = served(app) if app is not None else None
     paths: dict[str, dict[str, Any]] = {}
     for op in OPERATIONS:

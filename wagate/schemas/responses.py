@@ -1,0 +1,217 @@
+"""The `data` of answers that handlers build as plain dicts, named for the OpenAPI document.
+
+These schemas are never used to load input: they say, field by field, what the handler puts in its answer, so
+`/api/openapi.json` can state it and `tests/web/test_openapi_fuzz.py` can hold real answers to it. A field
+marked `required` is in every answer; `allow_none` where the value may be null.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, fields
+
+from wagate.schemas.auth import ApiKeySchema, UserSchema
+from wagate.schemas.broadcasts import BroadcastSchema
+from wagate.schemas.messages import MessageSchema
+from wagate.schemas.sessions import SessionSchema
+from wagate.services.broadcast_progress import Progress
+
+ANY: dict[str, Any] = {"metadata": {"description": "any JSON value"}}
+
+
+def _int(**kwargs: Any) -> fields.Integer:
+    return fields.Integer(required=True, **kwargs)
+
+
+def _str(**kwargs: Any) -> fields.String:
+    return fields.String(required=True, **kwargs)
+
+
+# auth, users, keys
+class TokensSchema(Schema):
+    access_token = _str()
+    token_type = _str()
+    expires_in = _int()
+    refresh_token = _str()
+    user = fields.Nested(UserSchema, required=True)
+
+
+RevokedSchema = Schema.from_dict({"refresh_tokens_revoked": _int()}, name="RevokedSchema")
+
+
+class MeSchema(Schema):
+    kind = _str()
+    role = _str()
+    tenant_id = fields.Integer(required=True, allow_none=True)
+    name = _str(allow_none=True)
+    permissions = fields.List(fields.String(), required=True)
+    user = fields.Nested(UserSchema, metadata={"description": "a dashboard login"})
+    api_key_id = fields.Integer(allow_none=True, metadata={"description": "an API key"})
+
+
+class CreatedKeySchema(ApiKeySchema):
+    key = _str(metadata={"description": "the key itself, shown only in this answer"})
+
+
+# messages
+class BulkSendSchema(Schema):
+    items = fields.List(fields.Nested(MessageSchema), required=True)
+    count = _int()
+    created = _int()
+
+
+# sessions and WhatsApp
+class CreatedSessionSchema(Schema):
+    session = fields.Nested(SessionSchema, required=True)
+    token = _str(metadata={"description": "the session's token, shown only in this answer"})
+    start_job_id = fields.String(required=True, allow_none=True)
+
+
+JobSchema = Schema.from_dict({"session": _str(), "job_id": _str(allow_none=True)}, name="JobSchema")
+SessionTokenSchema = Schema.from_dict({"session": _str(), "token": _str()}, name="SessionTokenSchema")
+
+
+# broadcasts
+class RejectedRowSchema(Schema):
+    line = _int()
+    phone = fields.String(required=True, allow_none=True)
+    reason = _str()
+
+
+class DuplicateRowSchema(Schema):
+    line = _int()
+    phone = _str()
+    first_line = _int()
+
+
+class _ListReport(Schema):
+    invalid = fields.List(fields.Nested(RejectedRowSchema), required=True)
+    duplicates = fields.List(fields.Nested(DuplicateRowSchema), required=True)
+    blank_lines = fields.List(fields.Integer(), required=True)
+
+
+class BroadcastPreviewSchema(_ListReport):
+    total = _int()
+    samples = fields.List(fields.Dict(), required=True)
+    variables = fields.List(fields.String(), required=True)
+
+
+class CreatedBroadcastSchema(BroadcastSchema, _ListReport):
+    pass
+
+
+# Every counter of `Progress.as_dict`, named from it so the two cannot drift apart.
+ProgressSchema = Schema.from_dict({name: _int() for name in Progress().as_dict()}, name="ProgressSchema")
+
+
+class BroadcastViewSchema(BroadcastSchema):
+    progress = fields.Nested(ProgressSchema, required=True)  # type: ignore[assignment]  # the live count
+
+
+class _Page(Schema):
+    total = _int()
+    page = _int()
+    limit = _int()
+    pages = _int()
+
+
+class BroadcastPageSchema(_Page):
+    items = fields.List(fields.Nested(BroadcastSchema), required=True)
+
+
+class RecipientSchema(Schema):
+    position = _int()
+    phone = _str()
+    name = _str(allow_none=True)
+    variables = fields.Dict(required=True)
+    status = _str()
+    message_id = fields.Integer(required=True, allow_none=True)
+    error = _str(allow_none=True)
+    sent_at = _str(allow_none=True)
+
+
+class RecipientPageSchema(_Page):
+    items = fields.List(fields.Nested(RecipientSchema), required=True)
+
+
+# webhooks
+class WebhookSchema(Schema):
+    id = _int()
+    tenant_id = fields.Integer(required=True, allow_none=True)
+    session_id = _str(allow_none=True)
+    url = _str()
+    events = fields.Raw(required=True, metadata={"description": '"*" or a list of event names'})
+    signature_scheme = _str()
+    is_active = fields.Boolean(required=True)
+    description = _str(allow_none=True)
+    managed_by_session_settings = fields.Boolean(required=True)
+    created_at = _str()
+    updated_at = _str()
+
+
+class CreatedWebhookSchema(WebhookSchema):
+    secret = _str(metadata={"description": "the signing secret, shown only in this answer"})
+
+
+SecretSchema = Schema.from_dict({"id": _int(), "secret": _str()}, name="SecretSchema")
+
+
+class AttemptSchema(Schema):
+    attempt = _int()
+    status_code = fields.Integer(required=True, allow_none=True)
+    duration_ms = fields.Integer(required=True, allow_none=True)
+    error = _str(allow_none=True)
+    at = _str()
+
+
+class DeliverySchema(Schema):
+    id = _int()
+    webhook_id = _int()
+    event_id = _str()
+    event = _str()
+    status = _str()
+    attempts = _int()
+    next_attempt_at = _str(allow_none=True)
+    last_status_code = fields.Integer(required=True, allow_none=True)
+    last_error = _str(allow_none=True)
+    last_duration_ms = fields.Integer(required=True, allow_none=True)
+    delivered_at = _str(allow_none=True)
+    created_at = _str()
+
+
+class DeliveryDetailSchema(DeliverySchema):
+    payload = fields.Raw(required=True, **ANY)
+    attempt_log = fields.List(fields.Nested(AttemptSchema), required=True)
+
+
+class DeliveryPageSchema(Schema):
+    items = fields.List(fields.Nested(DeliverySchema), required=True)
+    total = _int()
+    page = _int()
+    per_page = _int()
+
+
+CountSchema = Schema.from_dict({"count": _int()}, name="CountSchema")
+
+
+# audit log
+class AuditEntrySchema(Schema):
+    id = _int()
+    created_at = _str()
+    actor_type = _str()
+    actor_id = _str(allow_none=True)
+    tenant_id = fields.Integer(required=True, allow_none=True)
+    action = _str()
+    target_type = _str(allow_none=True)
+    target_id = _str(allow_none=True)
+    ip = _str(allow_none=True)
+    request_id = _str(allow_none=True)
+    details = fields.Raw(required=True, allow_none=True, **ANY)
+
+
+class AuditPageSchema(Schema):
+    items = fields.List(fields.Nested(AuditEntrySchema), required=True)
+    total = _int()
+    page = _int()
+    limit = _int()
