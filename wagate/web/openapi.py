@@ -21,11 +21,13 @@ from wagate import __version__
 from wagate.schemas import audit as aud
 from wagate.schemas import auth as ath
 from wagate.schemas import broadcasts as bro
+from wagate.schemas import customer as cus
 from wagate.schemas import dashboard as dash
 from wagate.schemas import messages as msg
 from wagate.schemas import responses as res
 from wagate.schemas import sessions as ses
 from wagate.schemas import simulator as sim
+from wagate.schemas import tenants as ten
 from wagate.schemas import webhooks as hooks
 
 ANY_METHODS = ("get", "post", "put", "delete")  # how a `*` route appears: every method it answers
@@ -212,25 +214,33 @@ def _ops() -> list[Op]:
            permission="view_logs", query=d.ChartsQuerySchema, data=d.ChartsSchema, errors=(400, 401, 403, 429)),
         # internal service API
         Op("GET", "/internal/me", "The calling service", "internal", "internal", raw=True),
-        Op("GET", "/internal/users", "List customers of the service", "internal", "internal", raw=True),
+        Op("GET", "/internal/users", "List customers of the service", "internal", "internal", raw=True,
+           query=ten.UsersQuerySchema),
         Op("POST", "/internal/users", "Create or update a customer and subscription", "internal", "internal",
-           raw=True),
-        Op("PUT", "/internal/users/{user_id}", "Change a customer's subscription", "internal", "internal", raw=True),
-        Op("GET", "/internal/users/{user_id}/apikey", "A customer's API key info", "internal", "internal", raw=True),
+           raw=True, body=ten.UserUpsertSchema),
+        Op("PUT", "/internal/users/{user_id}", "Change a customer's subscription", "internal", "internal", raw=True,
+           query=ten.SourceQuerySchema, body=ten.UserUpdateSchema),
+        Op("GET", "/internal/users/{user_id}/apikey", "A customer's API key info", "internal", "internal", raw=True,
+           query=ten.SourceQuerySchema),
         Op("POST", "/internal/users/{user_id}/apikey/rotate", "Rotate a customer's API key", "internal", "internal",
-           raw=True),
+           raw=True, query=ten.SourceQuerySchema),
         # customer API
         Op("GET", "/v1/me", "The customer and subscription", "customer", "customer", raw=True),
         Op("GET", "/v1/sessions", "The customer's sessions", "customer", "customer", raw=True),
-        Op("POST", "/v1/sessions", "Create a session", "customer", "customer", raw=True),
-        Op("PUT", "/v1/sessions/{session_id}", "Rename a session", "customer", "customer", raw=True),
+        Op("POST", "/v1/sessions", "Create a session", "customer", "customer", raw=True, body=cus.SessionCreateSchema),
+        Op("PUT", "/v1/sessions/{session_id}", "Rename a session", "customer", "customer", raw=True,
+           body=cus.SessionUpdateSchema),
         Op("DELETE", "/v1/sessions/{session_id}", "Delete a session", "customer", "customer", raw=True),
         Op("GET", "/v1/sessions/{session_id}/settings", "Session settings", "customer", "customer", raw=True),
-        Op("PUT", "/v1/sessions/{session_id}/settings", "Change session settings", "customer", "customer", raw=True),
-        Op("GET", "/v1/sessions/{session_id}/contacts", "Contacts", "customer", "customer", raw=True),
+        Op("PUT", "/v1/sessions/{session_id}/settings", "Change session settings", "customer", "customer", raw=True,
+           body=cus.SessionSettingsSchema),
+        Op("GET", "/v1/sessions/{session_id}/contacts", "Contacts", "customer", "customer", raw=True,
+           query=cus.ContactsQuerySchema),
         Op("POST", "/v1/sessions/{session_id}/contacts/sync", "Sync contacts", "customer", "customer", raw=True),
-        Op("POST", "/v1/sessions/{session_id}/messages", "Send a message", "customer", "customer", raw=True),
-        Op("GET", "/v1/sessions/{session_id}/messages", "List messages", "customer", "customer", raw=True),
+        Op("POST", "/v1/sessions/{session_id}/messages", "Send a message (JSON, or multipart with `file`)",
+           "customer", "customer", raw=True, body=m.SendSchema, multipart=True),
+        Op("GET", "/v1/sessions/{session_id}/messages", "List messages", "customer", "customer", raw=True,
+           query=cus.MessagesQuerySchema),
         # session credentials (seed-compatible), per-session API, device registry
         *[Op("GET", p, summary, "credentials", permission="view_logs", raw=True) for p, summary in (
             ("/sessions", "Active sessions"), ("/sessions/connected", "Connected sessions"),
@@ -242,10 +252,12 @@ def _ops() -> list[Op]:
         Op("*", "/wa/admin", "Always refused: no admin surface under /wa", "wa", "public", raw=True, errors=(404,)),
         Op("*", "/wa/admin{tail}", "Always refused: no admin surface under /wa", "wa", "public", raw=True,
            errors=(404,)),
-        *[Op(method, f"/wa/{name}", summary, "wa", "session", raw=True) for method, name, summary in (
-            ("GET", "status", "The session's status"), ("GET", "qr", "The session's QR code"),
-            ("POST", "send", "Send a message"), ("GET", "messages", "The session's messages"),
-            ("GET", "contacts", "The session's contacts"))],
+        *[Op(method, f"/wa/{name}", summary, "wa", "session", raw=True, query=query, body=body,
+             multipart=body is not None) for method, name, summary, query, body in (
+            ("GET", "status", "The session's status", None, None), ("GET", "qr", "The session's QR code", None, None),
+            ("POST", "send", "Send a message (JSON, or multipart with `file`)", None, m.SendSchema),
+            ("GET", "messages", "The session's messages", cus.MessagesQuerySchema, None),
+            ("GET", "contacts", "The session's contacts", cus.ContactsQuerySchema, None))],
         Op("GET", "/admin/device-registry", "Session tokens of the device registry (404 while not configured)",
            "registry", "registry", raw=True, errors=(401, 404)),
         # the simulated phone (WA_TRANSPORT=simulator only)
@@ -292,8 +304,15 @@ def undocumented(app: web.Application) -> list[tuple[str, str]]:
     return sorted(served(app) - documented)
 
 
-def _name(schema: type[Schema]) -> str:
-    return schema.__name__.removesuffix("Schema")
+# Schemas of the reseller API share class names with the dashboard API's (UserUpdate, SessionSettings): their
+# components are prefixed, so a name never stands for two shapes.
+_AREA_PREFIX = {"wagate.schemas.tenants": "Internal", "wagate.schemas.customer": "Customer"}
+
+
+def _name(schema: type[Schema] | Schema) -> str:
+    """A schema's component name; also apispec's resolver for nested schemas, so both name it alike."""
+    cls = schema if isinstance(schema, type) else type(schema)
+    return _AREA_PREFIX.get(cls.__module__, "") + cls.__name__.removesuffix("Schema")
 
 
 def _envelope(op: Op) -> dict[str, Any]:
@@ -339,7 +358,8 @@ def _operation(op: Op) -> dict[str, Any]:
 
 def document(app: web.Application | None = None) -> dict[str, Any]:
     """The spec of the routes `app` serves (of every line in `OPERATIONS` when no app is given)."""
-    spec = APISpec(title="WA-Gate", version=__version__, openapi_version="3.1.0", plugins=[MarshmallowPlugin()],
+    spec = APISpec(title="WA-Gate", version=__version__, openapi_version="3.1.0",
+                   plugins=[MarshmallowPlugin(schema_name_resolver=_name)],
                    info={"description": "Self-hosted WhatsApp gateway. Answers are `{success, message, data}`; "
                                         "errors `{success: false, message, details}`."})
     for name, scheme in SECURITY_SCHEMES.items():
@@ -350,6 +370,10 @@ def document(app: web.Application | None = None) -> dict[str, Any]:
         spec.components.response(f"E{status}", {"description": description, "content": {
             "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
     schemas = {s for op in OPERATIONS for s in (op.data, op.body) if s is not None}
+    names: dict[str, type[Schema]] = {}
+    for schema in schemas:
+        if names.setdefault(_name(schema), schema) is not schema:
+            raise ValueError(f"two schemas are both named {_name(schema)}: {schema} and {names[_name(schema)]}")
     for schema in sorted(schemas, key=_name):
         if _name(schema) not in spec.components.schemas:  # not already in as another schema's nested field
             spec.components.schema(_name(schema), schema=schema)
