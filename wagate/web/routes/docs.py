@@ -20,8 +20,8 @@ OWN_DIR = Path(__file__).resolve().parents[1] / "docs"
 SWAGGER_DIR = Path(str(swagger_ui_path))
 # Only the files the page loads; the bundle's own index.html and initialiser (which point at a petstore) are not served.
 FILES = {
-    "swagger-ui.css": SWAGGER_DIR, "swagger-ui-bundle.js": SWAGGER_DIR, "swagger-ui-standalone-preset.js": SWAGGER_DIR,
-    "favicon-32x32.png": SWAGGER_DIR, "swagger-init.js": OWN_DIR,
+    "swagger-ui.css": SWAGGER_DIR, "swagger-ui-bundle.js": SWAGGER_DIR, "favicon-32x32.png": SWAGGER_DIR,
+    "swagger-init.js": OWN_DIR,
 }
 
 
