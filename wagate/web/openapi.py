@@ -59,6 +59,7 @@ ERRORS = {400: "Invalid input; `details` names the fields", 401: "No or wrong cr
           403: "Not allowed: role, tenant or subscription", 404: "Not found", 409: "State conflict",
           413: "Upload too large", 415: "File type not allowed", 429: "Rate limited (Retry-After)",
           503: "Database or Redis unavailable"}
+SEND_ERRORS = (400, 401, 403, 404, 409, 413)  # of a reseller or /wa send: 409 while the session is not WORKING
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,7 @@ class Op:
     many: bool = False
     no_data: bool = False  # `data` is null
     status: int = 200
+    also: tuple[int, ...] = ()  # other success statuses, same answer (a replayed send: 200 after the first 202)
     errors: tuple[int, ...] = (400, 401, 403, 404)
     multipart: bool = False
     optional_body: bool = False  # no body at all is accepted too
@@ -227,7 +229,8 @@ def _ops() -> list[Op]:
         # customer API
         Op("GET", "/v1/me", "The customer and subscription", "customer", "customer", raw=True),
         Op("GET", "/v1/sessions", "The customer's sessions", "customer", "customer", raw=True),
-        Op("POST", "/v1/sessions", "Create a session", "customer", "customer", raw=True, body=cus.SessionCreateSchema),
+        Op("POST", "/v1/sessions", "Create a session", "customer", "customer", raw=True, body=cus.SessionCreateSchema,
+           status=201),
         Op("PUT", "/v1/sessions/{session_id}", "Rename a session", "customer", "customer", raw=True,
            body=cus.SessionUpdateSchema),
         Op("DELETE", "/v1/sessions/{session_id}", "Delete a session", "customer", "customer", raw=True),
@@ -236,9 +239,11 @@ def _ops() -> list[Op]:
            body=cus.SessionSettingsSchema),
         Op("GET", "/v1/sessions/{session_id}/contacts", "Contacts", "customer", "customer", raw=True,
            query=cus.ContactsQuerySchema),
-        Op("POST", "/v1/sessions/{session_id}/contacts/sync", "Sync contacts", "customer", "customer", raw=True),
+        Op("POST", "/v1/sessions/{session_id}/contacts/sync", "Sync contacts", "customer", "customer", raw=True,
+           status=202),
         Op("POST", "/v1/sessions/{session_id}/messages", "Send a message (JSON, or multipart with `file`)",
-           "customer", "customer", raw=True, body=m.SendSchema, multipart=True),
+           "customer", "customer", raw=True, body=m.SendSchema, multipart=True, status=202, also=(200,),
+           errors=SEND_ERRORS),
         Op("GET", "/v1/sessions/{session_id}/messages", "List messages", "customer", "customer", raw=True,
            query=cus.MessagesQuerySchema),
         # session credentials (seed-compatible), per-session API, device registry
@@ -253,7 +258,9 @@ def _ops() -> list[Op]:
         Op("*", "/wa/admin{tail}", "Always refused: no admin surface under /wa", "wa", "public", raw=True,
            errors=(404,)),
         *[Op(method, f"/wa/{name}", summary, "wa", "session", raw=True, query=query, body=body,
-             multipart=body is not None) for method, name, summary, query, body in (
+             multipart=body is not None, status=202 if body else 200, also=(200,) if body else (),
+             errors=SEND_ERRORS if body else (400, 401, 403, 404))
+          for method, name, summary, query, body in (
             ("GET", "status", "The session's status", None, None), ("GET", "qr", "The session's QR code", None, None),
             ("POST", "send", "Send a message (JSON, or multipart with `file`)", None, m.SendSchema),
             ("GET", "messages", "The session's messages", cus.MessagesQuerySchema, None),
@@ -334,6 +341,8 @@ def _operation(op: Op) -> dict[str, Any]:
     if op.path.startswith("/api/qr"):
         responses[str(op.status)]["content"]["image/png"] = {"schema": {"type": "string",
                                                                         "contentMediaType": "image/png"}}
+    for status in op.also:
+        responses[str(status)] = {**responses[str(op.status)], "description": "Success (again)"}
     for status in op.errors:
         responses[str(status)] = {"$ref": f"#/components/responses/E{status}"}
     operation: dict[str, Any] = {
