@@ -13,8 +13,12 @@ from marshmallow import Schema, fields
 
 from wagate.schemas.auth import ApiKeySchema, UserSchema
 from wagate.schemas.broadcasts import BroadcastSchema
+from wagate.schemas.customer import ContactSchema
+from wagate.schemas.customer import SessionSchema as CustomerSessionSchema
+from wagate.schemas.customer import SettingsSchema as CustomerSettingsSchema
 from wagate.schemas.messages import MessageSchema
 from wagate.schemas.sessions import SessionSchema
+from wagate.schemas.tenants import UserSchema as TenantUserSchema
 from wagate.services.broadcast_progress import Progress
 
 ANY: dict[str, Any] = {"metadata": {"description": "any JSON value"}}
@@ -26,6 +30,13 @@ def _int(**kwargs: Any) -> fields.Integer:
 
 def _str(**kwargs: Any) -> fields.String:
     return fields.String(required=True, **kwargs)
+
+
+def _page(name: str, items: type[Schema], *, key: str = "items", size: str = "limit",
+          **more: fields.Field) -> type[Schema]:
+    """A page of a list: its `key` of `items`, the total, the page number and its `size` field."""
+    return Schema.from_dict({key: fields.List(fields.Nested(items), required=True), "total": _int(), "page": _int(),
+                             size: _int(), **more}, name=name)
 
 
 # auth, users, keys
@@ -185,11 +196,7 @@ class DeliveryDetailSchema(DeliverySchema):
     attempt_log = fields.List(fields.Nested(AttemptSchema), required=True)
 
 
-class DeliveryPageSchema(Schema):
-    items = fields.List(fields.Nested(DeliverySchema), required=True)
-    total = _int()
-    page = _int()
-    per_page = _int()
+DeliveryPageSchema = _page("DeliveryPageSchema", DeliverySchema, size="per_page")
 
 
 CountSchema = Schema.from_dict({"count": _int()}, name="CountSchema")
@@ -210,8 +217,40 @@ class AuditEntrySchema(Schema):
     details = fields.Raw(required=True, allow_none=True, **ANY)
 
 
-class AuditPageSchema(Schema):
-    items = fields.List(fields.Nested(AuditEntrySchema), required=True)
-    total = _int()
-    page = _int()
-    limit = _int()
+AuditPageSchema = _page("AuditPageSchema", AuditEntrySchema)
+
+
+# the reseller (/internal), customer (/v1) and session-token (/wa) APIs answer without the envelope
+class InternalMeSchema(Schema):
+    auth = fields.Dict(required=True, metadata={"description": '{"mode": "scoped" | "global", "source_service"}'})
+
+
+InternalUserPageSchema = _page("InternalUserPageSchema", TenantUserSchema, key="users", source=_str(allow_none=True))
+
+
+class CustomerMeSchema(Schema):
+    user = fields.Dict(required=True)
+    subscription = fields.Dict(required=True)
+
+
+class CustomerSessionListSchema(Schema):
+    sessions = fields.List(fields.Nested(CustomerSessionSchema), required=True)
+    count = _int()
+
+
+class CustomerSettingsAnswerSchema(Schema):
+    settings = fields.Nested(CustomerSettingsSchema, required=True)
+
+
+MessageListSchema = _page("MessageListSchema", MessageSchema, key="messages")
+
+
+class ContactListSchema(Schema):
+    contacts = fields.List(fields.Nested(ContactSchema), required=True)
+    count = _int()
+    sync = fields.Dict(required=True, allow_none=True)
+
+
+class QueuedMessageSchema(Schema):
+    message = fields.Nested(MessageSchema, required=True)
+    created = fields.Boolean(required=True)

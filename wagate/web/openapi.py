@@ -72,7 +72,7 @@ class Op:
     permission: str | None = None  # of the RBAC matrix, for `dashboard` routes
     query: type[Schema] | None = None
     body: type[Schema] | None = None
-    data: type[Schema] | None = None  # the `data` of a `{success, message, data}` answer
+    data: type[Schema] | None = None  # the `data` of a `{success, message, data}` answer; of a `raw` one, all of it
     many: bool = False
     no_data: bool = False  # `data` is null
     status: int = 200
@@ -215,9 +215,9 @@ def _ops() -> list[Op]:
         Op("GET", "/api/dashboard/charts", "Charts over a day (hourly), week or month", "dashboard",
            permission="view_logs", query=d.ChartsQuerySchema, data=d.ChartsSchema, errors=(400, 401, 403, 429)),
         # internal service API
-        Op("GET", "/internal/me", "The calling service", "internal", "internal", raw=True),
+        Op("GET", "/internal/me", "The calling service", "internal", "internal", raw=True, data=r.InternalMeSchema),
         Op("GET", "/internal/users", "List customers of the service", "internal", "internal", raw=True,
-           query=ten.UsersQuerySchema),
+           query=ten.UsersQuerySchema, data=r.InternalUserPageSchema),
         Op("POST", "/internal/users", "Create or update a customer and subscription", "internal", "internal",
            raw=True, body=ten.UserUpsertSchema),
         Op("PUT", "/internal/users/{user_id}", "Change a customer's subscription", "internal", "internal", raw=True,
@@ -227,25 +227,27 @@ def _ops() -> list[Op]:
         Op("POST", "/internal/users/{user_id}/apikey/rotate", "Rotate a customer's API key", "internal", "internal",
            raw=True, query=ten.SourceQuerySchema),
         # customer API
-        Op("GET", "/v1/me", "The customer and subscription", "customer", "customer", raw=True),
-        Op("GET", "/v1/sessions", "The customer's sessions", "customer", "customer", raw=True),
+        Op("GET", "/v1/me", "The customer and subscription", "customer", "customer", raw=True, data=r.CustomerMeSchema),
+        Op("GET", "/v1/sessions", "The customer's sessions", "customer", "customer", raw=True,
+           data=r.CustomerSessionListSchema),
         Op("POST", "/v1/sessions", "Create a session", "customer", "customer", raw=True, body=cus.SessionCreateSchema,
            status=201),
         Op("PUT", "/v1/sessions/{session_id}", "Rename a session", "customer", "customer", raw=True,
            body=cus.SessionUpdateSchema),
         Op("DELETE", "/v1/sessions/{session_id}", "Delete a session", "customer", "customer", raw=True),
-        Op("GET", "/v1/sessions/{session_id}/settings", "Session settings", "customer", "customer", raw=True),
+        Op("GET", "/v1/sessions/{session_id}/settings", "Session settings", "customer", "customer", raw=True,
+           data=r.CustomerSettingsAnswerSchema),
         Op("PUT", "/v1/sessions/{session_id}/settings", "Change session settings", "customer", "customer", raw=True,
-           body=cus.SessionSettingsSchema),
+           body=cus.SessionSettingsSchema, data=r.CustomerSettingsAnswerSchema),
         Op("GET", "/v1/sessions/{session_id}/contacts", "Contacts", "customer", "customer", raw=True,
-           query=cus.ContactsQuerySchema),
+           query=cus.ContactsQuerySchema, data=r.ContactListSchema),
         Op("POST", "/v1/sessions/{session_id}/contacts/sync", "Sync contacts", "customer", "customer", raw=True,
            status=202),
         Op("POST", "/v1/sessions/{session_id}/messages", "Send a message (JSON, or multipart with `file`)",
            "customer", "customer", raw=True, body=m.SendSchema, multipart=True, status=202, also=(200,),
-           errors=SEND_ERRORS),
+           errors=SEND_ERRORS, data=r.QueuedMessageSchema),
         Op("GET", "/v1/sessions/{session_id}/messages", "List messages", "customer", "customer", raw=True,
-           query=cus.MessagesQuerySchema),
+           query=cus.MessagesQuerySchema, data=r.MessageListSchema),
         # session credentials (seed-compatible), per-session API, device registry
         *[Op("GET", p, summary, "credentials", permission="view_logs", raw=True) for p, summary in (
             ("/sessions", "Active sessions"), ("/sessions/connected", "Connected sessions"),
@@ -257,14 +259,16 @@ def _ops() -> list[Op]:
         Op("*", "/wa/admin", "Always refused: no admin surface under /wa", "wa", "public", raw=True, errors=(404,)),
         Op("*", "/wa/admin{tail}", "Always refused: no admin surface under /wa", "wa", "public", raw=True,
            errors=(404,)),
-        *[Op(method, f"/wa/{name}", summary, "wa", "session", raw=True, query=query, body=body,
+        *[Op(method, f"/wa/{name}", summary, "wa", "session", raw=True, query=query, body=body, data=data,
              multipart=body is not None, status=202 if body else 200, also=(200,) if body else (),
              errors=SEND_ERRORS if body else (400, 401, 403, 404))
-          for method, name, summary, query, body in (
-            ("GET", "status", "The session's status", None, None), ("GET", "qr", "The session's QR code", None, None),
-            ("POST", "send", "Send a message (JSON, or multipart with `file`)", None, m.SendSchema),
-            ("GET", "messages", "The session's messages", cus.MessagesQuerySchema, None),
-            ("GET", "contacts", "The session's contacts", cus.ContactsQuerySchema, None))],
+          for method, name, summary, query, body, data in (
+            ("GET", "status", "The session's status", None, None, None),
+            ("GET", "qr", "The session's QR code", None, None, None),
+            ("POST", "send", "Send a message (JSON, or multipart with `file`)", None, m.SendSchema,
+             r.QueuedMessageSchema),
+            ("GET", "messages", "The session's messages", cus.MessagesQuerySchema, None, r.MessageListSchema),
+            ("GET", "contacts", "The session's contacts", cus.ContactsQuerySchema, None, r.ContactListSchema))],
         Op("GET", "/admin/device-registry", "Session tokens of the device registry (404 while not configured)",
            "registry", "registry", raw=True, errors=(401, 404)),
         # the simulated phone (WA_TRANSPORT=simulator only)
@@ -333,8 +337,10 @@ def _envelope(op: Op) -> dict[str, Any]:
 
 def _operation(op: Op) -> dict[str, Any]:
     responses: dict[str, Any] = {}
-    if op.raw:
-        responses[str(op.status)] = {"description": "Success", "content": {media: {"schema": {}} for media in op.media}}
+    if op.raw:  # `data` is the whole answer
+        body = {"$ref": f"#/components/schemas/{_name(op.data)}"} if op.data is not None else {}
+        responses[str(op.status)] = {"description": "Success",
+                                     "content": {media: {"schema": body} for media in op.media}}
     else:
         responses[str(op.status)] = {"description": "Success",
                                      "content": {"application/json": {"schema": _envelope(op)}}}
