@@ -21,6 +21,7 @@ from wagate import __version__
 from wagate.schemas import audit as aud
 from wagate.schemas import auth as ath
 from wagate.schemas import broadcasts as bro
+from wagate.schemas import credentials as cre
 from wagate.schemas import customer as cus
 from wagate.schemas import dashboard as dash
 from wagate.schemas import messages as msg
@@ -74,6 +75,7 @@ class Op:
     body: type[Schema] | None = None
     data: type[Schema] | None = None  # the `data` of a `{success, message, data}` answer; of a `raw` one, all of it
     many: bool = False
+    count: bool = False  # the answer also has `count`, the length of the `data` list
     no_data: bool = False  # `data` is null
     status: int = 200
     also: tuple[int, ...] = ()  # other success statuses, same answer (a replayed send: 200 after the first 202)
@@ -249,13 +251,19 @@ def _ops() -> list[Op]:
         Op("GET", "/v1/sessions/{session_id}/messages", "List messages", "customer", "customer", raw=True,
            query=cus.MessagesQuerySchema, data=r.MessageListSchema),
         # session credentials (seed-compatible), per-session API, device registry
-        *[Op("GET", p, summary, "credentials", permission="view_logs", raw=True) for p, summary in (
-            ("/sessions", "Active sessions"), ("/sessions/connected", "Connected sessions"),
-            ("/sessions/connected/credentials", "Credentials of connected sessions"), ("/sessions/all", "All sessions"),
-            ("/sessions/all/credentials", "Credentials of all sessions"), ("/sessions/{session_id}", "One session"),
-            ("/sessions/{session_id}/credentials", "One session's credentials"),
-            ("/sessions/{session_id}/status", "One session's status"),
-            ("/sessions/{session_id}/qr", "The QR code to scan now"))],
+        *[Op("GET", p, summary, "credentials", permission="view_logs", data=data, many=many, count=many)
+          for p, summary, data, many in (
+            ("/sessions", "Active sessions", cre.BasicSessionSchema, True),
+            ("/sessions/connected", "Connected sessions", cre.BasicSessionSchema, True),
+            ("/sessions/connected/credentials", "Credentials of connected sessions", cre.CredentialsSessionSchema,
+             True),
+            ("/sessions/all", "All sessions", cre.BasicSessionSchema, True),
+            ("/sessions/all/credentials", "Credentials of all sessions", cre.CredentialsSessionSchema, True),
+            ("/sessions/{session_id}", "One session", cre.BasicSessionSchema, False),
+            ("/sessions/{session_id}/credentials", "One session's credentials", cre.CredentialsSessionSchema, False),
+            ("/sessions/{session_id}/status", "One session's status", cre.StatusSchema, False))],
+        Op("GET", "/sessions/{session_id}/qr", "The QR code to scan now (`qr` null when none)", "credentials",
+           permission="view_logs", errors=(400, 401, 403, 404, 429)),
         Op("*", "/wa/admin", "Always refused: no admin surface under /wa", "wa", "public", raw=True, errors=(404,)),
         Op("*", "/wa/admin{tail}", "Always refused: no admin surface under /wa", "wa", "public", raw=True,
            errors=(404,)),
@@ -331,8 +339,12 @@ def _envelope(op: Op) -> dict[str, Any]:
     if op.data is not None:
         ref = {"$ref": f"#/components/schemas/{_name(op.data)}"}
         data = {"type": "array", "items": ref} if op.many else ref
-    return {"type": "object", "required": ["success", "message"], "properties": {
+    envelope: dict[str, Any] = {"type": "object", "required": ["success", "message"], "properties": {
         "success": {"const": True}, "message": {"type": "string"}, "data": data}}
+    if op.count:
+        envelope["required"].append("count")
+        envelope["properties"]["count"] = {"type": "integer", "minimum": 0}
+    return envelope
 
 
 def _operation(op: Op) -> dict[str, Any]:
