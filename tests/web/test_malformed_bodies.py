@@ -40,3 +40,16 @@ async def test_a_password_longer_than_bcrypt_takes_is_refused_not_a_500(client: 
     response = await client.post("/api/auth/change-password", headers=headers,
                                  json={"old_password": "correct horse battery", "new_password": too_long})
     assert response.status == 400
+
+
+async def test_a_multipart_body_that_does_not_parse_is_a_400(client: TestClient,
+                                                             db: async_sessionmaker[AsyncSession]) -> None:
+    _, key = await add_key(db, Role.ADMIN)
+    boundary = "44c31e9d8d61c1217cfe91ce07fa3663"
+    broken = f"--{boundary}\r\n\x06\u9415\u00e4--{boundary}--\r\n".encode()  # a part whose header line is garbage
+    headers = {"x-api-key": key, "Content-Type": f"multipart/form-data; boundary={boundary}"}
+    for path in ("/api/messages/send", "/api/broadcast", "/api/broadcast/preview"):
+        response = await client.post(path, data=broken, headers=headers)
+        assert response.status == 400, (path, await response.text())
+        body = await response.json()
+        assert body["success"] is False and body["message"] == "Malformed multipart body", (path, body)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Iterator
 from typing import Any, TypeVar
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from marshmallow import Schema, ValidationError
 
 from wagate.db.enums import SessionStatus
@@ -44,6 +47,17 @@ async def read_json(request: web.Request) -> Any:
         return await request.json()
     except UnicodeDecodeError as exc:
         raise Invalid("Malformed JSON body: not UTF-8", {"_schema": [f"byte {exc.start} is not UTF-8"]}) from exc
+
+
+@contextlib.contextmanager
+def multipart_parsing() -> Iterator[None]:
+    """Around reading a multipart body: one that does not parse (a part's headers broken, a boundary missing) is
+    a malformed body (400), not a server error."""
+    try:
+        yield
+    except (HttpProcessingError, ValueError) as exc:
+        reason = exc.message if isinstance(exc, HttpProcessingError) else str(exc)
+        raise Invalid("Malformed multipart body", {"_schema": [reason.strip()[:200] or type(exc).__name__]}) from exc
 
 
 async def json_body(request: web.Request, *, empty: Any = None) -> Any:

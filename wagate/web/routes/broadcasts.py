@@ -11,7 +11,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, MultipartReader, web
 
 from wagate.db.enums import SessionStatus
 from wagate.errors import Invalid, PayloadTooLarge, UnsupportedMediaType
@@ -27,7 +27,7 @@ from wagate.services.broadcast_csv import RecipientList, from_csv, from_records
 from wagate.services.principal import Permission
 from wagate.web.auth import rate_limited, require
 from wagate.web.keys import DB, REDIS, SETTINGS
-from wagate.web.replies import actor, chosen_session, json_body, load, ok, query, tenant_of
+from wagate.web.replies import actor, chosen_session, json_body, load, multipart_parsing, ok, query, tenant_of
 
 routes = web.RouteTableDef()
 
@@ -51,10 +51,14 @@ async def _input(request: web.Request) -> Input:
         if request.body_exists and request.content_type not in ("application/json", "application/octet-stream"):
             raise UnsupportedMediaType(f"A broadcast is JSON or multipart/form-data, not {request.content_type}")
         return Input(load(CreateSchema, await json_body(request)))
-    limit = request.app[SETTINGS].max_upload_bytes
+    with multipart_parsing():
+        return await _form(await request.multipart(), request.app[SETTINGS].max_upload_bytes)
+
+
+async def _form(reader: MultipartReader, limit: int) -> Input:
     texts: dict[str, str] = {}
     found = Input({})
-    async for part in await request.multipart():
+    async for part in reader:
         if not isinstance(part, BodyPartReader) or not part.name:
             raise Invalid("Invalid multipart body", {"_schema": ["expects named form fields"]})
         is_file = part.name in CSV_PARTS or part.name == MEDIA_PART

@@ -18,7 +18,7 @@ from wagate.services import contacts, messaging, sessions, tenants
 from wagate.services.messaging import MessageFilters, SendRequest
 from wagate.web.auth import principal, rate_limited, require_customer
 from wagate.web.keys import DB, REDIS, SEND_INTAKE, SETTINGS
-from wagate.web.replies import actor, json_body, load, query, schema_of
+from wagate.web.replies import actor, json_body, load, multipart_parsing, query, schema_of
 
 routes = web.RouteTableDef()
 # Sessions that are not running; `auto_connect: true` on an update starts them.
@@ -162,7 +162,8 @@ async def send_answer(request: web.Request, session_id: str, tenant_id: int | No
     media: bytes | None = None
     file_name = content_type = None
     if request.content_type == "multipart/form-data":
-        form = await request.post()
+        with multipart_parsing():
+            form = await request.post()
         upload = form.get("file")
         fields = {key: value for key, value in form.items() if isinstance(value, str)}
         if isinstance(upload, web.FileField):

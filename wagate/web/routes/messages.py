@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, MultipartReader, web
 
 from wagate.db.enums import MessageType, SessionStatus
 from wagate.errors import Invalid, PayloadTooLarge, UnsupportedMediaType
@@ -26,7 +26,7 @@ from wagate.services.phones import normalize_recipient
 from wagate.services.principal import Permission
 from wagate.web.auth import rate_limited, require
 from wagate.web.keys import DB, REDIS, SEND_INTAKE, SETTINGS
-from wagate.web.replies import chosen_session, json_body, load, ok, query, schema_of, tenant_of
+from wagate.web.replies import chosen_session, json_body, load, multipart_parsing, ok, query, schema_of, tenant_of
 
 routes = web.RouteTableDef()
 
@@ -46,9 +46,13 @@ class Upload:
 
 async def _multipart(request: web.Request, limit: int) -> tuple[dict[str, str], Upload | None]:
     """Text parts as fields and the `file` part as bytes, streamed so an oversized file stops at the limit."""
+    with multipart_parsing():
+        return await _parts(await request.multipart(), limit)
+
+
+async def _parts(reader: MultipartReader, limit: int) -> tuple[dict[str, str], Upload | None]:
     fields: dict[str, str] = {}
     upload: Upload | None = None
-    reader = await request.multipart()
     async for part in reader:
         if not isinstance(part, BodyPartReader) or not part.name:
             raise Invalid("Invalid multipart body", {"_schema": ["expects named form fields, not nested parts"]})
