@@ -220,6 +220,12 @@ class AuditEntrySchema(Schema):
 AuditPageSchema = _page("AuditPageSchema", AuditEntrySchema)
 
 
+# the simulated phone: each action is a bridge job (one per shard for not-on-whatsapp)
+SimulatorJobSchema = Schema.from_dict({"job_id": _str()}, name="SimulatorJobSchema")
+SimulatorJobsSchema = Schema.from_dict({"job_ids": fields.List(fields.String(), required=True)},
+                                       name="SimulatorJobsSchema")
+
+
 # the reseller (/internal), customer (/v1) and session-token (/wa) APIs answer without the envelope
 class InternalMeSchema(Schema):
     auth = fields.Dict(required=True, metadata={"description": '{"mode": "scoped" | "global", "source_service"}'})

@@ -281,7 +281,9 @@ def _ops() -> list[Op]:
            "registry", "registry", raw=True, errors=(401, 404)),
         # the simulated phone (WA_TRANSPORT=simulator only)
         *[Op("POST", f"/simulator/sessions/{{session_id}}/{name}", summary, "simulator", "public", body=body,
-             status=202, errors=(400, 404)) for name, summary, body in (
+             optional_body=not any(f.required for f in body._declared_fields.values()),  # no body: {}
+             data=r.SimulatorJobSchema, status=202, errors=(400, 404))
+          for name, summary, body in (
             ("scan", "The phone scans the QR code", sim.ScanSchema),
             ("pair-code", "The phone enters the pairing code", sim.PairCodeSchema),
             ("inbound", "A message to the session", sim.InboundSchema),
@@ -289,7 +291,7 @@ def _ops() -> list[Op]:
             ("unlink", "The phone removes the linked device", sim.UnlinkSchema),
             ("send-failure", "Make sends fail", sim.SendFailureSchema))],
         Op("POST", "/simulator/not-on-whatsapp", "Treat a number as not on WhatsApp", "simulator", "public",
-           body=sim.NotOnWhatsAppSchema, status=202, errors=(400,)),
+           body=sim.NotOnWhatsAppSchema, data=r.SimulatorJobsSchema, status=202, errors=(400,)),
         Op("GET", "/api/audit-logs", "The audit trail, newest first (filters: action, actor, target, from/to)",
            "audit", permission="system", query=aud.AuditQuerySchema, data=r.AuditPageSchema,
            errors=(400, 401, 403, 429)),
