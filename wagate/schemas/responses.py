@@ -220,6 +220,24 @@ class AuditEntrySchema(Schema):
 AuditPageSchema = _page("AuditPageSchema", AuditEntrySchema)
 
 
+# service info and health (no envelope)
+ServiceInfoSchema = Schema.from_dict({"success": fields.Boolean(required=True), "service": _str(),
+                                      "version": _str()}, name="ServiceInfoSchema")
+LivenessSchema = Schema.from_dict({"status": _str(), "version": _str()}, name="LivenessSchema")
+
+
+class HealthSchema(Schema):
+    """`GET /api/health`, 200 or 503 alike; `message` names what is down (503 only)."""
+
+    status = _str()
+    timestamp = _str()
+    services = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+    metrics = fields.Dict(required=True)
+    sessions = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+    down = fields.List(fields.String(), required=True)
+    message = fields.String()
+
+
 # the simulated phone: each action is a bridge job (one per shard for not-on-whatsapp)
 SimulatorJobSchema = Schema.from_dict({"job_id": _str()}, name="SimulatorJobSchema")
 SimulatorJobsSchema = Schema.from_dict({"job_ids": fields.List(fields.String(), required=True)},

@@ -78,7 +78,7 @@ class Op:
     count: bool = False  # the answer also has `count`, the length of the `data` list
     no_data: bool = False  # `data` is null
     status: int = 200
-    also: tuple[int, ...] = ()  # other success statuses, same answer (a replayed send: 200 after the first 202)
+    also: tuple[int, ...] = ()  # other statuses of the same shape (a replayed send's 200, an unhealthy 503)
     errors: tuple[int, ...] = (400, 401, 403, 404)
     multipart: bool = False
     optional_body: bool = False  # no body at all is accepted too
@@ -89,10 +89,11 @@ class Op:
 def _ops() -> list[Op]:
     s, m, d, a, r, b, h = ses, msg, dash, ath, res, bro, hooks
     return [
-        Op("GET", "/", "Service name and version", "system", "public", raw=True, errors=()),
-        Op("GET", "/health", "Liveness: the process serves", "system", "public", raw=True, errors=()),
-        Op("GET", "/api/health", "Readiness: database, Redis, queues, WhatsApp, process metrics", "system",
-           "public", raw=True, errors=(503,)),
+        Op("GET", "/", "Service name and version", "system", "public", raw=True, errors=(), data=r.ServiceInfoSchema),
+        Op("GET", "/health", "Liveness: the process serves", "system", "public", raw=True, errors=(),
+           data=r.LivenessSchema),
+        Op("GET", "/api/health", "Readiness: database, Redis, queues, WhatsApp, process metrics (503 when down)",
+           "system", "public", raw=True, errors=(), also=(503,), data=r.HealthSchema),
         Op("GET", "/api/openapi.json", "This document", "system", "public", raw=True, errors=()),
         Op("GET", "/api/docs", "Swagger UI over this document (no CDN: works offline)", "system", "public", raw=True,
            errors=(), media=("text/html",)),
@@ -362,7 +363,7 @@ def _operation(op: Op) -> dict[str, Any]:
         responses[str(op.status)]["content"]["image/png"] = {"schema": {"type": "string",
                                                                         "contentMediaType": "image/png"}}
     for status in op.also:
-        responses[str(status)] = {**responses[str(op.status)], "description": "Success (again)"}
+        responses[str(status)] = {**responses[str(op.status)], "description": "The same shape"}
     for status in op.errors:
         responses[str(status)] = {"$ref": f"#/components/responses/E{status}"}
     operation: dict[str, Any] = {
