@@ -44,7 +44,8 @@ class TokensSchema(Schema):
     access_token = _str()
     token_type = _str()
     expires_in = _int()
-    refresh_token = _str()
+    # Always in the HttpOnly cookie; a browser login may leave it out of the body, so it is not required here.
+    refresh_token = fields.String(metadata={"description": "also set in the HttpOnly cookie"})
     user = fields.Nested(UserSchema, required=True)
 
 
