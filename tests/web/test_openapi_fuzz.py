@@ -112,5 +112,5 @@ async def test_no_answer_breaks_the_document(aiohttp_server: Callable[..., Any],
             "GET /api/webhooks", "GET /api/broadcast", "GET /api/audit-logs", "GET /api/dashboard/stats",
             "GET /api/dashboard/charts", "POST /api/users", "POST /api/sessions",
             "POST /api/keys", "GET /internal/me", "GET /internal/users", "GET /v1/me", "GET /v1/sessions",
-            "GET /wa/status", "GET /wa/messages", "GET /sessions/all",
+            "GET /wa/status", "GET /wa/messages", "GET /wa/qr", "POST /v1/sessions", "GET /sessions/all",
             "GET /sessions/all/credentials"} <= succeeded, sorted(succeeded)

@@ -263,6 +263,28 @@ class CustomerSessionListSchema(Schema):
     count = _int()
 
 
+class CustomerSessionAnswerSchema(Schema):
+    """A customer's created or changed session; the token only on create, start_job_id when a start was queued."""
+
+    session = fields.Nested(CustomerSessionSchema, required=True)
+    token = fields.String(metadata={"description": "the session's /wa token, shown only when it is created"})
+    start_job_id = fields.String(allow_none=True)
+
+
+CustomerDeletedSchema = Schema.from_dict({"deleted": fields.Boolean(required=True), "session_id": _str(),
+                                          "job_id": _str(allow_none=True)}, name="CustomerDeletedSchema")
+ContactSyncSchema = Schema.from_dict({"sync": fields.Dict(required=True)}, name="ContactSyncSchema")
+
+
+class SessionQrSchema(Schema):
+    """`GET /wa/qr`: `qr` is null when no code is waiting to be scanned."""
+
+    session_id = _str()
+    status = _str()
+    qr = _str(allow_none=True)
+    expires_at = _str(allow_none=True)
+
+
 class CustomerSettingsAnswerSchema(Schema):
     settings = fields.Nested(CustomerSettingsSchema, required=True)
 
