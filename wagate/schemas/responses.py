@@ -18,6 +18,7 @@ from wagate.schemas.customer import SessionSchema as CustomerSessionSchema
 from wagate.schemas.customer import SettingsSchema as CustomerSettingsSchema
 from wagate.schemas.messages import MessageSchema
 from wagate.schemas.sessions import SessionSchema
+from wagate.schemas.tenants import KeyInfoSchema
 from wagate.schemas.tenants import UserSchema as TenantUserSchema
 from wagate.services.broadcast_progress import Progress
 
@@ -251,6 +252,37 @@ class InternalMeSchema(Schema):
 
 
 InternalUserPageSchema = _page("InternalUserPageSchema", TenantUserSchema, key="users", source=_str(allow_none=True))
+
+
+class InternalUpsertSchema(Schema):
+    """`POST /internal/users`: the plaintext `api_key` and its `key` info only when the customer was created."""
+
+    created = fields.Boolean(required=True)
+    user = fields.Nested(TenantUserSchema, required=True)
+    api_key = fields.String(metadata={"description": "the customer's API key, shown only in this answer"})
+    key = fields.Nested(KeyInfoSchema, allow_none=True)
+
+
+InternalUserAnswerSchema = Schema.from_dict({"user": fields.Nested(TenantUserSchema, required=True)},
+                                            name="InternalUserAnswerSchema")
+
+
+class InternalKeySchema(Schema):
+    """A customer's API key info; `api_key` (the new key itself) only in the rotate answer."""
+
+    user_id = _str()
+    source = _str()
+    key = fields.Nested(KeyInfoSchema, required=True, allow_none=True)
+    api_key = fields.String()
+
+
+class WaStatusSessionSchema(CustomerSessionSchema):
+    connection_status = _str()
+    is_active = fields.Boolean(required=True)
+
+
+WaStatusSchema = Schema.from_dict({"session": fields.Nested(WaStatusSessionSchema, required=True)},
+                                  name="WaStatusSchema")
 
 
 class CustomerMeSchema(Schema):

@@ -222,13 +222,13 @@ def _ops() -> list[Op]:
         Op("GET", "/internal/users", "List customers of the service", "internal", "internal", raw=True,
            query=ten.UsersQuerySchema, data=r.InternalUserPageSchema),
         Op("POST", "/internal/users", "Create or update a customer and subscription", "internal", "internal",
-           raw=True, body=ten.UserUpsertSchema),
+           raw=True, body=ten.UserUpsertSchema, data=r.InternalUpsertSchema),
         Op("PUT", "/internal/users/{user_id}", "Change a customer's subscription", "internal", "internal", raw=True,
-           query=ten.SourceQuerySchema, body=ten.UserUpdateSchema),
+           query=ten.SourceQuerySchema, body=ten.UserUpdateSchema, data=r.InternalUserAnswerSchema),
         Op("GET", "/internal/users/{user_id}/apikey", "A customer's API key info", "internal", "internal", raw=True,
-           query=ten.SourceQuerySchema),
+           query=ten.SourceQuerySchema, data=r.InternalKeySchema),
         Op("POST", "/internal/users/{user_id}/apikey/rotate", "Rotate a customer's API key", "internal", "internal",
-           raw=True, query=ten.SourceQuerySchema),
+           raw=True, query=ten.SourceQuerySchema, data=r.InternalKeySchema),
         # customer API
         Op("GET", "/v1/me", "The customer and subscription", "customer", "customer", raw=True, data=r.CustomerMeSchema),
         Op("GET", "/v1/sessions", "The customer's sessions", "customer", "customer", raw=True,
@@ -273,7 +273,7 @@ def _ops() -> list[Op]:
              multipart=body is not None, status=202 if body else 200, also=(200,) if body else (),
              errors=SEND_ERRORS if body else (400, 401, 403, 404))
           for method, name, summary, query, body, data in (
-            ("GET", "status", "The session's status", None, None, None),
+            ("GET", "status", "The session's status", None, None, r.WaStatusSchema),
             ("GET", "qr", "The session's QR code", None, None, r.SessionQrSchema),
             ("POST", "send", "Send a message (JSON, or multipart with `file`)", None, m.SendSchema,
              r.QueuedMessageSchema),
