@@ -25,7 +25,7 @@ class Auth extends EventTarget {
   async login(username, password) {
     const response = await fetch('/api/auth/login', {
       method: 'POST', credentials: 'same-origin',
-      headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username, password }),
+      headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username, password, cookie_only: true }),
     });
     const body = await response.json().catch(() => null);
     if (!response.ok) {

@@ -10,6 +10,7 @@ import asyncio
 import io
 import re
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import pytest
@@ -318,6 +319,25 @@ async def until(predicate: Callable[[], bool], timeout: float = 10) -> None:
         await asyncio.sleep(0.05)
 
 
+async def test_the_page_never_holds_the_refresh_token(browser: Browser, gateway: Gateway) -> None:
+    page, watch = await open_page(browser)
+    answers: list[dict[str, Any]] = []
+
+    async def read_answer(route: Route) -> None:  # the login answer as the page's script receives it
+        response = await route.fetch()
+        answers.append(await response.json())
+        await route.fulfill(response=response)
+
+    await page.route("**/api/auth/login", read_answer)
+    await login(page, gateway, "operator")
+    [answer] = answers
+    assert answer["data"]["access_token"] and "refresh_token" not in answer["data"]
+    [cookie] = [c for c in await page.context.cookies() if c["name"] == "wagate_refresh"]
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/api/auth"
+    assert await page.evaluate("() => document.cookie") == ""  # and no script can read the cookie
+    watch.check()
+
+
 async def test_the_token_is_refreshed_silently_and_a_revoked_login_ends_on_the_login_page(
         browser: Browser, gateway: Gateway) -> None:
     page, watch = await open_page(browser)
@@ -335,7 +355,9 @@ async def test_the_token_is_refreshed_silently_and_a_revoked_login_ends_on_the_l
         await page.clock.fast_forward(50_000)
     refreshed = await answer.value
     assert refreshed.ok
-    token = (await refreshed.json())["data"]["access_token"]
+    refreshed_data = (await refreshed.json())["data"]
+    assert "refresh_token" not in refreshed_data  # the rotated token went into the cookie only
+    token = refreshed_data["access_token"]
     async with page.expect_request("**/api/messages?*") as asked:  # and goes on working with it
         await page.click("#messages-filter button[type=submit]")
     request = await asked.value

@@ -154,6 +154,23 @@ async def test_a_deactivated_user_is_refused_even_with_a_live_token(client: Test
     assert (await response.json())["message"] == "Account disabled"
 
 
+async def test_a_cookie_only_login_keeps_the_refresh_token_out_of_the_page(client: TestClient, db: Session) -> None:
+    await add_user(db, "carol")
+    response = await client.post("/api/auth/login",
+                                 json={"username": "carol", "password": PASSWORD, "cookie_only": True})
+    assert response.status == 200, await response.text()
+    data = (await response.json())["data"]
+    assert "refresh_token" not in data and data["access_token"]
+    cookie = response.cookies["wagate_refresh"]
+    assert cookie["httponly"] and cookie.value
+    response = await client.post("/api/auth/refresh")  # the cookie the login set
+    assert response.status == 200, await response.text()
+    assert "refresh_token" not in (await response.json())["data"]
+    assert response.cookies["wagate_refresh"].value != cookie.value
+    bad = await client.post("/api/auth/login", json={"username": "carol", "password": PASSWORD, "cookie_only": "yes"})
+    assert bad.status == 400 and "cookie_only" in (await bad.json())["details"]
+
+
 async def test_refresh_rotates_and_reuse_revokes_the_whole_family(client: TestClient, db: Session) -> None:
     await add_user(db, "frank")
     first = await login(client, "frank")
@@ -166,12 +183,14 @@ async def test_refresh_rotates_and_reuse_revokes_the_whole_family(client: TestCl
     response = await client.post("/api/auth/refresh")
     assert response.status == 200, await response.text()
     third = (await response.json())["data"]
+    assert "refresh_token" not in third  # a refresh by cookie answers the new token only in the cookie
+    third_token = response.cookies["wagate_refresh"].value
     # The first token again: someone holds a copy, so the family dies, including the newest token.
     client.session.cookie_jar.clear()
     response = await client.post("/api/auth/refresh", json={"refresh_token": first["refresh_token"]})
     assert response.status == 401
     assert "reuse" in (await response.json())["message"]
-    response = await client.post("/api/auth/refresh", json={"refresh_token": third["refresh_token"]})
+    response = await client.post("/api/auth/refresh", json={"refresh_token": third_token})
     assert response.status == 401
     async with db() as session:
         rows = list(await session.scalars(select(RefreshToken)))

@@ -29,6 +29,8 @@ class LoginSchema(Schema):
 
     username = fields.String(required=True, validate=validate.Length(min=1, max=64))
     password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=1024))
+    # The refresh token only in the HttpOnly cookie, not in the answer (what the dashboard asks for).
+    cookie_only = fields.Boolean(load_default=False, truthy={True}, falsy={False})  # JSON true or false only
 
 
 class RefreshSchema(Schema):

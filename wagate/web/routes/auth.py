@@ -1,7 +1,9 @@
 """Dashboard login: `/api/auth/login`, `/refresh`, `/logout`, `/me`, `/change-password`.
 
-The refresh token travels both in the JSON body (for API clients) and in an HttpOnly, SameSite=Strict cookie
-scoped to /api/auth (for the browser, where scripts never see it). The access token is a 15-minute JWT.
+The refresh token travels in an HttpOnly, SameSite=Strict cookie scoped to /api/auth (for the browser, where
+scripts never see it) and, for API clients, in the JSON body too, unless the login asked for `cookie_only` or
+the refresh came by cookie: a page then never holds the token a script injected into it could steal. The
+access token is a 15-minute JWT.
 """
 
 from __future__ import annotations
@@ -29,11 +31,13 @@ def _ok(message: str, data: Any = None) -> web.Response:
     return web.json_response({"success": True, "message": message, "data": data})
 
 
-def _token_answer(request: web.Request, message: str, user: Any, issued: tokens.IssuedTokens) -> web.Response:
-    response = _ok(message, {
-        "access_token": issued.access_token, "token_type": "Bearer", "expires_in": issued.expires_in,
-        "refresh_token": issued.refresh_token, "user": schemas.UserSchema().dump(user),
-    })
+def _token_answer(request: web.Request, message: str, user: Any, issued: tokens.IssuedTokens, *,
+                  in_body: bool) -> web.Response:
+    data = {"access_token": issued.access_token, "token_type": "Bearer", "expires_in": issued.expires_in,
+            "refresh_token": issued.refresh_token, "user": schemas.UserSchema().dump(user)}
+    if not in_body:
+        del data["refresh_token"]
+    response = _ok(message, data)
     response.set_cookie(COOKIE, issued.refresh_token, max_age=request.app[SETTINGS].refresh_token_ttl,
                         path=COOKIE_PATH, httponly=True, samesite="Strict",
                         secure=client_https(request))  # TLS straight or via a trusted proxy's X-Forwarded-Proto
@@ -52,7 +56,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     except Unauthorized:
         await request.app[LIMITER].auth_failed(ip)
         raise
-    return _token_answer(request, "Logged in", result.user, result.tokens)
+    return _token_answer(request, "Logged in", result.user, result.tokens, in_body=not data["cookie_only"])
 
 
 @routes.post("/api/auth/refresh")
@@ -68,7 +72,7 @@ async def refresh(request: web.Request) -> web.StreamResponse:
         response = json_error(401, exc.message)
         response.del_cookie(COOKIE, path=COOKIE_PATH)
         return response
-    return _token_answer(request, "Token refreshed", user, issued)
+    return _token_answer(request, "Token refreshed", user, issued, in_body=bool(data["refresh_token"]))
 
 
 @routes.post("/api/auth/logout")
