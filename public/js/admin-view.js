@@ -152,12 +152,12 @@ function webhookForm() {
 // --- audit log ---------------------------------------------------------------------------------------------
 
 async function loadAudit() {
-  const headers = ['Time', 'Actor', 'Action', 'Target', 'IP'];
+  const headers = ['Time', 'Actor', 'Action', 'Target', 'IP', 'Result'];
   const values = Object.fromEntries(new FormData($('#audit-filter')).entries());
   try {
     const page = await api.get('/api/audit-logs', { ...values, limit: 50 });
     const rows = page.items.map((a) => row(headers, [when(a.created_at), `${a.actor_type}${a.actor_id ? ` #${a.actor_id}` : ''}`,
-      a.action, a.target_type ? `${a.target_type} ${a.target_id || ''}` : '—', a.ip || '—']));
+      a.action, a.target_type ? `${a.target_type} ${a.target_id || ''}` : '—', a.ip || '—', a.result]));
     replace($('#audit-table'), table(headers, rows, { empty: 'No entry matches.' }));
     notice($('#audit-notice'), `${page.total} entr${page.total === 1 ? 'y' : 'ies'}`, 'info');
   } catch (error) { reportTo('#audit-notice')(error); }

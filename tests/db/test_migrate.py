@@ -8,7 +8,7 @@ from typing import Any
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, pool
+from sqlalchemy import inspect, pool, text
 from sqlalchemy.engine import Connection
 
 from wagate.db import Base
@@ -32,7 +32,7 @@ async def test_upgrade_matches_models_and_downgrade_empties(empty_database_url: 
     # Called from inside this test's running loop on purpose: the functions must cope with that.
     assert current(url) is None
     upgrade(url)
-    assert current(url) == head() == "0001"
+    assert current(url) == head() == "0002"
 
     engine = create_engine(url, poolclass=pool.NullPool)
     try:
@@ -46,7 +46,7 @@ async def test_upgrade_matches_models_and_downgrade_empties(empty_database_url: 
             assert await conn.run_sync(_tables) == {"alembic_version"}
 
         upgrade(url)  # and up again: the downgrade left nothing behind that blocks it
-        assert current(url) == "0001"
+        assert current(url) == "0002"
     finally:
         await engine.dispose()
 
@@ -54,7 +54,7 @@ async def test_upgrade_matches_models_and_downgrade_empties(empty_database_url: 
 def test_functions_work_without_a_loop(tmp_path: Any) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'nested' / 'dir' / 'wagate.db'}"
     upgrade(url)
-    assert current(url) == "0001"
+    assert current(url) == "0002"
     downgrade(url)
     assert current(url) is None
 
@@ -69,3 +69,22 @@ def test_offline_mysql_sql_uses_precise_timestamps() -> None:
     assert "created_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)" in sql
     assert "CHARSET=utf8mb4" in sql
     assert "body MEDIUMTEXT" in sql
+
+
+async def test_audit_rows_written_before_the_result_column_read_as_success(empty_database_url: str) -> None:
+    url = empty_database_url
+    upgrade(url, "0001")
+    engine = create_engine(url, poolclass=pool.NullPool)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO audit_logs (actor_type, action) VALUES ('system', 'session.create')"))
+        upgrade(url)
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT result FROM audit_logs"))).scalars().all() == ["success"]
+        downgrade(url, "0001")  # and the column goes again, the row with it untouched
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT action FROM audit_logs"))).scalars().all() == ["session.create"]
+            assert "result" not in {c["name"] for c in await conn.run_sync(
+                lambda sync: inspect(sync).get_columns("audit_logs"))}
+    finally:
+        await engine.dispose()

@@ -12,6 +12,10 @@ from wagate.db.base import Base, CreatedAt, Timestamps, mysql_table_options
 from wagate.db.enums import ActorType, Role, TenantStatus
 from wagate.db.types import BigIntPK, JSONValue, StrEnumType, UTCDateTime
 
+AUDIT_SUCCESS = "success"
+AUDIT_DENIED = "denied"
+AUDIT_RESULTS = (AUDIT_SUCCESS, AUDIT_DENIED)
+
 if TYPE_CHECKING:
     from wagate.db.models_whatsapp import WaSession
 
@@ -130,13 +134,15 @@ class RefreshToken(CreatedAt, Base):
 
 
 class AuditLog(CreatedAt, Base):
-    """One change made through the API. Ids are copied, not referenced, so entries outlive what they name."""
+    """One change made through the API, or refused (`result` "denied"). Ids are copied, not referenced, so entries
+    outlive what they name."""
 
     __tablename__ = "audit_logs"
     __table_args__ = (
         Index("ix_audit_logs_created_at", "created_at"),
         Index("ix_audit_logs_tenant_id_created_at", "tenant_id", "created_at"),
         Index("ix_audit_logs_actor", "actor_type", "actor_id", "created_at"),
+        Index("ix_audit_logs_result_created_at", "result", "created_at"),
         mysql_table_options(),
     )
 
@@ -150,3 +156,4 @@ class AuditLog(CreatedAt, Base):
     ip: Mapped[str | None] = mapped_column(String(45))
     request_id: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, Any] | None] = mapped_column(JSONValue)
+    result: Mapped[str] = mapped_column(String(16), default=AUDIT_SUCCESS, server_default=AUDIT_SUCCESS)

@@ -217,6 +217,7 @@ class AuditEntrySchema(Schema):
     ip = _str(allow_none=True)
     request_id = _str(allow_none=True)
     details = fields.Raw(required=True, allow_none=True, **ANY)
+    result = _str()
 
 
 AuditPageSchema = _page("AuditPageSchema", AuditEntrySchema)

@@ -8,7 +8,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wagate.db.enums import ActorType
-from wagate.db.models_identity import AuditLog
+from wagate.db.models_identity import AUDIT_SUCCESS, AuditLog
 
 
 def record(
@@ -22,6 +22,7 @@ def record(
     tenant_id: int | None = None,
     ip: str | None = None,
     details: dict[str, Any] | None = None,
+    result: str = AUDIT_SUCCESS,
 ) -> AuditLog:
     """Add the entry to the caller's transaction, so the change and its audit commit (or roll back) together."""
     entry = AuditLog(
@@ -34,6 +35,7 @@ def record(
         ip=ip,
         request_id=structlog.contextvars.get_contextvars().get("request_id"),
         details=details,
+        result=result,
     )
     db.add(entry)
     return entry

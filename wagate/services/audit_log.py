@@ -19,6 +19,7 @@ class AuditFilters:
     actor_id: str | None = None
     target_type: str | None = None
     target_id: str | None = None
+    result: str | None = None  # "success" or "denied"
     since: datetime | None = None
     until: datetime | None = None
     page: int = 1
@@ -29,7 +30,7 @@ def as_dict(entry: AuditLog) -> dict[str, Any]:
     return {"id": entry.id, "created_at": entry.created_at.isoformat(), "actor_type": str(entry.actor_type),
             "actor_id": entry.actor_id, "tenant_id": entry.tenant_id, "action": entry.action,
             "target_type": entry.target_type, "target_id": entry.target_id, "ip": entry.ip,
-            "request_id": entry.request_id, "details": entry.details}
+            "request_id": entry.request_id, "details": entry.details, "result": entry.result}
 
 
 async def list_entries(db: AsyncSession, filters: AuditFilters, tenant_id: int | None) -> tuple[list[AuditLog], int]:
@@ -42,7 +43,8 @@ async def list_entries(db: AsyncSession, filters: AuditFilters, tenant_id: int |
         conditions.append(AuditLog.action.startswith(action, autoescape=True) if action.endswith(".")
                           else AuditLog.action == action)
     for column, value in ((AuditLog.actor_type, filters.actor_type), (AuditLog.actor_id, filters.actor_id),
-                          (AuditLog.target_type, filters.target_type), (AuditLog.target_id, filters.target_id)):
+                          (AuditLog.target_type, filters.target_type), (AuditLog.target_id, filters.target_id),
+                          (AuditLog.result, filters.result)):
         if value:
             conditions.append(column == value)
     if filters.since is not None:

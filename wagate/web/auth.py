@@ -27,7 +27,7 @@ from wagate.services.limiter import Decision
 from wagate.services.principal import Permission, Principal, PrincipalKind
 from wagate.web.keys import DB, KEY_USAGE, LIMITER, PRINCIPAL, SETTINGS
 from wagate.web.limits import Handler, ip_of, rate_limited, too_many, with_headers
-from wagate.web.middlewares import json_error, log_denied
+from wagate.web.middlewares import deny, json_error
 
 __all__ = ["PRINCIPAL", "principal", "rate_limited", "require", "require_customer", "require_internal",
            "require_session_token", "required_permissions"]
@@ -60,8 +60,8 @@ async def _unauthorized(request: web.Request, message: str, *, count: bool = Tru
     return json_error(401, message, headers={"WWW-Authenticate": 'Bearer realm="wa-gate"'})
 
 
-def _forbidden(request: web.Request, caller: Principal, message: str, details: Any = None) -> web.Response:
-    log_denied(request, message, caller)
+async def _forbidden(request: web.Request, caller: Principal, message: str, details: Any = None) -> web.Response:
+    await deny(request, message, caller)
     return json_error(403, message, details)
 
 
@@ -109,11 +109,11 @@ def require(*permissions: Permission, kinds: tuple[PrincipalKind, ...] = ("user"
             except Unauthorized as exc:
                 return await _unauthorized(request, exc.message)
             if caller.kind not in kinds:
-                return _forbidden(request, caller, "This route does not accept "
+                return await _forbidden(request, caller, "This route does not accept "
                                   + ("API keys" if caller.kind == "api_key" else "dashboard logins"))
             missing = [p.value for p in permissions if not caller.can(p)]
             if missing:
-                return _forbidden(request, caller, f"Permission denied: {', '.join(missing)} required",
+                return await _forbidden(request, caller, f"Permission denied: {', '.join(missing)} required",
                                   {"required": missing, "role": caller.role})
             if caller.kind == "api_key":
                 return await _limit_key(request, caller, handler)
@@ -141,12 +141,12 @@ def require_customer(allow_expired: bool = False) -> Callable[[Handler], Handler
                 return await _unauthorized(request, exc.message)
             caller = owner.principal
             if caller.tenant_id is None:
-                return _forbidden(request, caller, "A customer API key is required")
+                return await _forbidden(request, caller, "A customer API key is required")
             if not allow_expired:
                 try:
                     auth.check_subscription(owner)
                 except Forbidden as exc:
-                    return _forbidden(request, caller, exc.message, exc.details)
+                    return await _forbidden(request, caller, exc.message, exc.details)
             return await _limit_key(request, caller, handler)
 
         return wrapper

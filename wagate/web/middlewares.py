@@ -16,11 +16,13 @@ import structlog
 from aiohttp import web
 from marshmallow import ValidationError
 
+from wagate.db.models_identity import AUDIT_DENIED
 from wagate.errors import Forbidden, RateLimited, WAGateError
 from wagate.logging import security_log
 from wagate.observability import metrics
+from wagate.services import audit
 from wagate.services.principal import Principal
-from wagate.web.keys import PRINCIPAL
+from wagate.web.keys import DB, PRINCIPAL
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = structlog.get_logger("wagate.web")
@@ -28,6 +30,9 @@ log = structlog.get_logger("wagate.web")
 REQUEST_ID = web.RequestKey("request_id", str)
 CLIENT_IP = web.RequestKey("client_ip", str)
 CLIENT_HTTPS = web.RequestKey("client_https", bool)
+CHANGES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# the path parts that name a refused change's target, first match wins
+TARGETS = ("session_id", "user_id", "key_id", "webhook_id", "broadcast_id", "message_id", "delivery_id", "id")
 CLIENT_CLOSED = 499  # the status nginx logs for a client that closed its request before the answer
 _GOOD_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
@@ -135,6 +140,33 @@ def log_denied(request: web.Request, reason: str, caller: Principal | None = Non
                            service=caller.service if caller else None)
 
 
+def denied_action(request: web.Request) -> str:
+    """The action a refused change is audited under: the method and the route as the router spells it
+    (`DELETE /v1/sessions/{session_id}`), the same for every request to that route."""
+    return f"{request.method} {route_template(request) or request.path}"[:64]
+
+
+async def deny(request: web.Request, reason: str, caller: Principal | None = None) -> None:
+    """`log_denied`, and for a change (POST, PUT, PATCH, DELETE) by an authenticated caller an `audit_logs` row
+    with result "denied", written in its own short transaction. A database that cannot take it costs a warning,
+    never the 403."""
+    log_denied(request, reason, caller)
+    caller = caller if caller is not None else request.get(PRINCIPAL)
+    if caller is None or request.method not in CHANGES:
+        return
+    match = request.match_info
+    target = next(((name, match[name]) for name in TARGETS if name in match), None)
+    try:
+        async with request.app[DB]() as db, db.begin():
+            audit.record(db, actor_type=caller.actor_type, actor_id=caller.actor_id, action=denied_action(request),
+                         target_type=target[0].removesuffix("_id") if target and target[0] != "id" else None,
+                         target_id=target[1][:64] if target else None, tenant_id=caller.tenant_id,
+                         ip=request.get(CLIENT_IP) or request.remote, details={"status": 403, "reason": reason},
+                         result=AUDIT_DENIED)
+    except Exception as exc:  # noqa: BLE001 - the refusal stands whatever the database says
+        log.warning("denied change not audited", error=repr(exc), path=request.path)
+
+
 @web.middleware
 async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn every failure into `{"success": false, "message", "details"}` with the right status."""
@@ -142,7 +174,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     except WAGateError as exc:
         if isinstance(exc, Forbidden):
-            log_denied(request, exc.message)
+            await deny(request, exc.message)
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
         return json_error(exc.status, exc.message, exc.details, headers)
     except ValidationError as exc:

@@ -294,7 +294,7 @@ def _ops() -> list[Op]:
             ("send-failure", "Make sends fail", sim.SendFailureSchema))],
         Op("POST", "/simulator/not-on-whatsapp", "Treat a number as not on WhatsApp", "simulator", "public",
            body=sim.NotOnWhatsAppSchema, data=r.SimulatorJobsSchema, status=202, errors=(400,)),
-        Op("GET", "/api/audit-logs", "The audit trail, newest first (filters: action, actor, target, from/to)",
+        Op("GET", "/api/audit-logs", "The audit trail, newest first (filters: action, actor, target, result, from/to)",
            "audit", permission="system", query=aud.AuditQuerySchema, data=r.AuditPageSchema,
            errors=(400, 401, 403, 429)),
         # the dashboard: live events (WebSocket, token in the first frame; see wagate/web/routes/events_ws.py), pages

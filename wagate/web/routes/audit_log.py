@@ -24,6 +24,7 @@ async def list_audit_logs(request: web.Request) -> web.Response:
     filters = audit_log.AuditFilters(
         action=values["action"], actor_type=values["actor_type"], actor_id=values["actor_id"],
         target_type=values["target_type"], target_id=values["target_id"],
+        result=values["result"],
         since=resolve_bound(values["from_"], zone, end=False, name="from"),
         until=resolve_bound(values["to"], zone, end=True, name="to"), page=values["page"], limit=values["limit"],
     )
