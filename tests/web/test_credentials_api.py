@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from jsonschema import ValidationError
 
+from tests.web.spec import assert_documented
 from tests.web.tenancy import Db, reseller_settings, session, tenant
 from wagate.config import Settings
 from wagate.db.enums import SessionStatus
@@ -100,12 +102,18 @@ async def test_the_seed_example_and_every_status(client: TestClient, auth: dict[
 
 async def test_qr(client: TestClient, auth: dict[str, str]) -> None:
     none = await get(client, "/sessions/s-scan_qr_code/qr", auth)
-    assert none["data"]["qr"] is None
-    await client.app[REDIS].set(qr_key("s-scan_qr_code"), json.dumps({"code": "2@abc", "expires_at": 123}))
+    assert none["data"]["qr"] is None and none["data"]["expiresAt"] is None
+    await assert_documented(client, "GET", "/sessions/{session_id}/qr", 200, none)
+    expires = "2026-11-22T10:00:20+00:00"  # as the bridge stores it
+    await client.app[REDIS].set(qr_key("s-scan_qr_code"), json.dumps({"code": "2@abc", "expires_at": expires}))
     body = await get(client, "/sessions/s-scan_qr_code/qr", auth)
     assert body == {"success": True, "message": "QR code retrieved successfully",
-                    "data": {"sessionId": "s-scan_qr_code", "qr": "2@abc", "expiresAt": 123, "status": "qr",
+                    "data": {"sessionId": "s-scan_qr_code", "qr": "2@abc", "expiresAt": expires, "status": "qr",
                              "connectionStatus": "SCAN_QR_CODE"}}
+    await assert_documented(client, "GET", "/sessions/{session_id}/qr", 200, body)
+    with pytest.raises(ValidationError):  # the check can fail: a number where the document says text
+        await assert_documented(client, "GET", "/sessions/{session_id}/qr", 200,
+                                {**body, "data": {**body["data"], "expiresAt": 123}})
 
 
 async def test_errors(client: TestClient, auth: dict[str, str]) -> None:

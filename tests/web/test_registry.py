@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient
 from arq.connections import ArqRedis
 
 from tests.web.identities import add_key
+from tests.web.spec import assert_documented
 from tests.web.tenancy import Db, reseller_settings
 from wagate.config import Settings
 from wagate.db.enums import ActorType, Role
@@ -67,8 +68,9 @@ async def test_endpoint_auth(client: TestClient, settings: Settings) -> None:
     for headers in ({"Authorization": f"Bearer {TOKEN}"}, basic("admin", "pass-0123456789")):
         response = await client.get("/admin/device-registry", headers=headers)
         assert response.status == 200
-        [entry] = await response.json()
+        [entry] = answer = await response.json()
         assert entry["sessionId"] == "dev-1" and entry["token"] == entry["apiKey"] == "tok-1"
+        await assert_documented(client, "GET", "/admin/device-registry", 200, answer)
     for headers in ({}, {"Authorization": "Bearer wrong"}, basic("admin", "wrong"), basic("root", "pass-0123456789"),
                     {"Authorization": "Basic !!!"}, {"Authorization": f"Token {TOKEN}"}):
         response = await client.get("/admin/device-registry", headers=headers)

@@ -318,6 +318,25 @@ class SessionQrSchema(Schema):
     expires_at = _str(allow_none=True)
 
 
+class CredentialsQrSchema(Schema):
+    """`GET /sessions/{id}/qr` (seed 004's names): `qr` and `expiresAt` are null when no code is waiting."""
+
+    sessionId = _str()  # noqa: N815
+    qr = _str(allow_none=True)
+    expiresAt = _str(allow_none=True)  # noqa: N815
+    status = _str()
+    connectionStatus = _str()  # noqa: N815
+
+
+class RegistryEntrySchema(Schema):
+    """One session of the device registry file (seed 000): `apiKey` is the session token again, as there."""
+
+    token = _str()
+    apiKey = _str()  # noqa: N815
+    sessionId = _str()  # noqa: N815
+    createdAt = _str()  # noqa: N815
+
+
 class CustomerSettingsAnswerSchema(Schema):
     settings = fields.Nested(CustomerSettingsSchema, required=True)
 

@@ -265,7 +265,7 @@ def _ops() -> list[Op]:
             ("/sessions/{session_id}/credentials", "One session's credentials", cre.CredentialsSessionSchema, False),
             ("/sessions/{session_id}/status", "One session's status", cre.StatusSchema, False))],
         Op("GET", "/sessions/{session_id}/qr", "The QR code to scan now (`qr` null when none)", "credentials",
-           permission="view_logs", errors=(400, 401, 403, 404, 429)),
+           permission="view_logs", data=r.CredentialsQrSchema, errors=(400, 401, 403, 404, 429)),
         Op("*", "/wa/admin", "Always refused: no admin surface under /wa", "wa", "public", raw=True, errors=(404,)),
         Op("*", "/wa/admin{tail}", "Always refused: no admin surface under /wa", "wa", "public", raw=True,
            errors=(404,)),
@@ -280,7 +280,7 @@ def _ops() -> list[Op]:
             ("GET", "messages", "The session's messages", cus.MessagesQuerySchema, None, r.MessageListSchema),
             ("GET", "contacts", "The session's contacts", cus.ContactsQuerySchema, None, r.ContactListSchema))],
         Op("GET", "/admin/device-registry", "Session tokens of the device registry (404 while not configured)",
-           "registry", "registry", raw=True, errors=(401, 404)),
+           "registry", "registry", raw=True, data=r.RegistryEntrySchema, many=True, errors=(401, 404)),
         # the simulated phone (WA_TRANSPORT=simulator only)
         *[Op("POST", f"/simulator/sessions/{{session_id}}/{name}", summary, "simulator", "public", body=body,
              optional_body=not any(f.required for f in body._declared_fields.values()),  # no body: {}
@@ -355,6 +355,8 @@ def _operation(op: Op) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     if op.raw:  # `data` is the whole answer
         body = {"$ref": f"#/components/schemas/{_name(op.data)}"} if op.data is not None else {}
+        if op.many:
+            body = {"type": "array", "items": body}
         responses[str(op.status)] = {"description": "Success",
                                      "content": {media: {"schema": body} for media in op.media}}
     else:
