@@ -354,7 +354,7 @@ def _envelope(op: Op) -> dict[str, Any]:
 def _operation(op: Op) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     if op.raw:  # `data` is the whole answer
-        body = {"$ref": f"#/components/schemas/{_name(op.data)}"} if op.data is not None else {}
+        body: dict[str, Any] = {"$ref": f"#/components/schemas/{_name(op.data)}"} if op.data is not None else {}
         if op.many:
             body = {"type": "array", "items": body}
         responses[str(op.status)] = {"description": "Success",
