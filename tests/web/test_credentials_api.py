@@ -11,7 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from jsonschema import ValidationError
 
-from tests.web.spec import assert_documented
+from tests.web.spec import assert_documented, documented_call
 from tests.web.tenancy import Db, reseller_settings, session, tenant
 from wagate.config import Settings
 from wagate.db.enums import SessionStatus
@@ -52,9 +52,8 @@ async def auth(db: Db) -> dict[str, Any]:
 
 
 async def get(client: TestClient, path: str, headers: dict[str, str], status: int = 200) -> Any:
-    response = await client.get(path, headers=headers)
-    assert response.status == status, await response.text()
-    return await response.json()
+    """The answer, held to the OpenAPI document too."""
+    return await documented_call(client, "GET", path, headers, status)
 
 
 @pytest.mark.parametrize(("path", "message", "ids", "fields"), [

@@ -11,6 +11,7 @@ import pytest
 from aiohttp import FormData
 from aiohttp.test_utils import TestClient
 
+from tests.web.spec import documented_call
 from tests.web.tenancy import Db, reseller_settings, session, tenant
 from wagate.config import Settings
 from wagate.db.enums import ActorType, SessionStatus
@@ -37,11 +38,7 @@ async def keys(db: Db) -> dict[str, Any]:
     return {"tenant": mine, "h": {"x-api-key": key}, "other": other, "other_h": {"x-api-key": other_key}}
 
 
-async def call(client: TestClient, method: str, path: str, headers: dict[str, str], status: int,
-               **kwargs: Any) -> Any:
-    response = await client.request(method, path, headers=headers, **kwargs)
-    assert response.status == status, await response.text()
-    return await response.json()
+call = documented_call  # every answer of these tests is also held to the OpenAPI document
 
 
 async def test_me_and_expiry(client: TestClient, db: Db, keys: dict[str, Any]) -> None:

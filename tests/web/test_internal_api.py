@@ -11,6 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
+from tests.web.spec import documented_call
 from tests.web.tenancy import A, B, Db, G, reseller_settings, session, tenant
 from wagate.config import Settings
 from wagate.db.models_identity import AuditLog, Tenant
@@ -28,11 +29,7 @@ def settings(tmp_path: Path, database_url: str, redis_url: str) -> Settings:
     return reseller_settings(tmp_path, database_url, redis_url)
 
 
-async def call(client: TestClient, method: str, path: str, headers: dict[str, str], status: int,
-               **kwargs: Any) -> Any:
-    response = await client.request(method, path, headers=headers, **kwargs)
-    assert response.status == status, await response.text()
-    return await response.json()
+call = documented_call  # every answer of these tests is also held to the OpenAPI document
 
 
 async def test_me_tells_scoped_from_global(client: TestClient) -> None:

@@ -86,6 +86,10 @@ class Op:
     media: tuple[str, ...] = ("application/json",)  # the content types of a success answer
 
 
+# A customer id two services share, given by a global key without `source`: which one is meant is a 409.
+AMBIGUOUS = (400, 401, 403, 404, 409)
+
+
 def _ops() -> list[Op]:
     s, m, d, a, r, b, h = ses, msg, dash, ath, res, bro, hooks
     return [
@@ -224,11 +228,11 @@ def _ops() -> list[Op]:
         Op("POST", "/internal/users", "Create or update a customer and subscription", "internal", "internal",
            raw=True, body=ten.UserUpsertSchema, data=r.InternalUpsertSchema),
         Op("PUT", "/internal/users/{user_id}", "Change a customer's subscription", "internal", "internal", raw=True,
-           query=ten.SourceQuerySchema, body=ten.UserUpdateSchema, data=r.InternalUserAnswerSchema),
+           query=ten.SourceQuerySchema, body=ten.UserUpdateSchema, data=r.InternalUserAnswerSchema, errors=AMBIGUOUS),
         Op("GET", "/internal/users/{user_id}/apikey", "A customer's API key info", "internal", "internal", raw=True,
-           query=ten.SourceQuerySchema, data=r.InternalKeySchema),
+           query=ten.SourceQuerySchema, data=r.InternalKeySchema, errors=AMBIGUOUS),
         Op("POST", "/internal/users/{user_id}/apikey/rotate", "Rotate a customer's API key", "internal", "internal",
-           raw=True, query=ten.SourceQuerySchema, data=r.InternalKeySchema),
+           raw=True, query=ten.SourceQuerySchema, data=r.InternalKeySchema, errors=AMBIGUOUS),
         # customer API
         Op("GET", "/v1/me", "The customer and subscription", "customer", "customer", raw=True, data=r.CustomerMeSchema),
         Op("GET", "/v1/sessions", "The customer's sessions", "customer", "customer", raw=True,
@@ -246,7 +250,7 @@ def _ops() -> list[Op]:
         Op("GET", "/v1/sessions/{session_id}/contacts", "Contacts", "customer", "customer", raw=True,
            query=cus.ContactsQuerySchema, data=r.ContactListSchema),
         Op("POST", "/v1/sessions/{session_id}/contacts/sync", "Sync contacts", "customer", "customer", raw=True,
-           status=202, data=r.ContactSyncSchema),
+           status=202, data=r.ContactSyncSchema, errors=(400, 401, 403, 404, 409)),  # 409: not WORKING
         Op("POST", "/v1/sessions/{session_id}/messages", "Send a message (JSON, or multipart with `file`)",
            "customer", "customer", raw=True, body=m.SendSchema, multipart=True, status=202, also=(200,),
            errors=SEND_ERRORS, data=r.QueuedMessageSchema),
