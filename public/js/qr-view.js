@@ -12,6 +12,7 @@ let current = null;  // the session shown
 let expiresAt = 0;
 let ticker = null;
 let generation = 0;  // a slower answer for an older code must not replace a newer one
+let shownStatus = null;  // the session status the dialog was last drawn for
 
 function status(text, badge) {
   replace($('#qr-status'), badge ? sessionBadge(badge) : null, badge ? ' ' : null, text);
@@ -65,6 +66,7 @@ function linked(session) {
 
 function show(session) {
   if (!session) return;
+  shownStatus = session.status;
   if (session.status === 'WORKING') linked(session);
   else if (session.status === 'SCAN_QR_CODE') fetchCode();
   else if (session.status === 'STARTING') { hideImage(); status('Starting: the QR code comes in a moment…', 'STARTING'); }
@@ -90,6 +92,7 @@ export function openQr(sessionId) {
 
 function close() {
   current = null;
+  shownStatus = null;
   generation += 1;
   hideImage();
   if (dialog().open) dialog().close();
@@ -113,9 +116,13 @@ export function initQr() {
     const session = sessions.get(current) || { id: current };
     show({ ...session, status: event.data.status, status_reason: event.data.reason });
   });
-  sessions.addEventListener('change', (e) => {  // phone and name arrive with the re-read after WORKING
+  // The list may learn a status the dialog missed (events that came before it opened, for a session the list
+  // only knew from a re-read); and phone and name arrive with the re-read after WORKING.
+  sessions.addEventListener('change', (e) => {
     const session = current && sessions.get(current);
-    if (session && session.status === 'WORKING' && (e.detail === null || e.detail === current)) linked(session);
+    if (!session) return;
+    if (session.status !== shownStatus) show(session);
+    else if (session.status === 'WORKING' && (e.detail === null || e.detail === current)) linked(session);
   });
   $('#pair-form').addEventListener('submit', async (event) => {
     event.preventDefault();
