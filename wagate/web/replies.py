@@ -41,14 +41,6 @@ def actor(request: web.Request) -> Actor:
     return Actor(principal.actor_type, principal.actor_id, request.get(CLIENT_IP))
 
 
-async def read_json(request: web.Request) -> Any:
-    """The body parsed as JSON; bytes that are not UTF-8 are a malformed body (400), not a server error."""
-    try:
-        return await request.json()
-    except UnicodeDecodeError as exc:
-        raise Invalid("Malformed JSON body: not UTF-8", {"_schema": [f"byte {exc.start} is not UTF-8"]}) from exc
-
-
 @contextlib.contextmanager
 def multipart_parsing() -> Iterator[None]:
     """Around reading a multipart body: one that does not parse (a part's headers broken, a boundary missing) is
@@ -66,7 +58,7 @@ async def json_body(request: web.Request, *, empty: Any = None) -> Any:
         if empty is None:
             raise ValidationError({"_schema": ["expects a JSON object"]})
         return empty
-    return await read_json(request)
+    return await request.json()  # bytes that are not UTF-8: a 400 from the errors middleware
 
 
 @functools.cache

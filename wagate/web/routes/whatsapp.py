@@ -16,7 +16,7 @@ from wagate.services import sessions
 from wagate.services.principal import Permission
 from wagate.web.auth import require
 from wagate.web.keys import DB, REDIS, SETTINGS
-from wagate.web.replies import actor, chosen_session, load, ok, query, read_json, tenant_of
+from wagate.web.replies import actor, chosen_session, json_body, load, ok, query, tenant_of
 
 routes = web.RouteTableDef()
 
@@ -25,7 +25,7 @@ async def _session_choice(request: web.Request) -> str | None:
     """`session` from the query string or a JSON body (either, for v2 clients that post an empty body)."""
     values = query(request, SessionChoiceSchema)
     if request.body_exists and request.content_type == "application/json":
-        body: Any = await read_json(request)
+        body: Any = await json_body(request)
         if body is not None:
             from_body = load(SessionChoiceSchema, body)["session"]
             if from_body is not None:
