@@ -26,8 +26,8 @@ from wagate.services import auth
 from wagate.services.limiter import Decision
 from wagate.services.principal import Permission, Principal, PrincipalKind
 from wagate.web.keys import DB, KEY_USAGE, LIMITER, PRINCIPAL, SETTINGS
-from wagate.web.limits import Handler, ip_of, rate_limited, too_many, with_headers
-from wagate.web.middlewares import deny, json_error
+from wagate.web.limits import Handler, rate_limited, too_many, with_headers
+from wagate.web.middlewares import deny, ip_of, json_error
 
 __all__ = ["PRINCIPAL", "principal", "rate_limited", "require", "require_customer", "require_internal",
            "require_session_token", "required_permissions"]

@@ -28,7 +28,7 @@ from typing import Any
 
 from aiohttp import web
 
-from wagate.web.middlewares import CLIENT_IP, Handler, json_error, log_denied
+from wagate.web.middlewares import Handler, ip_of, json_error, log_denied
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -114,7 +114,7 @@ def ip_filter(allow: Iterable[str], deny: Iterable[str]) -> Any:
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        reason = refused(request.get(CLIENT_IP) or request.remote or "")
+        reason = refused(ip_of(request))
         if reason is not None:
             log_denied(request, reason)
             return json_error(403, "Access from this address is not allowed")

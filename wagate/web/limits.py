@@ -20,7 +20,7 @@ from wagate.observability import metrics
 from wagate.services.api_keys import KeyUsage
 from wagate.services.limiter import ROUTE_LIMITS, Decision, Limiter
 from wagate.web.keys import DB, KEY_USAGE, LIMITER, PRINCIPAL, REDIS, SETTINGS
-from wagate.web.middlewares import CLIENT_IP, json_error
+from wagate.web.middlewares import ip_of, json_error
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 EXEMPT_PREFIXES = ("/internal/", "/health")  # service-to-service calls and liveness probes are never refused
@@ -28,10 +28,6 @@ EXEMPT_PREFIXES = ("/internal/", "/health")  # service-to-service calls and live
 
 def exempt(path: str) -> bool:
     return path == "/internal" or path.startswith(EXEMPT_PREFIXES)
-
-
-def ip_of(request: web.Request) -> str:
-    return request.get(CLIENT_IP) or request.remote or "unknown"
 
 
 def too_many(decision: Decision, message: str) -> web.Response:

@@ -74,6 +74,11 @@ def client_ip(request: web.Request, trusted_proxies: Iterable[str]) -> str:
     return hops[0] if hops else peer
 
 
+def ip_of(request: web.Request) -> str:
+    """The client address `request_context` resolved (behind TRUSTED_PROXIES, the forwarded one)."""
+    return request.get(CLIENT_IP) or request.remote or "unknown"
+
+
 def forwarded_https(request: web.Request, trusted_proxies: Iterable[str]) -> bool:
     """Whether the caller reached us over TLS. Behind a TLS-terminating proxy the connection to us is plain HTTP,
     so `X-Forwarded-Proto` decides, but only when the peer is one of TRUSTED_PROXIES: from anyone else the header
@@ -134,7 +139,7 @@ def log_denied(request: web.Request, reason: str, caller: Principal | None = Non
     """The security-log line of a refused access: a role without the permission, a key outside its scope, another
     tenant's session. `caller` defaults to the request's authenticated principal."""
     caller = caller if caller is not None else request.get(PRINCIPAL)
-    security_log().warning("access denied", reason=reason, ip=request.get(CLIENT_IP) or request.remote,
+    security_log().warning("access denied", reason=reason, ip=ip_of(request),
                            path=request.path, principal_kind=caller.kind if caller else None,
                            principal_name=caller.name if caller else None,
                            service=caller.service if caller else None)
@@ -150,8 +155,8 @@ async def deny(request: web.Request, reason: str, caller: Principal | None = Non
     """`log_denied`, and for a change (POST, PUT, PATCH, DELETE) by an authenticated caller an `audit_logs` row
     with result "denied", written in its own short transaction. A database that cannot take it costs a warning,
     never the 403."""
-    log_denied(request, reason, caller)
     caller = caller if caller is not None else request.get(PRINCIPAL)
+    log_denied(request, reason, caller)
     if caller is None or request.method not in CHANGES:
         return
     match = request.match_info
@@ -161,7 +166,7 @@ async def deny(request: web.Request, reason: str, caller: Principal | None = Non
             audit.record(db, actor_type=caller.actor_type, actor_id=caller.actor_id, action=denied_action(request),
                          target_type=target[0].removesuffix("_id") if target and target[0] != "id" else None,
                          target_id=target[1][:64] if target else None, tenant_id=caller.tenant_id,
-                         ip=request.get(CLIENT_IP) or request.remote, details={"status": 403, "reason": reason},
+                         ip=ip_of(request), details={"status": 403, "reason": reason},
                          result=AUDIT_DENIED)
     except Exception as exc:  # noqa: BLE001 - the refusal stands whatever the database says
         log.warning("denied change not audited", error=repr(exc), path=request.path)

@@ -18,8 +18,7 @@ from wagate.services import auth, tokens, users
 from wagate.services.principal import Permission, Principal
 from wagate.web.auth import principal, rate_limited, require
 from wagate.web.keys import DB, LIMITER, SETTINGS
-from wagate.web.limits import ip_of
-from wagate.web.middlewares import client_https, json_error
+from wagate.web.middlewares import client_https, ip_of, json_error
 from wagate.web.replies import json_body
 
 routes = web.RouteTableDef()

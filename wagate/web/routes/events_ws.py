@@ -40,8 +40,7 @@ from wagate.services import auth
 from wagate.services.principal import Permission, Principal
 from wagate.web.event_hub import EventHub, Listener
 from wagate.web.keys import DB, EVENT_HUB, EVENT_SOCKETS, LIMITER, REDIS, SETTINGS
-from wagate.web.limits import ip_of
-from wagate.web.middlewares import json_error
+from wagate.web.middlewares import ip_of, json_error
 
 routes = web.RouteTableDef()
 

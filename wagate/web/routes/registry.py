@@ -11,8 +11,7 @@ from aiohttp import web
 from wagate.logging import security_log
 from wagate.services import registry
 from wagate.web.keys import LIMITER, SETTINGS
-from wagate.web.limits import ip_of
-from wagate.web.middlewares import json_error
+from wagate.web.middlewares import ip_of, json_error
 
 routes = web.RouteTableDef()
 

@@ -11,7 +11,7 @@ from wagate.services import users
 from wagate.services.principal import Permission
 from wagate.web.auth import principal, rate_limited, require
 from wagate.web.keys import DB
-from wagate.web.limits import ip_of
+from wagate.web.middlewares import ip_of
 from wagate.web.replies import json_body
 
 routes = web.RouteTableDef()
