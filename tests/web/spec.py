@@ -24,8 +24,7 @@ def _template(document: dict[str, Any], path: str) -> str:
     path = path.split("?", 1)[0]
     if path in document["paths"]:
         return path
-    matches = [t for t in document["paths"]
-               if re.fullmatch(_PARAM.sub("[^/]+", re.escape(t).replace(r"\{", "{").replace(r"\}", "}")), path)]
+    matches = [t for t in document["paths"] if re.fullmatch("[^/]+".join(map(re.escape, _PARAM.split(t))), path)]
     assert matches, f"{path} is not in the document"
     return min(matches, key=lambda t: t.count("{"))
 
