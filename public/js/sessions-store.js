@@ -39,9 +39,15 @@ class Sessions extends EventTarget {
       row.status = event.data.status;
       row.status_reason = event.data.reason;
       this._changed(row.id);
-      if (event.data.status === 'WORKING') reread();  // phone, name and platform are on the row now
     });
-    live.on('connection.open', () => reread());
+    // Published with every WORKING status: the linked phone's details, so the card needs no re-read of the list.
+    live.on('connection.open', (event) => {
+      const row = this.items.get(event.session);
+      if (!row) { reread(); return; }
+      Object.assign(row, { jid: event.data.jid, lid: event.data.lid, phone: event.data.phone,
+        push_name: event.data.pushName, platform: event.data.platform });
+      this._changed(row.id);
+    });
     live.addEventListener('ready', () => reread());  // events may have been missed while disconnected
   }
 }
