@@ -103,8 +103,8 @@ async def handle_received(db: async_sessionmaker[AsyncSession], redis: Redis, tr
                           event: MessageReceived) -> bool:
     """Store an incoming message, publish `message.received`, then auto-read and auto-reply; True if it replied.
 
-    A database out of reach is waited for (STORE_PATIENCE_S): WhatsApp does not deliver the message again, so
-    giving up would lose it and its webhook.
+    A database out of reach is waited for (STORE_PATIENCE_S), and so is Redis for the event: WhatsApp does not
+    deliver the message again, so giving up would lose it or its webhook.
     """
     tries = 0
 
@@ -118,9 +118,10 @@ async def handle_received(db: async_sessionmaker[AsyncSession], redis: Redis, tr
     # Found stored on a later try: an earlier try's commit went through and only its answer was lost.
     if stored is None or (not stored.new and tries == 1):
         return False
-    await events.publish(redis, stored.session.tenant_id, events.envelope(
+    await events.publish_durably(redis, stored.session.tenant_id, events.envelope(
         "message.received", event.session_id, {"id": stored.message.id, **received_data(event)},
-        timestamp=event.timestamp or time.time()))
+        timestamp=event.timestamp or time.time()), log=log, what="message.received",
+        session_id=event.session_id, message_id=stored.message.id)
     if event.from_me:
         return False
     if stored.session.auto_read_enabled:

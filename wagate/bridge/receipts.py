@@ -5,9 +5,10 @@ the rows they name, one pipeline for their events, one UPDATE per target status.
 count in arrival order, so a message delivered then read in the same group gets both events, in that order;
 a late "delivered" never undoes "read", and a "read" alone also stamps `delivered_at`.
 
-Events first, then rows (as for sends): a bridge killed between the two has published an event whose row did
-not move (a webhook a receiver may see twice if WhatsApp repeats the receipt) rather than a moved row whose
-event is lost. If Redis refuses the events the rows are written all the same: they are what the API reads.
+Events first, then rows: a bridge killed between the two has published an event whose row did not move (a
+webhook a receiver may see twice if WhatsApp repeats the receipt) rather than a moved row whose event is lost.
+While Redis is away the receipts wait for it (`events.publish_durably`), with no transaction held open; the
+rows are written after, and only if they can still move.
 """
 
 from __future__ import annotations
@@ -70,21 +71,18 @@ def _when(receipt: ReceiptReceived) -> datetime:
 async def apply_receipts(db: async_sessionmaker[AsyncSession], redis: Redis, session_id: str,
                          receipts: Sequence[ReceiptReceived], tenant_id: int | None) -> int:
     """Apply a session's receipts in arrival order; returns how many status changes (and events) they made."""
-    async with db() as session:  # one connection for the read and the write
+    async with db() as session:
         rows = (await session.execute(_MOVABLE, {
             "session_id": session_id, "wa_ids": list({mid for r in receipts for mid in r.message_ids})})).all()
-        if not rows:
-            return 0
-        moves, published = _replay(session_id, receipts, rows)
-        if not published:
-            return 0
-        try:
-            await events.publish(redis, tenant_id, *published)
-        except Exception as exc:
-            log.error("receipt events not published", session_id=session_id, message_ids=[m.id for m in moves],
-                      error=type(exc).__name__)
+    if not rows:
+        return 0
+    moves, published = _replay(session_id, receipts, rows)
+    if not published:
+        return 0
+    await events.publish_durably(redis, tenant_id, *published, log=log, what="receipt events",
+                                 session_id=session_id, message_ids=[m.id for m in moves])
+    async with db() as session, session.begin():
         await _write(session, moves)
-        await session.commit()
     return len(published)
 
 

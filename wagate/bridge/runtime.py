@@ -296,9 +296,9 @@ class Bridge:
         await set_status(self.db, self.redis, session_id, SessionStatus.LOGGED_OUT, reason=reason,
                          extra_events=[("connection.close", {"reason": reason, "loggedOut": True})])
         if stuck:
-            await events.publish(self.redis, tenant, *(events.envelope(
+            await events.publish_durably(self.redis, tenant, *(events.envelope(
                 "message.failed", session_id, {"id": mid, "status": "failed", "error": "session logged out"})
-                for mid in stuck))
+                for mid in stuck), log=log, what="message.failed of a logged-out session", session_id=session_id)
         await self.leases.release(session_id)
 
     # --- transport events -------------------------------------------------------------------------------

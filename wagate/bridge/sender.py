@@ -52,7 +52,6 @@ MAX_ATTEMPTS = 3
 RETRY_BACKOFF_S = (2.0, 8.0)  # before the 2nd and 3rd attempt of a transiently failed send
 IDLE_POLL_S = 5.0  # with nothing due, look again this often even without a wake-up (a lost job loses nothing)
 SEND_TIMEOUT_S = 120.0  # a media upload on a slow line; beyond this the send counts as a transient failure
-EVENT_PUBLISH_PATIENCE_S = 120.0  # how long events Redis refuses are retried before they are given up
 SENT_WRITE_PATIENCE_S = 600.0  # how long a `sent` status that the database refuses is retried before giving up
 BATCH_MAX = 50  # messages per turn when pacing is off
 BATCH_GAP_S = 0.005  # gaps (and jitter) at most this count as "pacing off"
@@ -391,28 +390,10 @@ class SessionSender:
         await self._publish_many(name, [(message, data)])
 
     async def _publish_many(self, name: str, items: list[tuple[Message, dict[str, object]]]) -> None:
-        """Publish the events of committed changes; while Redis is away, wait for it rather than lose them.
-
-        Webhooks are made from these events, and the rows are already committed: a dropped event would be a
-        webhook never delivered. The sender pauses (it could not be woken anyway) for up to
-        `EVENT_PUBLISH_PATIENCE_S`, then gives up with an error line naming the messages.
-        """
+        """Publish the events of committed changes, waiting for Redis while it is away (see `publish_durably`);
+        the sender pauses meanwhile, as it could not be woken anyway."""
         envelopes = [events.envelope(name, self.session_id, {
             "id": m.id, "to": m.recipient, "type": m.type.value, "priority": m.priority.value,
             "broadcastId": m.broadcast_id, **data}) for m, data in items]
-        patience = time.monotonic() + EVENT_PUBLISH_PATIENCE_S
-        delay = 0.2
-        while True:
-            try:
-                await events.publish(self.redis, await self.tenant_id(), *envelopes)
-                return
-            except Exception as exc:
-                ids = [m.id for m, _ in items]
-                if time.monotonic() > patience:
-                    self.log.error("message events not published", event_name=name, message_ids=ids,
-                                   error=type(exc).__name__)
-                    return
-                self.log.warning("message events not published yet; retrying", event_name=name, message_ids=ids,
-                                 error=type(exc).__name__, retry_in_s=delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        await events.publish_durably(self.redis, await self.tenant_id(), *envelopes, log=self.log,
+                                       what="message events", event_name=name, message_ids=[m.id for m, _ in items])

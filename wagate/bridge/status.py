@@ -46,9 +46,8 @@ async def set_status(
         }))
     for name, data in extra_events or ():
         published.append(events.envelope(name, session_id, data))
-    try:
-        await events.publish(redis, row.tenant_id, *published)
-    except Exception as exc:  # the row is the truth; a missed live event is recovered by the next read
-        log.warning("status event not published", session_id=session_id, error=type(exc).__name__)
+    # Dashboards recover a missed status by reading the row; webhooks have only the event: wait for Redis.
+    await events.publish_durably(redis, row.tenant_id, *published, log=log, what="session events",
+                                 session_id=session_id, status=status.value)
     log.info("session status", session_id=session_id, status=status.value, previous=previous.value, reason=reason)
     return row

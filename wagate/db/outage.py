@@ -1,4 +1,5 @@
-"""Waiting out a database that is out of reach (a restart, a failover) instead of dropping what it refused."""
+"""Waiting out a database (or Redis) that is out of reach, a restart or a failover, instead of dropping what it
+refused."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ MAX_DELAY_S = 5.0
 
 
 async def when_reachable(work: Callable[[], Awaitable[T]], *, patience_s: float, log: Any, what: str,
-                         **fields: Any) -> T:
-    """`work()`, tried again while the database is unreachable, for up to `patience_s`; then its error.
+                         retry_on: tuple[type[BaseException], ...] = UNREACHABLE, **fields: Any) -> T:
+    """`work()`, tried again while the database (or what `retry_on` names) is unreachable, for up to `patience_s`;
+    then its error.
 
     `work` must be a whole transaction: a try that failed left nothing behind, or (a commit whose answer was
     lost) everything, which the caller tells apart when it must. Each retry is logged as "<what>; retrying".
@@ -30,7 +32,7 @@ async def when_reachable(work: Callable[[], Awaitable[T]], *, patience_s: float,
     while True:
         try:
             return await work()
-        except UNREACHABLE as error:
+        except retry_on as error:
             if time.monotonic() + delay > deadline:
                 raise
             log.warning(f"{what}; retrying", error=f"{type(error).__name__}: {error}"[:300], retry_in_s=delay,

@@ -231,10 +231,9 @@ async def refresh(db_factory: async_sessionmaker[AsyncSession], redis: ArqRedis,
     data: dict[str, Any] = {"broadcastId": broadcast_id, "name": name, "status": status.value,
                             **progress.as_dict(), "startedAt": started.isoformat() if started else None,
                             "completedAt": now.isoformat()}
-    try:
-        await events.publish(redis, tenant_id, events.envelope("broadcast.completed", session_id, data))
-    except Exception as exc:  # the row says it is finished; a lost event is logged rather than sent twice
-        log.error("broadcast.completed not published", broadcast_id=broadcast_id, error=f"{type(exc).__name__}: {exc}")
+    # The row says it is finished, so this is the one try: Redis away is waited for rather than the event lost.
+    await events.publish_durably(redis, tenant_id, events.envelope("broadcast.completed", session_id, data), log=log,
+                                 what="broadcast.completed", broadcast_id=broadcast_id)
     log.info("broadcast finished", broadcast_id=broadcast_id, status=status.value, **progress.as_dict())
     return progress
 

@@ -12,12 +12,18 @@ import time
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
+from wagate.db.outage import when_reachable
 from wagate.queue.names import events_channel
 
 EVENT_STREAM = "wagate:events:stream"
 # Bound the stream: once webhook delivery has read an entry it is kept only as a short replay buffer.
 EVENT_STREAM_MAXLEN = 100_000
+
+# How long the events of committed changes are retried while Redis is away (a restart, a failover) before they
+# are given up with an error line.
+PUBLISH_PATIENCE_S = 120.0
 
 EVENT_NAMES = (
     "message.received", "message.sent", "message.delivered", "message.read", "message.failed",
@@ -54,3 +60,22 @@ async def publish(redis: Redis, tenant_id: int | None, *events: dict[str, Any]) 
             pipe.xadd(EVENT_STREAM, {"event": raw, "tenant": "" if tenant_id is None else str(tenant_id)},
                       maxlen=EVENT_STREAM_MAXLEN, approximate=True)
         await pipe.execute()
+
+
+async def publish_durably(redis: Redis, tenant_id: int | None, *events: dict[str, Any], log: Any, what: str,
+                            patience_s: float = PUBLISH_PATIENCE_S, **fields: Any) -> bool:
+    """Publish the events of changes written (or about to be); while Redis is away, wait for it rather than lose them.
+
+    Webhooks are made from these events and nothing else would make them again: an event dropped here would be a
+    webhook never delivered. A try whose answer was lost may have reached the stream; its retry carries the same
+    event ids, which webhook fan-out writes once. Returns False, after an error line naming the event ids, if
+    Redis stayed away for `patience_s`.
+    """
+    try:
+        await when_reachable(lambda: publish(redis, tenant_id, *events), patience_s=patience_s, log=log,
+                             what=f"{what} not published yet", retry_on=(RedisError, OSError), **fields)
+    except (RedisError, OSError) as exc:
+        log.error(f"{what} not published", event_ids=[e["id"] for e in events],
+                  error=f"{type(exc).__name__}: {exc}"[:300], **fields)
+        return False
+    return True
