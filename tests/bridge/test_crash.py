@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -23,6 +24,7 @@ from wagate.db.enums import MessageStatus, SessionStatus
 from wagate.db.models_whatsapp import Message
 from wagate.queue.jobs import enqueue_session_command, enqueue_simulator_control
 from wagate.queue.names import bridge_queue
+from wagate.services.events import EVENT_STREAM
 from wagate.services.messaging import SendRequest, queue_message
 from wagate.services.outbox import sweep_outbox
 from wagate.transport.simulator import SimulatorTransport
@@ -160,7 +162,8 @@ async def test_a_bridge_killed_mid_batch_sends_every_message_exactly_once(
 async def test_a_batch_whatsapp_took_that_the_bridge_never_recorded_goes_out_once(
     db: async_sessionmaker[AsyncSession], arq_redis: ArqRedis, settings: Settings, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The window a SIGKILL has to hit by chance, held open: WhatsApp has the batch, its `sent` write never comes."""
+    """The window a SIGKILL has to hit by chance, held open: WhatsApp has the batch and its `message.sent` events
+    are out, but its `sent` write never comes."""
     await link_then_stop(db, arq_redis, settings, "cw")
     texts = [f"window {n}" for n in range(5)]
     for text in texts:
@@ -168,15 +171,14 @@ async def test_a_batch_whatsapp_took_that_the_bridge_never_recorded_goes_out_onc
 
     never = asyncio.Event()
 
-    async def dies_before_recording(self: SessionSender, done: list[object]) -> None:
-        if done:
-            await never.wait()
+    async def dies_before_recording(self: SessionSender, done: list[object], now: object) -> None:
+        await never.wait()
 
     async def no_receipts(*args: object) -> None:
         pass  # nor does a killed bridge apply the receipts of what it sent
 
     with monkeypatch.context() as patched:
-        patched.setattr(SessionSender, "_sent_many", dies_before_recording)
+        patched.setattr(SessionSender, "_record_sent", dies_before_recording)
         patched.setattr(SimulatorTransport, "_receipts", no_receipts)
         dying = await start_bridge(settings)
         try:
@@ -204,6 +206,13 @@ async def test_a_batch_whatsapp_took_that_the_bridge_never_recorded_goes_out_onc
             text: (accepted[text], 2) for text in texts}
         log = read_sent_log(sent_log_file(settings.auth_sessions_dir))
         assert sorted(str(line["text"]) for line in log if line["session_id"] == "cw") == texts
+        # Both bridges published each message's message.sent, under one event id: one webhook each.
+        published = [json.loads(fields[b"event"]) for _, fields in await arq_redis.xrange(EVENT_STREAM)]
+        ids: dict[int, list[str]] = {}
+        for event in published:
+            if event["event"] == "message.sent" and event["session"] == "cw":
+                ids.setdefault(event["data"]["id"], []).append(event["id"])
+        assert len(ids) == len(texts) and all(len(one) == 2 and len(set(one)) == 1 for one in ids.values()), ids
     finally:
         await again.stop()
 

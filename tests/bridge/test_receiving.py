@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from arq.connections import ArqRedis
 from sqlalchemy import select
@@ -19,6 +21,7 @@ from tests.bridge.conftest import (
 from wagate.config import Settings
 from wagate.db.enums import Direction, KeywordMatch, MessageStatus
 from wagate.db.models_whatsapp import KeywordRule, Message
+from wagate.services.events import EVENT_STREAM
 from wagate.services.messaging import SendRequest, queue_message
 from wagate.transport.simulator_wire import lid_for
 
@@ -61,6 +64,17 @@ async def test_received_messages_are_stored_once_with_the_phone_jid(
 
     received = [e for e in event_log.items if e["event"] == "message.received" and e["session"] == "in1"]
     assert [e["data"]["messageId"] for e in received] == [plain.message_id, by_lid.message_id]  # the rerun: none
+    # The rerun goes to the event stream once more (its first event may have been lost), under the same id.
+    streamed: list[str] = []
+
+    async def three_streamed() -> bool:
+        nonlocal streamed
+        entries = [json.loads(fields[b"event"]) for _, fields in await arq_redis.xrange(EVENT_STREAM)]
+        streamed = [e["id"] for e in entries if e["event"] == "message.received" and e["session"] == "in1"]
+        return len(streamed) >= 3
+
+    await until(three_streamed, what="three message.received in the stream")
+    assert streamed == [received[0]["id"], received[1]["id"], received[0]["id"]]
     assert received[0]["data"]["from"] == FROM_JID and received[0]["data"]["senderLid"] is None
     assert received[0]["data"]["pushName"] == "Budi" and received[0]["data"]["message"] == "Halo dari HP"
     assert received[1]["data"]["from"] == f"{LID_FROM}@s.whatsapp.net"

@@ -115,13 +115,19 @@ async def handle_received(db: async_sessionmaker[AsyncSession], redis: Redis, tr
 
     stored = await when_reachable(store, patience_s=STORE_PATIENCE_S, log=log, what="incoming message not stored",
                                   session_id=event.session_id, wa_message_id=event.message_id)
-    # Found stored on a later try: an earlier try's commit went through and only its answer was lost.
-    if stored is None or (not stored.new and tries == 1):
+    if stored is None:
         return False
+    # A message stored before (WhatsApp delivering it again, or an earlier try whose commit went through and only its
+    # answer was lost) goes to the event stream again: its first event may never have gone out, and a copy has the
+    # same id, so it makes no second webhook. Dashboards showed it already.
+    again = not stored.new and tries == 1
     await events.publish_durably(redis, stored.session.tenant_id, events.envelope(
         "message.received", event.session_id, {"id": stored.message.id, **received_data(event)},
-        timestamp=event.timestamp or time.time()), log=log, what="message.received",
-        session_id=event.session_id, message_id=stored.message.id)
+        timestamp=event.timestamp or time.time(),
+        event_id=events.message_event_id("message.received", event.session_id, stored.message.id)),
+        log=log, what="message.received", live=not again, session_id=event.session_id, message_id=stored.message.id)
+    if again:
+        return False  # read and answered the first time
     if event.from_me:
         return False
     if stored.session.auto_read_enabled:

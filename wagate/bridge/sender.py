@@ -28,7 +28,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import cast
 
@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wagate.db.enums import Direction, MessageStatus, MessageType, Priority
 from wagate.db.models_whatsapp import Message, WaSession
+from wagate.db.outage import when_reachable
 from wagate.db.types import utcnow
 from wagate.errors import MessageUnsendable, SessionNotConnected, TransportError
 from wagate.observability import metrics
@@ -274,9 +275,9 @@ class SessionSender:
     async def _sent_many(self, done: list[tuple[Message, SendResult]]) -> None:
         """Publish the events of sent messages in one pipeline, then mark them `sent` in one transaction.
 
-        Events first: a process killed between the two leaves the rows `sending`, so they are sent again with
-        a second event (a webhook twice, which receivers dedupe by message id), instead of rows `sent` whose
-        events were never published (a webhook lost).
+        Events first: a process killed between the two leaves the rows `sending`, so they are sent again (under
+        their ids: WhatsApp keeps one) with their events again, whose ids are the same (`message_event_id`), so
+        fan-out makes no second webhook; the other order would leave rows `sent` whose webhooks never go out.
         """
         if not done:
             return
@@ -284,32 +285,28 @@ class SessionSender:
         await self._mark_sent_time()
         await self._publish_many("message.sent", [
             (m, {"status": "sent", "messageId": r.message_id, "timestamp": int(r.timestamp)}) for m, r in done])
+        await self._record_sent(done, now)
+
+    async def _record_sent(self, done: list[tuple[Message, SendResult]], now: datetime) -> None:
+        """Mark the messages `sent`. WhatsApp has them: giving up would leave them `sending`, and the next turn
+        would send them again, so a database out of reach (a restart, a failover) is waited for."""
         table = cast(Table, Message.__table__)
-        patience = time.monotonic() + SENT_WRITE_PATIENCE_S
-        delay = 0.2
-        while True:
-            try:
-                async with self.db() as session, session.begin():
-                    await session.execute(
-                        update(table).where(table.c.id == bindparam("b_id")).values(
-                            status=MessageStatus.SENT, wa_message_id=bindparam("b_wa_id"), sent_at=now, error=None,
-                            updated_at=now),
-                        [{"b_id": m.id, "b_wa_id": r.message_id} for m, r in done],
-                    )
-                    await session.execute(
-                        update(WaSession).where(WaSession.id == self.session_id)
-                        .values(messages_sent=WaSession.messages_sent + len(done), last_seen_at=now)
-                    )
-                break
-            except (DBAPIError, OSError) as exc:
-                # WhatsApp has these messages: giving up here would leave them `sending`, and the next turn
-                # would send them again. Wait for the database instead (a restart, a failover).
-                if time.monotonic() > patience:
-                    raise
-                self.log.warning("sent status not written; retrying", message_ids=[m.id for m, _ in done],
-                                 error=type(exc).__name__, retry_in_s=delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+
+        async def write() -> None:
+            async with self.db() as session, session.begin():
+                await session.execute(
+                    update(table).where(table.c.id == bindparam("b_id")).values(
+                        status=MessageStatus.SENT, wa_message_id=bindparam("b_wa_id"), sent_at=now, error=None,
+                        updated_at=now),
+                    [{"b_id": m.id, "b_wa_id": r.message_id} for m, r in done],
+                )
+                await session.execute(
+                    update(WaSession).where(WaSession.id == self.session_id)
+                    .values(messages_sent=WaSession.messages_sent + len(done), last_seen_at=now)
+                )
+
+        await when_reachable(write, patience_s=SENT_WRITE_PATIENCE_S, log=self.log, what="sent status not written",
+                             retry_on=(DBAPIError, OSError), message_ids=[m.id for m, _ in done])
         for _ in done:
             metrics.count_send("sent")
         # One line per batch: with pacing off, a JSON line per message cost the bridge as much CPU as the send.
@@ -394,6 +391,7 @@ class SessionSender:
         the sender pauses meanwhile, as it could not be woken anyway."""
         envelopes = [events.envelope(name, self.session_id, {
             "id": m.id, "to": m.recipient, "type": m.type.value, "priority": m.priority.value,
-            "broadcastId": m.broadcast_id, **data}) for m, data in items]
+            "broadcastId": m.broadcast_id, **data}, event_id=events.message_event_id(name, self.session_id, m.id))
+            for m, data in items]
         await events.publish_durably(self.redis, await self.tenant_id(), *envelopes, log=self.log,
                                        what="message events", event_name=name, message_ids=[m.id for m, _ in items])

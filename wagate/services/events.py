@@ -6,6 +6,7 @@ survives a restart of every process, whereas pub/sub only reaches the dashboards
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import time
@@ -35,13 +36,23 @@ def new_event_id() -> str:
     return f"evt_{secrets.token_hex(12)}"
 
 
-def envelope(event: str, session_id: str | None, data: dict[str, Any], *, timestamp: float | None = None
-             ) -> dict[str, Any]:
+def message_event_id(event: str, session_id: str, message_id: int) -> str:
+    """The id of a message's event (sent, delivered, read, failed, received), the same each time it is made.
+
+    Each happens once per message, but may be published twice: a bridge killed between a send's event and its
+    `sent` write sends again and publishes again. Fan-out writes one delivery per (webhook, event id), so the
+    second copy is no second webhook."""
+    digest = hashlib.sha256(f"{event}/{session_id}/{message_id}".encode()).hexdigest()
+    return f"evt_{digest[:24]}"
+
+
+def envelope(event: str, session_id: str | None, data: dict[str, Any], *, timestamp: float | None = None,
+             event_id: str | None = None) -> dict[str, Any]:
     """The body every consumer sees: `{"id", "event", "timestamp", "session", "data"}` (timestamp in seconds)."""
     if event not in EVENT_NAMES:
         raise ValueError(f"unknown event {event!r}")
     return {
-        "id": new_event_id(),
+        "id": event_id or new_event_id(),
         "event": event,
         "timestamp": int(timestamp if timestamp is not None else time.time()),
         "session": session_id,
@@ -49,21 +60,23 @@ def envelope(event: str, session_id: str | None, data: dict[str, Any], *, timest
     }
 
 
-async def publish(redis: Redis, tenant_id: int | None, *events: dict[str, Any]) -> None:
-    """Send a tenant's events to live listeners and to the durable stream, in one round trip."""
+async def publish(redis: Redis, tenant_id: int | None, *events: dict[str, Any], live: bool = True) -> None:
+    """Send a tenant's events to live listeners (unless `live` is false) and to the durable stream, in one round
+    trip."""
     if not events:
         return
     async with redis.pipeline(transaction=False) as pipe:
         for event in events:
             raw = json.dumps(event, separators=(",", ":"), default=str)
-            pipe.publish(events_channel(tenant_id), raw)
+            if live:
+                pipe.publish(events_channel(tenant_id), raw)
             pipe.xadd(EVENT_STREAM, {"event": raw, "tenant": "" if tenant_id is None else str(tenant_id)},
                       maxlen=EVENT_STREAM_MAXLEN, approximate=True)
         await pipe.execute()
 
 
 async def publish_durably(redis: Redis, tenant_id: int | None, *events: dict[str, Any], log: Any, what: str,
-                            patience_s: float = PUBLISH_PATIENCE_S, **fields: Any) -> bool:
+                          live: bool = True, patience_s: float = PUBLISH_PATIENCE_S, **fields: Any) -> bool:
     """Publish the events of changes written (or about to be); while Redis is away, wait for it rather than lose them.
 
     Webhooks are made from these events and nothing else would make them again: an event dropped here would be a
@@ -72,7 +85,7 @@ async def publish_durably(redis: Redis, tenant_id: int | None, *events: dict[str
     Redis stayed away for `patience_s`.
     """
     try:
-        await when_reachable(lambda: publish(redis, tenant_id, *events), patience_s=patience_s, log=log,
+        await when_reachable(lambda: publish(redis, tenant_id, *events, live=live), patience_s=patience_s, log=log,
                              what=f"{what} not published yet", retry_on=(RedisError, OSError), **fields)
     except (RedisError, OSError) as exc:
         log.error(f"{what} not published", event_ids=[e["id"] for e in events],
