@@ -19,7 +19,7 @@ from arq.cron import cron
 from arq.worker import func
 
 from wagate.db.outage import UNREACHABLE
-from wagate.services import webhook_delivery, webhook_fanout
+from wagate.services import event_outbox, webhook_delivery, webhook_fanout
 from wagate.services.ssrf import GuardedResolver
 from wagate.services.webhook_delivery import DELIVER_JOB, Delivery, HostSlots, Outcome
 from workers.common import Ctx
@@ -89,6 +89,11 @@ async def webhook_sweep(ctx: Ctx) -> int:
     return await webhook_delivery.sweep_deliveries(ctx["db"], ctx["redis"])
 
 
+async def event_outbox_sweep(ctx: Ctx) -> int:
+    """Publish the events a process died holding (stored with their change, never published)."""
+    return await event_outbox.sweep(ctx["db"], ctx["redis"])
+
+
 def functions(timeout_s: float) -> list[object]:
     # max_tries: each Retry for a busy host counts as a try; the real attempts are counted in the database.
     return [func(deliver_webhook, name=DELIVER_JOB, timeout=timeout_s + 30, max_tries=100_000)]
@@ -96,4 +101,6 @@ def functions(timeout_s: float) -> list[object]:
 
 CRON_JOBS = [
     cron(webhook_sweep, name="cron:webhook_sweep", second=30, run_at_startup=True, timeout=SWEEP_TIMEOUT_S),
+    cron(event_outbox_sweep, name="cron:event_outbox_sweep", second=15, run_at_startup=True,
+         timeout=SWEEP_TIMEOUT_S),
 ]

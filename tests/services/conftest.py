@@ -11,7 +11,7 @@ from arq.connections import ArqRedis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.services.webhook_receiver import DummyReceiver
+from tests.services.webhook_receiver import DummyReceiver, listening
 from wagate.db.enums import SessionStatus
 from wagate.db.models_identity import Tenant
 from wagate.db.models_whatsapp import Message, WaSession
@@ -29,10 +29,8 @@ async def arq_redis(redis_url: str) -> AsyncIterator[ArqRedis]:
 @pytest.fixture
 async def receiver() -> AsyncIterator[DummyReceiver]:
     """A webhook receiver listening on 127.0.0.1 for the test."""
-    server = DummyReceiver()
-    await server.start()
-    yield server
-    await server.stop()
+    async with listening() as server:
+        yield server
 
 
 @dataclass

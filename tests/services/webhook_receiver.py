@@ -128,6 +128,17 @@ class SystemActor:
 ADMIN = webhooks.Caller(SystemActor())
 
 
+@asynccontextmanager
+async def listening() -> AsyncIterator[DummyReceiver]:
+    """A receiver on 127.0.0.1 for as long as the block runs."""
+    server = DummyReceiver()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
 def webhook_settings(tmp_path: Path, database_url: str, redis_url: str, **environ: str) -> Settings:
     return make_settings(tmp_path, DATABASE_URL=database_url, REDIS_URL=redis_url, **{**FAST, **environ})
 

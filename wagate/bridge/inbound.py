@@ -11,6 +11,7 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 from redis.asyncio import Redis
@@ -20,10 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from wagate.db.enums import Direction, KeywordMatch, MessageStatus, MessageType, Priority, TenantStatus
 from wagate.db.models_identity import Tenant
 from wagate.db.models_whatsapp import Contact, KeywordRule, Message, WaSession
-from wagate.db.outage import when_reachable
+from wagate.db.outage import UNREACHABLE, when_reachable
 from wagate.db.types import utcnow
 from wagate.errors import TransportError
-from wagate.services import events
+from wagate.services import event_outbox, events
 from wagate.transport.base import ContactUpdated, MessageReceived, WhatsAppTransport
 
 log = structlog.get_logger(__name__)
@@ -34,11 +35,13 @@ STORE_PATIENCE_S = 600.0  # how long an incoming message the database refuses is
 
 @dataclass(frozen=True, slots=True)
 class Stored:
-    """A received message after storing: what auto-read and auto-replies need."""
+    """A received message after storing: what auto-read and auto-replies need, and its pending event's row."""
 
     session: WaSession
     message: Message
     new: bool
+    pending_event_id: int | None = None
+    event: dict[str, Any] | None = None  # the envelope written with it, when new
 
 
 def _phone_of(jid: str) -> str | None:
@@ -96,7 +99,19 @@ async def store_message(db: async_sessionmaker[AsyncSession], event: MessageRece
         row.last_seen_at = utcnow()
         if not event.is_group and not event.from_me:
             await _remember_contact(session, event.session_id, event.sender, event.sender_lid, event.push_name)
-    return Stored(row, message, new=True)
+        await session.flush()  # the message's id, which its event carries
+        envelope = received_envelope(event, message.id)
+        pending = event_outbox.pending(row.tenant_id, envelope)
+        session.add(pending)
+        await session.flush()
+    return Stored(row, message, new=True, pending_event_id=pending.id, event=envelope)
+
+
+def received_envelope(event: MessageReceived, message_id: int) -> dict[str, Any]:
+    return events.envelope(
+        "message.received", event.session_id, {"id": message_id, **received_data(event)},
+        timestamp=event.timestamp or time.time(),
+        event_id=events.message_event_id("message.received", event.session_id, message_id))
 
 
 async def handle_received(db: async_sessionmaker[AsyncSession], redis: Redis, transport: WhatsAppTransport,
@@ -121,11 +136,14 @@ async def handle_received(db: async_sessionmaker[AsyncSession], redis: Redis, tr
     # answer was lost) goes to the event stream again: its first event may never have gone out, and a copy has the
     # same id, so it makes no second webhook. Dashboards showed it already.
     again = not stored.new and tries == 1
-    await events.publish_durably(redis, stored.session.tenant_id, events.envelope(
-        "message.received", event.session_id, {"id": stored.message.id, **received_data(event)},
-        timestamp=event.timestamp or time.time(),
-        event_id=events.message_event_id("message.received", event.session_id, stored.message.id)),
-        log=log, what="message.received", live=not again, session_id=event.session_id, message_id=stored.message.id)
+    published = await events.publish_durably(
+        redis, stored.session.tenant_id, stored.event or received_envelope(event, stored.message.id), log=log,
+        what="message.received", live=not again, session_id=event.session_id, message_id=stored.message.id)
+    if published and stored.pending_event_id is not None:
+        try:
+            await event_outbox.forget(db, [stored.pending_event_id])
+        except UNREACHABLE as exc:  # the sweep publishes it again, under the same id: no second webhook
+            log.warning("published event not forgotten", session_id=event.session_id, error=type(exc).__name__)
     if again:
         return False  # read and answered the first time
     if event.from_me:

@@ -1,7 +1,14 @@
 """The storage layer: models, vocabularies, engine and migrations. Importing it registers every table."""
 
 from wagate.db.base import Base
-from wagate.db.models_delivery import Broadcast, BroadcastRecipient, Webhook, WebhookAttempt, WebhookDelivery
+from wagate.db.models_delivery import (
+    Broadcast,
+    BroadcastRecipient,
+    PendingEvent,
+    Webhook,
+    WebhookAttempt,
+    WebhookDelivery,
+)
 from wagate.db.models_identity import ApiKey, AuditLog, RefreshToken, Tenant, User
 from wagate.db.models_whatsapp import Contact, KeywordRule, Message, QrCode, WaSession
 
@@ -13,6 +20,7 @@ __all__ = [
     "BroadcastRecipient",
     "Contact",
     "KeywordRule",
+    "PendingEvent",
     "Message",
     "QrCode",
     "RefreshToken",

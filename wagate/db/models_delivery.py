@@ -173,3 +173,18 @@ class WebhookAttempt(CreatedAt, Base):
     error: Mapped[str | None] = mapped_column(Text)
 
     delivery: Mapped[WebhookDelivery] = relationship(back_populates="attempt_log", lazy="raise")
+
+
+class PendingEvent(CreatedAt, Base):
+    """An event written in the transaction of the change it tells of, and deleted once it is on the event stream.
+
+    For events nothing else could make again (an incoming message: WhatsApp delivers it once). A process killed
+    between the commit and the publish leaves the row, and the worker's sweep publishes it (`event_outbox`).
+    """
+
+    __tablename__ = "pending_events"
+    __table_args__ = (Index("ix_pending_events_created_at", "created_at"), mysql_table_options())
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    tenant_id: Mapped[int | None] = mapped_column(Integer)  # the live channel; no key: the event outlives a tenant
+    body: Mapped[str] = mapped_column(LongText)  # the envelope's JSON, as it goes on the stream
