@@ -64,12 +64,16 @@ async def test_two_bridges_one_session_one_driver(
             await b.stop()
 
 
+# Long enough that a loaded machine's event loop, stalled a few hundred milliseconds, still renews in time.
+TTL_MS = 1500
+
+
 async def test_a_lease_lapses_when_its_holder_stops_renewing(redis_url: str) -> None:
     redis = Redis.from_url(redis_url)
     session_id = f"lease-{uuid.uuid4().hex[:6]}"
     try:
-        holder = SessionLeases(redis, "bridge-a", ttl_ms=400)
-        rival = SessionLeases(redis, "bridge-b", ttl_ms=400)
+        holder = SessionLeases(redis, "bridge-a", ttl_ms=TTL_MS)
+        rival = SessionLeases(redis, "bridge-b", ttl_ms=TTL_MS)
         assert await holder.acquire(session_id)
         assert not await rival.acquire(session_id)
         assert await holder.acquire(session_id)  # a holder may take its own lease again (renewal)
@@ -80,7 +84,7 @@ async def test_a_lease_lapses_when_its_holder_stops_renewing(redis_url: str) -> 
             lost.append(sid)
 
         holder.start_renewing(on_lost)
-        await asyncio.sleep(0.6)  # longer than the ttl: renewal keeps the lease
+        await asyncio.sleep(TTL_MS / 1000 * 1.5)  # longer than the ttl: renewal keeps the lease
         assert not await rival.acquire(session_id)
         await redis.delete(lease_key(session_id))  # lapsed (say Redis was away longer than the ttl) …
         assert await rival.acquire(session_id)  # … and taken: the renewer notices and lets go
@@ -88,21 +92,21 @@ async def test_a_lease_lapses_when_its_holder_stops_renewing(redis_url: str) -> 
         async def told() -> bool:
             return lost == [session_id]
 
-        await until(told, timeout=3, what="the lost-lease callback")
+        await until(told, timeout=5, what="the lost-lease callback")
         assert session_id not in holder.held
         await holder.close()  # releases only leases it still owns
         assert await holder.holder(session_id) == "bridge-b"
 
         # A holder that stops renewing without releasing (a killed process) loses the lease after the ttl.
         await rival.release(session_id)
-        crashed = SessionLeases(redis, "bridge-c", ttl_ms=400)
+        crashed = SessionLeases(redis, "bridge-c", ttl_ms=TTL_MS)
         assert await crashed.acquire(session_id)
         assert not await rival.acquire(session_id)
 
         async def lapsed() -> bool:
             return await rival.acquire(session_id)
 
-        await until(lapsed, timeout=3, what="the lease to lapse")
+        await until(lapsed, timeout=5, what="the lease to lapse")
         assert await crashed.renew_all() == [session_id]  # the old holder learns it is gone
         assert await holder.holder(session_id) == "bridge-b"
         await rival.close()

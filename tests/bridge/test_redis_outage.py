@@ -19,7 +19,7 @@ from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.bridge.conftest import RunningBridge, add_session, link_session, until
-from tests.bridge.test_receipts import rows, sent_without_receipts
+from tests.bridge.test_receipts import NO_PACING, rows, sent_without_receipts
 from tests.bridge.test_receiving import FROM, inbound
 from tests.servers import ValkeyProcess
 from wagate.config import Settings
@@ -79,6 +79,7 @@ async def test_a_message_received_while_redis_restarts_reaches_the_stream_once(
     assert received[0]["session"] == "in1"
 
 
+@pytest.mark.parametrize("bridge_env", [NO_PACING])
 async def test_receipts_during_a_redis_restart_move_their_rows_after_their_events(
     running: RunningBridge, db: async_sessionmaker[AsyncSession], arq_redis: ArqRedis, settings: Settings,
     valkey: ValkeyProcess,
