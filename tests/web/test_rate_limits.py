@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -167,6 +168,52 @@ async def test_with_valkey_down_limits_fail_open_and_auth_keeps_working(
     assert (await client.get("/api/auth/me", headers=bearer(token))).status == 200
     assert time.perf_counter() - started < 5  # one failed connect, then the breaker skips Redis
     assert "limits are not enforced (fail open)" in log_text(tmp_path)
+
+
+async def test_concurrent_ban_checks_share_a_round_trip_and_each_sees_the_bans_set_before_it_asked(
+        tmp_path: Path, redis_url: str) -> None:
+    from redis.asyncio import Redis
+
+    from tests.fixtures import make_settings
+    from wagate.services.limiter import BAN_KEY, Limiter
+
+    limiter = Limiter.from_settings(make_settings(tmp_path, REDIS_URL=redis_url))
+    redis = Redis.from_url(redis_url)
+    try:
+        await redis.set(BAN_KEY + "10.0.0.1", "1", ex=100)
+        commands = 0
+        execute = limiter._redis.execute_command
+        pipelines = 0
+        real_pipeline = limiter._redis.pipeline
+
+        async def counted(*args: Any, **options: Any) -> Any:
+            nonlocal commands
+            commands += 1
+            return await execute(*args, **options)
+
+        def counted_pipeline(*args: Any, **options: Any) -> Any:
+            nonlocal pipelines
+            pipelines += 1
+            return real_pipeline(*args, **options)
+
+        limiter._redis.execute_command = counted  # type: ignore[method-assign]
+        limiter._redis.pipeline = counted_pipeline  # type: ignore[method-assign]
+        ips = ["10.0.0.1", "10.0.0.2"] * 20 + ["10.0.0.3"]
+        answers = await asyncio.gather(*(limiter.banned_for(ip) for ip in ips))
+        assert answers == [100 if ip == "10.0.0.1" else 0 for ip in ips]
+        assert commands + pipelines <= 2  # the first lookup, then one pipeline for all that came meanwhile
+        # A ban set now is seen by the next question: no answer is older than the request asking.
+        await redis.set(BAN_KEY + "10.0.0.2", "1", ex=50)
+        assert await asyncio.gather(limiter.banned_for("10.0.0.2"), limiter.banned_for("10.0.0.3")) == [50, 0]
+        # A caller that goes away leaves the others their answers.
+        gone = asyncio.ensure_future(limiter.banned_for("10.0.0.2"))
+        staying = asyncio.ensure_future(limiter.banned_for("10.0.0.2"))
+        await asyncio.sleep(0)
+        gone.cancel()
+        assert await staying == 50
+    finally:
+        await redis.aclose()
+        await limiter.close()
 
 
 def test_a_bad_limit_setting_names_its_variable(tmp_path: Path) -> None:

@@ -62,6 +62,52 @@ class Decision:
         return headers
 
 
+class _BanLookups:
+    """The ban checks of concurrent requests share one round trip, each still made after its request arrived.
+
+    Every public request asks whether its address is banned. One PTTL each was a Redis round trip per request;
+    here the addresses asked while a lookup is in flight wait for the next one, a pipeline of one PTTL per
+    distinct address (as the send intake gathers its writes). Nothing waits on purpose: a lone request is looked
+    up at once, and no answer is older than the request that gets it.
+    """
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._waiting: dict[str, list[asyncio.Future[int]]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def pttl(self, key: str) -> int:
+        answer: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(key, []).append(answer)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._look_up_while_waiting())
+        return await answer
+
+    async def _look_up_while_waiting(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, {}
+            try:
+                if len(batch) == 1:
+                    ttls = [await self._redis.pttl(next(iter(batch)))]
+                else:
+                    async with self._redis.pipeline(transaction=False) as pipe:
+                        for key in batch:
+                            pipe.pttl(key)
+                        ttls = await pipe.execute()
+            except BaseException as exc:  # noqa: BLE001 - every waiting request hears of it (and fails open)
+                for answers in batch.values():
+                    for answer in answers:
+                        if not answer.done():
+                            answer.set_exception(exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                continue
+            for answers, ttl in zip(batch.values(), ttls, strict=True):
+                for answer in answers:
+                    if not answer.done():  # a request that went away cancelled its own
+                        answer.set_result(ttl)
+
+
 def _item(value: str | None) -> RateLimitItem | None:
     return None if value is None or value.lower() == "none" else parse(value)
 
@@ -71,6 +117,7 @@ class Limiter:
 
     def __init__(self, settings: Settings, pool: ConnectionPool) -> None:
         self._redis = Redis(connection_pool=pool)
+        self._bans = _BanLookups(self._redis)
         # The pool is ours (one server or Sentinel's primary, see wagate.redis_connect); `limits` only wants a URI
         # that names its redis-py storage (not its Sentinel storage, which would open a second pool and read from
         # replicas).
@@ -143,7 +190,7 @@ class Limiter:
         if not self._available():
             return 0
         try:
-            ttl_ms = await self._redis.pttl(BAN_KEY + ip)
+            ttl_ms = await self._bans.pttl(BAN_KEY + ip)
         except _UNREACHABLE as exc:
             self._unreachable(exc)
             return 0
