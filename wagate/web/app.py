@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import AsyncIterator
 
@@ -72,6 +73,18 @@ async def _send_intake(app: web.Application) -> AsyncIterator[None]:
     await app[SEND_INTAKE].close()  # before the database and Redis close: what was accepted gets written
 
 
+async def _freeze_startup_objects(app: web.Application) -> None:
+    """Keep what start-up loaded (modules, ORM mappings, phone metadata: some 10^5 objects) out of the garbage
+    collector's full passes: a full pass over them stalled every request for about 50 ms, several times a second
+    under load. Frozen objects are never freed, so what is garbage is collected first; shutdown unfreezes them."""
+    gc.collect()
+    gc.freeze()
+
+
+async def _unfreeze(app: web.Application) -> None:
+    gc.unfreeze()
+
+
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
         client_max_size=settings.max_upload_bytes + 64 * 1024,
@@ -90,6 +103,8 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.extend([_database, _redis, _send_intake, limits.limiter_context, limits.key_usage_context])
     app.cleanup_ctx.append(events_ws.hub_context)  # after _redis: the hub's pub/sub is on its pool
     app.on_shutdown.append(events_ws.close_sockets)
+    app.on_startup.append(_freeze_startup_objects)  # after the cleanup contexts opened the pools
+    app.on_cleanup.append(_unfreeze)
     app.add_routes(system.routes)
     app.add_routes(metrics.routes)  # GET /metrics: admin or METRICS_ALLOW_IPS
     app.add_routes(auth.routes)
