@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from marshmallow import Schema, ValidationError
+from marshmallow.utils import missing
 
 from wagate.db.enums import SessionStatus
 from wagate.errors import Invalid
@@ -66,6 +67,42 @@ def schema_of(schema: type[SchemaT]) -> SchemaT:
     """One shared instance per schema class: building one deep-copies its fields (about 0.3 ms), while a
     load or dump keeps no state between calls and never awaits, so handlers can share it."""
     return schema()
+
+
+@functools.cache
+def _dumper(schema: type[Schema]) -> Callable[[Any], dict[str, Any] | None]:
+    """`schema_of(schema).dump` for one object, without marshmallow's per-field lookups (half a send's dump):
+    each field's own `_serialize` on the attribute read straight off the object, so every value is formatted
+    exactly as `dump` formats it. None when the object needs more (a mapping, an attribute it lacks): `dump`
+    then does it. A schema with dump hooks or dotted attributes always goes through `dump`."""
+    instance = schema_of(schema)
+    plan = [(field.data_key or name, field, field.attribute or name, field._CHECK_ATTRIBUTE)
+            for name, field in instance.dump_fields.items()]
+    if any(instance._hooks.values()) or any("." in attribute for _, _, attribute, _ in plan):
+        return lambda obj: None
+
+    def dump(obj: Any) -> dict[str, Any] | None:
+        if hasattr(type(obj), "__getitem__"):
+            return None
+        out: dict[str, Any] = {}
+        for key, field, attribute, reads in plan:
+            value = getattr(obj, attribute, missing) if reads else None
+            if value is missing:
+                return None
+            value = field._serialize(value, attribute, obj)
+            if value is not missing:
+                out[key] = value
+        return out
+
+    return dump
+
+
+def dump(schema: type[Schema], obj: Any) -> dict[str, Any]:
+    """`schema_of(schema).dump(obj)` for one object (not a list), faster; the same answer."""
+    dumped = _dumper(schema)(obj)
+    if dumped is None:
+        dumped = schema_of(schema).dump(obj)
+    return dumped
 
 
 def load(schema: type[Schema], data: Any) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from wagate.services.phones import normalize_recipient
 from wagate.services.principal import Permission
 from wagate.web.auth import rate_limited, require
 from wagate.web.keys import DB, REDIS, SEND_INTAKE, SETTINGS
-from wagate.web.replies import chosen_session, json_body, load, multipart_parsing, ok, query, schema_of, tenant_of
+from wagate.web.replies import chosen_session, dump, json_body, load, multipart_parsing, ok, query, schema_of, tenant_of
 
 routes = web.RouteTableDef()
 
@@ -115,9 +115,9 @@ async def send(request: web.Request) -> web.Response:
         send_at=values["send_at"], idempotency_key=request.headers.get(IDEMPOTENCY_HEADER),
     ), tenant_id=tenant_of(request))
     if not queued.created:
-        return ok("Message already accepted with this Idempotency-Key", schema_of(MessageSchema).dump(queued.message),
+        return ok("Message already accepted with this Idempotency-Key", dump(MessageSchema, queued.message),
                   status=202, headers={REPLAYED_HEADER: "true"})
-    return ok("Message queued", schema_of(MessageSchema).dump(queued.message), status=202)
+    return ok("Message queued", dump(MessageSchema, queued.message), status=202)
 
 
 @routes.post("/api/messages/send-bulk")
