@@ -26,7 +26,8 @@ from wagate.config import Settings
 from wagate.db.enums import MessageStatus
 from wagate.services.events import EVENT_STREAM
 
-pytestmark = pytest.mark.slow
+# Redis is what goes away here; the database stays up, so one engine shows it (the MariaDB outage has its own test).
+pytestmark = [pytest.mark.slow, pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)]
 OUTAGE_S = 2.0
 
 
