@@ -108,10 +108,8 @@ async def store_message(db: async_sessionmaker[AsyncSession], event: MessageRece
 
 
 def received_envelope(event: MessageReceived, message_id: int) -> dict[str, Any]:
-    return events.envelope(
-        "message.received", event.session_id, {"id": message_id, **received_data(event)},
-        timestamp=event.timestamp or time.time(),
-        event_id=events.message_event_id("message.received", event.session_id, message_id))
+    return events.message_envelope("message.received", event.session_id, message_id, received_data(event),
+                                   timestamp=event.timestamp or time.time())
 
 
 async def handle_received(db: async_sessionmaker[AsyncSession], redis: Redis, transport: WhatsAppTransport,

@@ -107,11 +107,10 @@ def _replay(session_id: str, receipts: Sequence[ReceiptReceived], rows: Sequence
                     move.delivered_at = when
                 else:
                     move.read_at = when
-                name = _EVENT_NAMES[new_status]
-                published.append(events.envelope(name, session_id, {
-                    "id": row.id, "messageId": row.wa_message_id, "to": row.recipient, "status": new_status.value,
+                published.append(events.message_envelope(_EVENT_NAMES[new_status], session_id, row.id, {
+                    "messageId": row.wa_message_id, "to": row.recipient, "status": new_status.value,
                     "broadcastId": row.broadcast_id, "timestamp": int(when.timestamp()),
-                }, event_id=events.message_event_id(name, session_id, row.id)))
+                }))
     return [m for m in moves.values() if m.delivered_at or m.read_at], published
 
 

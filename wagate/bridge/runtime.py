@@ -296,9 +296,8 @@ class Bridge:
         await set_status(self.db, self.redis, session_id, SessionStatus.LOGGED_OUT, reason=reason,
                          extra_events=[("connection.close", {"reason": reason, "loggedOut": True})])
         if stuck:
-            failed = [events.envelope(
-                "message.failed", session_id, {"id": mid, "status": "failed", "error": "session logged out"},
-                event_id=events.message_event_id("message.failed", session_id, mid)) for mid in stuck]
+            failed = [events.message_envelope("message.failed", session_id, mid,
+                                              {"status": "failed", "error": "session logged out"}) for mid in stuck]
             await events.publish_durably(self.redis, tenant, *failed, log=log,
                                          what="message.failed of a logged-out session", session_id=session_id)
         await self.leases.release(session_id)

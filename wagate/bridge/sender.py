@@ -389,9 +389,8 @@ class SessionSender:
     async def _publish_many(self, name: str, items: list[tuple[Message, dict[str, object]]]) -> None:
         """Publish the events of committed changes, waiting for Redis while it is away (see `publish_durably`);
         the sender pauses meanwhile, as it could not be woken anyway."""
-        envelopes = [events.envelope(name, self.session_id, {
-            "id": m.id, "to": m.recipient, "type": m.type.value, "priority": m.priority.value,
-            "broadcastId": m.broadcast_id, **data}, event_id=events.message_event_id(name, self.session_id, m.id))
-            for m, data in items]
+        envelopes = [events.message_envelope(name, self.session_id, m.id, {
+            "to": m.recipient, "type": m.type.value, "priority": m.priority.value, "broadcastId": m.broadcast_id,
+            **data}) for m, data in items]
         await events.publish_durably(self.redis, await self.tenant_id(), *envelopes, log=self.log,
                                        what="message events", event_name=name, message_ids=[m.id for m, _ in items])

@@ -60,6 +60,13 @@ def envelope(event: str, session_id: str | None, data: dict[str, Any], *, timest
     }
 
 
+def message_envelope(event: str, session_id: str, message_id: int, data: dict[str, Any], *,
+                     timestamp: float | None = None) -> dict[str, Any]:
+    """A message's event: its `data` after the message's `id`, under the id `message_event_id` gives it."""
+    return envelope(event, session_id, {"id": message_id, **data}, timestamp=timestamp,
+                    event_id=message_event_id(event, session_id, message_id))
+
+
 async def publish(redis: Redis, tenant_id: int | None, *events: dict[str, Any], live: bool = True) -> None:
     """Send a tenant's events to live listeners (unless `live` is false) and to the durable stream, in one round
     trip."""
