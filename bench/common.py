@@ -214,6 +214,13 @@ def reset_peak_rss(pid: int) -> None:
         clear_refs.write("5")
 
 
+def py_spy(pid: int, seconds: float, out: str) -> subprocess.Popen[bytes]:
+    """Start py-spy recording a process's raw stacks (200 Hz) into `out` for `seconds`; wait() for the file."""
+    binary = shutil.which("py-spy") or str(Path(PYTHON).with_name("py-spy"))
+    return subprocess.Popen([binary, "record", "-p", str(pid), "-d", str(round(seconds)), "-r", "200", "-f", "raw",
+                             "-o", out, "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     """The q-th percentile (0–100) by nearest rank."""
     ordered = sorted(values)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ from pathlib import Path
 from arq.connections import ArqRedis
 from sqlalchemy import func, select
 
-from bench.common import NO_PACING, Stack, add_linked_sessions, median
+from bench.common import NO_PACING, Stack, add_linked_sessions, median, py_spy
 from wagate.db.engine import create_engine, create_sessionmaker
 from wagate.db.enums import Direction, MessageStatus, SessionStatus
 from wagate.db.models_whatsapp import Message, WaSession
@@ -151,14 +150,8 @@ async def run(stack: Stack, args: argparse.Namespace) -> int:
             rate = await drain_noop(redis, n)
             print(f"  baseline  {rate:7.0f} jobs/s (no-op arq jobs)", flush=True)
             rates["baseline"].append(rate)
-            spy = None
-            if args.profile and k == 0:  # py-spy's raw stacks of the bridge during the first round
-                import subprocess
-
-                py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-                spy = subprocess.Popen(  # noqa: ASYNC220 - starts at once, waited for below
-                    [py_spy, "record", "-p", str(bridge.pid), "-d", "15", "-r", "200", "-f", "raw",
-                     "-o", args.profile, "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            # py-spy's raw stacks of the bridge during the first round
+            spy = py_spy(bridge.pid, 15, args.profile) if args.profile and k == 0 else None
             rate, cpu_ms = await pipeline_round(db, redis, stack, sessions, per_session, bridge.pid)
             rates["pipeline"].append(rate)
             rates["cpu"].append(cpu_ms)

@@ -7,7 +7,7 @@ Both servers run as their own processes on 127.0.0.1, one Valkey behind them:
 The load comes from wrk (`apt-get install wrk`) when installed, else from an aiohttp client loop in a separate
 process. Rounds alternate baseline and wagate so both see the same noisy machine; the medians are compared.
 
-    .venv/bin/python -m bench.send [--seconds 10] [--rounds 3] [--connections 64] [--mariadb]
+    .venv/bin/python -m bench.send [--seconds 10] [--rounds 3] [--connections 64] [--mariadb] [--profile FILE]
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import asyncio
 import sys
 from collections.abc import AsyncIterator
 
-from bench.common import LoadResult, Stack, add_linked_sessions, free_port, median, run_load, wait_http
+from bench.common import LoadResult, Stack, add_linked_sessions, free_port, median, py_spy, run_load, wait_http
 from wagate.db.engine import create_engine, create_sessionmaker
 from wagate.db.enums import SessionStatus
 from wagate.services import bootstrap
@@ -81,6 +81,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--mariadb", action="store_true", help="a private MariaDB instead of SQLite")
+    parser.add_argument("--profile", metavar="FILE", help="py-spy the web process in round 1 into FILE (raw stacks)")
     parser.add_argument("--baseline-server", nargs=2, metavar=("PORT", "REDIS_URL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.baseline_server:
@@ -109,9 +110,13 @@ def main() -> int:
         for n in range(args.rounds):
             print(f"round {n + 1}", flush=True)
             for name, (url, headers) in targets.items():
+                profiled = args.profile and n == 0 and name == "wagate"
+                spy = py_spy(wagate.pid, args.seconds, args.profile) if profiled else None
                 result = run_load(url, BODY, headers, connections=args.connections, seconds=args.seconds,
                                   workdir=stack.base)
                 results[name].append(result)
+                if spy is not None:
+                    spy.wait()
                 show(name, result)
         tool = results["wagate"][0].tool
         figures = {name: (median([r.rps for r in rs]), median([r.p50_ms for r in rs]), median([r.p99_ms for r in rs]))
