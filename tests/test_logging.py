@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from pathlib import Path
 
+import pytest
 import structlog
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -110,3 +112,51 @@ def test_redaction_reaches_nested_values_and_free_text() -> None:
     assert event["url"] == "mysql+aiomysql://wagate:[REDACTED]@db/wagate"
     assert event["webhook_secret"] == REDACTED
     assert scrub_text('{"password": "x1", "name": "n"}') == '{"password": "[REDACTED]", "name": "n"}'
+
+
+class _Terminal(io.StringIO):
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+@pytest.mark.parametrize(("tty", "setting", "shown"), [
+    (False, "auto", ["a warning"]),  # a supervisor's output file: combined.log has the rest
+    (True, "auto", ["an info line", "a warning"]),
+    (False, "INFO", ["an info line", "a warning"]),
+    (True, "ERROR", []),
+])
+def test_the_terminal_shows_what_log_stderr_level_says_and_the_files_get_everything(
+        tmp_path: Path, tty: bool, setting: str, shown: list[str]) -> None:
+    settings = make_settings(tmp_path, LOG_STDERR_LEVEL=setting)
+    terminal = _Terminal(tty)
+    configure_logging(settings, "web", stream=terminal)
+    log = structlog.get_logger("wagate.test")
+    log.info("an info line")
+    log.warning("a warning")
+    assert [json.loads(line)["event"] for line in terminal.getvalue().splitlines()] == shown
+    assert [e["event"] for e in read_logs(settings)["combined.log"]] == ["an info line", "a warning"]
+
+
+def test_a_structlog_line_renders_as_the_formatters_full_chain_would(tmp_path: Path) -> None:
+    """The direct render of a structlog line (no traceback) and the formatter's chain write the same JSON."""
+    settings = make_settings(tmp_path)
+    configure_logging(settings, "web")
+    log = structlog.get_logger("wagate.test")
+    log.info("request", path="/api/x", status=202, nested={"token": "t0k3n-value", "n": [1, 2.5, None]})
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        log.exception("failed", api_key=API_KEY)
+    combined = read_logs(settings)["combined.log"]
+    direct, chained = combined[0], combined[1]
+    formatter = next(h.formatter for h in logging.getLogger().handlers if h.get_name() == "wagate"
+                     and isinstance(h, logging.FileHandler))
+    record = logging.LogRecord("wagate.test", logging.INFO, "", 0, dict(direct), None, None)
+    record._logger, record._name = logging.getLogger("wagate.test"), "info"
+    assert json.loads(super(type(formatter), formatter).format(record)) == direct
+    assert direct["nested"] == {"token": REDACTED, "n": [1, 2.5, None]}
+    assert "ValueError: boom" in chained["exception"] and chained["api_key"] == REDACTED

@@ -61,6 +61,7 @@ class Settings:
     upload_dir: Path
     log_level: str
     log_format: str
+    log_stderr_level: str
     max_upload_mb: int
     jwt_secret: str = field(repr=False)
     encryption_key: str = field(repr=False)
@@ -265,6 +266,7 @@ class SettingsSchema(Schema):
     upload_dir = fields.String(data_key="UPLOAD_DIR", load_default="uploads")
     log_level = _choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
     log_format = _choice("LOG_FORMAT", "auto", ("auto", "json", "console"))
+    log_stderr_level = _choice("LOG_STDERR_LEVEL", "auto", ("auto", "DEBUG", "INFO", "WARNING", "ERROR"))
     max_upload_mb = _int("MAX_UPLOAD_MB", 16, 1, 100)
     jwt_secret = _secret("JWT_SECRET")
     encryption_key = _secret("ENCRYPTION_KEY")

@@ -7,6 +7,7 @@ logger (see `security_log`) and land in security.log as well as combined.log.
 
 from __future__ import annotations
 
+import functools
 import logging
 import logging.handlers
 import os
@@ -14,7 +15,7 @@ import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from structlog.typing import EventDict, WrappedLogger
@@ -55,11 +56,17 @@ def scrub_text(text: str) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=4096)
+def _sensitive_key(key: str) -> bool:
+    """Whether a key's value is never written; remembered, as a process logs the same few hundred keys forever."""
+    return _SENSITIVE_KEY.search(key) is not None
+
+
 def _scrub(value: Any) -> Any:
     if isinstance(value, str):
         return scrub_text(value)
     if isinstance(value, Mapping):
-        return {k: REDACTED if isinstance(k, str) and _SENSITIVE_KEY.search(k) else _scrub(v) for k, v in value.items()}
+        return {k: REDACTED if isinstance(k, str) and _sensitive_key(k) else _scrub(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_scrub(v) for v in value]
     return value
@@ -72,7 +79,7 @@ def redact_secrets(logger: WrappedLogger, method: str, event_dict: EventDict) ->
             if key == "event" and isinstance(event_dict[key], str):
                 event_dict[key] = scrub_text(event_dict[key])
             continue
-        event_dict[key] = REDACTED if _SENSITIVE_KEY.search(key) else _scrub(event_dict[key])
+        event_dict[key] = REDACTED if _sensitive_key(key) else _scrub(event_dict[key])
     return event_dict
 
 
@@ -83,14 +90,31 @@ def _scrub_rendered(logger: WrappedLogger, method: str, event_dict: EventDict) -
     return event_dict
 
 
+# What only the formatter's full chain (`format_exc_info`, `_scrub_rendered`) turns into text.
+_NEEDS_CHAIN = frozenset(("exc_info", "exception", "stack_info"))
+
+
 class _RenderOnce(structlog.stdlib.ProcessorFormatter):
     """The JSON formatter shared by the terminal (when not a TTY) and the log files: a record is rendered once,
-    not once per handler."""
+    not once per handler.
+
+    A structlog line without a traceback has been through every processor that matters (the shared chain,
+    redaction included) and is rendered straight to JSON; the formatter's own chain, which copies the record
+    first, would only drop keys it does not have. Foreign (standard-library) lines and tracebacks take it.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._json = structlog.processors.JSONRenderer()
 
     def format(self, record: logging.LogRecord) -> str:
         rendered: str | None = getattr(record, "_wagate_json", None)
         if rendered is None:
-            rendered = super().format(record)
+            event = record.msg
+            if hasattr(record, "_logger") and isinstance(event, dict) and _NEEDS_CHAIN.isdisjoint(event):
+                rendered = cast(str, self._json(None, record.levelname.lower(), dict(event)))
+            else:
+                rendered = super().format(record)
             record._wagate_json = rendered
         return rendered
 
@@ -114,6 +138,10 @@ def configure_logging(settings: Settings, process: str, *, stream: Any = None) -
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     level = logging.getLevelName(settings.log_level)
     stream = stream or sys.stderr
+    # No line shows the caller's file and line, thread or process name: skip looking them up for every record
+    # (the logging HOWTO's "Optimization"; the pid is bound below).
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
 
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -149,6 +177,7 @@ def configure_logging(settings: Settings, process: str, *, stream: Any = None) -
     terminal = logging.StreamHandler(stream)
     terminal.setFormatter(console_formatter)
     terminal.set_name("wagate")
+    terminal.setLevel(_stderr_level(settings, stream))
     security = _file_handler(settings.log_dir / "security.log", json_formatter, logging.INFO)
     security.addFilter(_SecurityOnly())
     for handler in (
@@ -170,6 +199,15 @@ def configure_logging(settings: Settings, process: str, *, stream: Any = None) -
     )
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(process=process, pid=os.getpid())
+
+
+def _stderr_level(settings: Settings, stream: Any) -> int:
+    """What reaches the terminal: everything on a TTY; warnings and errors where a supervisor keeps the output
+    (logs/<program>.out.log), as combined.log has every line already and writing each twice costs both processes.
+    """
+    if settings.log_stderr_level != "auto":
+        return cast(int, logging.getLevelName(settings.log_stderr_level))
+    return logging.NOTSET if _isatty(stream) else logging.WARNING
 
 
 def _isatty(stream: Any) -> bool:

@@ -23,7 +23,8 @@ def process_env(settings: Settings, **extra: str) -> dict[str, str]:
         WAGATE_ENV="test", DATABASE_URL=settings.database_url, REDIS_URL=settings.redis_url or "",
         WA_TRANSPORT="simulator", AUTH_SESSIONS_DIR=str(settings.auth_sessions_dir), DATA_DIR=str(settings.data_dir),
         LOG_DIR=str(settings.log_dir), UPLOAD_DIR=str(settings.upload_dir), JWT_SECRET=settings.jwt_secret,
-        ENCRYPTION_KEY=settings.encryption_key, LOG_FORMAT="json", SIMULATOR_SPEED="50", SEND_JITTER_MS="0",
+        ENCRYPTION_KEY=settings.encryption_key, LOG_FORMAT="json", LOG_STDERR_LEVEL="INFO", SIMULATOR_SPEED="50",
+        SEND_JITTER_MS="0",
     )
     env.update(extra)
     return env
