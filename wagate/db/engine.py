@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from wagate.config import Settings
+from wagate.db.sqlite_writes import WriteGate
 from wagate.db.tls import split_tls
 
 # Long enough for a burst of writers from the other processes of a single-machine install to finish;
@@ -68,6 +69,7 @@ def _sqlite_engine(url: URL, *, echo: bool, foreign_keys: bool, **options: Any) 
         finally:
             cursor.close()
 
+    WriteGate(SQLITE_BUSY_TIMEOUT_MS / 1000).install(engine)
     return engine
 
 
