@@ -15,6 +15,29 @@ import pytest
 
 from tests.servers import MariaDBProcess, ValkeyProcess
 
+
+def _import_neonize() -> None:
+    """Import neonize once, before any test module does, and reap the child its import leaves behind.
+
+    neonize runs `os.popen("uname -a").read()` at import without closing the pipe. Its `Popen` outlives the call
+    (the child is still running), and the unclosed pipe's ResourceWarning comes when `subprocess` reaps it at
+    the next Popen anywhere: under filterwarnings=error it would fail whichever test first starts a process.
+    """
+    deadline = time.monotonic() + 5
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        import neonize  # noqa: F401
+
+        while True:
+            subprocess._cleanup()  # type: ignore[attr-defined]  # reaps finished children in subprocess._active
+            gc.collect()
+            if not subprocess._active or time.monotonic() > deadline:  # type: ignore[attr-defined]
+                break
+            time.sleep(0.01)
+
+
+_import_neonize()
+
 # Servers started by the session fixtures below; after every test each one is put back into service.
 _session_servers: list[ValkeyProcess | MariaDBProcess] = []
 
@@ -78,24 +101,6 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
-
-
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """Reap the children that modules imported during collection started and never waited for.
-
-    neonize runs `os.popen("uname -a").read()` at import without closing it; the pipe is only freed when
-    `subprocess` reaps that child at the next Popen anywhere, so under filterwarnings=error the
-    ResourceWarning fails whichever test first starts a process (a server fixture, a CLI test).
-    """
-    deadline = time.monotonic() + 2
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        while True:
-            subprocess._cleanup()  # type: ignore[attr-defined]  # reaps finished children in subprocess._active
-            gc.collect()
-            if not subprocess._active or time.monotonic() > deadline:  # type: ignore[attr-defined]
-                break
-            time.sleep(0.01)
 
 
 pytest_plugins = ["tests.fixtures"]
