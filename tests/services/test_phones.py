@@ -97,3 +97,16 @@ def test_the_error_names_the_callers_field() -> None:
 def test_non_strings_are_refused_not_crashed_on() -> None:
     with pytest.raises(Invalid):
         normalize_recipient(6281234567890, "ID")  # type: ignore[arg-type]
+
+
+def test_a_recipient_is_remembered_and_a_refusal_is_not() -> None:
+    from wagate.services.phones import _recipient
+
+    first = normalize_recipient(" 0812-3456-7890 ", "ID")
+    hits = _recipient.cache_info().hits
+    assert normalize_recipient("0812-3456-7890", "ID") is first  # the same answer, not parsed again
+    assert _recipient.cache_info().hits == hits + 1
+    for field in ("to", "chat"):  # each refusal is made again, naming the field asked about
+        with pytest.raises(Invalid) as refused:
+            normalize_recipient("0812", "ID", field=field)
+        assert set(refused.value.details) == {field}

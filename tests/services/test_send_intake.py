@@ -20,6 +20,7 @@ from wagate.db.engine import create_engine, create_sessionmaker
 from wagate.db.enums import MessageStatus, SessionStatus, TenantStatus
 from wagate.errors import Conflict, Forbidden, Invalid, NotFound
 from wagate.queue.names import shard_of
+from wagate.schemas.messages import MessageSchema
 from wagate.services.send_drafts import SendRequest
 from wagate.services.send_intake import SendIntake
 
@@ -79,6 +80,10 @@ async def test_sends_arriving_together_are_written_together_and_each_answered(
     assert {(a.message.session_id, a.message.body) for a in texts} == {
         ("a" if n % 2 else "b", f"Pesan {n}") for n in range(39)}
     assert all(m.status == MessageStatus.QUEUED for m in stored)
+    # Each answer (built from the written values, not read back) is what the API would show of the stored row.
+    by_id = {m.id: m for m in stored}
+    assert [MessageSchema().dump(a.message) for a in answers] == [
+        MessageSchema().dump(by_id[a.message.id]) for a in answers]
     # All 40 were waiting when the writer first ran: one INSERT for all of them.
     assert counted[1].inserts == 1
     assert await rows.messages_sent(tenant) == 19  # the odd ones, on "a"

@@ -312,7 +312,13 @@ async def _find_by_keys(db: AsyncSession, session_id: str, keys: list[str]) -> d
 
 
 def new_row(owner: Owner, draft: Draft, key: str | None, stored: media_files.StoredMedia | None) -> Message:
-    return Message(
+    return Message(**row_values(owner, draft, key, stored))
+
+
+def row_values(owner: Owner, draft: Draft, key: str | None, stored: media_files.StoredMedia | None
+               ) -> dict[str, Any]:
+    """The column values of a new outgoing `queued` row."""
+    return dict(
         session_id=owner.session_id,
         direction=Direction.OUTBOUND,
         chat_jid=draft.recipient.jid,

@@ -7,6 +7,7 @@ and for every row of a broadcast CSV, so errors name the field the caller passes
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -76,7 +77,13 @@ def normalize_phone(value: str, default_region: str, *, field: str = "to") -> st
 
 def normalize_recipient(value: str, default_region: str, *, field: str = "to") -> Recipient:
     """A phone number or a JID as a `Recipient`; `Invalid` with `details={field: why}` otherwise."""
-    raw = value.strip() if isinstance(value, str) else ""
+    return _recipient(value.strip() if isinstance(value, str) else "", default_region, field)
+
+
+# Senders write to the same customers again and again, and parsing a number costs ~100 µs: remember the last
+# few thousand answers (a refusal raises, so it is never remembered).
+@functools.lru_cache(maxsize=16384)
+def _recipient(raw: str, default_region: str, field: str) -> Recipient:
     if "@" not in raw:
         digits = normalize_phone(raw, default_region, field=field)
         return Recipient(address=digits, jid=f"{digits}@{USER_SERVER}", kind="phone")
