@@ -103,3 +103,29 @@ async def test_a_writer_that_waits_past_the_timeout_gets_database_is_locked(tmp_
             await conn.execute(text("INSERT INTO t (v) VALUES (2)"))
     finally:
         await engine.dispose()
+
+
+async def test_a_writer_cancelled_holding_or_awaiting_the_gate_does_not_keep_it(gated: AsyncEngine) -> None:
+    holding = asyncio.Event()
+
+    async def holder() -> None:
+        async with gated.begin() as conn:
+            await conn.execute(text("INSERT INTO t (v) VALUES (1)"))
+            holding.set()
+            await asyncio.sleep(30)  # cancelled here, mid-transaction
+
+    async def waiter() -> None:
+        async with gated.begin() as conn:
+            await conn.execute(text("INSERT INTO t (v) VALUES (2)"))
+
+    held = asyncio.create_task(holder())
+    await holding.wait()
+    waiting = asyncio.create_task(waiter())
+    await asyncio.sleep(0.1)  # queued behind the holder
+    waiting.cancel()
+    held.cancel()
+    await asyncio.gather(held, waiting, return_exceptions=True)
+    async with asyncio.timeout(2), gated.begin() as conn:  # neither kept the gate
+        await conn.execute(text("INSERT INTO t (v) VALUES (3)"))
+    async with gated.connect() as conn:
+        assert (await conn.execute(text("SELECT v FROM t ORDER BY v"))).scalars().all() == [3]

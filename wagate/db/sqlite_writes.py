@@ -10,7 +10,7 @@ SQLite's queue with the other processes' writers: one contender per process.
 
 A connection takes the gate at its transaction's first write (the moment SQLite takes its write lock, since
 transactions begin at the first write: see `engine`) and gives it back when that transaction ends: commit,
-rollback (a connection returned to the pool is rolled back), or the connection closed or invalidated.
+rollback (a connection returned to the pool is rolled back), or the connection closed or terminated.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import asyncio
 import re
 import sqlite3
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import event
@@ -42,25 +43,20 @@ class WriteGate:
     def install(self, engine: AsyncEngine) -> None:
         sync_engine = engine.sync_engine
         event.listen(sync_engine, "before_cursor_execute", self._before_execute)
-        for name in ("close", "close_detached", "invalidate", "soft_invalidate"):
-            event.listen(sync_engine.pool, name, self._on_gone)
+        # Every way a connection's transaction or life ends goes through one of these (a pool's reset rolls back;
+        # invalidating, cancelling or discarding a connection closes or terminates it).
         dialect = sync_engine.dialect
-        commit, rollback = dialect.do_commit, dialect.do_rollback
+        for name in ("do_commit", "do_rollback", "do_close", "do_terminate"):
+            setattr(dialect, name, self._releasing(getattr(dialect, name)))
 
-        def do_commit(connection: Any) -> None:
+    def _releasing(self, end: Callable[[Any], None]) -> Callable[[Any], None]:
+        def ended(connection: Any) -> None:
             try:
-                commit(connection)
+                end(connection)
             finally:
                 self.release(connection)
 
-        def do_rollback(connection: Any) -> None:
-            try:
-                rollback(connection)
-            finally:
-                self.release(connection)
-
-        dialect.do_commit = do_commit  # type: ignore[method-assign,assignment]
-        dialect.do_rollback = do_rollback  # type: ignore[method-assign,assignment]
+        return ended
 
     def release(self, connection: Any) -> None:
         lock = self._holders.pop(id(_raw(connection)), None)
@@ -79,15 +75,19 @@ class WriteGate:
         if lock is None:
             lock = self._locks[loop] = asyncio.Lock()
         try:
-            await_(asyncio.wait_for(lock.acquire(), self.timeout_s))
+            await_(_acquire(lock, self.timeout_s))
         except TimeoutError as exc:
             # What SQLite says when its own wait runs out, so callers see one error for one cause.
             raise OperationalError(statement, parameters, sqlite3.OperationalError(
                 f"database is locked (another write of this process held it for {self.timeout_s:.0f} s)")) from exc
         self._holders[id(raw)] = lock
 
-    def _on_gone(self, dbapi_connection: Any, *args: Any) -> None:
-        self.release(dbapi_connection)
+
+async def _acquire(lock: asyncio.Lock, timeout_s: float) -> None:
+    # asyncio.timeout, not wait_for: Python 3.11's wait_for can be cancelled after the lock was granted, and the
+    # gate would stay taken for good; a cancelled Lock.acquire hands the lock on.
+    async with asyncio.timeout(timeout_s):
+        await lock.acquire()
 
 
 def _raw(connection: Any) -> Any:
