@@ -65,13 +65,14 @@ async def bridge_figures(stack: Stack, n: int) -> bool:
     engine = create_engine(settings)
     db = create_sessionmaker(engine)
     try:
-        empty = stack.wagate("bridge-empty", "bridge", "--shard", "0").start()
+        # `started` reads the bridge's output for its start line: keep the INFO lines on stderr.
+        empty = stack.wagate("bridge-empty", "bridge", "--shard", "0", LOG_STDERR_LEVEL="INFO").start()
         await started(empty)
         await asyncio.sleep(SETTLE_S)
         base = proc_mb(empty.pid, "VmRSS")
         empty.stop()
         await add_linked_sessions(db, settings, [f"load-{k:04d}" for k in range(n)])
-        bridge = stack.wagate("bridge", "bridge", "--shard", "0").start()
+        bridge = stack.wagate("bridge", "bridge", "--shard", "0", LOG_STDERR_LEVEL="INFO").start()
         took = await all_working(db, n, bridge, within_s=max(120.0, n * 0.5))
         await asyncio.sleep(SETTLE_S)
         rss, peak = proc_mb(bridge.pid, "VmRSS"), proc_mb(bridge.pid, "VmHWM")
