@@ -29,7 +29,7 @@ SWEEP_LIMIT = 1000  # rows per sweep; a larger backlog drains over the following
 
 def pending(tenant_id: int | None, envelope: dict[str, Any]) -> PendingEvent:
     """The row to add in the change's own transaction."""
-    return PendingEvent(tenant_id=tenant_id, body=json.dumps(envelope, separators=(",", ":"), default=str))
+    return PendingEvent(tenant_id=tenant_id, body=events.encode(envelope))
 
 
 async def forget(db_factory: async_sessionmaker[AsyncSession], ids: list[int]) -> None:

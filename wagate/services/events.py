@@ -67,6 +67,11 @@ def message_envelope(event: str, session_id: str, message_id: int, data: dict[st
                     event_id=message_event_id(event, session_id, message_id))
 
 
+def encode(event: dict[str, Any]) -> str:
+    """An event as it goes on the stream and the live channel (and into the events outbox)."""
+    return json.dumps(event, separators=(",", ":"), default=str)
+
+
 async def publish(redis: Redis, tenant_id: int | None, *events: dict[str, Any], live: bool = True) -> None:
     """Send a tenant's events to live listeners (unless `live` is false) and to the durable stream, in one round
     trip."""
@@ -74,7 +79,7 @@ async def publish(redis: Redis, tenant_id: int | None, *events: dict[str, Any], 
         return
     async with redis.pipeline(transaction=False) as pipe:
         for event in events:
-            raw = json.dumps(event, separators=(",", ":"), default=str)
+            raw = encode(event)
             if live:
                 pipe.publish(events_channel(tenant_id), raw)
             pipe.xadd(EVENT_STREAM, {"event": raw, "tenant": "" if tenant_id is None else str(tenant_id)},
