@@ -37,6 +37,7 @@ from wagate.observability import metrics
 from wagate.queue.jobs import enqueue_session_command
 from wagate.queue.names import qr_key, shard_of
 from wagate.services import events
+from wagate.transport import key_store
 from wagate.transport.base import (
     Connected,
     ConnectFailed,
@@ -263,10 +264,7 @@ class Bridge:
         return self._tenants[session_id]
 
     def _remove_store(self, session_id: str) -> None:
-        folder = Path(self.settings.auth_sessions_dir)
-        for path in folder.glob(f"{session_id}.*"):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+        key_store.remove(Path(self.settings.auth_sessions_dir), session_id)
 
     async def _forget_qr(self, session_id: str) -> None:
         with contextlib.suppress(Exception):

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from wagate.errors import InvalidRecipient, SessionNotConnected, TransportError
+from wagate.transport import key_store
 from wagate.transport import neonize_events as mapping
 from wagate.transport.base import (
     Account,
@@ -182,7 +183,7 @@ class NeonizeTransport(WhatsAppTransport):
         from neonize.aioze.client import NewAClient
 
         self.auth_dir.mkdir(parents=True, exist_ok=True)
-        client = NewAClient(str(self.auth_dir / f"{session_id}.sqlite3"), uuid=session_id)
+        client = NewAClient(str(key_store.neonize_store(self.auth_dir, session_id)), uuid=session_id)
         session = _Session(id=session_id, client=client, log=log.bind(session_id=session_id))
         self._register_handlers(session)
         self._sessions[session_id] = session

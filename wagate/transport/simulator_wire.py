@@ -20,6 +20,7 @@ from typing import Any
 
 from wagate.errors import InvalidRecipient
 
+from . import key_store
 from .base import Account, Contact, MediaInfo, SendResult
 
 USER_SERVER = "s.whatsapp.net"
@@ -204,7 +205,7 @@ def read_sent_log_from(path: Path, offset: int) -> tuple[list[dict[str, Any]], i
 
 
 def link_file(state_dir: Path, session_id: str) -> Path:
-    return state_dir / f"{session_id}.simulator.json"
+    return key_store.simulator_link(state_dir, session_id)
 
 
 def load_link(state_dir: Path, session_id: str) -> Account | None:
