@@ -46,7 +46,7 @@ async def test_create_shows_the_token_once_and_queues_the_start(client: TestClie
 BAD_CREATES: list[tuple[Any, str]] = [
     ({}, "name"),
     ({"name": ""}, "name"),
-    ({"name": "x", "id": "no spaces"}, "session_id"),
+    ({"name": "x", "id": "no spaces"}, "id"),
     ({"name": "x", "webhook_url": "ftp://x"}, "webhook_url"),
     ({"name": "x", "webhook_events": ["nope"]}, "webhook_events"),
     ({"name": "x", "auto_connect": "yes please"}, "auto_connect"),

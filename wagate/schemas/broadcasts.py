@@ -15,12 +15,13 @@ from wagate.db.models_delivery import Broadcast
 from wagate.services.broadcasts import MAX_NAME, MAX_PAGE_SIZE, MEDIA_TYPES
 from wagate.services.broadcasts import Page as ServicePage
 from wagate.services.messaging import MAX_TEXT_CHARS
+from wagate.session_ids import SessionIdField
 
 ALIASES = {"message": "template", "schedule_at": "start_at", "session_id": "session"}
 
 
 class CreateSchema(Schema):
-    session = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
+    session = fields.String(load_default=None, validate=SessionIdField())
     name = fields.String(required=True, validate=validate.Length(min=1, max=MAX_NAME))
     template = fields.String(required=True, validate=validate.Length(min=1, max=MAX_TEXT_CHARS))
     recipients = fields.List(fields.Raw(), load_default=None)  # JSON only; rows are checked one by one later

@@ -18,6 +18,7 @@ from wagate.schemas.credentials import status_view
 from wagate.services.messaging import MAX_PAGE_SIZE
 from wagate.services.sessions import is_expired
 from wagate.services.tenants import TenantView
+from wagate.session_ids import SessionIdField
 
 OPTION_FIELDS = ("expiration_sec", "history")
 _SECONDS = validate.Range(min=0, max=10 * 365 * 86400)
@@ -53,7 +54,7 @@ class SessionUpdateSchema(SessionSettingsSchema):
 class SessionCreateSchema(SessionUpdateSchema):
     """`POST /v1/sessions`."""
 
-    session_id = fields.String(validate=validate.Length(min=1, max=64))
+    session_id = fields.String(validate=SessionIdField())
     session_name = fields.String(required=True, validate=validate.Length(min=1, max=191))
     auto_connect = fields.Boolean(load_default=True)
     auto_read_enabled = fields.Boolean(load_default=False)

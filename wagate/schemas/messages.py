@@ -22,9 +22,10 @@ from wagate.services.send_drafts import (
     MAX_TEXT_CHARS,
     SENDABLE_TYPES,
 )
+from wagate.session_ids import SessionIdField
 
 ALIASES = {"phone": "to", "text": "message"}
-_SESSION = validate.Length(min=1, max=64)
+_SESSION = SessionIdField()
 
 
 def _aliased(data: Any, aliases: dict[str, str]) -> Any:

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from marshmallow import Schema, fields, validate
 
 from wagate.db.enums import SessionStatus
+from wagate.session_ids import SessionIdField
 
 _NAME = validate.Length(min=1, max=191)
 
@@ -23,7 +24,7 @@ def _flag(**kwargs: Any) -> fields.Boolean:
 
 
 class CreateSessionSchema(Schema):
-    session_id = fields.String(data_key="id", load_default=None, validate=validate.Length(min=1, max=64))
+    session_id = fields.String(data_key="id", load_default=None, validate=SessionIdField())
     name = fields.String(required=True, validate=_NAME)
     tenant_id = fields.Integer(load_default=None, strict=True)  # install-wide callers only
     auto_connect = _flag(load_default=True)
@@ -50,7 +51,7 @@ class PairSchema(Schema):
 class SessionChoiceSchema(Schema):
     """The optional `session` of `/api/whatsapp/*` and `/api/qr` (query string or JSON body)."""
 
-    session = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
+    session = fields.String(load_default=None, validate=SessionIdField())
     format = fields.String(load_default="json", validate=validate.OneOf(["json", "png"]))
 
 

@@ -8,6 +8,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from wagate.db.enums import DeliveryStatus, SignatureScheme
 from wagate.services.events import EVENT_NAMES
+from wagate.session_ids import SessionIdField
 
 URL_MAX = 2048  # webhooks.url
 
@@ -43,7 +44,7 @@ class WebhookCreateSchema(WebhookUpdateSchema):
     events = Events(load_default="*")
     secret = fields.String(validate=validate.Length(min=16, max=255))
     tenant_id = fields.Integer(allow_none=True, load_default=None)
-    session_id = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=64))
+    session_id = fields.String(allow_none=True, load_default=None, validate=SessionIdField())
 
 
 class DeliveriesQuery(Schema):

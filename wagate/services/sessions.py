@@ -23,6 +23,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from wagate import session_ids
 from wagate.config import Settings
 from wagate.db.enums import ActorType, SessionStatus, TenantStatus
 from wagate.db.models_identity import Tenant
@@ -40,7 +41,6 @@ T = TypeVar("T")
 
 Sessions = async_sessionmaker[AsyncSession]
 
-SESSION_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 NAME_MAX = 191  # wa_sessions.name
 WEBHOOK_URL_MAX = 2048  # wa_sessions.webhook_url
 # Commands a caller may request; `delete` goes through delete_session so the row and the job stay in step.
@@ -103,8 +103,8 @@ async def create_session(
 ) -> CreatedSession:
     """A new `STOPPED` session with a fresh token; with `auto_connect`, the bridge is then asked to start it."""
     problems: dict[str, list[str]] = {}
-    if session_id is not None and not SESSION_ID.fullmatch(session_id):
-        problems["session_id"] = ["expects 1 to 64 characters among letters, digits, '_', '.' and '-'"]
+    if session_id is not None and not session_ids.is_valid(session_id):
+        problems["session_id"] = [session_ids.RULE]
     name = _check_name(name, problems)
     webhook_url = _check_webhook_url(webhook_url, problems)
     events = _check_events(webhook_events, problems)

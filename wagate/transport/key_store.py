@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
+from wagate import session_ids
+
 NEONIZE_SUFFIX = ".sqlite3"  # neonize's (whatsmeow's) SQLite store of the device keys
 # SQLite writes these beside a database while it is open or after a crash; they hold keys too.
 SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
@@ -17,11 +19,11 @@ SIMULATOR_SUFFIX = ".simulator.json"  # the simulator's record of the account a 
 
 
 def neonize_store(folder: Path, session_id: str) -> Path:
-    return folder / f"{session_id}{NEONIZE_SUFFIX}"
+    return folder / f"{session_ids.check(session_id)}{NEONIZE_SUFFIX}"
 
 
 def simulator_link(folder: Path, session_id: str) -> Path:
-    return folder / f"{session_id}{SIMULATOR_SUFFIX}"
+    return folder / f"{session_ids.check(session_id)}{SIMULATOR_SUFFIX}"
 
 
 def session_files(folder: Path, session_id: str) -> list[Path]:

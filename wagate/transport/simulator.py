@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import re
 import time
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
@@ -30,7 +29,8 @@ from typing import Any
 
 import structlog
 
-from wagate.errors import Invalid, InvalidRecipient, RecipientNotOnWhatsApp, SessionNotConnected, TransportError
+from wagate import session_ids
+from wagate.errors import InvalidRecipient, RecipientNotOnWhatsApp, SessionNotConnected, TransportError
 
 from . import simulator_wire as wire
 from .base import (
@@ -58,8 +58,6 @@ __all__ = ["PhoneActionError", "ReadMarked", "SentMessage", "SimulatorTransport"
 
 log = structlog.get_logger(__name__)
 
-# Session ids name files in state_dir: keep them to characters that cannot leave the folder.
-_SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _MEDIA_KINDS = ("image", "document", "audio", "video")
 
 
@@ -232,8 +230,7 @@ class SimulatorTransport(PhoneSide, WhatsAppTransport):
     def _session(self, session_id: str) -> SimSession:
         s = self._sessions.get(session_id)
         if s is None:
-            if not _SESSION_ID.fullmatch(session_id):
-                raise Invalid(f"bad session id: {session_id!r}")
+            session_ids.check(session_id)
             s = self._sessions[session_id] = SimSession(session_id, account=self._load(session_id))
         return s
 

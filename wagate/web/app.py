@@ -94,7 +94,8 @@ def create_app(settings: Settings) -> web.Application:
             edge.ip_filter(settings.ip_allow, settings.ip_deny),  # on the address request_context resolved
             edge.cors(settings.cors_origins),  # preflights are answered before any route, credential or limit
             middlewares.errors,
-            limits.ip_ban,  # innermost: knows the client address, answers with the error shape
+            limits.ip_ban,  # knows the client address, answers with the error shape
+            middlewares.session_id_in_path,
         ],
     )
     app[SETTINGS] = settings

@@ -16,6 +16,7 @@ import structlog
 from aiohttp import web
 from marshmallow import ValidationError
 
+from wagate import session_ids
 from wagate.db.models_identity import AUDIT_DENIED
 from wagate.errors import Forbidden, RateLimited, WAGateError
 from wagate.logging import security_log
@@ -205,6 +206,16 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except Exception:
         log.exception("unhandled error", method=request.method, path=request.path)
         return json_error(500, "Internal server error", {"request_id": request.get(REQUEST_ID)})
+
+
+@web.middleware
+async def session_id_in_path(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A session id in the URL (`{session_id}` of /api, /v1, /sessions, /simulator) follows the one rule, or 400
+    before any route sees it: `..` or `-rf` never reaches a query, a job or the bridge."""
+    session_id = request.match_info.get("session_id")
+    if session_id is not None:
+        session_ids.check(session_id)
+    return await handler(request)
 
 
 _CSP = (
