@@ -422,7 +422,7 @@ async def test_session_settings_and_actions_show_in_the_list_live(browser: Brows
     assert await unlabelled_inputs(page) == []
     await page.check("#settings-autoread")
     await page.check("#settings-typing")
-    await page.fill("#settings-webhook", "https://hooks.example.com/wa/ops-1")
+    await page.fill("#settings-webhook", "https://93.184.215.14/wa/ops-1")
     await page.check("#settings-event-message-received")
     await page.check("#settings-event-broadcast-completed")
     await both_sizes(page, "session-settings")
@@ -430,7 +430,7 @@ async def test_session_settings_and_actions_show_in_the_list_live(browser: Brows
     await expect(page.locator("#settings-notice")).to_have_text("Settings saved.")
     await page.click("#settings-close")
     await card.locator("[data-action=settings]").click()
-    await expect(page.locator("#settings-webhook")).to_have_value("https://hooks.example.com/wa/ops-1")
+    await expect(page.locator("#settings-webhook")).to_have_value("https://93.184.215.14/wa/ops-1")
     await expect(page.locator("#settings-autoread")).to_be_checked()
     await expect(page.locator("#settings-typing")).to_be_checked()
     checked = await page.eval_on_selector_all("#settings-events input:checked", "(inputs) => inputs.map(i => i.value)")

@@ -88,7 +88,7 @@ async def create(db: Db, redis: ArqRedis, settings: Settings, **values: Any) -> 
 async def test_create_with_a_given_id_keeps_only_the_token_hash(db: Db, redis: ArqRedis, sharded: Settings) -> None:
     tenant_id = await add_tenant(db)
     created = await create(db, redis, sharded, tenant_id=tenant_id, session_id="marketing-1.a_B", auto_connect=False,
-                           webhook_url="https://example.com/hook?token=s3cret", webhook_events="Message,QR")
+                           webhook_url="https://93.184.215.14/hook?token=s3cret", webhook_events="Message,QR")
     assert created.session.id == "marketing-1.a_B"
     assert created.start_job_id is None and await queued_jobs(redis) == {}
     async with db() as s:
@@ -106,7 +106,7 @@ async def test_create_with_a_given_id_keeps_only_the_token_hash(db: Db, redis: A
     assert (entry.actor_type, entry.actor_id, entry.ip, entry.tenant_id) == (ActorType.USER, "1", "203.0.113.9",
                                                                             tenant_id)
     assert entry.details is not None
-    assert entry.details["webhook_url"] == "https://example.com/…"  # the query's token is not audited
+    assert entry.details["webhook_url"] == "https://93.184.215.14/…"  # the query's token is not audited
     assert "s3cret" not in json.dumps(entry.details)
 
 
@@ -295,19 +295,20 @@ async def test_update_settings_validates_and_audits_the_changes(db: Db, redis: A
     await create(db, redis, sharded, tenant_id=tenant_id, session_id="set-1")
     row = await sessions.update_settings(db, "set-1", {
         "name": " Support ", "auto_read_enabled": True, "typing_enabled": False,
-        "webhook_url": "http://receiver.test:8080/wa?key=abc", "webhook_events": ["message.received", "Connected"],
-    }, tenant_id=tenant_id, actor=ADMIN)
+        "webhook_url": "http://93.184.215.14:8080/wa?key=abc", "webhook_events": ["message.received", "Connected"],
+    }, settings=sharded, tenant_id=tenant_id, actor=ADMIN)
     assert (row.name, row.auto_read_enabled, row.typing_enabled) == ("Support", True, False)
     assert row.webhook_events == ["message.received", "connection.open"]
     [entry] = await audits(db, "session.update")
     # typing_enabled was already False: only what changed is recorded, and the URL without its key.
     assert entry.details == {"changed": {
-        "name": "Support", "auto_read_enabled": True, "webhook_url": "http://receiver.test:8080/…",
+        "name": "Support", "auto_read_enabled": True, "webhook_url": "http://93.184.215.14:8080/…",
         "webhook_events": ["message.received", "connection.open"],
     }}
-    assert (await sessions.update_settings(db, "set-1", {"webhook_events": "All"}, actor=ADMIN)).webhook_events == [
-        "*"]
-    assert (await sessions.update_settings(db, "set-1", {"webhook_url": None}, actor=ADMIN)).webhook_url is None
+    row = await sessions.update_settings(db, "set-1", {"webhook_events": "All"}, settings=sharded, actor=ADMIN)
+    assert row.webhook_events == ["*"]
+    row = await sessions.update_settings(db, "set-1", {"webhook_url": None}, settings=sharded, actor=ADMIN)
+    assert row.webhook_url is None
 
     bad: list[tuple[dict[str, Any], str]] = [
         ({"webhook_url": "ftp://example.com/hook"}, "webhook_url"),
@@ -323,12 +324,13 @@ async def test_update_settings_validates_and_audits_the_changes(db: Db, redis: A
     ]
     for changes, field in bad:
         with pytest.raises(Invalid) as raised:
-            await sessions.update_settings(db, "set-1", changes, actor=ADMIN)
+            await sessions.update_settings(db, "set-1", changes, settings=sharded, actor=ADMIN)
         assert field in raised.value.details, changes
     after = await sessions.get_session(db, "set-1")
     assert (after.name, after.webhook_events, after.status) == ("Support", ["*"], SessionStatus.STOPPED)
     with pytest.raises(Forbidden):
-        await sessions.update_settings(db, "set-1", {"name": "x"}, tenant_id=tenant_id + 1, actor=ADMIN)
+        await sessions.update_settings(db, "set-1", {"name": "x"}, settings=sharded, tenant_id=tenant_id + 1,
+                                       actor=ADMIN)
 
 
 async def test_rotate_token_replaces_the_hash(db: Db, redis: ArqRedis, sharded: Settings) -> None:

@@ -61,7 +61,7 @@ async def test_me_and_expiry(client: TestClient, db: Db, keys: dict[str, Any]) -
 
 async def test_create_list_update_delete_a_session(client: TestClient, db: Db, keys: dict[str, Any],
                                                    settings: Settings) -> None:
-    body = {"session_name": "marketing-1", "webhook_url": "https://example.com/webhook",
+    body = {"session_name": "marketing-1", "webhook_url": "https://93.184.215.14/webhook",
             "events": "Message,Connected,Disconnected,QR", "expiration_sec": 0, "auto_connect": False,
             "auto_read_enabled": False, "typing_enabled": True, "history": 0, "session_id": "mk-1"}
     created = await call(client, "POST", "/v1/sessions", keys["h"], 201, json=body)

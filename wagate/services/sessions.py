@@ -32,7 +32,7 @@ from wagate.db.types import utcnow
 from wagate.errors import Conflict, Forbidden, Invalid, NotFound, ServiceUnavailable
 from wagate.queue import jobs
 from wagate.queue.names import bridge_queue, qr_key
-from wagate.services import audit, events, registry
+from wagate.services import audit, events, registry, ssrf
 from wagate.services.credentials import hash_token, new_token
 from wagate.services.events import EVENT_NAMES
 
@@ -110,6 +110,7 @@ async def create_session(
     events = _check_events(webhook_events, problems)
     if problems:
         raise Invalid("Invalid session", problems)
+    await _check_destination(settings, webhook_url, actor)
     session_id = session_id or f"ses_{secrets.token_hex(10)}"
     token = new_token()
     try:
@@ -215,7 +216,8 @@ async def _announce_deleted(redis: ArqRedis, row: WaSession, session_id: str) ->
 
 
 async def update_settings(
-    db: Sessions, session_id: str, changes: Mapping[str, Any], *, tenant_id: int | None = None, actor: Actor
+    db: Sessions, session_id: str, changes: Mapping[str, Any], *, settings: Settings, tenant_id: int | None = None,
+    actor: Actor,
 ) -> WaSession:
     """Change some of `name`, `auto_read_enabled`, `typing_enabled`, `webhook_url`, `webhook_events`."""
     problems: dict[str, list[str]] = {}
@@ -237,6 +239,7 @@ async def update_settings(
         clean["webhook_events"] = _check_events(changes["webhook_events"], problems)
     if problems:
         raise Invalid("Invalid session settings", problems)
+    await _check_destination(settings, clean.get("webhook_url"), actor)
     async with db() as s, s.begin():
         row = await _owned(s, session_id, tenant_id)
         changed = {key: value for key, value in clean.items() if getattr(row, key) != value}
@@ -418,6 +421,13 @@ def _check_webhook_url(url: Any, problems: dict[str, list[str]]) -> str | None:
     elif len(url) > WEBHOOK_URL_MAX:
         problems["webhook_url"] = [f"expects at most {WEBHOOK_URL_MAX} characters"]
     return url
+
+
+async def _check_destination(settings: Settings, url: str | None, actor: Actor) -> None:
+    """A session's webhook URL passes the same save-time SSRF check as `POST /api/webhooks`."""
+    if url is not None:
+        await ssrf.check_saved_url(url, allow_private=settings.webhook_allow_private, field="webhook_url",
+                                   ip=actor.ip)
 
 
 def _check_events(value: Any, problems: dict[str, list[str]]) -> list[str] | None:

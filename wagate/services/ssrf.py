@@ -20,6 +20,9 @@ from urllib.parse import urlsplit
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
+from wagate.errors import Invalid
+from wagate.logging import security_log
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 METADATA_ADDRESSES = frozenset({ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")})
@@ -111,6 +114,17 @@ async def check_destination(url: str, *, allow_private: bool, resolver: Abstract
         if own:
             await resolver.close()
     _checked(host, answers, allow_private)
+
+
+async def check_saved_url(url: str, *, allow_private: bool, field: str = "url", ip: str | None = None,
+                          resolver: AbstractResolver | None = None) -> None:
+    """The save-time check of every path that stores a webhook URL (webhooks, a session's settings): 400 naming
+    the reason, and a security.log line, as a refused URL is someone trying to make the gateway call inside."""
+    try:
+        await check_destination(url, allow_private=allow_private, resolver=resolver)
+    except DestinationRefused as exc:
+        security_log().warning("webhook URL refused", field=field, host=exc.host, reason=exc.reason, ip=ip)
+        raise Invalid("Webhook URL refused", {field: [exc.reason]}) from exc
 
 
 class GuardedResolver(AbstractResolver):

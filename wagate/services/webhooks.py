@@ -29,7 +29,7 @@ from wagate.db.types import utcnow
 from wagate.errors import Conflict, Invalid, NotFound
 from wagate.services import audit, secrets_box
 from wagate.services.events import new_event_id
-from wagate.services.ssrf import DestinationRefused, check_destination
+from wagate.services.ssrf import check_saved_url
 from wagate.services.webhook_delivery import DueAttempt, enqueue_attempts
 from wagate.services.webhook_fanout import SESSION_SETTINGS_WEBHOOK
 
@@ -96,11 +96,8 @@ def _audit(db: AsyncSession, caller: Caller, action: str, webhook: Webhook, deta
                  details=details)
 
 
-async def _check_url(settings: Settings, url: str, resolver: AbstractResolver | None) -> None:
-    try:
-        await check_destination(url, allow_private=settings.webhook_allow_private, resolver=resolver)
-    except DestinationRefused as exc:
-        raise Invalid("Webhook URL refused", {"url": [exc.reason]}) from exc
+async def _check_url(settings: Settings, caller: Caller, url: str, resolver: AbstractResolver | None) -> None:
+    await check_saved_url(url, allow_private=settings.webhook_allow_private, ip=caller.ip, resolver=resolver)
 
 
 async def _owned(db: AsyncSession, caller: Caller, webhook_id: int) -> Webhook:
@@ -113,7 +110,7 @@ async def _owned(db: AsyncSession, caller: Caller, webhook_id: int) -> Webhook:
 async def create_webhook(db_factory: async_sessionmaker[AsyncSession], settings: Settings, caller: Caller,
                          data: dict[str, Any], *, resolver: AbstractResolver | None = None) -> tuple[Webhook, str]:
     """Validated `data` (wagate.schemas.webhooks) → the stored webhook and its plaintext secret, shown once."""
-    await _check_url(settings, data["url"], resolver)
+    await _check_url(settings, caller, data["url"], resolver)
     tenant_id = caller.scope_tenant if caller.scope_tenant is not None else data.get("tenant_id")
     secret = data.get("secret") or secrets_box.new_secret()
     async with db_factory() as db, db.begin():
@@ -150,7 +147,7 @@ async def update_webhook(db_factory: async_sessionmaker[AsyncSession], settings:
                          webhook_id: int, changes: dict[str, Any], *, resolver: AbstractResolver | None = None
                          ) -> Webhook:
     if "url" in changes:
-        await _check_url(settings, changes["url"], resolver)
+        await _check_url(settings, caller, changes["url"], resolver)
     async with db_factory() as db, db.begin():
         webhook = await _owned(db, caller, webhook_id)
         if _mirrors_settings(webhook):

@@ -73,8 +73,8 @@ async def create_session(request: web.Request) -> web.Response:
 async def update_session(request: web.Request) -> web.Response:
     data = load(schemas.SessionUpdateSchema, await json_body(request))
     app, tenant_id, session_id = request.app, _tenant(request), _session_id(request)
-    row = await sessions.update_settings(app[DB], session_id, schemas.settings_changes(data), tenant_id=tenant_id,
-                                         actor=actor(request))
+    row = await sessions.update_settings(app[DB], session_id, schemas.settings_changes(data), settings=app[SETTINGS],
+                                         tenant_id=tenant_id, actor=actor(request))
     if options := schemas.options_of(data):
         row = await tenants.set_session_options(app[DB], session_id, options, tenant_id=tenant_id,
                                                 actor=actor(request))
@@ -106,7 +106,8 @@ async def get_settings(request: web.Request) -> web.Response:
 async def put_settings(request: web.Request) -> web.Response:
     data = load(schemas.SessionSettingsSchema, await json_body(request))
     row = await sessions.update_settings(request.app[DB], _session_id(request), schemas.settings_changes(data),
-                                         tenant_id=_tenant(request), actor=actor(request))
+                                         settings=request.app[SETTINGS], tenant_id=_tenant(request),
+                                         actor=actor(request))
     return web.json_response({"settings": schemas.SettingsSchema().dump(row)})
 
 

@@ -132,7 +132,8 @@ async def get_settings(request: web.Request) -> web.Response:
 async def put_settings(request: web.Request) -> web.Response:
     changes = load(SettingsSchema, await json_body(request))
     row = await sessions.update_settings(request.app[DB], request.match_info["session_id"], changes,
-                                         tenant_id=tenant_of(request), actor=actor(request))
+                                         settings=request.app[SETTINGS], tenant_id=tenant_of(request),
+                                         actor=actor(request))
     return ok("Session settings saved", _dump(request, row)["settings"])
 
 
