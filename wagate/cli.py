@@ -119,7 +119,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
     print(f"restored backup of {manifest['created_at']}: database {manifest['database']}, "
           f"{manifest['session_files_restored']} session files")
     if "mysql_dump" in manifest:
-        print(f"load the MySQL dump with: mariadb <database> < {manifest['mysql_dump']}")
+        print(f"load the MySQL dump into the empty database (the password is DATABASE_URL's):\n"
+              f"  {manifest['mysql_load']}")
     return 0
 
 
