@@ -45,7 +45,8 @@ def free_pair() -> int:
 def site_conf(ports: list[int], listen: int, tls: str | None = None) -> str:
     """nginx.conf with this machine's values in place of the documented ones (the upstreams keep their settings)."""
     text = (ROOT / "nginx.conf").read_text()
-    text = text.replace("listen 80;", f"listen 127.0.0.1:{listen};").replace("    listen [::]:80;\n", "")
+    text = text.replace("listen 80 default_server;", f"listen 127.0.0.1:{listen} default_server;")
+    text = text.replace("    listen [::]:80 default_server;\n", "")
     shipped = re.findall(r"    server 127\.0\.0\.1:300\d ([^\n]*)\n", text)
     upstreams = "".join(f"    server 127.0.0.1:{p} {shipped[0]}\n" for p in ports)
     text = re.sub(r"(    server 127\.0\.0\.1:300\d [^\n]*\n)+", upstreams, text)
