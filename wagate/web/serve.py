@@ -23,9 +23,14 @@ log = structlog.get_logger("wagate.web")
 
 
 async def close_while_draining(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: while draining, each answer ends its connection (`Connection: close`)."""
-    if request.app[DRAINING].is_set():
+    """on_response_prepare: while draining, each answer ends its connection and says so (`Connection: close`).
+
+    The header is set here because aiohttp has chosen it before this hook runs: a connection closed after an answer
+    that did not say so is one nginx may already be sending the next request on, which it cannot retry (a 502).
+    A WebSocket's upgrade is left alone: it is closed at shutdown, and its client reconnects to another process."""
+    if request.app[DRAINING].is_set() and response.status != 101:
         response.force_close()
+        response.headers["Connection"] = "close"
 
 
 async def serve(app: web.Application, host: str, port: int, *, drain_s: float, shutdown_timeout: float) -> None:
