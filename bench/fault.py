@@ -19,6 +19,11 @@ receiver's own record, by event and message. A request the gateway refused (an e
 was never accepted and counts in "refused" only: the caller knows to retry it.
 
     .venv/bin/python -m bench.fault [--faults bridge-kill,worker-kill,...] [--outage 60] [--load 8] [--rate 8]
+
+A deploy instead (`--deploys rolling-restart,restart-all`): the shipped supervisord.conf (web ×2, bridge, worker)
+and nginx.conf on a private MariaDB and Valkey, a steady stream of sends through nginx while every program is
+restarted, by `wagate rolling-restart` or, for comparison, `supervisorctl restart all`; it counts the sends refused
+(any answer but 202, or no answer) and whether each accepted one went out once.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+from sqlalchemy import select
 
 from bench.common import Stack, add_linked_sessions, free_port, wait_http
 from wagate.db.engine import create_engine, create_sessionmaker
@@ -292,17 +298,166 @@ async def run_faults(faults: list[str], *, outage_s: float = 60, load_s: float =
             gateway.close()
 
 
+
+# --- a deploy: every program restarted under supervisord, requests through nginx ---------------------------------
+
+DEPLOYS = {
+    "rolling-restart": ("wagate", "rolling-restart"),  # the documented deploy: one process at a time
+    "restart-all": ("supervisorctl", "restart", "all"),  # every program at once, for comparison
+}
+
+
+@dataclass
+class DeployRow:
+    deploy: str
+    accepted: int
+    refused: int
+    sent: int
+    sent_twice: int
+    lost: int
+    took_s: float
+    refusals: Counter[str] = field(default_factory=Counter)  # status (or error) → how many
+
+    @property
+    def clean(self) -> bool:
+        return not (self.refused or self.lost or self.sent_twice)
+
+
+async def _send_stream(url: str, key: str, sessions: list[str], sends: dict[str, int], refusals: Counter[str],
+                       stop: asyncio.Event, rate: float) -> None:
+    """Sends at `rate`/s through `url` until `stop`; accepted ones into `sends`, the others counted by answer."""
+    pending: set[asyncio.Task[None]] = set()
+    async with aiohttp.ClientSession(headers={"x-api-key": key}, timeout=aiohttp.ClientTimeout(total=30)) as http:
+        async def send(n: int) -> None:
+            text = f"deploy out {n}"
+            body = {"session": sessions[n % len(sessions)], "to": f"62817{n:07d}", "message": text}
+            try:
+                async with http.post(f"{url}/api/messages/send", json=body) as r:
+                    raw = await r.read()
+                    if r.status == 202:
+                        sends[text] = int(json.loads(raw)["data"]["id"])
+                        return
+                    try:
+                        reason = str(json.loads(raw).get("message"))[:60]
+                    except ValueError:
+                        reason = "not the gateway's answer"  # nginx's own page: no web process took it
+                    refusals[f"{r.status} {reason}"] += 1
+            except (aiohttp.ClientError, TimeoutError) as error:
+                refusals[type(error).__name__] += 1
+
+        for n in itertools.count():
+            if stop.is_set():
+                break
+            task = asyncio.create_task(send(n))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1 / rate)
+        if pending:
+            await asyncio.wait(pending, timeout=30)
+
+
+async def run_deploy(deploy: str = "rolling-restart", *, rate: float = 8, lead_s: float = 5,
+                     drain_s: float = 120) -> DeployRow:
+    """A steady stream of sends through nginx to supervisord's web ×2, bridge and worker (the shipped files) while
+    `deploy` restarts every program; how many sends were refused, and whether each accepted one went out once."""
+    from bench.supervised import SupervisedHost
+    from wagate.config import load_settings
+    from wagate.db.enums import SessionStatus
+    from wagate.db.models_whatsapp import WaSession
+
+    stack = Stack(mariadb=True, persistent_redis=True)
+    home = stack.base / "home"
+    env = {
+        "WAGATE_ENV": "test", "DATABASE_URL": stack.env["DATABASE_URL"], "REDIS_URL": stack.env["REDIS_URL"],
+        "WA_TRANSPORT": "simulator", "LOG_FORMAT": "json", "JWT_SECRET": stack.env["JWT_SECRET"],
+        "ENCRYPTION_KEY": stack.env["ENCRYPTION_KEY"], "TRUSTED_PROXIES": "127.0.0.1",
+        **{name: str(home / folder) for name, folder in (("DATA_DIR", "data"), ("LOG_DIR", "logs"),
+                                                         ("AUTH_SESSIONS_DIR", "auth_sessions"),
+                                                         ("UPLOAD_DIR", "uploads"))},
+        **{k: v for k, v in stack.env.items() if k.startswith("RATE_LIMIT_")}, **ENV,
+    }
+    host = SupervisedHost(home, env)
+    try:
+        settings = load_settings(env, env_file=None)
+        engine = create_engine(settings)
+        db = create_sessionmaker(engine)
+        await add_linked_sessions(db, settings, SESSIONS)
+        key = (await bootstrap.create_api_key(settings, "deploy", role="admin")).plaintext
+        host.start()
+        for port in host.web_ports:  # both web processes serve before the stream starts
+            await wait_http(f"http://127.0.0.1:{port}/health", within_s=90)
+        await wait_http(f"{host.url}/health", within_s=30)
+        began = time.monotonic()
+        while True:  # the bridge has linked every session again
+            async with db() as session:
+                statuses = set((await session.execute(select(WaSession.status))).scalars())
+            if statuses == {SessionStatus.WORKING} or time.monotonic() - began > 90:
+                break
+            await asyncio.sleep(0.5)
+        await engine.dispose()
+
+        sends: dict[str, int] = {}
+        refusals: Counter[str] = Counter()
+        stop = asyncio.Event()
+        stream = asyncio.create_task(_send_stream(host.url, key, SESSIONS, sends, refusals, stop, rate))
+        await asyncio.sleep(lead_s)
+        began = time.monotonic()
+        command = DEPLOYS[deploy]
+        done = await asyncio.to_thread(host.wagate if command[0] == "wagate" else host.supervisorctl, *command[1:])
+        took = time.monotonic() - began
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} exited {done.returncode}: {done.stdout}{done.stderr}")
+        print(done.stdout, end="", flush=True)
+        await asyncio.sleep(lead_s)
+        stop.set()
+        await stream
+
+        log = sent_log_file(settings.auth_sessions_dir)
+        began = time.monotonic()
+        while True:
+            sent = Counter(str(line["text"]) for line in read_sent_log(log))
+            if all(sent[t] for t in sends) or time.monotonic() - began > drain_s:
+                break
+            await asyncio.sleep(1)
+        await asyncio.sleep(2)  # late duplicates
+        sent = Counter(str(line["text"]) for line in read_sent_log(log))
+        return DeployRow(deploy, len(sends), sum(refusals.values()), sum(1 for t in sends if sent[t]),
+                         sum(1 for t in sends if sent[t] > 1), sum(1 for t in sends if not sent[t]), took, refusals)
+    finally:
+        host.close()
+        stack.close()
+
+
+DEPLOY_HEADER = "| deploy (every program restarted) | sends accepted | refused | sent | sent twice | lost | took |"
+
+
+def deploy_table(rows: list[DeployRow]) -> str:
+    lines = [DEPLOY_HEADER, "|" + "---|" * 7]
+    for r in rows:
+        refused = f"{r.refused} ({', '.join(f'{k}: {v}' for k, v in r.refusals.items())})" if r.refused else "0"
+        lines.append(f"| {r.deploy} | {r.accepted} | {refused} | {r.sent} | {r.sent_twice} | {r.lost} "
+                     f"| {r.took_s:.0f} s |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--faults", default=",".join(FAULTS))
     parser.add_argument("--outage", type=float, default=60, help="seconds the webhook receiver is down")
     parser.add_argument("--load", type=float, default=8, help="seconds of load before and after each fault")
     parser.add_argument("--rate", type=float, default=8, help="sends per second (inbound: half as many)")
+    parser.add_argument("--deploys", default="", help=f"instead of the faults: {', '.join(DEPLOYS)} through nginx")
     parser.add_argument("--receiver", nargs=2, metavar=("PORT", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.receiver:
         receiver(int(args.receiver[0]), Path(args.receiver[1]))
         return 0
+    if args.deploys:
+        deploys = [asyncio.run(run_deploy(name, rate=args.rate)) for name in args.deploys.split(",")]
+        print()
+        print(deploy_table(deploys))
+        return 0 if all(r.clean for r in deploys) else 1
     rows = asyncio.run(run_faults(args.faults.split(","), outage_s=args.outage, load_s=args.load, rate=args.rate))
     print()
     print(table(rows))

@@ -42,12 +42,13 @@ apt_install() {
 
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
 
-# The servers and browser the tests drive: MariaDB (tests/servers.py), Chromium (Playwright) and nginx.
+# The servers and browser the tests drive: MariaDB (tests/servers.py), Chromium (Playwright), nginx and logrotate.
 ensure_test_packages() {
     local missing=()
     { have mariadbd && have mariadb-install-db; } || missing+=(mariadb-server)
     have chromium || missing+=(chromium fonts-liberation)
     have nginx || missing+=(nginx-light)  # tests/test_deploy_files.py runs nginx.conf for real
+    have logrotate || missing+=(logrotate)  # and logrotate.conf
     if [ ${#missing[@]} -gt 0 ]; then
         apt_install "${missing[@]}" || say "going on without ${missing[*]}: the tests that need them will fail"
     fi

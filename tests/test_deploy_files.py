@@ -7,23 +7,27 @@ nginx.conf is included as the distribution's http block would include it, with o
 from __future__ import annotations
 
 import asyncio
+import grp
 import io
 import json
 import os
+import pwd
 import re
 import shutil
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 import pytest
 from arq.connections import ArqRedis
 
-from tests.observability.processes import log_lines
-from tests.servers import find_binary, free_port
+from bench import supervised
+from bench.supervised import SupervisedHost, main_conf, site_conf
+from tests.fixtures import make_settings
+from tests.observability.processes import Child, log_lines
+from tests.servers import free_port
 from wagate.config import SettingsSchema, generate_fernet_key
 from wagate.queue.names import WORKER_QUEUE, bridge_queue
 from wagate.web.app import redis_client
@@ -35,57 +39,9 @@ CLIENT = "127.0.0.5"  # a caller that is not the proxy: loopback has all of 127/
 
 def nginx_binary() -> str:
     try:
-        return find_binary("nginx")
+        return supervised.nginx_binary()
     except Exception:
         pytest.skip("nginx is not installed (scripts/test installs nginx-light)")
-
-
-def free_pair() -> int:
-    """A port P with P+1 free too (web processes 0 and 1 listen on PORT+N)."""
-    for _ in range(50):
-        port = free_port()
-        if port < 65535 and free_port_is(port + 1):
-            return port
-    raise AssertionError("no two consecutive free ports")
-
-
-def free_port_is(port: int) -> bool:
-    import socket
-
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def site_conf(ports: list[int], listen: int, tls: str | None = None) -> str:
-    """nginx.conf with this machine's values in place of the documented ones."""
-    text = (ROOT / "nginx.conf").read_text()
-    text = text.replace("listen 80;", f"listen 127.0.0.1:{listen};").replace("    listen [::]:80;\n", "")
-    upstreams = "".join(f"    server 127.0.0.1:{p} max_fails=3 fail_timeout=10s;\n" for p in ports)
-    text = re.sub(r"(    server 127\.0\.0\.1:300\d [^\n]*\n)+", upstreams, text)
-    text = text.replace("/srv/wagate/public", str(ROOT / "public"))
-    if tls:  # uncomment the TLS server as the README says, with a test certificate
-        head, _, block = text.partition("# server {")
-        block = "\n".join(line[2:] if line.startswith("# ") else line.lstrip("#") for line in ("# server {" + block)
-                          .splitlines())
-        block = block.replace("listen 443 ssl http2;", f"listen 127.0.0.1:{free_port()} ssl http2;")
-        block = block.replace("    listen [::]:443 ssl http2;\n", "")
-        block = re.sub(r"/etc/letsencrypt/live/wa\.example\.com/(\w+)\.pem", tls + r"/\1.pem", block)
-        text = head + block
-    return text
-
-
-def main_conf(home: Path, site: Path) -> str:
-    logs = home / "logs"
-    return (f"worker_processes 1;\npid {home}/nginx.pid;\nerror_log {logs}/nginx-error.log warn;\n"
-            + ("user root;\n" if os.geteuid() == 0 else "")
-            + f"events {{ worker_connections 256; }}\nhttp {{\n    access_log {logs}/nginx-access.log;\n"
-            + "".join(f"    {kind}_temp_path {home}/nginx-{kind};\n"
-                      for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-            + f"    include {site};\n}}\n")
 
 
 def self_signed(folder: Path) -> None:
@@ -126,23 +82,6 @@ def test_the_body_limit_matches_max_upload_mb() -> None:
     assert sizes == {str(default_mb + 1)}  # the upload plus its multipart envelope; the app refuses above
 
 
-@dataclass
-class Host:
-    home: Path
-    env: dict[str, str]
-    web_ports: list[int]
-    nginx_port: int
-    redis_url: str
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.nginx_port}"
-
-    def supervisorctl(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(ROOT / ".venv/bin/supervisorctl"), "-c", str(self.home / "supervisord.conf"),
-                               *args], env=self.env, capture_output=True, text=True, timeout=timeout)
-
-
 async def until_answers(url: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     async with aiohttp.ClientSession() as http:
@@ -158,52 +97,28 @@ async def until_answers(url: str, timeout: float) -> None:
 
 
 @pytest.fixture
-def host(tmp_path: Path, sqlite_template: Path, redis_url: str) -> Iterator[Host]:
+def host(tmp_path: Path, sqlite_template: Path, redis_url: str) -> Iterator[SupervisedHost]:
     if not (ROOT / ".venv/bin/supervisord").exists():
         pytest.skip("supervisor is not installed in .venv (pip install -e .[test])")
-    nginx = nginx_binary()
+    nginx_binary()
     home = tmp_path / "home"
     (home / "data").mkdir(parents=True)
-    (home / "logs").mkdir()
-    (home / ".venv").symlink_to(ROOT / ".venv")
-    shutil.copyfile(ROOT / "supervisord.conf", home / "supervisord.conf")
     shutil.copyfile(sqlite_template, home / "data" / "wagate.db")
-    base = free_pair()
-    (home / ".env").write_text("\n".join([
-        "WAGATE_ENV=test", f"PORT={base}", f"REDIS_URL={redis_url}", "WA_TRANSPORT=simulator", "LOG_FORMAT=json",
-        f"JWT_SECRET={'j' * 8}{os.urandom(16).hex()}", f"ENCRYPTION_KEY={generate_fernet_key()}",
-        "METRICS_ALLOW_IPS=127.0.0.1/32", "RATE_LIMIT_LOGIN=3/15minute", "TRUSTED_PROXIES=127.0.0.1",
-    ]) + "\n")
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "WAGATE_HOME": str(home),
-           "LANG": "C.UTF-8"}
-    with (home / "logs/supervisord.out").open("wb") as out:
-        supervisord = subprocess.Popen([str(ROOT / "scripts/supervisord"), "-n"], env=env, cwd=home, stdout=out,
-                                       stderr=subprocess.STDOUT)
-    nginx_port = free_port()
-    site = home / "site.conf"
-    site.write_text(site_conf([base, base + 1], nginx_port))
-    (home / "nginx.conf").write_text(main_conf(home, site))
-    with (home / "logs/nginx.out").open("wb") as out:
-        server = subprocess.Popen([nginx, "-p", str(home), "-c", str(home / "nginx.conf"), "-g", "daemon off;"],
-                                  stdout=subprocess.DEVNULL, stderr=out)
-    found = Host(home, env, [base, base + 1], nginx_port, redis_url)
+    found = SupervisedHost(home, {
+        "WAGATE_ENV": "test", "REDIS_URL": redis_url, "WA_TRANSPORT": "simulator", "LOG_FORMAT": "json",
+        "JWT_SECRET": f"{'j' * 8}{os.urandom(16).hex()}", "ENCRYPTION_KEY": generate_fernet_key(),
+        "METRICS_ALLOW_IPS": "127.0.0.1/32", "RATE_LIMIT_LOGIN": "3/15minute", "TRUSTED_PROXIES": "127.0.0.1",
+    })
+    found.start()
     try:
         yield found
     finally:
-        if supervisord.poll() is None:
-            found.supervisorctl("shutdown", timeout=150)
-            try:
-                supervisord.wait(timeout=150)
-            except subprocess.TimeoutExpired:
-                supervisord.kill()
-                supervisord.wait()
-        server.terminate()
-        server.wait(timeout=10)
+        found.close()
 
 
 @pytest.fixture
-async def arq(host: Host) -> AsyncIterator[ArqRedis]:
-    client = redis_client(host.redis_url)
+async def arq(host: SupervisedHost) -> AsyncIterator[ArqRedis]:
+    client = redis_client(host.settings["REDIS_URL"])
     yield client
     await client.aclose(close_connection_pool=True)
 
@@ -224,7 +139,8 @@ def sample(text: str, name: str, **labels: str) -> float:
     return 0.0
 
 
-async def test_supervisord_runs_the_gateway_behind_nginx_and_stops_it_in_time(host: Host, arq: ArqRedis) -> None:
+async def test_supervisord_runs_the_gateway_behind_nginx_and_stops_it_in_time(host: SupervisedHost,
+                                                                               arq: ArqRedis) -> None:
     started = time.monotonic()
     for port in host.web_ports:
         await until_answers(f"http://127.0.0.1:{port}/health", timeout=60)
@@ -281,7 +197,7 @@ async def test_supervisord_runs_the_gateway_behind_nginx_and_stops_it_in_time(ho
     assert "killed" not in (host.home / "logs/supervisord.log").read_text().lower()
 
 
-async def test_a_forged_x_forwarded_for_does_not_dodge_limits_through_nginx_or_around_it(host: Host) -> None:
+async def test_a_forged_x_forwarded_for_does_not_dodge_limits_through_nginx_or_around_it(host: SupervisedHost) -> None:
     await until_answers(f"{host.url}/health", timeout=60)
     for target, username in ((host.url, "via-nginx"), (f"http://127.0.0.1:{host.web_ports[0]}", "direct")):
         connector = aiohttp.TCPConnector(local_addr=(CLIENT, 0), force_close=True)
@@ -295,3 +211,47 @@ async def test_a_forged_x_forwarded_for_does_not_dodge_limits_through_nginx_or_a
     security = [json.loads(line) for line in (host.home / "logs" / "security.log").read_text().splitlines()]
     seen = {line["ip"] for line in security if line.get("event") in ("login failed", "rate limit reached")}
     assert seen == {CLIENT}  # nginx's view of the caller, or the peer itself; never the forged header
+
+
+async def test_the_shipped_logrotate_file_rotates_the_logs_and_no_line_is_lost(
+        tmp_path: Path, sqlite_template: Path, redis_url: str) -> None:
+    """logrotate.conf run for real (forced), its paths and user made this test's: a running web process writes on
+    into the new files, and every request's line is in one of the two."""
+    logrotate = shutil.which("logrotate", path="/usr/sbin:/usr/bin:/sbin:/bin")
+    if logrotate is None:
+        pytest.skip("logrotate is not installed (scripts/test installs it)")
+    shutil.copyfile(sqlite_template, tmp_path / "wagate.db")
+    settings = make_settings(tmp_path, DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'wagate.db'}",
+                             REDIS_URL=redis_url)
+    user, group = pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name
+    conf = (ROOT / "logrotate.conf").read_text().replace("/srv/wagate/logs", str(settings.log_dir))
+    conf = conf.replace("su wagate wagate", f"su {user} {group}").replace("0640 wagate wagate", f"0640 {user} {group}")
+    (tmp_path / "logrotate.conf").write_text(conf)
+    port = free_port()
+    web = Child.wagate(settings, tmp_path / "web.out", "web", "--port", str(port), "--drain", "0").start()
+    try:
+        await until_answers(f"http://127.0.0.1:{port}/health", timeout=60)
+        async with aiohttp.ClientSession() as http:
+            for n in range(3):
+                async with http.get(f"http://127.0.0.1:{port}/health", headers={"X-Request-ID": f"before-{n:04d}"}):
+                    pass
+            rotated = await asyncio.to_thread(
+                subprocess.run, [logrotate, "-f", "-s", str(tmp_path / "logrotate.state"),
+                                 str(tmp_path / "logrotate.conf")], capture_output=True, text=True, timeout=60)
+            assert rotated.returncode == 0, rotated.stderr
+            for n in range(3):
+                async with http.get(f"http://127.0.0.1:{port}/health", headers={"X-Request-ID": f"after-{n:04d}"}):
+                    pass
+    finally:
+        web.stop()
+    logs = settings.log_dir
+    assert (logs / "combined.log.1").exists()  # error.log and security.log are empty: notifempty leaves them
+    old = [line["request_id"] for line in log_lines_of(logs / "combined.log.1") if line.get("event") == "request"]
+    new = [line["request_id"] for line in log_lines_of(logs / "combined.log") if line.get("event") == "request"]
+    assert [r for r in old if r.startswith("before")] == [f"before-{n:04d}" for n in range(3)]
+    assert [r for r in new if r.startswith(("before", "after"))] == [f"after-{n:04d}" for n in range(3)]
+    assert oct((logs / "combined.log").stat().st_mode & 0o777) == "0o640"
+
+
+def log_lines_of(path: Path) -> list[dict[str, str]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]

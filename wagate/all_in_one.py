@@ -43,7 +43,7 @@ class Child:
 
 def children(settings: Settings) -> list[Child]:
     python = [sys.executable, "-m", "wagate"]
-    parts = [Child("web", [*python, "web"])]
+    parts = [Child("web", [*python, "web", "--drain", "0"])]  # the only web: no other one to drain to
     parts += [Child(f"bridge-{shard}", [*python, "bridge", "--shard", str(shard)])
               for shard in range(settings.bridge_shards)]
     parts.append(Child("worker", [*python, "worker"]))

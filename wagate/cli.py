@@ -1,4 +1,5 @@
-"""The `wagate` command: run | web | bridge | worker | migrate | create-admin | create-api-key | backup | restore."""
+"""The `wagate` command: run | web | bridge | worker | migrate | create-admin | create-api-key | backup | restore |
+rolling-restart."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from wagate.config import ConfigError, Settings, ensure_local_secrets, generate_
 from wagate.errors import WAGateError
 
 ROLES = ("admin", "operator", "user")
+# nginx.conf keeps idle upstream connections 4 s (keepalive_timeout): a drain longer than that outlives them all.
+DRAIN_S = 5.0
 
 
 def _settings(process: str) -> Settings:
@@ -25,17 +28,14 @@ def _settings(process: str) -> Settings:
 
 
 def cmd_web(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
     from wagate.web.app import create_app
+    from wagate.web.serve import serve
 
     settings = _settings("web")
     if args.port or args.port_offset:
         settings = settings.replace(port=(args.port or settings.port) + args.port_offset)
-    web.run_app(
-        create_app(settings), host=args.host or settings.host, port=settings.port, access_log=None,
-        print=None, shutdown_timeout=args.shutdown_timeout,
-    )
+    asyncio.run(serve(create_app(settings), args.host or settings.host, settings.port, drain_s=args.drain,
+                      shutdown_timeout=args.shutdown_timeout))
     return 0
 
 
@@ -119,7 +119,22 @@ def cmd_restore(args: argparse.Namespace) -> int:
     print(f"restored backup of {manifest['created_at']}: database {manifest['database']}, "
           f"{manifest['session_files_restored']} session files")
     if "mysql_dump" in manifest:
-        print(f"load the MySQL dump with: mariadb <database> < {manifest['mysql_dump']}")
+        print(f"load the MySQL dump into the empty database (the password is DATABASE_URL's):\n"
+              f"  {manifest['mysql_load']}")
+    return 0
+
+
+def cmd_rolling_restart(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from wagate.rolling_restart import RestartFailed, Supervisor, rolling_restart
+
+    settings = _settings("cli")
+    try:
+        rolling_restart(Supervisor(Path(args.config)), settings.port, settle_s=args.settle)
+    except RestartFailed as exc:
+        print(f"wagate: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -183,7 +198,11 @@ def build_parser() -> argparse.ArgumentParser:
     web.add_argument("--port", type=int, help="port to bind (default PORT)")
     web.add_argument("--port-offset", type=int, default=0, metavar="N",
                      help="bind PORT+N: web process N of several (supervisord's process_num)")
-    web.add_argument("--shutdown-timeout", type=float, default=30.0, help="seconds to drain requests on stop")
+    web.add_argument("--shutdown-timeout", type=float, default=30.0,
+                     help="seconds requests in flight get to finish once the port is closed")
+    web.add_argument("--drain", type=float, default=DRAIN_S, metavar="SECONDS",
+                     help=f"seconds between SIGTERM and closing the port, readiness failing (default {DRAIN_S:g}; "
+                          "above nginx's upstream keepalive_timeout)")
     bridge = add("bridge", cmd_bridge, "Run the bridge of one shard: its sessions' WhatsApp connections and sends.")
     bridge.add_argument("--shard", type=int, default=0, help="shard number, 0 … BRIDGE_SHARDS-1 (default 0)")
     add("worker", cmd_worker, "Run a worker: webhooks, broadcasts, scheduled work and cron.")
@@ -204,6 +223,13 @@ def build_parser() -> argparse.ArgumentParser:
     restore = add("restore", cmd_restore, "Restore an archive made by `wagate backup` (stop the gateway first).")
     restore.add_argument("archive", help="the .tar.gz archive")
     restore.add_argument("--force", action="store_true", help="replace an existing database and session files")
+    rolling = add("rolling-restart", cmd_rolling_restart,
+                  "Restart every supervisord program one process at a time (after applying a changed "
+                  "supervisord.conf), each web process back before the next: a deploy that refuses no request.")
+    rolling.add_argument("--config", default="supervisord.conf", help="supervisord.conf (default ./supervisord.conf)")
+    rolling.add_argument("--settle", type=float, default=3.0, metavar="SECONDS",
+                         help="wait after a web process answers, before the next (default 3; above nginx's "
+                              "fail_timeout)")
     add("gen-key", cmd_gen_key, "Print a new ENCRYPTION_KEY.")
     return parser
 

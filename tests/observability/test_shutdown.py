@@ -70,7 +70,8 @@ async def test_the_web_finishes_a_request_in_flight_when_sigterm_arrives(
         session.add(User(username="slow", password_hash=bcrypt.hashpw(b"right", bcrypt.gensalt(13)).decode(),
                          role=Role.ADMIN))
     port = free_port()
-    web = Child.wagate(settings, tmp_path / "web.out", "web", "--port", str(port), "--shutdown-timeout", "10").start()
+    web = Child.wagate(settings, tmp_path / "web.out", "web", "--port", str(port), "--shutdown-timeout", "10",
+                       "--drain", "0.5").start()
     try:
         await until(lambda: answered(port), timeout=30, what="the web to listen")
         body = b'{"username": "slow", "password": "wrong"}'
@@ -80,7 +81,7 @@ async def test_the_web_finishes_a_request_in_flight_when_sigterm_arrives(
         await writer.drain()
         await asyncio.sleep(0.3)  # the handler is checking the password
         sent = web.terminate()
-        await until(lambda: _refused(port), timeout=5, what="the listening socket to close")
+        await until(lambda: _refused(port), timeout=6, what="the listening socket to close after the drain")
         answer = await asyncio.wait_for(reader.read(), timeout=10)
         writer.close()
         assert answer.startswith(b"HTTP/1.1 401"), answer[:200]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 import sqlite3
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -11,6 +14,7 @@ from sqlalchemy import select
 
 from tests.bridge.conftest import BRIDGE_ENV, add_session, start_bridge, until, wait_status
 from tests.fixtures import make_settings
+from tests.servers import MariaDBProcess
 from wagate.config import Settings
 from wagate.db import migrate
 from wagate.db.engine import create_engine, create_sessionmaker
@@ -89,7 +93,8 @@ def test_restore_refuses_to_overwrite_without_force_and_rejects_bad_archives(tmp
         backup.restore(mysql, archive, force=True)
 
 
-def test_a_mysql_database_is_dumped_and_handed_back_for_import(tmp_path: Path, mariadb_url: str) -> None:
+def test_a_mysql_database_is_dumped_and_handed_back_for_import(tmp_path: Path, mariadb_url: str,
+                                                              mariadb: MariaDBProcess) -> None:
     settings = make_settings(tmp_path, DATABASE_URL=mariadb_url)
     migrate.upgrade(settings.database_url)
     result = backup.backup(settings, tmp_path / "m.tar.gz")
@@ -102,3 +107,42 @@ def test_a_mysql_database_is_dumped_and_handed_back_for_import(tmp_path: Path, m
     assert "IDENTIFIED" not in text  # a data dump, not the server's users
     manifest = backup.restore(settings, result.path)
     assert Path(str(manifest["mysql_dump"])).read_text() == text
+
+    # Into a new, empty database as the README creates it: the printed command, with the password it asks for.
+    mariadb.create_database("restored_fresh")
+    try:
+        fresh = make_settings(tmp_path / "fresh", DATABASE_URL=mariadb.url("restored_fresh"))
+        command = str(backup.restore(fresh, result.path)["mysql_load"])
+        assert f"--host={mariadb.host} --port={mariadb.port} --user={mariadb.user} -p restored_fresh < " in command
+        assert mariadb.password not in command
+        argv, _, dump_path = command.partition(" < ")
+        with open(dump_path, "rb") as dump_file:
+            loaded = subprocess.run([part for part in shlex.split(argv) if part != "-p"], stdin=dump_file,
+                                    env={**os.environ, "MYSQL_PWD": mariadb.password}, capture_output=True,
+                                    timeout=120, check=False)
+        assert loaded.returncode == 0, loaded.stderr
+        assert ("wa_sessions",) in mariadb.execute("SHOW TABLES FROM restored_fresh")
+    finally:
+        mariadb.drop_database("restored_fresh")
+
+
+def test_a_backup_restores_into_a_fresh_clone_whose_auth_sessions_has_its_gitkeep(tmp_path: Path) -> None:
+    def clone(name: str) -> Settings:
+        base = tmp_path / name
+        (base / "auth_sessions").mkdir(parents=True)
+        (base / "auth_sessions" / ".gitkeep").touch()  # as the repository ships it
+        return make_settings(base, DATABASE_URL=f"sqlite+aiosqlite:///{base / 'data' / 'wagate.db'}",
+                             AUTH_SESSIONS_DIR=str(base / "auth_sessions"))
+
+    old = clone("old")
+    migrate.upgrade(old.database_url)
+    (old.auth_sessions_dir / "shop.link").write_text("{}")
+    result = backup.backup(old, tmp_path / "b.tar.gz")
+    with tarfile.open(result.path) as archive:
+        assert "auth_sessions/.gitkeep" not in archive.getnames()
+    assert result.session_files == 1
+
+    manifest = backup.restore(clone("new"), result.path)  # no --force: nothing of the new home is replaced
+    assert manifest["session_files_restored"] == 1
+    assert (tmp_path / "new" / "auth_sessions" / "shop.link").read_text() == "{}"
+    assert (tmp_path / "new" / "data" / "wagate.db").is_file()

@@ -233,6 +233,20 @@ async def test_an_idempotency_key_returns_the_same_message_and_one_job(db: Any, 
     assert await rows.messages_sent(tenant_id) == 1
 
 
+async def test_a_linked_session_reconnecting_queues_sends_and_one_never_linked_refuses(
+        db: Any, arq_redis: ArqRedis, sharded: Settings, rows: Rows, tenant_id: int) -> None:
+    """A bridge restarting (a deploy) puts its sessions in STARTING for a moment: a send then is queued, not refused."""
+    async with db() as s, s.begin():
+        await s.execute(update(WaSession).values(status=SessionStatus.STARTING, jid="6281234567890@s.whatsapp.net"))
+    result = await messaging.queue_message(db, arq_redis, sharded, text())
+    assert result.created and result.enqueued
+
+    async with db() as s, s.begin():
+        await s.execute(update(WaSession).values(status=SessionStatus.STARTING, jid=None))
+    with pytest.raises(Conflict, match="STARTING"):
+        await messaging.queue_message(db, arq_redis, sharded, text())
+
+
 async def test_concurrent_sends_with_one_key_make_one_message(db: Any, arq_redis: ArqRedis, sharded: Settings,
                                                               rows: Rows, tenant_id: int) -> None:
     results = await asyncio.gather(*[

@@ -102,7 +102,7 @@ def backup(settings: Settings, target: Path | None = None) -> BackupResult:
         count = 0
         sessions = Path(settings.auth_sessions_dir)
         for path in sorted(sessions.glob("*")) if sessions.is_dir() else []:
-            if not path.is_file() or path.name.endswith(("-wal", "-shm", "-journal")):
+            if not _is_session_file(path) or path.name.endswith(("-wal", "-shm", "-journal")):
                 continue
             copy = root / "auth_sessions" / path.name
             if _is_sqlite(path):
@@ -145,6 +145,8 @@ def restore(settings: Settings, archive_path: Path, *, force: bool = False) -> d
         sessions.mkdir(parents=True, exist_ok=True)
         restored = 0
         for path in sorted((root / "auth_sessions").glob("*")) if (root / "auth_sessions").is_dir() else []:
+            if not _is_session_file(path):  # an older archive's .gitkeep: a fresh clone has its own
+                continue
             target = sessions / path.name
             if target.exists() and not force:
                 raise Conflict(f"{target} exists; stop the gateway and pass --force to replace it")
@@ -160,4 +162,18 @@ def restore(settings: Settings, archive_path: Path, *, force: bool = False) -> d
             shutil.copyfile(dump, kept)
             kept.chmod(0o600)
             manifest["mysql_dump"] = str(kept)
+            manifest["mysql_load"] = mysql_load_command(settings.database_url, kept)
     return manifest
+
+
+def _is_session_file(path: Path) -> bool:
+    """A file of auth_sessions/ worth keeping: not a placeholder such as the repository's .gitkeep."""
+    return path.is_file() and not path.name.startswith(".")
+
+
+def mysql_load_command(url: str, dump: Path) -> str:
+    """The command that loads `dump` into DATABASE_URL's database (which must exist, empty): its host, port, user
+    and name, the password asked for (`-p`), never printed."""
+    u, _ = split_tls(url)
+    return (f"mariadb --host={u.host or '127.0.0.1'} --port={u.port or 3306} --user={u.username or ''} -p "
+            f"{u.database or ''} < {dump}")

@@ -253,7 +253,10 @@ def check_owner(session: WaSession | None, tenant_id: int | None) -> WaSession:
 
 async def sendable_tenant(db: AsyncSession, session: WaSession, now: datetime) -> Tenant | None:
     """The session's tenant after the status and subscription checks (None for a session without one)."""
-    if session.status != SessionStatus.WORKING:
+    # A linked session reconnecting (STARTING with its number known: a bridge restarting or taking over) queues the
+    # send, which goes out once it is connected: refusing it would make every deploy of a bridge refuse sends.
+    reconnecting = session.status == SessionStatus.STARTING and session.jid is not None
+    if session.status != SessionStatus.WORKING and not reconnecting:
         raise Conflict(f"Session is {session.status}, not WORKING: it cannot send until it is connected",
                        details={"status": str(session.status)})
     if session.tenant_id is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import time
 from collections.abc import AsyncIterator
@@ -13,8 +14,9 @@ from wagate.config import Settings
 from wagate.db.engine import create_engine, create_sessionmaker
 from wagate.redis_connect import queue_client
 from wagate.services.send_intake import SendIntake
-from wagate.web import edge, limits, middlewares
-from wagate.web.keys import DB, ENGINE, REDIS, SEND_INTAKE, SETTINGS, STARTED_AT
+from wagate.web import edge, limits, middlewares, serve
+from wagate.web.database_outage import DatabaseOutage
+from wagate.web.keys import DATABASE_OUTAGE, DB, DRAINING, ENGINE, REDIS, SEND_INTAKE, SETTINGS, STARTED_AT
 from wagate.web.routes import (
     audit_log,
     auth,
@@ -54,7 +56,9 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     engine = create_engine(app[SETTINGS])
     app[ENGINE] = engine
     app[DB] = create_sessionmaker(engine)
+    app[DATABASE_OUTAGE] = DatabaseOutage(engine)
     yield
+    await app[DATABASE_OUTAGE].close()
     await engine.dispose()
 
 
@@ -100,6 +104,8 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[STARTED_AT] = time.time()
+    app[DRAINING] = asyncio.Event()
+    app.on_response_prepare.append(serve.close_while_draining)
     # The key-usage batcher writes to the database at shutdown: it must close before the engine does.
     app.cleanup_ctx.extend([_database, _redis, _send_intake, limits.limiter_context, limits.key_usage_context])
     app.cleanup_ctx.append(events_ws.hub_context)  # after _redis: the hub's pub/sub is on its pool

@@ -23,7 +23,8 @@ from wagate.logging import security_log
 from wagate.observability import metrics
 from wagate.services import audit
 from wagate.services.principal import Principal
-from wagate.web.keys import DB, PRINCIPAL
+from wagate.web import database_outage
+from wagate.web.keys import DATABASE_OUTAGE, DB, PRINCIPAL
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = structlog.get_logger("wagate.web")
@@ -203,7 +204,10 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         # is there to answer, and it is not a server error.
         log.info("client disconnected", method=request.method, path=request.path)
         return json_error(400, "Connection lost before the request was read")
-    except Exception:
+    except Exception as exc:
+        outage = request.app.get(DATABASE_OUTAGE)
+        if outage is not None and database_outage.is_unreachable(exc):
+            return outage.refuse(exc, request.method, request.path)
         log.exception("unhandled error", method=request.method, path=request.path)
         return json_error(500, "Internal server error", {"request_id": request.get(REQUEST_ID)})
 

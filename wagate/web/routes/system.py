@@ -6,7 +6,7 @@ from aiohttp import web
 
 from wagate import __version__
 from wagate.services import health
-from wagate.web.keys import ENGINE, REDIS, SETTINGS, STARTED_AT
+from wagate.web.keys import DRAINING, ENGINE, REDIS, SETTINGS, STARTED_AT
 
 routes = web.RouteTableDef()
 
@@ -29,6 +29,9 @@ async def readiness(request: web.Request) -> web.Response:
         app[ENGINE], app[REDIS], shards=app[SETTINGS].bridge_shards, started_at=app[STARTED_AT]
     )
     body = report.as_dict()
+    if app[DRAINING].is_set():  # stopping: a balancer checking readiness sends the next request elsewhere
+        body.update(status="draining", message="this web process is stopping")
+        return web.json_response(body, status=503)
     if not report.healthy:
         body["message"] = f"{', '.join(report.down)} {'is' if len(report.down) == 1 else 'are'} down"
     return web.json_response(body, status=200 if report.healthy else 503)
