@@ -28,7 +28,7 @@ from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix, job_key_prefix
 from arq.jobs import serialize_job
 from arq.utils import timestamp_ms, to_unix_ms
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from yarl import URL
 
@@ -52,6 +52,8 @@ LEASE_MARGIN_S = 30
 # The sweep leaves rows due for less than this alone: their job is normally just about to run.
 SWEEP_GRACE_S = 15
 SWEEP_LIMIT = 1000
+# A delivery still not attempted this long after it was due is late: the worker's watchdog reports it.
+LATE_AFTER_S = 120
 ERROR_MAX = 500  # characters of an error kept per attempt
 
 
@@ -321,3 +323,13 @@ async def sweep_deliveries(db_factory: async_sessionmaker[AsyncSession], redis: 
     return enqueued
 
 
+
+
+async def count_late(db_factory: async_sessionmaker[AsyncSession], late_after_s: float = LATE_AFTER_S) -> int:
+    """Deliveries due (pending, or delivering past their lease) more than `late_after_s` ago."""
+    async with db_factory() as db:
+        return int(await db.scalar(
+            select(func.count()).select_from(WebhookDelivery)
+            .where(WebhookDelivery.status.in_([DeliveryStatus.PENDING, DeliveryStatus.DELIVERING]),
+                   WebhookDelivery.next_attempt_at <= utcnow() - timedelta(seconds=late_after_s))
+        ) or 0)
