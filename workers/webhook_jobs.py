@@ -29,7 +29,10 @@ log = structlog.get_logger("wagate.webhooks")
 
 SWEEP_TIMEOUT_S = 50  # below the one-minute period, so sweeps never overlap
 SWEEP_KEEP_S = 150  # a late delivery stays in health for two and a half sweeps: until a sweep finds it gone
-# A job whose receiver host is at its concurrency limit comes back after about this long, holding no slot.
+# A job whose receiver host is at its concurrency limit waits in the worker for a slot (see HostSlots), at most
+# this many jobs per host: of the worker's 50 job slots, 8 POSTing and 30 waiting leave 12 for other hosts.
+HOST_WAITERS = 30
+# A job that found its host busy and too many jobs waiting for it comes back after about this long.
 BUSY_DEFER_S = 0.5
 # A job that found the database unreachable comes back after this long.
 DATABASE_RETRY_S = 2.0
@@ -45,7 +48,8 @@ async def startup(ctx: Ctx) -> None:
     http = aiohttp.ClientSession(connector=connector, trust_env=False, cookie_jar=aiohttp.DummyCookieJar(),
                                  auto_decompress=False)
     ctx["webhook_http"] = http
-    ctx["webhooks"] = Delivery(settings, ctx["db"], ctx["redis"], http, HostSlots(settings.webhook_host_concurrency))
+    slots = HostSlots(settings.webhook_host_concurrency, waiting=HOST_WAITERS)
+    ctx["webhooks"] = Delivery(settings, ctx["db"], ctx["redis"], http, slots)
     ctx["webhook_fanout_stop"] = stop = asyncio.Event()
     ctx["webhook_fanout"] = asyncio.create_task(
         webhook_fanout.run_reader(ctx["db"], ctx["redis"], settings, stop=stop), name="webhook-fanout")

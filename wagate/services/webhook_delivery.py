@@ -13,10 +13,12 @@ after the receiver answered but before the commit retries the attempt; receivers
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import random
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -125,19 +127,61 @@ async def enqueue_attempts(redis: ArqRedis, due: Sequence[DueAttempt]) -> int:
 
 
 class HostSlots:
-    """Per-host concurrency in one worker: a dead receiver holds at most `limit` job slots, never all of them."""
+    """Per-host concurrency in one worker: a dead receiver holds at most `limit` job slots POSTing, plus `waiting`
+    jobs waiting for one, never all of them.
 
-    def __init__(self, limit: int) -> None:
+    A job whose host is at its limit waits here (an asyncio future, no query) for up to `wait_s`, and gets the
+    slot of the first POST to finish; before, it went back to the queue and read its row again each time, which
+    at a steady stream to one receiver made several job runs per delivery. Only when `waiting` jobs already wait
+    for the host, or the wait ends, is the job sent back to the queue (`Outcome.BUSY`).
+    """
+
+    def __init__(self, limit: int, waiting: int = 0) -> None:
         self.limit = limit
+        self.waiting = waiting
         self.in_use: dict[str, int] = {}
+        self._waiters: dict[str, deque[asyncio.Future[None]]] = {}
 
-    def acquire(self, host: str) -> bool:
+    def try_acquire(self, host: str) -> bool:
         if self.in_use.get(host, 0) >= self.limit:
             return False
         self.in_use[host] = self.in_use.get(host, 0) + 1
         return True
 
+    async def acquire(self, host: str, wait_s: float = 0.0) -> bool:
+        """A slot for `host`, waiting up to `wait_s` for one; False when none came (or too many wait already)."""
+        if self.try_acquire(host):
+            return True
+        waiters = self._waiters.setdefault(host, deque())
+        if len(waiters) >= self.waiting or wait_s <= 0:
+            return False
+        handed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiters.append(handed)
+        try:
+            async with asyncio.timeout(wait_s):
+                await asyncio.shield(handed)
+        except TimeoutError:
+            pass
+        except BaseException:
+            if handed.done() and not handed.cancelled():
+                self.release(host)  # handed over just as this job was cancelled: pass it on
+            raise
+        finally:
+            if not handed.done():
+                handed.cancel()
+                waiters.remove(handed)
+            if not waiters:
+                self._waiters.pop(host, None)
+        return handed.done() and not handed.cancelled()
+
     def release(self, host: str) -> None:
+        """Hand the slot to the longest waiting job of the host, or free it."""
+        waiters = self._waiters.get(host)
+        while waiters:
+            handed = waiters.popleft()
+            if not handed.done():
+                handed.set_result(None)  # the slot stays counted in `in_use`: it changes hands
+                return
         left = self.in_use.get(host, 1) - 1
         if left:
             self.in_use[host] = left
@@ -224,10 +268,10 @@ class Delivery:
         if next_at is not None and next_at > now + timedelta(seconds=1) and not taken_over:
             return Outcome.SKIPPED  # an early job (a redelivery raced it); the due one or the sweep comes later
         host = (URL(url).host or "").lower()
-        if not self.slots.acquire(host):
+        if not await self.slots.acquire(host, self.settings.webhook_timeout_s):
             return Outcome.BUSY
         try:
-            return await self._claimed_attempt(delivery_id, seen, status, now, created_at, payload, event,
+            return await self._claimed_attempt(delivery_id, seen, status, utcnow(), created_at, payload, event,
                                                webhook_id, url, secret_token, scheme, host)
         finally:
             self.slots.release(host)
