@@ -20,7 +20,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -30,20 +30,21 @@ from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix, job_key_prefix
 from arq.jobs import serialize_job
 from arq.utils import timestamp_ms, to_unix_ms
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from yarl import URL
 
 from wagate import __version__
 from wagate.config import Settings
 from wagate.db.enums import DeliveryStatus, SignatureScheme
-from wagate.db.models_delivery import Webhook, WebhookAttempt, WebhookDelivery
+from wagate.db.models_delivery import Webhook, WebhookDelivery
 from wagate.db.outage import when_reachable
 from wagate.db.types import utcnow
 from wagate.observability import metrics
 from wagate.queue.names import WORKER_QUEUE
 from wagate.services import secrets_box
 from wagate.services.ssrf import DestinationRefused, check_url
+from wagate.services.webhook_records import AttemptRecord, AttemptRecords
 
 log = structlog.get_logger("wagate.webhooks")
 
@@ -241,6 +242,10 @@ class Delivery:
     redis: ArqRedis
     http: aiohttp.ClientSession
     slots: HostSlots
+    records: AttemptRecords = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.records = AttemptRecords(self.db)
 
     async def attempt(self, delivery_id: int, rerun_of: int | None = None) -> Outcome:
         """Make the delivery's next attempt if it is due and unclaimed; store it and schedule what follows.
@@ -310,19 +315,11 @@ class Delivery:
         status_after = {Outcome.DELIVERED: DeliveryStatus.DELIVERED, Outcome.FAILED: DeliveryStatus.FAILED,
                         Outcome.RETRY: DeliveryStatus.PENDING, Outcome.EXHAUSTED: DeliveryStatus.EXHAUSTED}[outcome]
 
+        record = AttemptRecord(delivery_id, attempt, status_after, next_at, result.status_code, result.error,
+                               result.duration_ms)
+
         async def store() -> None:
-            async with self.db() as db, db.begin():
-                await db.execute(insert(WebhookAttempt).values(
-                    delivery_id=delivery_id, attempt=attempt, status_code=result.status_code,
-                    duration_ms=result.duration_ms, error=result.error,
-                ))
-                await db.execute(
-                    update(WebhookDelivery)
-                    .where(WebhookDelivery.id == delivery_id, WebhookDelivery.attempts == attempt)
-                    .values(status=status_after, next_attempt_at=next_at, last_status_code=result.status_code,
-                            last_error=result.error, last_duration_ms=result.duration_ms,
-                            delivered_at=utcnow() if outcome is Outcome.DELIVERED else None)
-                )
+            await self.records.write(record)
 
         # The receiver has had its POST: an outcome the database refuses is retried until shortly before the lease
         # ends (and the job's timeout, which started a moment before the claim), as the sweep POSTs it again then.
