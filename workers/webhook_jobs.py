@@ -19,6 +19,7 @@ from arq.cron import cron
 from arq.worker import func
 
 from wagate.db.outage import UNREACHABLE
+from wagate.observability import stalls
 from wagate.services import event_outbox, webhook_delivery, webhook_fanout
 from wagate.services.ssrf import GuardedResolver
 from wagate.services.webhook_delivery import DELIVER_JOB, Delivery, HostSlots, Outcome
@@ -27,7 +28,11 @@ from workers.common import Ctx
 log = structlog.get_logger("wagate.webhooks")
 
 SWEEP_TIMEOUT_S = 50  # below the one-minute period, so sweeps never overlap
-# A job whose receiver host is at its concurrency limit comes back after about this long, holding no slot.
+SWEEP_KEEP_S = 150  # a late delivery stays in health for two and a half sweeps: until a sweep finds it gone
+# A job whose receiver host is at its concurrency limit waits in the worker for a slot (see HostSlots), at most
+# this many jobs per host: of the worker's 50 job slots, 8 POSTing and 30 waiting leave 12 for other hosts.
+HOST_WAITERS = 30
+# A job that found its host busy and too many jobs waiting for it comes back after about this long.
 BUSY_DEFER_S = 0.5
 # A job that found the database unreachable comes back after this long.
 DATABASE_RETRY_S = 2.0
@@ -43,7 +48,8 @@ async def startup(ctx: Ctx) -> None:
     http = aiohttp.ClientSession(connector=connector, trust_env=False, cookie_jar=aiohttp.DummyCookieJar(),
                                  auto_decompress=False)
     ctx["webhook_http"] = http
-    ctx["webhooks"] = Delivery(settings, ctx["db"], ctx["redis"], http, HostSlots(settings.webhook_host_concurrency))
+    slots = HostSlots(settings.webhook_host_concurrency, waiting=HOST_WAITERS)
+    ctx["webhooks"] = Delivery(settings, ctx["db"], ctx["redis"], http, slots)
     ctx["webhook_fanout_stop"] = stop = asyncio.Event()
     ctx["webhook_fanout"] = asyncio.create_task(
         webhook_fanout.run_reader(ctx["db"], ctx["redis"], settings, stop=stop), name="webhook-fanout")
@@ -85,8 +91,16 @@ async def deliver_webhook(ctx: Ctx, delivery_id: int) -> str:
 
 
 async def webhook_sweep(ctx: Ctx) -> int:
-    """Re-enqueue due deliveries whose job Redis lost (a restart, a flush, a crash between commit and enqueue)."""
-    return await webhook_delivery.sweep_deliveries(ctx["db"], ctx["redis"])
+    """Re-enqueue due deliveries whose job Redis lost (a restart, a flush, a crash between commit and enqueue).
+
+    It is the deliveries' watchdog too: deliveries left unattempted well past their due time are counted,
+    logged as an error and shown in health until a sweep finds none (their jobs, if lost, re-enqueued here)."""
+    enqueued = await webhook_delivery.sweep_deliveries(ctx["db"], ctx["redis"])
+    late = await webhook_delivery.count_late(ctx["db"])
+    if late:
+        await stalls.report(ctx["redis"], stalls.WEBHOOKS_REPORTER, "webhook_late", late, keep_s=SWEEP_KEEP_S,
+                            re_enqueued=enqueued, late_after_s=webhook_delivery.LATE_AFTER_S)
+    return enqueued
 
 
 async def event_outbox_sweep(ctx: Ctx) -> int:

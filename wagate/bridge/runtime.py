@@ -28,9 +28,11 @@ from wagate.bridge.nudges import listen_for_nudges
 from wagate.bridge.receipts import apply_receipts
 from wagate.bridge.sender import Pacing, SessionSender
 from wagate.bridge.status import set_status
+from wagate.bridge.watchdog import Watchdog
 from wagate.config import Settings
 from wagate.db.enums import Direction, MessageStatus, QrOutcome, SessionStatus
 from wagate.db.models_whatsapp import Message, QrCode, WaSession
+from wagate.db.outage import UNREACHABLE, when_reachable
 from wagate.db.types import utcnow
 from wagate.errors import Conflict, NotFound, TransportError
 from wagate.observability import metrics
@@ -59,6 +61,9 @@ log = structlog.get_logger(__name__)
 # Sessions that were live when the previous bridge stopped: they reconnect by themselves.
 RESUMABLE = (SessionStatus.WORKING, SessionStatus.STARTING, SessionStatus.SCAN_QR_CODE)
 PAIR_CODE_TTL_S = 180
+# How long an event whose writes find no database connection (a pool run dry under load, a restart) is retried;
+# WhatsApp does not send a receipt or a message again, so giving up early would lose it.
+EVENT_PATIENCE_S = 600.0
 
 
 class LeaseHeld(Conflict):
@@ -93,6 +98,8 @@ class Bridge:
         self._handling: set[asyncio.Future[None]] = set()  # events being handled; close() waits for them
         self._tenants: dict[str, int | None] = {}
         self._nudges: asyncio.Task[None] | None = None
+        self.watchdog = Watchdog(db, redis, shard, self.senders, self._drives, self.restart_sender)
+        self._watchdog: asyncio.Task[None] | None = None
 
     # --- process lifecycle ------------------------------------------------------------------------------
 
@@ -100,6 +107,7 @@ class Bridge:
         self.leases.start_renewing(self._lease_lost)
         self._nudges = asyncio.create_task(listen_for_nudges(self.redis, self.shard, self.wake),
                                            name=f"nudges:{self.shard}")
+        self._watchdog = asyncio.create_task(self.watchdog.run(), name=f"watchdog:{self.shard}")
         async with self.db() as session:
             rows = list(await session.scalars(select(WaSession.id).where(WaSession.status.in_(RESUMABLE))))
         mine = [sid for sid in rows if shard_of(sid, self.settings.bridge_shards) == self.shard]
@@ -117,9 +125,10 @@ class Bridge:
                 log.exception("session did not resume", session_id=session_id)
 
     async def close(self) -> None:
-        if self._nudges is not None:
-            self._nudges.cancel()
-            await asyncio.gather(self._nudges, return_exceptions=True)
+        for task in (self._nudges, self._watchdog):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         for sender in list(self.senders.values()):
             await sender.stop()
         self.senders.clear()
@@ -235,6 +244,14 @@ class Bridge:
         sender.wake()
         return True
 
+    async def restart_sender(self, session_id: str) -> None:
+        """A fresh send loop for the session (the watchdog's recovery); the rows, not the loop, hold the work."""
+        await self._drop_sender(session_id)
+        self._sender(session_id).start()
+
+    def _drives(self, session_id: str) -> bool:
+        return shard_of(session_id, self.settings.bridge_shards) == self.shard and session_id in self.leases.held
+
     # --- helpers ----------------------------------------------------------------------------------------
 
     def _sender(self, session_id: str) -> SessionSender:
@@ -322,13 +339,20 @@ class Bridge:
         async with queue:
             taken = queue.take(event)
             try:
-                if isinstance(event, ReceiptReceived):
-                    await self._receipts(event.session_id, taken)
-                elif taken:
-                    await self._handle(event)
+                if taken:
+                    await when_reachable(lambda: self._dispatch(event, taken), patience_s=EVENT_PATIENCE_S, log=log,
+                                         what="event not handled", retry_on=UNREACHABLE, session_id=event.session_id,
+                                         event_type=type(event).__name__)
             except Exception:
                 log.exception("event handling failed", session_id=event.session_id, event_type=type(event).__name__,
                               events=len(taken))
+
+    async def _dispatch(self, event: TransportEvent, taken: list[TransportEvent]) -> None:
+        """Handle `taken` (`event` and the receipts behind it); safe to run again after a database error."""
+        if isinstance(event, ReceiptReceived):
+            await self._receipts(event.session_id, taken)
+        else:
+            await self._handle(event)
 
     async def _receipts(self, session_id: str, receipts: list[TransportEvent]) -> None:
         if not receipts:

@@ -51,7 +51,7 @@ log = structlog.get_logger(__name__)
 
 MAX_ATTEMPTS = 3
 RETRY_BACKOFF_S = (2.0, 8.0)  # before the 2nd and 3rd attempt of a transiently failed send
-IDLE_POLL_S = 5.0  # with nothing due, look again this often even without a wake-up (a lost job loses nothing)
+RETRY_SLACK_S = 0.05  # a retry's row is due by the wall clock, its wake-up by the monotonic one: look a bit later
 SEND_TIMEOUT_S = 120.0  # a media upload on a slow line; beyond this the send counts as a transient failure
 SENT_WRITE_PATIENCE_S = 600.0  # how long a `sent` status that the database refuses is retried before giving up
 BATCH_MAX = 50  # messages per turn when pacing is off
@@ -104,19 +104,6 @@ async def next_due_batch(db: async_sessionmaker[AsyncSession], session_id: str, 
         ))
 
 
-async def next_scheduled_in(db: async_sessionmaker[AsyncSession], session_id: str) -> float | None:
-    """Seconds until the session's next scheduled message is due, if one is waiting."""
-    async with db() as session:
-        when = await session.scalar(
-            select(Message.send_at)
-            .where(Message.session_id == session_id, Message.direction == Direction.OUTBOUND,
-                   Message.status == MessageStatus.QUEUED, Message.send_at > utcnow())
-            .order_by(Message.send_at)
-            .limit(1)
-        )
-    return None if when is None else max(0.0, (when - utcnow()).total_seconds())
-
-
 class SessionSender:
     """The send loop of one session; `wake()` when something may have become due."""
 
@@ -142,6 +129,8 @@ class SessionSender:
         self._task: asyncio.Task[None] | None = None
         self._last_sent: float | None = None
         self._jitter = 0.0
+        self._retry_at: float | None = None  # monotonic time a message this sender put back becomes due
+        self.busy_at = time.monotonic()  # when the loop last looked for work: the watchdog's sign of life
         self.log = log.bind(session_id=session_id)
 
     def start(self) -> None:
@@ -152,6 +141,15 @@ class SessionSender:
     def wake(self) -> None:
         self._wake.set()
 
+    def retry_at(self, delay_s: float) -> None:
+        """Look again in `delay_s`: a message put back for a retry wakes no one else."""
+        at = time.monotonic() + delay_s + RETRY_SLACK_S
+        self._retry_at = at if self._retry_at is None else min(self._retry_at, at)
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
@@ -160,9 +158,14 @@ class SessionSender:
             self._task = None
 
     async def _run(self) -> None:
+        """Turns while something is due; then sleep until woken (a send job, a nudge, Connected, the bridge's
+        watchdog) or until a retry this sender scheduled is due: an idle session costs no query."""
         await self._load_last_sent()
         while True:
             self._wake.clear()  # before looking: a wake-up that arrives while we look is not lost
+            self.busy_at = time.monotonic()
+            if self._retry_at is not None and self._retry_at <= self.busy_at:
+                self._retry_at = None  # this turn looks at it; a retry put back during the turn sets a new one
             try:
                 idle_for = await self._send_due()
             except asyncio.CancelledError:
@@ -170,6 +173,11 @@ class SessionSender:
             except Exception:
                 self.log.exception("sender turn failed")
                 idle_for = 1.0
+            if self._retry_at is not None:
+                left = self._retry_at - time.monotonic()
+                if left <= 0:
+                    continue
+                idle_for = left if idle_for is None else min(idle_for, left)
             # asyncio.timeout, not wait_for: Python 3.11's wait_for swallows a cancel that arrives just as the
             # wake-up does, and stop() would then wait for this loop forever.
             with contextlib.suppress(TimeoutError):
@@ -183,15 +191,16 @@ class SessionSender:
                 # Redis keeps wall-clock milliseconds; convert to this process's monotonic clock.
                 self._last_sent = time.monotonic() - (time.time() - int(value) / 1000)
 
-    async def _send_due(self) -> float:
-        """Send whatever is due, in order and paced; return how long to idle before looking again."""
+    async def _send_due(self) -> float | None:
+        """Send whatever is due, in order and paced; return how long to idle before looking again (None: until
+        woken; a scheduled message's deferred send job wakes the sender when it is due)."""
         while True:
+            self.busy_at = time.monotonic()
             if not await self.transport.is_connected(self.session_id):
-                return IDLE_POLL_S  # Connected wakes the sender
+                return None  # Connected wakes the sender
             due = await next_due_batch(self.db, self.session_id, self.pacing.batch)
             if not due:
-                scheduled = await next_scheduled_in(self.db, self.session_id)
-                return IDLE_POLL_S if scheduled is None else min(IDLE_POLL_S, scheduled + 0.01)
+                return None
             wait = self._wait_before(due[0].priority)
             if wait > 0:
                 # Sleep, but wake early when something new arrives: it may be more urgent than `message`.
@@ -365,23 +374,34 @@ class SessionSender:
             await self.transport.set_typing(self.session_id, chat, False)
 
     async def _fail(self, message: Message, reason: str) -> None:
-        async with self.db() as session, session.begin():
-            await session.execute(
-                update(Message).where(Message.id == message.id)
-                .values(status=MessageStatus.FAILED, error=reason[:1000], failed_at=utcnow())
-            )
-            await session.execute(
-                update(WaSession).where(WaSession.id == self.session_id)
-                .values(messages_failed=WaSession.messages_failed + 1)
-            )
+        async def write() -> None:
+            async with self.db() as session, session.begin():
+                await session.execute(
+                    update(Message).where(Message.id == message.id)
+                    .values(status=MessageStatus.FAILED, error=reason[:1000], failed_at=utcnow())
+                )
+                await session.execute(
+                    update(WaSession).where(WaSession.id == self.session_id)
+                    .values(messages_failed=WaSession.messages_failed + 1)
+                )
+
+        # Left `sending`, the message would be sent again: wait for the database (or a connection of the pool).
+        await when_reachable(write, patience_s=SENT_WRITE_PATIENCE_S, log=self.log, what="failed status not written",
+                             message_id=message.id)
         await self._publish("message.failed", message, status="failed", error=reason)
 
     async def _requeue(self, message: Message, attempts: int, delay_s: float | None, reason: str | None = None) -> None:
         values: dict[str, object] = {"status": MessageStatus.QUEUED, "attempts": attempts, "error": reason}
         if delay_s is not None:
             values["send_at"] = utcnow() + timedelta(seconds=delay_s)
-        async with self.db() as session, session.begin():
-            await session.execute(update(Message).where(Message.id == message.id).values(**values))
+            self.retry_at(delay_s)
+
+        async def write() -> None:
+            async with self.db() as session, session.begin():
+                await session.execute(update(Message).where(Message.id == message.id).values(**values))
+
+        await when_reachable(write, patience_s=SENT_WRITE_PATIENCE_S, log=self.log, what="requeue not written",
+                             message_id=message.id)
 
     async def _publish(self, name: str, message: Message, **data: object) -> None:
         await self._publish_many(name, [(message, data)])

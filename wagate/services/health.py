@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from wagate.observability import stalls as stall_reports
 from wagate.queue.names import HEALTH_CHECK_SUFFIX, WORKER_QUEUE, bridge_queue
 
 log = structlog.get_logger(__name__)
@@ -34,6 +35,7 @@ class HealthReport:
     metrics: dict[str, Any]
     down: list[str] = field(default_factory=list)
     sessions: dict[str, int] = field(default_factory=dict)
+    stalls: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def healthy(self) -> bool:
@@ -47,6 +49,7 @@ class HealthReport:
             "metrics": self.metrics,
             "sessions": self.sessions,
             "down": self.down,
+            "stalls": self.stalls,
         }
 
 
@@ -76,6 +79,16 @@ async def _redis(redis: Redis, shards: int) -> tuple[bool, bool, bool]:
     return True, bool(seen[0]), all(seen[1:])
 
 
+async def _stalls(redis: Redis, shards: int) -> list[dict[str, Any]]:
+    """What the watchdogs found late and recovered lately (see wagate.observability.stalls); [] if unknown."""
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_S):
+            return await stall_reports.current(redis, shards)
+    except Exception as exc:  # Redis down is reported by `_redis`
+        log.warning("health: stall check failed", error=type(exc).__name__)
+        return []
+
+
 def process_metrics(started_at: float) -> dict[str, Any]:
     memory = psutil.virtual_memory()
     return {
@@ -86,7 +99,8 @@ def process_metrics(started_at: float) -> dict[str, Any]:
 
 
 async def check(engine: AsyncEngine, redis: Redis, *, shards: int, started_at: float) -> HealthReport:
-    sessions, (redis_up, worker_up, bridges_up) = await asyncio.gather(_database(engine), _redis(redis, shards))
+    sessions, (redis_up, worker_up, bridges_up), stalls = await asyncio.gather(
+        _database(engine), _redis(redis, shards), _stalls(redis, shards))
     database_up = sessions is not None
     sessions = sessions or {}
     working = sessions.get("WORKING", 0)
@@ -108,8 +122,8 @@ async def check(engine: AsyncEngine, redis: Redis, *, shards: int, started_at: f
         services["whatsapp"] = "unknown"
     if down:
         status = "unhealthy"
-    elif services["queue"] != "running" or whatsapp in ("bridge_down", "disconnected"):
+    elif services["queue"] != "running" or whatsapp in ("bridge_down", "disconnected") or stalls:
         status = "degraded"
     else:
         status = "healthy"
-    return HealthReport(status, services, process_metrics(started_at), down, sessions)
+    return HealthReport(status, services, process_metrics(started_at), down, sessions, stalls)

@@ -13,12 +13,14 @@ after the receiver answered but before the commit retries the attempt; receivers
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import random
 import time
+from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -28,20 +30,21 @@ from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix, job_key_prefix
 from arq.jobs import serialize_job
 from arq.utils import timestamp_ms, to_unix_ms
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from yarl import URL
 
 from wagate import __version__
 from wagate.config import Settings
 from wagate.db.enums import DeliveryStatus, SignatureScheme
-from wagate.db.models_delivery import Webhook, WebhookAttempt, WebhookDelivery
+from wagate.db.models_delivery import Webhook, WebhookDelivery
 from wagate.db.outage import when_reachable
 from wagate.db.types import utcnow
 from wagate.observability import metrics
 from wagate.queue.names import WORKER_QUEUE
 from wagate.services import secrets_box
 from wagate.services.ssrf import DestinationRefused, check_url
+from wagate.services.webhook_records import AttemptRecord, AttemptRecords
 
 log = structlog.get_logger("wagate.webhooks")
 
@@ -52,6 +55,8 @@ LEASE_MARGIN_S = 30
 # The sweep leaves rows due for less than this alone: their job is normally just about to run.
 SWEEP_GRACE_S = 15
 SWEEP_LIMIT = 1000
+# A delivery still not attempted this long after it was due is late: the worker's watchdog reports it.
+LATE_AFTER_S = 120
 ERROR_MAX = 500  # characters of an error kept per attempt
 
 
@@ -123,19 +128,61 @@ async def enqueue_attempts(redis: ArqRedis, due: Sequence[DueAttempt]) -> int:
 
 
 class HostSlots:
-    """Per-host concurrency in one worker: a dead receiver holds at most `limit` job slots, never all of them."""
+    """Per-host concurrency in one worker: a dead receiver holds at most `limit` job slots POSTing, plus `waiting`
+    jobs waiting for one, never all of them.
 
-    def __init__(self, limit: int) -> None:
+    A job whose host is at its limit waits here (an asyncio future, no query) for up to `wait_s`, and gets the
+    slot of the first POST to finish; before, it went back to the queue and read its row again each time, which
+    at a steady stream to one receiver made several job runs per delivery. Only when `waiting` jobs already wait
+    for the host, or the wait ends, is the job sent back to the queue (`Outcome.BUSY`).
+    """
+
+    def __init__(self, limit: int, waiting: int = 0) -> None:
         self.limit = limit
+        self.waiting = waiting
         self.in_use: dict[str, int] = {}
+        self._waiters: dict[str, deque[asyncio.Future[None]]] = {}
 
-    def acquire(self, host: str) -> bool:
+    def try_acquire(self, host: str) -> bool:
         if self.in_use.get(host, 0) >= self.limit:
             return False
         self.in_use[host] = self.in_use.get(host, 0) + 1
         return True
 
+    async def acquire(self, host: str, wait_s: float = 0.0) -> bool:
+        """A slot for `host`, waiting up to `wait_s` for one; False when none came (or too many wait already)."""
+        if self.try_acquire(host):
+            return True
+        waiters = self._waiters.setdefault(host, deque())
+        if len(waiters) >= self.waiting or wait_s <= 0:
+            return False
+        handed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiters.append(handed)
+        try:
+            async with asyncio.timeout(wait_s):
+                await asyncio.shield(handed)
+        except TimeoutError:
+            pass
+        except BaseException:
+            if handed.done() and not handed.cancelled():
+                self.release(host)  # handed over just as this job was cancelled: pass it on
+            raise
+        finally:
+            if not handed.done():
+                handed.cancel()
+                waiters.remove(handed)
+            if not waiters:
+                self._waiters.pop(host, None)
+        return handed.done() and not handed.cancelled()
+
     def release(self, host: str) -> None:
+        """Hand the slot to the longest waiting job of the host, or free it."""
+        waiters = self._waiters.get(host)
+        while waiters:
+            handed = waiters.popleft()
+            if not handed.done():
+                handed.set_result(None)  # the slot stays counted in `in_use`: it changes hands
+                return
         left = self.in_use.get(host, 1) - 1
         if left:
             self.in_use[host] = left
@@ -195,6 +242,10 @@ class Delivery:
     redis: ArqRedis
     http: aiohttp.ClientSession
     slots: HostSlots
+    records: AttemptRecords = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.records = AttemptRecords(self.db)
 
     async def attempt(self, delivery_id: int, rerun_of: int | None = None) -> Outcome:
         """Make the delivery's next attempt if it is due and unclaimed; store it and schedule what follows.
@@ -222,10 +273,10 @@ class Delivery:
         if next_at is not None and next_at > now + timedelta(seconds=1) and not taken_over:
             return Outcome.SKIPPED  # an early job (a redelivery raced it); the due one or the sweep comes later
         host = (URL(url).host or "").lower()
-        if not self.slots.acquire(host):
+        if not await self.slots.acquire(host, self.settings.webhook_timeout_s):
             return Outcome.BUSY
         try:
-            return await self._claimed_attempt(delivery_id, seen, status, now, created_at, payload, event,
+            return await self._claimed_attempt(delivery_id, seen, status, utcnow(), created_at, payload, event,
                                                webhook_id, url, secret_token, scheme, host)
         finally:
             self.slots.release(host)
@@ -264,19 +315,11 @@ class Delivery:
         status_after = {Outcome.DELIVERED: DeliveryStatus.DELIVERED, Outcome.FAILED: DeliveryStatus.FAILED,
                         Outcome.RETRY: DeliveryStatus.PENDING, Outcome.EXHAUSTED: DeliveryStatus.EXHAUSTED}[outcome]
 
+        record = AttemptRecord(delivery_id, attempt, status_after, next_at, result.status_code, result.error,
+                               result.duration_ms)
+
         async def store() -> None:
-            async with self.db() as db, db.begin():
-                await db.execute(insert(WebhookAttempt).values(
-                    delivery_id=delivery_id, attempt=attempt, status_code=result.status_code,
-                    duration_ms=result.duration_ms, error=result.error,
-                ))
-                await db.execute(
-                    update(WebhookDelivery)
-                    .where(WebhookDelivery.id == delivery_id, WebhookDelivery.attempts == attempt)
-                    .values(status=status_after, next_attempt_at=next_at, last_status_code=result.status_code,
-                            last_error=result.error, last_duration_ms=result.duration_ms,
-                            delivered_at=utcnow() if outcome is Outcome.DELIVERED else None)
-                )
+            await self.records.write(record)
 
         # The receiver has had its POST: an outcome the database refuses is retried until shortly before the lease
         # ends (and the job's timeout, which started a moment before the claim), as the sweep POSTs it again then.
@@ -321,3 +364,13 @@ async def sweep_deliveries(db_factory: async_sessionmaker[AsyncSession], redis: 
     return enqueued
 
 
+
+
+async def count_late(db_factory: async_sessionmaker[AsyncSession], late_after_s: float = LATE_AFTER_S) -> int:
+    """Deliveries due (pending, or delivering past their lease) more than `late_after_s` ago."""
+    async with db_factory() as db:
+        return int(await db.scalar(
+            select(func.count()).select_from(WebhookDelivery)
+            .where(WebhookDelivery.status.in_([DeliveryStatus.PENDING, DeliveryStatus.DELIVERING]),
+                   WebhookDelivery.next_attempt_at <= utcnow() - timedelta(seconds=late_after_s))
+        ) or 0)
