@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wagate.db.enums import ActorType, Role, TenantStatus
 from wagate.db.models_identity import ApiKey, AuditLog, Tenant
-from wagate.errors import Conflict, Forbidden, Invalid, NotFound
+from wagate.errors import Conflict, Forbidden, Invalid, NotFound, OtherTenant
 from wagate.services import tenants
 from wagate.services.credentials import hash_token
 from wagate.services.sessions import Actor
@@ -52,7 +52,7 @@ async def test_scoped_callers_stay_in_their_service(db: Db) -> None:
     await upsert(db, "usr_1", scope="svc-a")
     with pytest.raises(Forbidden):
         await upsert(db, "usr_2", scope="svc-a", source="svc-b")
-    with pytest.raises(Forbidden):  # exists, but in another service: refused, not hidden
+    with pytest.raises(OtherTenant):  # exists, but in another service: answered as missing
         await tenants.get_api_key(db, "usr_1", scope="svc-b", source=None)
     with pytest.raises(NotFound):
         await tenants.get_api_key(db, "nobody", scope="svc-b", source=None)

@@ -27,7 +27,7 @@ from wagate.db.enums import ActorType, Role, TenantStatus
 from wagate.db.models_identity import ApiKey, Tenant
 from wagate.db.models_whatsapp import WaSession
 from wagate.db.types import utcnow
-from wagate.errors import Conflict, Forbidden, Invalid, NotFound
+from wagate.errors import Conflict, Forbidden, Invalid, NotFound, OtherTenant
 from wagate.services import audit, key_cache
 from wagate.services.credentials import NewKey, new_api_key
 from wagate.services.sessions import Actor
@@ -224,7 +224,7 @@ async def set_session_options(db: Db, session_id: str, options: Mapping[str, Any
         if row is None:
             raise NotFound(f"session {session_id!r} not found")
         if tenant_id is not None and row.tenant_id != tenant_id:
-            raise Forbidden(f"session {session_id!r} belongs to another account")
+            raise OtherTenant(f"session {session_id!r} not found", f"session {session_id!r} belongs to another tenant")
         merged = {**(row.settings or {}), **options}
         if merged != row.settings:
             row.settings = merged
@@ -302,7 +302,7 @@ async def _find(s: AsyncSession, user_id: str, *, scope: str | None, source: str
         raise Conflict(f"user {user_id!r} exists in several services; name one with ?source=",
                        {"sources": sorted(t.source_service for t in matches)})
     if scope is not None and await s.scalar(select(Tenant.id).where(Tenant.user_id == user_id).limit(1)):
-        raise Forbidden(f"user {user_id!r} belongs to another service")
+        raise OtherTenant(f"user {user_id!r} not found", f"user {user_id!r} belongs to another service")
     raise NotFound(f"user {user_id!r} not found")
 
 
