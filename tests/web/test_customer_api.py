@@ -18,6 +18,7 @@ from wagate.db.enums import ActorType, SessionStatus
 from wagate.db.models_whatsapp import Contact
 from wagate.services import registry, tenants
 from wagate.services.sessions import Actor
+from wagate.web.keys import REDIS
 
 SESSION_KEYS = {"session_id", "session_name", "status", "connected", "phone", "jid", "push_name", "platform",
                 "auto_read_enabled", "typing_enabled", "webhook_url", "events", "options", "created_at",
@@ -48,7 +49,7 @@ async def test_me_and_expiry(client: TestClient, db: Db, keys: dict[str, Any]) -
     assert set(me["subscription"]) == {"status", "active", "expires_at", "max_sessions", "max_messages",
                                        "messages_sent", "sessions"}
     assert me["subscription"]["active"] is True and me["subscription"]["max_sessions"] == 2
-    await tenants.update_tenant(db, "usr_1", scope="svc-a", source=None, timezone="Asia/Jakarta",
+    await tenants.update_tenant(db, client.app[REDIS], "usr_1", scope="svc-a", source=None, timezone="Asia/Jakarta",
                                 values={"expires_at": datetime.now(UTC) - timedelta(seconds=1)},
                                 actor=Actor(ActorType.SYSTEM, "tests"))
     me = await call(client, "GET", "/v1/me", keys["h"], 200)  # still answers, and says why

@@ -13,6 +13,7 @@ from wagate.config import Settings
 from wagate.db.engine import create_engine, create_sessionmaker
 from wagate.redis_connect import queue_client
 from wagate.services.send_intake import SendIntake
+from wagate.web import auth as web_auth
 from wagate.web import edge, limits, middlewares
 from wagate.web.keys import DB, ENGINE, REDIS, SEND_INTAKE, SETTINGS, STARTED_AT
 from wagate.web.routes import (
@@ -100,7 +101,8 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[STARTED_AT] = time.time()
     # The key-usage batcher writes to the database at shutdown: it must close before the engine does.
-    app.cleanup_ctx.extend([_database, _redis, _send_intake, limits.limiter_context, limits.key_usage_context])
+    app.cleanup_ctx.extend([_database, _redis, _send_intake, limits.limiter_context, limits.key_usage_context,
+                            web_auth.key_cache_context])
     app.cleanup_ctx.append(events_ws.hub_context)  # after _redis: the hub's pub/sub is on its pool
     app.on_shutdown.append(events_ws.close_sockets)
     app.on_startup.append(_freeze_startup_objects)  # after the cleanup contexts opened the pools

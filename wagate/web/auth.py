@@ -13,8 +13,10 @@ since dashboards present expired tokens all day before refreshing them.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from aiohttp import web
@@ -22,19 +24,30 @@ from aiohttp import web
 from wagate.errors import Forbidden, Unauthorized
 from wagate.logging import security_log
 from wagate.observability import metrics
-from wagate.services import auth
+from wagate.services import auth, key_cache
 from wagate.services.limiter import Decision
 from wagate.services.principal import Permission, Principal, PrincipalKind
-from wagate.web.keys import DB, KEY_USAGE, LIMITER, PRINCIPAL, SETTINGS
+from wagate.web.keys import DB, KEY_USAGE, LIMITER, PRINCIPAL, REDIS, SETTINGS
 from wagate.web.limits import Handler, rate_limited, too_many, with_headers
 from wagate.web.middlewares import deny, ip_of, json_error
 
-__all__ = ["PRINCIPAL", "principal", "rate_limited", "require", "require_customer", "require_internal",
-           "require_session_token", "required_permissions"]
+__all__ = ["PRINCIPAL", "key_cache_context", "principal", "rate_limited", "require", "require_customer",
+           "require_internal", "require_session_token", "required_permissions"]
 
 API_KEY_PREFIX = "wag_"
 NOT_COUNTED = ("Authentication required", "Token expired")
 _REQUIRED = "__wagate_permissions__"  # set by `require` on its wrapper, read by `required_permissions`
+
+
+async def key_cache_context(app: web.Application) -> AsyncIterator[None]:
+    """Hear every process's key changes for as long as the app runs (see `wagate.services.key_cache`)."""
+    stop = asyncio.Event()
+    listener = asyncio.create_task(key_cache.listen(app[REDIS], stop), name="key-cache-listener")
+    yield
+    stop.set()
+    listener.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await listener
 
 
 def required_permissions(handler: Callable[..., Any]) -> frozenset[Permission] | None:
