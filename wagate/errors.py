@@ -7,6 +7,7 @@
     ├── Unauthorized            401  missing or wrong credentials
     ├── Forbidden               403  authenticated, but not allowed (role, tenant, subscription)
     ├── NotFound                404
+    │   └── OtherTenant         404  another tenant's resource: answered as missing, logged and audited as denied
     ├── Conflict                409  duplicate or state clash
     ├── PayloadTooLarge         413
     ├── RateLimited             429  carries `retry_after` seconds
@@ -65,6 +66,15 @@ class Forbidden(WAGateError):
 class NotFound(WAGateError):
     status = 404
     default_message = "Not found"
+
+
+class OtherTenant(NotFound):
+    """Another tenant's resource, asked for by a tenant-bound caller. Answered exactly like a missing one, so a
+    tenant cannot learn which ids another tenant has; the web layer still logs and audits it as a denied access."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason  # for the security log and the audit row, never for the answer
 
 
 class Conflict(WAGateError):

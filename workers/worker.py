@@ -25,7 +25,7 @@ async def outbox_sweep(ctx: Ctx) -> int:
 
 async def subscription_expiry(ctx: Ctx) -> dict[str, list[int]]:
     """Expire the tenants whose subscription ended, re-activate the renewed (times in settings.timezone)."""
-    run = await expire_due(ctx["db"], ctx["settings"].timezone)
+    run = await expire_due(ctx["db"], ctx["redis"], ctx["settings"].timezone)
     return {"expired": run.expired, "reactivated": run.reactivated}
 
 

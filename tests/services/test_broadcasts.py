@@ -17,7 +17,7 @@ from wagate.db.models_delivery import Broadcast, BroadcastRecipient
 from wagate.db.models_identity import AuditLog, Tenant
 from wagate.db.models_whatsapp import Message
 from wagate.db.types import utcnow
-from wagate.errors import Conflict, Forbidden, Invalid
+from wagate.errors import Conflict, Forbidden, Invalid, OtherTenant
 from wagate.queue.jobs import broadcast_expand_job_id
 from wagate.services import broadcasts
 from wagate.services.broadcast_csv import from_csv, from_records
@@ -145,7 +145,7 @@ async def test_limits_refuse_before_anything_is_written(db: async_sessionmaker[A
         await create(db, arq_redis, settings, request(3, session_id="small"), tenant_id=small)
     with pytest.raises(Forbidden, match="expired"):
         await create(db, arq_redis, settings, request(1, session_id="old"), tenant_id=expired)
-    with pytest.raises(Forbidden, match="another tenant"):
+    with pytest.raises(OtherTenant, match="Session not found"):
         await create(db, arq_redis, settings, request(1, session_id="small"), tenant_id=expired)
     with pytest.raises(Invalid) as caught:
         await create(db, arq_redis, settings, request(5), max_recipients=4)

@@ -39,7 +39,7 @@ async def test_a_real_worker_expires_a_tenant_whose_wib_time_has_passed(db: Db, 
     actor = Actor(ActorType.INTERNAL, "svc")
     for user_id, expires in (("past", wib_wall_clock - timedelta(minutes=1)),
                              ("future", wib_wall_clock + timedelta(minutes=5))):
-        await tenants.upsert_tenant(db, scope="svc", user_id=user_id, values={}, timezone=settings.timezone,
+        await tenants.upsert_tenant(db, None, scope="svc", user_id=user_id, values={}, timezone=settings.timezone,
                                     actor=actor)
         async with db() as s, s.begin():  # straight into the row, as naive WIB read by the service's rule
             row = await s.scalar(select(Tenant).where(Tenant.user_id == user_id))

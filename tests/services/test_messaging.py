@@ -22,7 +22,16 @@ from wagate.db.enums import Direction, MessageStatus, MessageType, Priority, Ses
 from wagate.db.models_identity import Tenant
 from wagate.db.models_whatsapp import Message, WaSession
 from wagate.db.types import utcnow
-from wagate.errors import Conflict, Forbidden, Invalid, NotFound, PayloadTooLarge, UnsupportedMediaType, WAGateError
+from wagate.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    OtherTenant,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    WAGateError,
+)
 from wagate.queue.names import bridge_queue, shard_of
 from wagate.services import messaging
 from wagate.services.messaging import MessageFilters, SendRequest
@@ -137,7 +146,7 @@ def _past() -> datetime:
 
 REFUSALS: list[tuple[str, Arrange, dict[str, Any], type[WAGateError], str]] = [
     ("unknown session", _nothing, {"session_id": "nope"}, NotFound, "Session not found"),
-    ("another tenant's session", _nothing, {"_tenant": "other"}, Forbidden, "another tenant"),
+    ("another tenant's session", _nothing, {"_tenant": "other"}, OtherTenant, "Session not found"),
     ("session not WORKING", _session_status, {}, Conflict, "SCAN_QR_CODE"),
     ("subscription status expired", lambda r, d: _tenant(r, d, status=TenantStatus.EXPIRED), {}, Forbidden,
      "Subscription expired"),

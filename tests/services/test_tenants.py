@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wagate.db.enums import ActorType, Role, TenantStatus
 from wagate.db.models_identity import ApiKey, AuditLog, Tenant
-from wagate.errors import Conflict, Forbidden, Invalid, NotFound
+from wagate.errors import Conflict, Forbidden, Invalid, NotFound, OtherTenant
 from wagate.services import tenants
 from wagate.services.credentials import hash_token
 from wagate.services.sessions import Actor
@@ -22,7 +22,7 @@ SVC = Actor(ActorType.INTERNAL, "svc-a")
 
 
 async def upsert(db: Db, user_id: str = "usr_1", scope: str | None = "svc-a", **values: object) -> tenants.Upserted:
-    return await tenants.upsert_tenant(db, scope=scope, user_id=user_id, values=values, timezone=WIB, actor=SVC)
+    return await tenants.upsert_tenant(db, None, scope=scope, user_id=user_id, values=values, timezone=WIB, actor=SVC)
 
 
 def test_naive_times_are_wall_clock_in_the_zone_and_dates_run_to_the_end_of_the_day() -> None:
@@ -52,7 +52,7 @@ async def test_scoped_callers_stay_in_their_service(db: Db) -> None:
     await upsert(db, "usr_1", scope="svc-a")
     with pytest.raises(Forbidden):
         await upsert(db, "usr_2", scope="svc-a", source="svc-b")
-    with pytest.raises(Forbidden):  # exists, but in another service: refused, not hidden
+    with pytest.raises(OtherTenant):  # exists, but in another service: answered as missing
         await tenants.get_api_key(db, "usr_1", scope="svc-b", source=None)
     with pytest.raises(NotFound):
         await tenants.get_api_key(db, "nobody", scope="svc-b", source=None)
@@ -66,19 +66,19 @@ async def test_a_global_caller_must_name_the_service_of_an_ambiguous_user(db: Db
     await upsert(db, "usr_1", scope="svc-a")
     await upsert(db, "usr_1", scope="svc-b")
     with pytest.raises(Conflict):
-        await tenants.update_tenant(db, "usr_1", scope=None, source=None, values={"max_sessions": 1},
+        await tenants.update_tenant(db, None, "usr_1", scope=None, source=None, values={"max_sessions": 1},
                                     timezone=WIB, actor=SVC)
-    view = await tenants.update_tenant(db, "usr_1", scope=None, source="svc-b", values={"max_sessions": 1},
+    view = await tenants.update_tenant(db, None, "usr_1", scope=None, source="svc-b", values={"max_sessions": 1},
                                        timezone=WIB, actor=SVC)
     assert view.tenant.source_service == "svc-b" and view.tenant.max_sessions == 1
     with pytest.raises(Conflict):  # moving onto a (service, user) that exists
-        await tenants.update_tenant(db, "usr_1", scope=None, source="svc-b", values={"source": "svc-a"},
+        await tenants.update_tenant(db, None, "usr_1", scope=None, source="svc-b", values={"source": "svc-a"},
                                     timezone=WIB, actor=SVC)
 
 
 async def test_rotation_revokes_the_old_key(db: Db) -> None:
     first = await upsert(db)
-    rotated = await tenants.rotate_api_key(db, "usr_1", scope="svc-a", source=None, actor=SVC)
+    rotated = await tenants.rotate_api_key(db, None, "usr_1", scope="svc-a", source=None, actor=SVC)
     assert rotated.api_key != first.api_key
     assert rotated.view.key is not None and rotated.view.key.key_hash == hash_token(rotated.api_key)
     async with db() as s:
@@ -91,7 +91,7 @@ async def test_status_follows_the_date_on_write(db: Db) -> None:
     past = datetime.now(UTC) - timedelta(minutes=1)
     made = await upsert(db, expires_at=past)
     assert made.view.tenant.status == TenantStatus.EXPIRED
-    renewed = await tenants.update_tenant(db, "usr_1", scope="svc-a", source=None,
+    renewed = await tenants.update_tenant(db, None, "usr_1", scope="svc-a", source=None,
                                           values={"expires_at": past + timedelta(days=30)}, timezone=WIB, actor=SVC)
     assert renewed.tenant.status == TenantStatus.ACTIVE
 
@@ -107,12 +107,12 @@ async def test_expire_due_compares_instants_and_reactivates_the_renewed(db: Db) 
         assert tenant is not None
         tenant.status = TenantStatus.EXPIRED  # as if renewed behind the cron's back
     two_minutes_later = datetime.now(ZoneInfo(WIB)) + timedelta(minutes=2)
-    run = await tenants.expire_due(db, WIB, now=two_minutes_later)
+    run = await tenants.expire_due(db, None, WIB, now=two_minutes_later)
     async with db() as s:
         status = {t.user_id: t.status for t in await s.scalars(select(Tenant))}
         actions = sorted(a.action for a in await s.scalars(select(AuditLog).where(AuditLog.actor_type == "system")))
     assert status == {"due": TenantStatus.EXPIRED, "later": TenantStatus.ACTIVE, "forever": TenantStatus.ACTIVE}
     assert len(run.expired) == 1 and len(run.reactivated) == 1
     assert actions == ["tenant.expire", "tenant.reactivate"]
-    again = await tenants.expire_due(db, WIB, now=two_minutes_later)
+    again = await tenants.expire_due(db, None, WIB, now=two_minutes_later)
     assert again.expired == [] and again.reactivated == []  # idempotent

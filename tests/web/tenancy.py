@@ -33,7 +33,7 @@ def reseller_settings(tmp_path: Path, database_url: str, redis_url: str, **envir
 async def tenant(db: Db, user_id: str = "usr_1", source: str = "svc-a", timezone: str = "Asia/Jakarta",
                  **values: Any) -> tuple[int, str]:
     """A tenant and the plaintext of its customer API key."""
-    made = await tenants.upsert_tenant(db, scope=source, user_id=user_id, values=values, timezone=timezone,
+    made = await tenants.upsert_tenant(db, None, scope=source, user_id=user_id, values=values, timezone=timezone,
                                        actor=Actor(ActorType.SYSTEM, "tests"))
     assert made.api_key is not None
     return made.view.tenant.id, made.api_key

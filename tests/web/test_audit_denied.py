@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select, text
 
 from tests.web.identities import add_user, bearer, login
-from tests.web.tenancy import B, Db, reseller_settings, session, tenant
+from tests.web.tenancy import A, B, Db, reseller_settings, session, tenant
 from wagate.config import Settings
 from wagate.db.enums import Role
 from wagate.db.models_identity import AuditLog
@@ -50,19 +50,19 @@ async def test_a_key_deleting_another_tenants_session_is_a_denied_row(client: Te
     await session(db, "their-session", theirs)
     response = await client.delete("/v1/sessions/their-session",
                                    headers={"x-api-key": my_key, "X-Request-ID": "aud-denied-session"})
-    assert response.status == 403, await response.text()
+    assert response.status == 404, await response.text()  # as if it did not exist: its id tells nothing
     [row] = await audits(db, "aud-denied-session")
     assert row.result == "denied" and row.action == "DELETE /v1/sessions/{session_id}"
     assert row.actor_type == "api_key" and row.actor_id is not None and row.tenant_id == mine
     assert (row.target_type, row.target_id) == ("session", "their-session")
-    assert row.details == {"status": 403, "reason": "session 'their-session' belongs to another account"}
+    assert row.details == {"status": 404, "reason": "session 'their-session' belongs to another tenant"}
 
 
 async def test_a_scoped_internal_keys_refused_change_is_a_denied_row(client: TestClient, db: Db) -> None:
     await tenant(db, "usr_a", source="svc-a")
     response = await client.put("/internal/users/usr_a", json={"name": "x"},
                                 headers={**B, "X-Request-ID": "aud-denied-internal"})
-    assert response.status == 403, await response.text()
+    assert response.status == 404, await response.text()  # another service's user: as if missing
     [row] = await audits(db, "aud-denied-internal")
     assert (row.result, row.actor_type, row.actor_id) == ("denied", "internal", "svc-b")
     assert row.action == "PUT /internal/users/{user_id}" and row.target_id == "usr_a"
@@ -105,8 +105,8 @@ async def test_a_database_that_cannot_take_the_row_still_answers_403(
     await tenant(db, "usr_a", source="svc-a")
     async with db() as s, s.begin():
         await s.execute(text("DROP TABLE audit_logs"))
-    response = await client.put("/internal/users/usr_a", json={"name": "x"},
-                                headers={**B, "X-Request-ID": "aud-no-table"})
+    response = await client.put("/internal/users/usr_a", json={"source": "svc-b"},
+                                headers={**A, "X-Request-ID": "aud-no-table"})
     assert response.status == 403, await response.text()
     lines = [json.loads(line) for line in (settings.log_dir / "combined.log").read_text().splitlines()
              if "aud-no-table" in line]

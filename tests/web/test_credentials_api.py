@@ -118,8 +118,8 @@ async def test_qr(client: TestClient, auth: dict[str, str]) -> None:
 async def test_errors(client: TestClient, auth: dict[str, str]) -> None:
     missing = await get(client, "/sessions/nope/credentials", auth, 404)
     assert missing["success"] is False and missing["message"] == "Session not found"
-    await get(client, "/sessions/theirs", auth, 403)
-    await get(client, "/sessions/theirs/qr", auth, 403)
+    await get(client, "/sessions/theirs", auth, 404)  # another tenant's session: as if missing
+    await get(client, "/sessions/theirs/qr", auth, 404)
     wrong = await get(client, "/sessions/all/credentials", {"Authorization": "Bearer wag_wrong_key"}, 401)
     assert wrong["success"] is False and wrong["message"] == "Invalid API key"
     await get(client, "/sessions", {}, 401)

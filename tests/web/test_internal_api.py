@@ -83,9 +83,10 @@ async def test_malformed_and_non_object_bodies_are_400(client: TestClient) -> No
 async def test_scoped_keys_cannot_touch_another_service(client: TestClient) -> None:
     await call(client, "POST", "/internal/users", B, 200, json={**BODY, "source": "svc-b"})
     await call(client, "POST", "/internal/users", A, 403, json={**BODY, "source": "svc-b"})
-    await call(client, "PUT", "/internal/users/usr_001", A, 403, json={"max_sessions": 1})
-    await call(client, "GET", "/internal/users/usr_001/apikey", A, 403)
-    await call(client, "POST", "/internal/users/usr_001/apikey/rotate", A, 403)
+    # another service's user is "not found" to a scoped key: it cannot learn which ids that service has
+    await call(client, "PUT", "/internal/users/usr_001", A, 404, json={"max_sessions": 1})
+    await call(client, "GET", "/internal/users/usr_001/apikey", A, 404)
+    await call(client, "POST", "/internal/users/usr_001/apikey/rotate", A, 404)
     await call(client, "PUT", "/internal/users/usr_001", B, 403, json={"source": "svc-a"})  # no moving away
     await call(client, "GET", "/internal/users/nobody/apikey", A, 404)
     # A global key needs the source to create, and may use any.

@@ -143,7 +143,7 @@ async def test_credentials_role_and_tenant(client: TestClient, rows: Rows) -> No
     response = await client.post("/api/messages/send", json=body, headers=await rows.key(Role.USER))
     assert response.status == 403 and "send_message" in (await response.json())["message"]
     response = await client.post("/api/messages/send", json=body, headers=await rows.key(tenant_id=mine))
-    assert response.status == 403
+    assert response.status == 404  # another tenant's session: as if missing
     response = await client.post("/api/messages/send", json={"to": TO, "message": "x"},
                                  headers=await rows.key(tenant_id=mine))
     assert response.status == 400  # the other tenant's WORKING session is not "the only one" for this key
@@ -309,6 +309,6 @@ async def test_list_filters_pages_and_local_days(client: TestClient, rows: Rows)
     response = await client.get("/api/messages", params={"session": "nobody"}, headers=headers)
     assert response.status == 404
     other = await rows.key(Role.USER, tenant_id=await rows.tenant("usr_other"))
-    assert (await client.get("/api/messages", params={"session": "s1"}, headers=other)).status == 403
+    assert (await client.get("/api/messages", params={"session": "s1"}, headers=other)).status == 404
     response = await client.get("/api/messages", headers=other)
     assert (await response.json())["data"]["total"] == 0

@@ -65,4 +65,4 @@ async def test_refusals(client: TestClient, rows: Rows) -> None:
     assert (await client.get("/api/qr/nobody", headers=operator)).status == 404
     assert (await client.get("/api/qr/s1", params={"format": "gif"}, headers=operator)).status == 400
     other = await rows.key(tenant_id=await rows.tenant())
-    assert (await client.get("/api/qr/s1", headers=other)).status == 403
+    assert (await client.get("/api/qr/s1", headers=other)).status == 404

@@ -228,3 +228,29 @@ async def test_customer_keys_and_expired_subscriptions(make_client: ClientFactor
 
 async def test_the_default_app_refuses_a_call_without_credentials(client: TestClient) -> None:
     assert (await client.get("/api/auth/me")).status == 401
+
+
+async def test_two_different_credentials_are_refused_whichever_would_pass(make_client: ClientFactory,
+                                                                         db: Session) -> None:
+    """A valid key beside a wrong, or merely different, Authorization is ambiguous: 401, never served."""
+    client = await make_client(INTERNAL_API_KEYS="internal-key-0123456789")
+    _, key = await add_key(db, Role.ADMIN)
+    tenant_id = await add_tenant(db)
+    _, tenant_key = await add_key(db, Role.OPERATOR, tenant_id=tenant_id)
+    await add_session(db, "s-cred", "session-token-0123456789", tenant_id)
+    await add_user(db, "cred-user", Role.USER)
+    token = (await login(client, "cred-user"))["access_token"]
+    conflicts = [
+        ("/test/perm/system", {"x-api-key": key, "Authorization": "Bearer not-a-credential"}),
+        ("/test/perm/system", {"x-api-key": key, "Authorization": f"Bearer {token}"}),
+        ("/test/perm/view_logs", {"x-api-key": key, "Authorization": "Basic dXNlcjpwYXNz"}),
+        ("/v1/test", {"x-api-key": tenant_key, "Authorization": f"Bearer {key}"}),
+        ("/internal/test", {"x-internal-api-key": "internal-key-0123456789", "Authorization": "Bearer other"}),
+        ("/wa/test?token=session-token-0123456789", {"Authorization": "Bearer other-token"}),
+    ]
+    for path, headers in conflicts:
+        response = await client.get(path, headers=headers)
+        body = await response.json()
+        assert response.status == 401 and body["message"].startswith("Conflicting credentials"), (path, body)
+    same = await client.get("/test/perm/system", headers={"x-api-key": key, "Authorization": f"Bearer {key}"})
+    assert same.status == 200  # one credential, given twice: not ambiguous

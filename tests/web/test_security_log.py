@@ -83,19 +83,20 @@ async def test_refused_access_writes_a_security_line(client: TestClient, db: Db,
     await session(db, "their-session", theirs)
     await add_user(db, "sec-operator", Role.OPERATOR)
     operator = bearer((await login(client, "sec-operator"))["access_token"])
-    cases: list[tuple[str, str, str, dict[str, str], dict[str, Any] | None, str, str]] = [
-        # (request id, method, path, headers, body, reason, principal kind)
-        ("sec-scope-read", "GET", "/internal/users/usr_b/apikey", A, None, "user 'usr_b' belongs to another service",
-         "internal"),
-        ("sec-scope-move", "PUT", "/internal/users/usr_b", B, {"source": "svc-a"},
+    cases: list[tuple[str, str, str, dict[str, str], dict[str, Any] | None, int, str, str]] = [
+        # (request id, method, path, headers, body, status, reason, principal kind): another tenant's or service's
+        # things are answered 404, as if missing, and logged as what they are
+        ("sec-scope-read", "GET", "/internal/users/usr_b/apikey", A, None, 404,
+         "user 'usr_b' belongs to another service", "internal"),
+        ("sec-scope-move", "PUT", "/internal/users/usr_b", B, {"source": "svc-a"}, 403,
          "a scoped key cannot move a user to another service", "internal"),
-        ("sec-tenant-session", "DELETE", "/v1/sessions/their-session", {"x-api-key": my_key}, None,
-         "session 'their-session' belongs to another account", "api_key"),
-        ("sec-role", "GET", "/api/keys", operator, None, "Permission denied: user_management required", "user"),
+        ("sec-tenant-session", "DELETE", "/v1/sessions/their-session", {"x-api-key": my_key}, None, 404,
+         "session 'their-session' belongs to another tenant", "api_key"),
+        ("sec-role", "GET", "/api/keys", operator, None, 403, "Permission denied: user_management required", "user"),
     ]
-    for request_id, method, path, headers, body, reason, kind in cases:
+    for request_id, method, path, headers, body, status, reason, kind in cases:
         response = await client.request(method, path, headers={**headers, "X-Request-ID": request_id}, json=body)
-        assert response.status == 403, (request_id, await response.text())
+        assert response.status == status, (request_id, await response.text())
         line = line_of(settings, request_id)
         assert line["event"] == "access denied" and line["level"] == "warning", line
         assert line["reason"] == reason and line["path"] == path and line["principal_kind"] == kind, line

@@ -40,7 +40,7 @@ async def test_several_sessions_need_a_name(client: TestClient, rows: Rows) -> N
     assert data["status"] == "LOGGED_OUT" and data["connected"] is False
     assert (await client.get("/api/whatsapp/status", params={"session": "zz"}, headers=viewer)).status == 404
     other = await rows.key(Role.USER, tenant_id=await rows.tenant())
-    assert (await client.get("/api/whatsapp/status", params={"session": "a"}, headers=other)).status == 403
+    assert (await client.get("/api/whatsapp/status", params={"session": "a"}, headers=other)).status == 404
 
 
 async def test_restart_and_logout(client: TestClient, rows: Rows) -> None:

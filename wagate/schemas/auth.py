@@ -64,7 +64,8 @@ class UserCreateSchema(Schema):
     password = _new_password(required=True)
     email = fields.Email(load_default=None, allow_none=True)
     role = fields.String(load_default=Role.USER.value, validate=validate.OneOf(ROLES))
-    tenant_id = fields.Integer(load_default=None, allow_none=True)
+    # Left out: the caller's own tenant (none for an install-wide admin); null asks for an install-wide user.
+    tenant_id = fields.Integer(allow_none=True)
     is_active = fields.Boolean(load_default=True)
 
 

@@ -3,7 +3,7 @@
 Credentials and what they become:
 
     dashboard JWT        Principal(kind="user", role, user_id, tenant_id)
-    API key (wag_…)      Principal(kind="api_key", role, api_key_id, tenant_id)   tenant-bound keys carry the tenant
+    API key (wag_…)      Principal(kind="api_key", role, api_key_id, user_id, tenant_id)   bounded by its owner user
     internal key         Principal(kind="internal", service)                     service None: a global key
     session token        Principal(kind="session", session_id, tenant_id)
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, select, true, update
+from sqlalchemy import exists, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wagate.config import InternalKey, Settings
@@ -25,7 +25,7 @@ from wagate.errors import Forbidden, Invalid, RateLimited, Unauthorized
 from wagate.logging import security_log
 from wagate.services import audit, key_cache, tokens
 from wagate.services.credentials import hash_password_async, hash_token, same, verify_password_async
-from wagate.services.principal import Principal
+from wagate.services.principal import Principal, lower_role
 
 MIN_PASSWORD = 10
 BAD_LOGIN = "Invalid username or password"
@@ -165,26 +165,41 @@ class KeyOwner:
 
 
 async def api_key_principal(sessions: async_sessionmaker[AsyncSession], key: str) -> KeyOwner:
-    """The key's owner; lookups are cached for a few seconds (see `wagate.services.key_cache`)."""
+    """The key's principal, bounded by its owner as the owner is now: a disabled owner disables the key, its role
+    is at most the owner's, and a key with no tenant of its own is bound to its owner's. Lookups are cached
+    (see `wagate.services.key_cache`); every change to a key, its owner or its tenant empties the caches."""
     key_hash = hash_token(key)
     row = key_cache.get(key_hash)
     if row is None:
+        looked_up_at = key_cache.generation()
         async with sessions() as db:
             row = (await db.execute(
-                select(ApiKey.id, ApiKey.prefix, ApiKey.role, ApiKey.tenant_id, ApiKey.revoked_at,
-                       ApiKey.expires_at, Tenant.status, Tenant.expires_at.label("tenant_expires_at"))
-                .outerjoin(Tenant, Tenant.id == ApiKey.tenant_id)
+                select(ApiKey.id, ApiKey.prefix, ApiKey.role, ApiKey.tenant_id, ApiKey.user_id, ApiKey.revoked_at,
+                       ApiKey.expires_at, User.role.label("owner_role"), User.is_active.label("owner_active"),
+                       User.tenant_id.label("owner_tenant_id"), Tenant.status,
+                       Tenant.expires_at.label("tenant_expires_at"))
+                .outerjoin(User, User.id == ApiKey.user_id)
+                .outerjoin(Tenant, Tenant.id == func.coalesce(ApiKey.tenant_id, User.tenant_id))
                 .where(ApiKey.key_hash == key_hash)
             )).one_or_none()
         if row is not None:
-            key_cache.put(key_hash, row)
+            key_cache.put(key_hash, row, looked_up_at)
     if row is None:
         raise Unauthorized("Invalid API key")
     if row.revoked_at is not None:
         raise Unauthorized("API key revoked")
     if row.expires_at is not None and row.expires_at <= utcnow():
         raise Unauthorized("API key expired")
-    principal = Principal("api_key", role=row.role, api_key_id=row.id, tenant_id=row.tenant_id, name=row.prefix)
+    role, tenant_id = row.role, row.tenant_id
+    if row.user_id is not None:
+        if not row.owner_active:
+            raise Unauthorized("API key disabled: its owner's account is disabled")
+        if row.owner_tenant_id is not None and tenant_id not in (None, row.owner_tenant_id):
+            raise Unauthorized("API key disabled: its owner no longer belongs to the key's tenant")
+        role = lower_role(role, row.owner_role)
+        tenant_id = row.owner_tenant_id if tenant_id is None else tenant_id
+    principal = Principal("api_key", role=role, api_key_id=row.id, user_id=row.user_id, tenant_id=tenant_id,
+                          name=row.prefix)
     return KeyOwner(principal, row.status, row.tenant_expires_at)
 
 

@@ -37,7 +37,7 @@ from wagate.db.models_delivery import Broadcast, BroadcastRecipient
 from wagate.db.models_identity import Tenant
 from wagate.db.models_whatsapp import Message, WaSession
 from wagate.db.types import utcnow
-from wagate.errors import Conflict, Forbidden, Invalid, NotFound
+from wagate.errors import Conflict, Forbidden, Invalid, NotFound, OtherTenant
 from wagate.queue.jobs import enqueue_broadcast_expand
 from wagate.services import audit
 from wagate.services import media as media_files
@@ -287,7 +287,7 @@ async def owned_session(db: AsyncSession, session_id: str, tenant_id: int | None
     if session is None:
         raise NotFound("Session not found")
     if tenant_id is not None and session.tenant_id != tenant_id:
-        raise Forbidden("The session belongs to another tenant")
+        raise OtherTenant("Session not found", f"session {session_id!r} belongs to another tenant")
     return session
 
 

@@ -26,7 +26,7 @@ from wagate.db.enums import Direction, MessageStatus, Priority, SessionStatus, T
 from wagate.db.models_identity import Tenant
 from wagate.db.models_whatsapp import Message, WaSession
 from wagate.db.types import utcnow
-from wagate.errors import Conflict, Forbidden, Invalid, NotFound
+from wagate.errors import Conflict, Forbidden, Invalid, NotFound, OtherTenant
 from wagate.queue.jobs import enqueue_send
 from wagate.services import media as media_files
 from wagate.services.outbox import SendJob, enqueue_sends
@@ -247,7 +247,7 @@ def check_owner(session: WaSession | None, tenant_id: int | None) -> WaSession:
     if session is None:
         raise NotFound("Session not found")
     if tenant_id is not None and session.tenant_id != tenant_id:
-        raise Forbidden("The session belongs to another tenant")
+        raise OtherTenant("Session not found", f"session {session.id!r} belongs to another tenant")
     return session
 
 

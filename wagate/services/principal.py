@@ -10,6 +10,10 @@
 
 The same matrix holds for dashboard logins (JWT) and API keys. Internal service keys and per-session tokens
 are not roles: their routes check the principal's kind and scope instead.
+
+Scope: a caller bound to a tenant sees and changes only that tenant's things, and grants nothing above its own
+role or outside its tenant (`sees`, `may_grant`). An API key made by a user is bound by that user too: its role
+is at most the owner's, its tenant the owner's (`wagate.services.auth.api_key_principal`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from enum import StrEnum
 from typing import Literal
 
 from wagate.db.enums import ActorType, Role
+from wagate.errors import Forbidden
 
 
 class Permission(StrEnum):
@@ -36,6 +41,14 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.USER: frozenset({Permission.VIEW_LOGS}),
 }
 
+# Roles in order of power: a caller may grant (to a user or a key) its own role or a lower one, never a higher.
+RANK: dict[Role, int] = {Role.USER: 0, Role.OPERATOR: 1, Role.ADMIN: 2}
+
+
+def lower_role(first: Role, second: Role) -> Role:
+    return first if RANK[first] <= RANK[second] else second
+
+
 PrincipalKind = Literal["user", "api_key", "internal", "session"]
 
 
@@ -45,7 +58,7 @@ class Principal:
 
     kind: PrincipalKind
     role: Role | None = None
-    user_id: int | None = None
+    user_id: int | None = None  # the login, or the user an API key belongs to
     api_key_id: int | None = None
     tenant_id: int | None = None
     service: str | None = None  # the source_service of a scoped internal key
@@ -54,6 +67,14 @@ class Principal:
 
     def can(self, permission: Permission) -> bool:
         return self.role is not None and permission in PERMISSIONS[self.role]
+
+    def sees(self, tenant_id: int | None) -> bool:
+        """Whether a thing of `tenant_id` (None: install-wide) is within this caller's reach."""
+        return self.tenant_id is None or tenant_id == self.tenant_id
+
+    def may_grant(self, role: Role | str) -> bool:
+        """Whether this caller may give `role` to a user or a key: its own role or a lower one."""
+        return self.role is not None and RANK[Role(role)] <= RANK[self.role]
 
     @property
     def actor_type(self) -> ActorType:
@@ -65,3 +86,15 @@ class Principal:
         value = {"user": self.user_id, "api_key": self.api_key_id, "internal": self.service or "global",
                  "session": self.session_id}[self.kind]
         return None if value is None else str(value)
+
+
+def check_grant(actor: Principal, *, role: Role | str | None, tenant_id: int | None, what: str) -> None:
+    """Refuse (403) giving `role` or the binding `tenant_id` (None: install-wide) beyond what `actor` holds itself.
+    `what` names the thing made or changed, for the message ("an API key", "user 12")."""
+    if not actor.sees(tenant_id):
+        raise Forbidden(f"A caller bound to tenant {actor.tenant_id} cannot give {what} "
+                        + ("an install-wide scope" if tenant_id is None else "another tenant"),
+                        {"tenant_id": [f"must be {actor.tenant_id}"]})
+    if role is not None and not actor.may_grant(role):
+        raise Forbidden(f"A {actor.role} cannot give {what} the role {Role(role)}, which is above its own",
+                        {"role": [f"must be {actor.role} or lower"]})

@@ -29,7 +29,7 @@ from wagate.db.enums import ActorType, SessionStatus, TenantStatus
 from wagate.db.models_identity import Tenant
 from wagate.db.models_whatsapp import WaSession
 from wagate.db.types import utcnow
-from wagate.errors import Conflict, Forbidden, Invalid, NotFound, ServiceUnavailable
+from wagate.errors import Conflict, Forbidden, Invalid, NotFound, OtherTenant, ServiceUnavailable
 from wagate.queue import jobs
 from wagate.queue.names import bridge_queue, qr_key
 from wagate.services import audit, events, registry, ssrf
@@ -379,7 +379,7 @@ async def _owned(s: AsyncSession, session_id: str, tenant_id: int | None) -> WaS
     if row is None:
         raise NotFound(f"session {session_id!r} not found")
     if tenant_id is not None and row.tenant_id != tenant_id:
-        raise Forbidden(f"session {session_id!r} belongs to another account")
+        raise OtherTenant(f"session {session_id!r} not found", f"session {session_id!r} belongs to another tenant")
     return row
 
 

@@ -27,7 +27,7 @@ from wagate.db.enums import ActorType, Role, TenantStatus
 from wagate.db.models_identity import ApiKey, Tenant
 from wagate.db.models_whatsapp import WaSession
 from wagate.db.types import utcnow
-from wagate.errors import Conflict, Forbidden, Invalid, NotFound
+from wagate.errors import Conflict, Forbidden, Invalid, NotFound, OtherTenant
 from wagate.services import audit, key_cache
 from wagate.services.credentials import NewKey, new_api_key
 from wagate.services.sessions import Actor
@@ -118,13 +118,13 @@ async def list_tenants(db: Db, *, scope: str | None, source: str | None = None, 
     return TenantPage([TenantView(tenant, int(n)) for tenant, n in rows], total, page, limit)
 
 
-async def upsert_tenant(db: Db, *, scope: str | None, user_id: str, values: Mapping[str, Any], timezone: str,
-                        actor: Actor) -> Upserted:
+async def upsert_tenant(db: Db, redis: Any, *, scope: str | None, user_id: str, values: Mapping[str, Any],
+                        timezone: str, actor: Actor) -> Upserted:
     """Create the tenant (user_id, source) with a customer API key, or update the one that exists."""
     try:
         return await _upsert_tenant(db, scope=scope, user_id=user_id, values=values, timezone=timezone, actor=actor)
     finally:
-        key_cache.forget()  # after the commit: cached lookups of its keys carry the old subscription
+        await key_cache.announce(redis)  # after the commit: cached lookups of its keys carry the old subscription
 
 
 async def _upsert_tenant(db: Db, *, scope: str | None, user_id: str, values: Mapping[str, Any], timezone: str,
@@ -156,14 +156,14 @@ async def _upsert_tenant(db: Db, *, scope: str | None, user_id: str, values: Map
     raise AssertionError("unreachable")
 
 
-async def update_tenant(db: Db, user_id: str, *, scope: str | None, source: str | None,
+async def update_tenant(db: Db, redis: Any, user_id: str, *, scope: str | None, source: str | None,
                         values: Mapping[str, Any], timezone: str, actor: Actor) -> TenantView:
     """Change a tenant's subscription; a global caller may also move it to another `source`."""
     try:
         return await _update_tenant(db, user_id, scope=scope, source=source, values=values, timezone=timezone,
                                     actor=actor)
     finally:
-        key_cache.forget()  # after the commit: cached lookups of its keys carry the old subscription
+        await key_cache.announce(redis)  # after the commit: cached lookups of its keys carry the old subscription
 
 
 async def _update_tenant(db: Db, user_id: str, *, scope: str | None, source: str | None,
@@ -187,7 +187,7 @@ async def get_api_key(db: Db, user_id: str, *, scope: str | None, source: str | 
         return await _view(s, await _find(s, user_id, scope=scope, source=source))
 
 
-async def rotate_api_key(db: Db, user_id: str, *, scope: str | None, source: str | None,
+async def rotate_api_key(db: Db, redis: Any, user_id: str, *, scope: str | None, source: str | None,
                          actor: Actor) -> Rotated:
     """Revoke the tenant's customer key(s) and make a new one, returned once in plaintext."""
     async with db() as s, s.begin():
@@ -204,7 +204,7 @@ async def rotate_api_key(db: Db, user_id: str, *, scope: str | None, source: str
                      tenant_id=tenant.id, details={"prefix": key.prefix,
                                                    "revoked": revoked.rowcount})  # type: ignore[attr-defined]
         view = await _view(s, tenant)
-    key_cache.forget()  # committed: the old key is refused from the next request
+    await key_cache.announce(redis)  # committed: the old key is refused from the next request
     return Rotated(view, key.plaintext)
 
 
@@ -224,7 +224,7 @@ async def set_session_options(db: Db, session_id: str, options: Mapping[str, Any
         if row is None:
             raise NotFound(f"session {session_id!r} not found")
         if tenant_id is not None and row.tenant_id != tenant_id:
-            raise Forbidden(f"session {session_id!r} belongs to another account")
+            raise OtherTenant(f"session {session_id!r} not found", f"session {session_id!r} belongs to another tenant")
         merged = {**(row.settings or {}), **options}
         if merged != row.settings:
             row.settings = merged
@@ -233,7 +233,7 @@ async def set_session_options(db: Db, session_id: str, options: Mapping[str, Any
     return row
 
 
-async def expire_due(db: Db, timezone: str, now: datetime | None = None) -> ExpiryRun:
+async def expire_due(db: Db, redis: Any, timezone: str, now: datetime | None = None) -> ExpiryRun:
     """Mark tenants whose `expires_at` has passed as expired and renewed ones active again; each one audited."""
     now = now or datetime.now(ZoneInfo(timezone))  # an aware instant compares rightly with the stored UTC ones
     async with db() as s, s.begin():
@@ -254,7 +254,7 @@ async def expire_due(db: Db, timezone: str, now: datetime | None = None) -> Expi
                                                        "checked_at": now.isoformat()})
     run = ExpiryRun([t.id for t in due], [t.id for t in renewed])
     if due or renewed:
-        key_cache.forget()
+        await key_cache.announce(redis)
         log.info("subscriptions checked", expired=run.expired, reactivated=run.reactivated)
     return run
 
@@ -302,7 +302,7 @@ async def _find(s: AsyncSession, user_id: str, *, scope: str | None, source: str
         raise Conflict(f"user {user_id!r} exists in several services; name one with ?source=",
                        {"sources": sorted(t.source_service for t in matches)})
     if scope is not None and await s.scalar(select(Tenant.id).where(Tenant.user_id == user_id).limit(1)):
-        raise Forbidden(f"user {user_id!r} belongs to another service")
+        raise OtherTenant(f"user {user_id!r} not found", f"user {user_id!r} belongs to another service")
     raise NotFound(f"user {user_id!r} not found")
 
 

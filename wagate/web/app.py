@@ -14,6 +14,7 @@ from wagate.config import Settings
 from wagate.db.engine import create_engine, create_sessionmaker
 from wagate.redis_connect import queue_client
 from wagate.services.send_intake import SendIntake
+from wagate.web import auth as web_auth
 from wagate.web import edge, limits, middlewares, serve
 from wagate.web.database_outage import DatabaseOutage
 from wagate.web.keys import DATABASE_OUTAGE, DB, DRAINING, ENGINE, REDIS, SEND_INTAKE, SETTINGS, STARTED_AT
@@ -107,7 +108,8 @@ def create_app(settings: Settings) -> web.Application:
     app[DRAINING] = asyncio.Event()
     app.on_response_prepare.append(serve.close_while_draining)
     # The key-usage batcher writes to the database at shutdown: it must close before the engine does.
-    app.cleanup_ctx.extend([_database, _redis, _send_intake, limits.limiter_context, limits.key_usage_context])
+    app.cleanup_ctx.extend([_database, _redis, _send_intake, limits.limiter_context, limits.key_usage_context,
+                            web_auth.key_cache_context])
     app.cleanup_ctx.append(events_ws.hub_context)  # after _redis: the hub's pub/sub is on its pool
     app.on_shutdown.append(events_ws.close_sockets)
     app.on_startup.append(_freeze_startup_objects)  # after the cleanup contexts opened the pools

@@ -6,15 +6,19 @@
     require_session_token()                            /wa/*: ?token= or Bearer, a session's own token, under
                                                        RATE_LIMIT_SESSION (per session)
 
-Every refusal is JSON (401 with `WWW-Authenticate`, 403 naming what is missing) and a security log line.
+Every refusal is JSON (401 with `WWW-Authenticate`, 403 naming what is missing) and a security log line. A request
+carrying two different credentials (an `x-api-key` and another `Authorization`, a `?token=` and another Bearer)
+is refused with 401: which of the two should speak for it is not ours to guess.
 Presented-but-wrong credentials count towards the IP ban; a missing or merely expired credential does not,
 since dashboards present expired tokens all day before refreshing them.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from aiohttp import web
@@ -22,19 +26,30 @@ from aiohttp import web
 from wagate.errors import Forbidden, Unauthorized
 from wagate.logging import security_log
 from wagate.observability import metrics
-from wagate.services import auth
+from wagate.services import auth, key_cache
 from wagate.services.limiter import Decision
 from wagate.services.principal import Permission, Principal, PrincipalKind
-from wagate.web.keys import DB, KEY_USAGE, LIMITER, PRINCIPAL, SETTINGS
+from wagate.web.keys import DB, KEY_USAGE, LIMITER, PRINCIPAL, REDIS, SETTINGS
 from wagate.web.limits import Handler, rate_limited, too_many, with_headers
 from wagate.web.middlewares import deny, ip_of, json_error
 
-__all__ = ["PRINCIPAL", "principal", "rate_limited", "require", "require_customer", "require_internal",
-           "require_session_token", "required_permissions"]
+__all__ = ["PRINCIPAL", "key_cache_context", "principal", "rate_limited", "require", "require_customer",
+           "require_internal", "require_session_token", "required_permissions"]
 
 API_KEY_PREFIX = "wag_"
 NOT_COUNTED = ("Authentication required", "Token expired")
 _REQUIRED = "__wagate_permissions__"  # set by `require` on its wrapper, read by `required_permissions`
+
+
+async def key_cache_context(app: web.Application) -> AsyncIterator[None]:
+    """Hear every process's key changes for as long as the app runs (see `wagate.services.key_cache`)."""
+    stop = asyncio.Event()
+    listener = asyncio.create_task(key_cache.listen(app[REDIS], stop), name="key-cache-listener")
+    yield
+    stop.set()
+    listener.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await listener
 
 
 def required_permissions(handler: Callable[..., Any]) -> frozenset[Permission] | None:
@@ -51,6 +66,16 @@ def principal(request: web.Request) -> Principal:
 def _bearer(request: web.Request) -> str | None:
     scheme, _, value = request.headers.get("Authorization", "").partition(" ")
     return value.strip() or None if scheme.lower() == "bearer" else None
+
+
+def _conflicting(request: web.Request, first: str | None) -> bool:
+    """Whether an `Authorization` header comes with the credential `first` and is not a Bearer of the same value."""
+    return first is not None and "Authorization" in request.headers and _bearer(request) != first
+
+
+async def _refuse_conflict(request: web.Request, first: str) -> web.Response:
+    return await _unauthorized(request, f"Conflicting credentials: send either {first} or Authorization, not two "
+                                        "different ones", count=False)
 
 
 async def _unauthorized(request: web.Request, message: str, *, count: bool = True, **log: Any) -> web.Response:
@@ -96,6 +121,8 @@ def require(*permissions: Permission, kinds: tuple[PrincipalKind, ...] = ("user"
         async def wrapper(request: web.Request) -> web.StreamResponse:
             app = request.app
             key = request.headers.get("x-api-key") or None
+            if _conflicting(request, key):
+                return await _refuse_conflict(request, "x-api-key")
             bearer = _bearer(request)
             if key is None and bearer is not None and bearer.startswith(API_KEY_PREFIX):
                 key, bearer = bearer, None
@@ -135,6 +162,8 @@ def require_customer(allow_expired: bool = False) -> Callable[[Handler], Handler
             key = request.headers.get("x-api-key")
             if not key:
                 return await _unauthorized(request, "Authentication required", count=False)
+            if _conflicting(request, key):
+                return await _refuse_conflict(request, "x-api-key")
             try:
                 owner = await auth.api_key_principal(request.app[DB], key)
             except Unauthorized as exc:
@@ -160,7 +189,10 @@ def require_internal() -> Callable[[Handler], Handler]:
     def decorate(handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def wrapper(request: web.Request) -> web.StreamResponse:
-            given = request.headers.get("x-internal-api-key") or _bearer(request)
+            header = request.headers.get("x-internal-api-key") or None
+            if _conflicting(request, header):
+                return await _refuse_conflict(request, "x-internal-api-key")
+            given = header or _bearer(request)
             if not given:
                 return await _unauthorized(request, "Authentication required", count=False)
             try:
@@ -181,7 +213,10 @@ def require_session_token() -> Callable[[Handler], Handler]:
     def decorate(handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def wrapper(request: web.Request) -> web.StreamResponse:
-            token = request.query.get("token") or _bearer(request)
+            query_token = request.query.get("token") or None
+            if _conflicting(request, query_token):
+                return await _refuse_conflict(request, "?token=")
+            token = query_token or _bearer(request)
             if not token:
                 return await _unauthorized(request, "Authentication required", count=False)
             try:

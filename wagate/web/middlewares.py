@@ -18,7 +18,7 @@ from marshmallow import ValidationError
 
 from wagate import session_ids
 from wagate.db.models_identity import AUDIT_DENIED
-from wagate.errors import Forbidden, RateLimited, WAGateError
+from wagate.errors import Forbidden, OtherTenant, RateLimited, WAGateError
 from wagate.logging import security_log
 from wagate.observability import metrics
 from wagate.services import audit
@@ -153,10 +153,10 @@ def denied_action(request: web.Request) -> str:
     return f"{request.method} {route_template(request) or request.path}"[:64]
 
 
-async def deny(request: web.Request, reason: str, caller: Principal | None = None) -> None:
+async def deny(request: web.Request, reason: str, caller: Principal | None = None, status: int = 403) -> None:
     """`log_denied`, and for a change (POST, PUT, PATCH, DELETE) by an authenticated caller an `audit_logs` row
     with result "denied", written in its own short transaction. A database that cannot take it costs a warning,
-    never the 403."""
+    never the refusal (403, or 404 for another tenant's resource)."""
     caller = caller if caller is not None else request.get(PRINCIPAL)
     log_denied(request, reason, caller)
     if caller is None or request.method not in CHANGES:
@@ -168,7 +168,7 @@ async def deny(request: web.Request, reason: str, caller: Principal | None = Non
             audit.record(db, actor_type=caller.actor_type, actor_id=caller.actor_id, action=denied_action(request),
                          target_type=target[0].removesuffix("_id") if target and target[0] != "id" else None,
                          target_id=target[1][:64] if target else None, tenant_id=caller.tenant_id,
-                         ip=ip_of(request), details={"status": 403, "reason": reason},
+                         ip=ip_of(request), details={"status": status, "reason": reason},
                          result=AUDIT_DENIED)
     except Exception as exc:  # noqa: BLE001 - the refusal stands whatever the database says
         log.warning("denied change not audited", error=repr(exc), path=request.path)
@@ -182,6 +182,8 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except WAGateError as exc:
         if isinstance(exc, Forbidden):
             await deny(request, exc.message)
+        elif isinstance(exc, OtherTenant):
+            await deny(request, exc.reason, status=exc.status)
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
         return json_error(exc.status, exc.message, exc.details, headers)
     except ValidationError as exc:

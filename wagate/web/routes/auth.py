@@ -102,7 +102,7 @@ async def me(request: web.Request) -> web.StreamResponse:
     caller = principal(request)
     data = _describe(caller)
     if caller.kind == "user" and caller.user_id is not None:
-        data["user"] = schemas.UserSchema().dump(await users.get_user(request.app[DB], caller.user_id))
+        data["user"] = schemas.UserSchema().dump(await users.get_user(request.app[DB], caller, caller.user_id))
     else:
         data["api_key_id"] = caller.api_key_id
     return _ok("Current caller", data)

@@ -14,7 +14,7 @@ from aiohttp import web
 from wagate.schemas import tenants as schemas
 from wagate.services import tenants
 from wagate.web.auth import principal, require_internal
-from wagate.web.keys import DB, SETTINGS
+from wagate.web.keys import DB, REDIS, SETTINGS
 from wagate.web.replies import actor, json_body, load, query
 
 routes = web.RouteTableDef()
@@ -48,8 +48,9 @@ async def list_users(request: web.Request) -> web.Response:
 async def upsert_user(request: web.Request) -> web.Response:
     data = load(schemas.UserUpsertSchema, await json_body(request))
     user_id = data.pop("user_id")
-    result = await tenants.upsert_tenant(request.app[DB], scope=_scope(request), user_id=user_id, values=data,
-                                         timezone=request.app[SETTINGS].timezone, actor=actor(request))
+    app = request.app
+    result = await tenants.upsert_tenant(app[DB], app[REDIS], scope=_scope(request), user_id=user_id, values=data,
+                                         timezone=app[SETTINGS].timezone, actor=actor(request))
     body: dict[str, Any] = {"created": result.created, "user": schemas.user(result.view)}
     if result.api_key is not None:  # shown once, when the user is created; only its hash is kept
         body["api_key"] = result.api_key
@@ -62,8 +63,9 @@ async def upsert_user(request: web.Request) -> web.Response:
 async def update_user(request: web.Request) -> web.Response:
     source = query(request, schemas.SourceQuerySchema)["source"]
     data = load(schemas.UserUpdateSchema, await json_body(request))
-    view = await tenants.update_tenant(request.app[DB], request.match_info["user_id"], scope=_scope(request),
-                                       source=source, values=data, timezone=request.app[SETTINGS].timezone,
+    app = request.app
+    view = await tenants.update_tenant(app[DB], app[REDIS], request.match_info["user_id"], scope=_scope(request),
+                                       source=source, values=data, timezone=app[SETTINGS].timezone,
                                        actor=actor(request))
     return web.json_response({"user": schemas.user(view)})
 
@@ -82,7 +84,7 @@ async def api_key_info(request: web.Request) -> web.Response:
 @require_internal()
 async def rotate_api_key(request: web.Request) -> web.Response:
     source = query(request, schemas.SourceQuerySchema)["source"]
-    rotated = await tenants.rotate_api_key(request.app[DB], request.match_info["user_id"], scope=_scope(request),
-                                           source=source, actor=actor(request))
+    rotated = await tenants.rotate_api_key(request.app[DB], request.app[REDIS], request.match_info["user_id"],
+                                           scope=_scope(request), source=source, actor=actor(request))
     return web.json_response({"user_id": rotated.view.tenant.user_id, "source": rotated.view.tenant.source_service,
                               "api_key": rotated.api_key, "key": schemas.key_info(rotated.view)})

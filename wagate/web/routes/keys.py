@@ -1,4 +1,5 @@
-"""API keys, for admins only: `GET|POST /api/keys` (the plaintext is in the create answer, once), `DELETE` revokes."""
+"""API keys, for admins only: `GET|POST /api/keys` (the plaintext is in the create answer, once), `DELETE` revokes;
+an admin bound to a tenant sees and manages that tenant's keys only."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from wagate.schemas import auth as schemas
 from wagate.services import api_keys
 from wagate.services.principal import Permission
 from wagate.web.auth import principal, rate_limited, require
-from wagate.web.keys import DB
+from wagate.web.keys import DB, REDIS
 from wagate.web.middlewares import ip_of
 from wagate.web.replies import json_body
 
@@ -25,7 +26,8 @@ def _ok(message: str, data: Any = None, status: int = 200) -> web.Response:
 @require(Permission.USER_MANAGEMENT)
 @rate_limited("dashboard")
 async def list_keys(request: web.Request) -> web.StreamResponse:
-    return _ok("API keys", schemas.ApiKeySchema(many=True).dump(await api_keys.list_keys(request.app[DB])))
+    found = await api_keys.list_keys(request.app[DB], principal(request))
+    return _ok("API keys", schemas.ApiKeySchema(many=True).dump(found))
 
 
 @routes.post("/api/keys")
@@ -44,6 +46,6 @@ async def create_key(request: web.Request) -> web.StreamResponse:
 @require(Permission.USER_MANAGEMENT)
 @rate_limited("dashboard")
 async def revoke_key(request: web.Request) -> web.StreamResponse:
-    key = await api_keys.revoke_key(request.app[DB], principal(request), int(request.match_info["key_id"]),
-                                    ip=ip_of(request))
+    key = await api_keys.revoke_key(request.app[DB], request.app[REDIS], principal(request),
+                                    int(request.match_info["key_id"]), ip=ip_of(request))
     return _ok("API key revoked", schemas.ApiKeySchema().dump(key))

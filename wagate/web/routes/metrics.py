@@ -2,7 +2,8 @@
 
 An address in METRICS_ALLOW_IPS (CIDRs, matched against the client address the trusted-proxy logic computed, so a
 forged X-Forwarded-For does not get in) may scrape without credentials; anyone else needs the `system` permission
-(an admin API key or dashboard token), like the rest of the admin API.
+(an admin API key or dashboard token), like the rest of the admin API. The figures are the whole install's, so
+an admin bound to a tenant is refused (403, logged): they cannot be narrowed to one tenant.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import ipaddress
 
 from aiohttp import web
 
+from wagate.errors import Forbidden
 from wagate.observability import scrape
 from wagate.services.principal import Permission
-from wagate.web.auth import require
+from wagate.web.auth import principal, require
 from wagate.web.keys import ENGINE, REDIS, SETTINGS
 from wagate.web.middlewares import CLIENT_IP
 
@@ -34,7 +36,13 @@ async def _exposition(request: web.Request) -> web.Response:
     return web.Response(body=scrape.exposition(state), headers={"Content-Type": scrape.CONTENT_TYPE})
 
 
-_as_admin = require(Permission.SYSTEM)(_exposition)
+async def _install_wide(request: web.Request) -> web.Response:
+    if principal(request).tenant_id is not None:
+        raise Forbidden("The metrics are the whole install's: a caller bound to a tenant cannot read them")
+    return await _exposition(request)
+
+
+_as_admin = require(Permission.SYSTEM)(_install_wide)
 
 
 @routes.get("/metrics")

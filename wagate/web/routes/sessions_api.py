@@ -13,7 +13,7 @@
 
 Operators run the numbers (start, stop, restart, pair) as they send from them; unlinking a phone, creating
 and deleting sessions, their webhook settings and tokens are the admin's. A tenant-bound caller reaches only
-its tenant's sessions (403 for another tenant's).
+its tenant's sessions (404 for another tenant's, as for a missing one).
 """
 
 from __future__ import annotations

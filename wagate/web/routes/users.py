@@ -1,4 +1,5 @@
-"""Dashboard users, for admins only: `GET|POST /api/users`, `GET|PUT|DELETE /api/users/{id}`."""
+"""Dashboard users, for admins only: `GET|POST /api/users`, `GET|PUT|DELETE /api/users/{id}`; an admin bound to a
+tenant sees and manages that tenant's users only."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from wagate.schemas import auth as schemas
 from wagate.services import users
 from wagate.services.principal import Permission
 from wagate.web.auth import principal, rate_limited, require
-from wagate.web.keys import DB
+from wagate.web.keys import DB, REDIS
 from wagate.web.middlewares import ip_of
 from wagate.web.replies import json_body
 
@@ -29,7 +30,7 @@ def _user_id(request: web.Request) -> int:
 @require(Permission.USER_MANAGEMENT)
 @rate_limited("dashboard")
 async def list_users(request: web.Request) -> web.StreamResponse:
-    return _ok("Users", schemas.UserSchema(many=True).dump(await users.list_users(request.app[DB])))
+    return _ok("Users", schemas.UserSchema(many=True).dump(await users.list_users(request.app[DB], principal(request))))
 
 
 @routes.post("/api/users")
@@ -45,7 +46,8 @@ async def create_user(request: web.Request) -> web.StreamResponse:
 @require(Permission.USER_MANAGEMENT)
 @rate_limited("dashboard")
 async def get_user(request: web.Request) -> web.StreamResponse:
-    return _ok("User", schemas.UserSchema().dump(await users.get_user(request.app[DB], _user_id(request))))
+    return _ok("User", schemas.UserSchema().dump(await users.get_user(request.app[DB], principal(request),
+                                                                          _user_id(request))))
 
 
 @routes.put("/api/users/{user_id:\\d+}")
@@ -53,7 +55,8 @@ async def get_user(request: web.Request) -> web.StreamResponse:
 @rate_limited("dashboard")
 async def update_user(request: web.Request) -> web.StreamResponse:
     data = schemas.load(schemas.UserUpdateSchema, await json_body(request))
-    user = await users.update_user(request.app[DB], principal(request), _user_id(request), data, ip=ip_of(request))
+    user = await users.update_user(request.app[DB], request.app[REDIS], principal(request), _user_id(request), data,
+                                   ip=ip_of(request))
     return _ok("User updated", schemas.UserSchema().dump(user))
 
 
@@ -61,5 +64,6 @@ async def update_user(request: web.Request) -> web.StreamResponse:
 @require(Permission.USER_MANAGEMENT)
 @rate_limited("dashboard")
 async def delete_user(request: web.Request) -> web.StreamResponse:
-    await users.delete_user(request.app[DB], principal(request), _user_id(request), ip=ip_of(request))
+    await users.delete_user(request.app[DB], request.app[REDIS], principal(request), _user_id(request),
+                            ip=ip_of(request))
     return _ok("User deleted")
