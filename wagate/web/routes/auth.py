@@ -17,6 +17,7 @@ from wagate.schemas import auth as schemas
 from wagate.services import auth, tokens, users
 from wagate.services.principal import Permission, Principal
 from wagate.web.auth import principal, rate_limited, require
+from wagate.web.cross_site import same_site_json
 from wagate.web.keys import DB, LIMITER, SETTINGS
 from wagate.web.middlewares import client_https, ip_of, json_error
 from wagate.web.replies import json_body
@@ -45,6 +46,7 @@ def _token_answer(request: web.Request, message: str, user: Any, issued: tokens.
 
 
 @routes.post("/api/auth/login")
+@same_site_json
 @rate_limited("login")
 async def login(request: web.Request) -> web.StreamResponse:
     data = schemas.load(schemas.LoginSchema, await json_body(request, empty={}))
@@ -59,6 +61,7 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post("/api/auth/refresh")
+@same_site_json
 async def refresh(request: web.Request) -> web.StreamResponse:
     data = schemas.load(schemas.RefreshSchema, await json_body(request, empty={}))
     given = data["refresh_token"] or request.cookies.get(COOKIE)
@@ -75,6 +78,7 @@ async def refresh(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post("/api/auth/logout")
+@same_site_json
 async def logout(request: web.Request) -> web.StreamResponse:
     """Revoke the refresh family (token from the body or cookie); works with an expired access token too."""
     data = schemas.load(schemas.RefreshSchema, await json_body(request, empty={}))
