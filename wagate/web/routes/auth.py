@@ -16,9 +16,10 @@ from wagate.errors import Unauthorized
 from wagate.schemas import auth as schemas
 from wagate.services import auth, tokens, users
 from wagate.services.principal import Permission, Principal
-from wagate.web.auth import principal, rate_limited, require
+from wagate.web.auth import principal, require
 from wagate.web.cross_site import same_site_json
 from wagate.web.keys import DB, LIMITER, SETTINGS
+from wagate.web.limits import login_limited
 from wagate.web.middlewares import client_https, ip_of, json_error
 from wagate.web.replies import json_body
 
@@ -47,7 +48,7 @@ def _token_answer(request: web.Request, message: str, user: Any, issued: tokens.
 
 @routes.post("/api/auth/login")
 @same_site_json
-@rate_limited("login")
+@login_limited
 async def login(request: web.Request) -> web.StreamResponse:
     data = schemas.load(schemas.LoginSchema, await json_body(request, empty={}))
     ip = ip_of(request)
