@@ -126,6 +126,8 @@ async def ip_ban(request: web.Request, handler: Handler) -> web.StreamResponse:
     seconds = await request.app[LIMITER].banned_for(ip_of(request))
     if seconds:
         decision = Decision(False, 0, 0, time.time() + seconds)
+        security_log().warning("request refused: address banned", ip=ip_of(request), path=request.path,
+                               retry_after=seconds)
         metrics.count_rejection("ip_ban")
         return too_many(decision, f"Too many authentication failures from this address; try again in {seconds} s")
     return await handler(request)

@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from wagate.errors import Unauthorized
+from wagate.logging import security_log
 from wagate.schemas import auth as schemas
 from wagate.services import auth, tokens, users
 from wagate.services.principal import Permission, Principal
@@ -72,6 +73,7 @@ async def refresh(request: web.Request) -> web.StreamResponse:
         user, issued = await tokens.rotate(request.app[DB], request.app[SETTINGS], given, ip=ip_of(request),
                                            user_agent=request.headers.get("User-Agent"))
     except Unauthorized as exc:
+        security_log().warning("refresh token refused", reason=exc.message, ip=ip_of(request), path=request.path)
         response = json_error(401, exc.message)
         response.del_cookie(COOKIE, path=COOKIE_PATH)
         return response
