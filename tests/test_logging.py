@@ -114,6 +114,19 @@ def test_redaction_reaches_nested_values_and_free_text() -> None:
     assert scrub_text('{"password": "x1", "name": "n"}') == '{"password": "[REDACTED]", "name": "n"}'
 
 
+def test_counts_ids_and_flags_under_secret_sounding_keys_stay_visible() -> None:
+    event = redact_secrets(None, "info", {
+        "event": "refresh token reuse", "tokens_revoked": 3, "api_key_id": 7, "token_expired": True,
+        "refresh_token": None, "token": "t0k3n-value", "api_key": API_KEY, "password": 123456, "pin_secret": 4321,
+        "nested": {"refresh_tokens_revoked": 2, "signature": "sha256=abc", "cookie": ["a=b"]},
+    })
+    assert (event["tokens_revoked"], event["api_key_id"], event["token_expired"], event["refresh_token"]) == (
+        3, 7, True, None)
+    assert event["token"] == event["api_key"] == REDACTED
+    assert event["password"] == event["pin_secret"] == REDACTED  # a password or secret may be all digits
+    assert event["nested"] == {"refresh_tokens_revoked": 2, "signature": REDACTED, "cookie": REDACTED}
+
+
 class _Terminal(io.StringIO):
     def __init__(self, tty: bool) -> None:
         super().__init__()

@@ -30,6 +30,8 @@ _SENSITIVE_KEY = re.compile(
     r"pass(word|wd)?$|passphrase|secret|token|api[-_]?key|^key$|authorization|cookie|signature|credential",
     re.I,
 )
+# Of those, the keys whose values are secret whatever their type: a password can be all digits.
+_ALWAYS_SECRET_KEY = re.compile(r"pass(word|wd)?$|passphrase|secret", re.I)
 # Secrets that may hide inside free text (a foreign library's message, an exception string).
 _SENSITIVE_TEXT = (
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=:-]{4,}"), r"\1 " + REDACTED),
@@ -62,11 +64,23 @@ def _sensitive_key(key: str) -> bool:
     return _SENSITIVE_KEY.search(key) is not None
 
 
+def _hides_secret(key: Any, value: Any) -> bool:
+    """Whether `value`, under `key`, is a secret. Tokens, keys, cookies and signatures are text: a number, true,
+    false or null under such a name is a count, an id or a flag (`tokens_revoked: 2`, `api_key_id: 7`) and stays."""
+    if not isinstance(key, str) or not _sensitive_key(key):
+        return False
+    if value is None or isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return _ALWAYS_SECRET_KEY.search(key) is not None
+    return True
+
+
 def _scrub(value: Any) -> Any:
     if isinstance(value, str):
         return scrub_text(value)
     if isinstance(value, Mapping):
-        return {k: REDACTED if isinstance(k, str) and _sensitive_key(k) else _scrub(v) for k, v in value.items()}
+        return {k: REDACTED if _hides_secret(k, v) else _scrub(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_scrub(v) for v in value]
     return value
@@ -79,7 +93,7 @@ def redact_secrets(logger: WrappedLogger, method: str, event_dict: EventDict) ->
             if key == "event" and isinstance(event_dict[key], str):
                 event_dict[key] = scrub_text(event_dict[key])
             continue
-        event_dict[key] = REDACTED if _sensitive_key(key) else _scrub(event_dict[key])
+        event_dict[key] = REDACTED if _hides_secret(key, event_dict[key]) else _scrub(event_dict[key])
     return event_dict
 
 

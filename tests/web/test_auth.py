@@ -97,7 +97,7 @@ async def test_five_wrong_passwords_lock_the_account_with_a_clear_answer(
     await login(client, "carol")
     security = [json.loads(line) for line in (tmp_path / "logs" / "security.log").read_text().splitlines()]
     failures = [e for e in security if e["event"] == "login failed"]
-    assert len(failures) == 5 and all(e["username"] == "carol" and e["ip"] == "127.0.0.1" for e in failures)
+    assert len(failures) == 5 and all(e["user_id"] == user_id and e["ip"] == "127.0.0.1" for e in failures)
     assert any(e["event"] == "account locked" for e in security)
     assert "guess-guess-1" not in log_text(tmp_path)
 

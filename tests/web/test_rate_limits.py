@@ -48,16 +48,16 @@ async def _login(client: Any, username: str = "alice", password: str = PASSWORD)
     return await client.post("/api/auth/login", json={"username": username, "password": password})
 
 
-async def test_the_sixth_login_in_fifteen_minutes_is_429_with_every_header(make_client: ClientFactory,
-                                                                           db: Session) -> None:
+async def test_a_login_after_five_failures_in_fifteen_minutes_is_429_with_every_header(make_client: ClientFactory,
+                                                                                       db: Session) -> None:
     client = await make_client()
     await add_user(db, "alice")
     for n in range(5):
-        response = await _login(client)
-        assert response.status == 200
+        response = await _login(client, password=f"wrong {n}")
+        assert response.status == 401
         assert response.headers["X-RateLimit-Limit"] == "5"
         assert response.headers["X-RateLimit-Remaining"] == str(4 - n)
-    response = await _login(client)
+    response = await _login(client)  # the right password, too late
     assert response.status == 429
     for name in ("Retry-After", *LIMIT_HEADERS):
         assert name in response.headers
@@ -74,8 +74,29 @@ async def test_limits_are_shared_by_two_web_processes_on_one_valkey(make_client:
     first, second = await make_client(logs="logs-a"), await make_client(logs="logs-b")
     await add_user(db, "alice")
     for client in (first, second, first, second, first):
-        assert (await _login(client)).status == 200
+        assert (await _login(client, password="wrong")).status == 401
     assert (await _login(second)).status == 429
+
+
+async def test_only_failed_logins_count_toward_the_login_limit(make_client: ClientFactory, db: Session) -> None:
+    client = await make_client()
+    await add_user(db, "alice")
+    for password in (PASSWORD, PASSWORD, PASSWORD, "wrong 1", "wrong 2"):
+        await _login(client, password=password)
+    response = await _login(client)  # an operator who reloaded the page a few times and mistyped twice
+    assert response.status == 200, await response.text()
+    assert response.headers["X-RateLimit-Remaining"] == "3"  # five failures allowed, two spent
+    for n in range(3):
+        assert (await _login(client, password=f"wrong {n + 3}")).status == 401
+    assert (await _login(client)).status == 429  # five failures: the limit holds, right password or not
+
+
+async def test_concurrent_guesses_are_counted_before_any_is_checked(make_client: ClientFactory,
+                                                                    db: Session) -> None:
+    client = await make_client(LOGIN_MAX_FAILURES="100")  # the limiter alone decides here, not the account lock
+    await add_user(db, "alice")
+    answers = await asyncio.gather(*(_login(client, password=f"guess {n}") for n in range(12)))
+    assert sorted(a.status for a in answers) == [401] * 5 + [429] * 7
 
 
 async def test_api_keys_get_their_role_limit_on_every_route(make_client: ClientFactory, db: Session) -> None:

@@ -10,6 +10,8 @@ Credentials and what they become:
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -56,12 +58,15 @@ async def login(sessions: async_sessionmaker[AsyncSession], settings: Settings, 
         if user is not None and user.locked_until is not None and user.locked_until > now:
             await verify_password_async(password, _DUMMY_HASH)  # the same work as any other answer
             message, seconds = _locked_message(user.locked_until)
-            security_log().warning("login refused: account locked", username=name, ip=ip)
+            security_log().warning("login refused: account locked", user_id=user.id, ip=ip)
             raise RateLimited(message, retry_after=seconds)
         ok = await verify_password_async(password, user.password_hash if user else _DUMMY_HASH)
         if user is None or not ok or not user.is_active:
             reason = "unknown user" if user is None else ("wrong password" if not ok else "inactive user")
-            security_log().warning("login failed", username=name, ip=ip, reason=reason)
+            # What was typed as a username may be a password typed in the wrong field: only its keyed digest is
+            # logged, which tells repeated attempts on one name apart and gives nothing away.
+            security_log().warning("login failed", username_digest=username_digest(settings, name),
+                                   user_id=user.id if user is not None else None, ip=ip, reason=reason)
             if user is not None and not ok:
                 await _count_failure(db, settings, user, ip)
             raise Unauthorized(BAD_LOGIN)
@@ -73,6 +78,13 @@ async def login(sessions: async_sessionmaker[AsyncSession], settings: Settings, 
                      target_id=user.id, tenant_id=user.tenant_id, ip=ip)
         await db.commit()
         return LoginResult(user, issued)
+
+
+def username_digest(settings: Settings, username: str) -> str:
+    """A short HMAC of an attempted username, keyed by the install's JWT secret (a plain hash of a short password
+    would be guessed from a word list)."""
+    key = hashlib.sha256(b"wagate login username|" + settings.jwt_secret.encode()).digest()
+    return hmac.new(key, username.encode(), hashlib.sha256).hexdigest()[:16]
 
 
 async def _count_failure(db: AsyncSession, settings: Settings, user: User, ip: str | None) -> None:

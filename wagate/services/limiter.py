@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+import uuid
 from dataclasses import dataclass
 
 import structlog
@@ -37,6 +38,9 @@ BREAKER_S = 5.0
 OUTAGE_LOG_EVERY_S = 60.0
 KEY_PREFIX = "wagate:limits"  # every limiter key; the ban keys below live beside them
 BAN_KEY = "wagate:ipban:"
+# Failed logins (and those being checked) per address and username: a sorted set of attempts by time, as a
+# moving window in `limits` cannot give back the place of a login that succeeded.
+LOGIN_KEY = f"{KEY_PREFIX}:login_failures:"
 ROUTE_LIMITS = ("login", "send", "broadcast", "dashboard", "qr")
 _UNREACHABLE = (RedisError, OSError, asyncio.TimeoutError)
 
@@ -106,6 +110,15 @@ class _BanLookups:
                 for answer in answers:
                     if not answer.done():  # a request that went away cancelled its own
                         answer.set_result(ttl)
+
+
+@dataclass(frozen=True, slots=True)
+class LoginAttempt:
+    """A place taken in the login window: a failure keeps it, anything else gives it back (`Limiter.give_back`)."""
+
+    decision: Decision
+    key: str
+    member: str
 
 
 def _item(value: str | None) -> RateLimitItem | None:
@@ -184,6 +197,42 @@ class Limiter:
     async def hit_session(self, session_id: str) -> Decision | None:
         """Every /wa call of a session's token, counted per session (a rotated token keeps the count)."""
         return await self.hit(self.session_token, "session_token", session_id)
+
+    async def take_login_place(self, *identifiers: str) -> LoginAttempt | None:
+        """Count a login attempt against RATE_LIMIT_LOGIN for `identifiers` (address and username). Only failures
+        stay counted: the caller gives the place back when the login did not fail, so an operator reloading the
+        page is never locked out, while concurrent guesses are still counted before any of them is checked.
+        None when there is no limit or Redis is down (fail open, as every limit here)."""
+        item = self.routes["login"]
+        if item is None or not self._available():
+            return None
+        key, member = f"{LOGIN_KEY}{':'.join(identifiers)}", uuid.uuid4().hex
+        now, window = time.time(), item.get_expiry()
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.zremrangebyscore(key, 0, now - window)
+                pipe.zadd(key, {member: now})
+                pipe.zcard(key)
+                pipe.zrange(key, 0, 0, withscores=True)
+                pipe.expire(key, window)
+                _, _, count, oldest, _ = await pipe.execute()
+            reset = (oldest[0][1] if oldest else now) + window
+            if count > item.amount:
+                await self._redis.zrem(key, member)
+                return LoginAttempt(Decision(False, item.amount, 0, reset), key, member)
+        except _UNREACHABLE as exc:
+            self._unreachable(exc)
+            return None
+        return LoginAttempt(Decision(True, item.amount, item.amount - count, reset), key, member)
+
+    async def give_back(self, attempt: LoginAttempt) -> Decision:
+        """The login did not fail: its place no longer counts. The decision to show for it."""
+        try:
+            await self._redis.zrem(attempt.key, attempt.member)
+        except _UNREACHABLE as exc:
+            self._unreachable(exc)
+        d = attempt.decision
+        return Decision(d.allowed, d.limit, min(d.limit, d.remaining + 1), d.reset)
 
     async def banned_for(self, ip: str) -> int:
         """Seconds left on the ban of `ip`; 0 when not banned (or Redis is down)."""

@@ -112,6 +112,7 @@ def create_app(settings: Settings) -> web.Application:
                             web_auth.key_cache_context])
     app.cleanup_ctx.append(events_ws.hub_context)  # after _redis: the hub's pub/sub is on its pool
     app.on_shutdown.append(events_ws.close_sockets)
+    app.on_response_prepare.append(middlewares.server_header)
     app.on_startup.append(_freeze_startup_objects)  # after the cleanup contexts opened the pools
     app.on_cleanup.append(_unfreeze)
     app.add_routes(system.routes)

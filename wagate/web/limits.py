@@ -1,7 +1,8 @@
-"""Rate limits on the web side: the `rate_limited(name)` decorator, the IP-ban middleware and their headers.
+"""Rate limits on the web side: `rate_limited(name)`, `login_limited`, the IP-ban middleware and their headers.
 
-Per-route limits (`login`, `send`, `broadcast`, `dashboard`, `qr`) count per dashboard user, per API key and per
-session (a `/wa` token), or per client address (and username, for login) before anyone is authenticated. An API key
+Per-route limits (`send`, `broadcast`, `dashboard`, `qr`) count per dashboard user, per API key and per session (a
+`/wa` token), or per client address before anyone is authenticated; the login limit counts failed logins per
+address and username (`login_limited`). An API key
 also counts against its role's hourly limit, and a session token against RATE_LIMIT_SESSION, both in `auth`: a
 request must be within both. Internal callers pass untouched; `/internal/*` never sees any of it.
 """
@@ -15,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from wagate.errors import Unauthorized
 from wagate.logging import security_log
 from wagate.observability import metrics
 from wagate.services.api_keys import KeyUsage
@@ -66,8 +68,7 @@ def rate_limited(name: str) -> Callable[[Handler], Handler]:
         async def wrapper(request: web.Request) -> web.StreamResponse:
             principal = request.get(PRINCIPAL)
             if principal is None:
-                identifiers = ("ip", ip_of(request)) + (("user", await _login_username(request)) if name == "login"
-                                                         else ())
+                identifiers: tuple[str, ...] = ("ip", ip_of(request))
             elif principal.kind == "user":
                 identifiers = ("user", str(principal.user_id))
             elif principal.kind == "api_key":
@@ -91,6 +92,32 @@ def rate_limited(name: str) -> Callable[[Handler], Handler]:
     return decorate
 
 
+def login_limited(handler: Handler) -> Handler:
+    """RATE_LIMIT_LOGIN per address and username, counting failed logins only: a 401 keeps its place in the
+    window, a login that succeeds (or is refused for another reason) gives it back."""
+
+    @functools.wraps(handler)
+    async def wrapper(request: web.Request) -> web.StreamResponse:
+        limiter = request.app[LIMITER]
+        attempt = await limiter.take_login_place("ip", ip_of(request), "user", await _login_username(request))
+        if attempt is not None and not attempt.decision.allowed:
+            security_log().warning("rate limit reached", limit_name="login", ip=ip_of(request), path=request.path)
+            metrics.count_rejection("login")
+            return too_many(attempt.decision, f"Too many failed logins; try again in {attempt.decision.retry_after} s")
+        try:
+            response = await handler(request)
+        except Unauthorized as exc:
+            return with_headers(json_error(exc.status, exc.message, exc.details),
+                                attempt.decision if attempt is not None else None)
+        except BaseException:
+            if attempt is not None:
+                await limiter.give_back(attempt)
+            raise
+        return with_headers(response, await limiter.give_back(attempt) if attempt is not None else None)
+
+    return wrapper
+
+
 @web.middleware
 async def ip_ban(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse every public request from an address banned for repeated authentication failures."""
@@ -99,6 +126,8 @@ async def ip_ban(request: web.Request, handler: Handler) -> web.StreamResponse:
     seconds = await request.app[LIMITER].banned_for(ip_of(request))
     if seconds:
         decision = Decision(False, 0, 0, time.time() + seconds)
+        security_log().warning("request refused: address banned", ip=ip_of(request), path=request.path,
+                               retry_after=seconds)
         metrics.count_rejection("ip_ban")
         return too_many(decision, f"Too many authentication failures from this address; try again in {seconds} s")
     return await handler(request)

@@ -226,8 +226,17 @@ async def session_id_in_path(request: web.Request, handler: Handler) -> web.Stre
 
 _CSP = (
     "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
-    "connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
+
+
+SERVER = "WA-Gate"  # no product version for a scanner to match against known flaws
+
+
+async def server_header(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: every answer, a WebSocket handshake and a file included, names no aiohttp or Python
+    version (aiohttp only sets its own `Server` when none is there)."""
+    response.headers["Server"] = SERVER
 
 
 @web.middleware

@@ -13,11 +13,14 @@ from typing import Any
 from aiohttp import web
 
 from wagate.errors import Unauthorized
+from wagate.logging import security_log
 from wagate.schemas import auth as schemas
 from wagate.services import auth, tokens, users
 from wagate.services.principal import Permission, Principal
-from wagate.web.auth import principal, rate_limited, require
+from wagate.web.auth import principal, require
+from wagate.web.cross_site import same_site_json
 from wagate.web.keys import DB, LIMITER, SETTINGS
+from wagate.web.limits import login_limited
 from wagate.web.middlewares import client_https, ip_of, json_error
 from wagate.web.replies import json_body
 
@@ -45,7 +48,8 @@ def _token_answer(request: web.Request, message: str, user: Any, issued: tokens.
 
 
 @routes.post("/api/auth/login")
-@rate_limited("login")
+@same_site_json
+@login_limited
 async def login(request: web.Request) -> web.StreamResponse:
     data = schemas.load(schemas.LoginSchema, await json_body(request, empty={}))
     ip = ip_of(request)
@@ -59,6 +63,7 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post("/api/auth/refresh")
+@same_site_json
 async def refresh(request: web.Request) -> web.StreamResponse:
     data = schemas.load(schemas.RefreshSchema, await json_body(request, empty={}))
     given = data["refresh_token"] or request.cookies.get(COOKIE)
@@ -68,6 +73,7 @@ async def refresh(request: web.Request) -> web.StreamResponse:
         user, issued = await tokens.rotate(request.app[DB], request.app[SETTINGS], given, ip=ip_of(request),
                                            user_agent=request.headers.get("User-Agent"))
     except Unauthorized as exc:
+        security_log().warning("refresh token refused", reason=exc.message, ip=ip_of(request), path=request.path)
         response = json_error(401, exc.message)
         response.del_cookie(COOKIE, path=COOKIE_PATH)
         return response
@@ -75,6 +81,7 @@ async def refresh(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post("/api/auth/logout")
+@same_site_json
 async def logout(request: web.Request) -> web.StreamResponse:
     """Revoke the refresh family (token from the body or cookie); works with an expired access token too."""
     data = schemas.load(schemas.RefreshSchema, await json_body(request, empty={}))

@@ -51,6 +51,7 @@ HEARTBEAT_S = 25.0
 MAX_FRAME_BYTES = 16 * 1024
 CLOSE_UNAUTHORIZED = 4001
 SECRET_QR_FIELDS = ("qr", "pairingCode")
+GONE = frozenset({WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED})
 
 
 @dataclass(slots=True)
@@ -60,12 +61,14 @@ class Caller:
 
 
 class Refused(Exception):
-    """The socket must close with `code` and a short reason the browser shows in CloseEvent.reason."""
+    """The socket must close with `code` and a short reason the browser shows in CloseEvent.reason; `suspect` when
+    the client broke the protocol (no authentication in time, a malformed frame), which security.log records."""
 
-    def __init__(self, code: int, reason: str) -> None:
+    def __init__(self, code: int, reason: str, *, suspect: bool = False) -> None:
         super().__init__(reason)
         self.code = code
         self.reason = reason
+        self.suspect = suspect
 
 
 async def hub_context(app: web.Application) -> AsyncIterator[None]:
@@ -119,16 +122,16 @@ def _parse(raw: str) -> dict[str, Any]:
     try:
         frame = json.loads(raw)
     except ValueError:
-        raise Refused(WSCloseCode.POLICY_VIOLATION, "Frames are JSON objects") from None
+        raise Refused(WSCloseCode.POLICY_VIOLATION, "Frames are JSON objects", suspect=True) from None
     if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-        raise Refused(WSCloseCode.POLICY_VIOLATION, "Frames are JSON objects with a type")
+        raise Refused(WSCloseCode.POLICY_VIOLATION, "Frames are JSON objects with a type", suspect=True)
     return frame
 
 
 def _token_of(frame: dict[str, Any]) -> str:
     token = frame.get("token")
     if frame["type"] != "auth" or not isinstance(token, str) or not token:
-        raise Refused(CLOSE_UNAUTHORIZED, "Authenticate first: {\"type\": \"auth\", \"token\": …}")
+        raise Refused(CLOSE_UNAUTHORIZED, "Authenticate first: {\"type\": \"auth\", \"token\": …}", suspect=True)
     return token
 
 
@@ -138,9 +141,9 @@ async def _first_caller(request: web.Request, ws: web.WebSocketResponse) -> Call
         try:
             message = await ws.receive(timeout=AUTH_TIMEOUT_S)
         except TimeoutError:
-            raise Refused(CLOSE_UNAUTHORIZED, "No authentication within 10 s") from None
-        if message.type != WSMsgType.TEXT:
-            raise Refused(CLOSE_UNAUTHORIZED, "Authenticate first")
+            raise Refused(CLOSE_UNAUTHORIZED, "No authentication within 10 s", suspect=True) from None
+        if message.type != WSMsgType.TEXT:  # a client that just went away is no protocol breach
+            raise Refused(CLOSE_UNAUTHORIZED, "Authenticate first", suspect=message.type not in GONE)
         token = _token_of(_parse(message.data))
     return await _authenticate(request, token)
 
@@ -185,7 +188,7 @@ class Socket:
         """Frames in: a renewed token, or a ping."""
         async for message in self.ws:
             if message.type != WSMsgType.TEXT:
-                raise Refused(WSCloseCode.UNSUPPORTED_DATA, "Text frames only")
+                raise Refused(WSCloseCode.UNSUPPORTED_DATA, "Text frames only", suspect=True)
             frame = _parse(message.data)
             if frame["type"] == "ping":
                 await self.send({"type": "pong", "time": int(time.time())})
@@ -232,6 +235,9 @@ async def events(request: web.Request) -> web.StreamResponse:
     try:
         await _serve(request, ws)
     except Refused as refused:
+        if refused.suspect:
+            security_log().warning("websocket refused", reason=refused.reason, close_code=int(refused.code),
+                                   ip=ip_of(request), path=request.path)
         with contextlib.suppress(ConnectionError, RuntimeError):
             if not ws.closed:
                 await ws.send_str(json.dumps({"type": "error", "message": refused.reason}))

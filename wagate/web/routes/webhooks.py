@@ -15,6 +15,7 @@ from wagate.services import webhooks
 from wagate.services.principal import Permission
 from wagate.web.auth import principal, require
 from wagate.web.keys import DB, REDIS, SETTINGS
+from wagate.web.middlewares import ip_of
 from wagate.web.replies import json_body
 
 routes = web.RouteTableDef()
@@ -26,7 +27,7 @@ def ok(message: str, data: Any = None, status: int = 200) -> web.Response:
 
 def _caller(request: web.Request) -> webhooks.Caller:
     who = principal(request)
-    return webhooks.Caller(who, scope_tenant=who.tenant_id, ip=request.remote)
+    return webhooks.Caller(who, scope_tenant=who.tenant_id, ip=ip_of(request))  # behind a proxy: the client
 
 
 def _id(request: web.Request, name: str = "webhook_id") -> int:
