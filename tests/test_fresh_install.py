@@ -1,4 +1,5 @@
-"""The proof that a fresh clone works: clone HEAD, `scripts/run` it, see it healthy, SIGTERM it, nothing left behind.
+"""The proof that a fresh clone works: clone HEAD, copy .env.example to .env, `scripts/run` it, see it healthy,
+SIGTERM it, nothing left behind.
 
 The first start prints the dashboard URL and the generated admin login, whose password logs in; a second start of
 the same install prints the URL and no password. The embedded Valkey keeps its data under the clone's `data/`.
@@ -156,6 +157,8 @@ class _Run:
 
 def test_fresh_clone_runs_answers_health_and_stops_cleanly(clone: Path) -> None:
     port = free_port()
+    # What .env.example's first line tells a newcomer to do: its empty values must mean "not set".
+    shutil.copy(clone / ".env.example", clone / ".env")
     first = _Run(clone, port, clone.parent / "run.log")
     try:
         ready_after = first.wait_healthy()

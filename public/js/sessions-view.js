@@ -10,6 +10,7 @@ import { sessionBadge } from './status.js';
 
 const WAITING = ['STARTING', 'SCAN_QR_CODE'];
 const todayCounts = new Map();
+let linkNext = null;  // the new session whose QR dialog opens once its token panel is closed
 
 function midnight() {
   const day = new Date();
@@ -140,8 +141,12 @@ function createForm() {
       show(false);
       $('#session-token-value').value = created.token;
       $('#session-token').hidden = false;
+      // The QR dialog is modal: opened now it would hide the token, which is shown only this once. It opens
+      // when the operator says the token is stored.
+      linkNext = body.auto_connect ? created.session.id : null;
+      $('#session-token-next').hidden = !linkNext;
+      $('#session-token-value').focus();
       await sessions.load();
-      if (body.auto_connect) openQr(created.session.id);
     } catch (error) {
       notice(message, describeError(error), 'error');
     }
@@ -149,6 +154,8 @@ function createForm() {
   $('#session-token-close').addEventListener('click', () => {
     $('#session-token-value').value = '';
     $('#session-token').hidden = true;
+    if (linkNext) openQr(linkNext);
+    linkNext = null;
   });
 }
 

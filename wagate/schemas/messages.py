@@ -91,7 +91,8 @@ class MessageSchema(Schema):
     session = fields.String(attribute="session_id", allow_none=True)
     direction = fields.String()
     to = fields.String(attribute="recipient", allow_none=True)
-    chat = fields.String(attribute="chat_jid", allow_none=True)
+    chat = fields.String(attribute="chat_jid", allow_none=True)  # the phone-number JID wherever it is known
+    chat_lid = fields.String(allow_none=True)  # the LID WhatsApp addressed the chat by, if it did
     sender = fields.String(attribute="sender_jid", allow_none=True)
     type = fields.String()
     text = fields.String(attribute="body", allow_none=True)

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from wagate.config import Settings
 from wagate.db.enums import Direction, MessageStatus, Priority, SessionStatus, TenantStatus
 from wagate.db.models_identity import Tenant
-from wagate.db.models_whatsapp import Message, WaSession
+from wagate.db.models_whatsapp import Contact, Message, WaSession
 from wagate.db.types import utcnow
 from wagate.errors import Conflict, Forbidden, Invalid, NotFound
 from wagate.queue.jobs import enqueue_send
@@ -196,6 +196,14 @@ async def get_message(db: AsyncSession, message_id: int, tenant_id: int | None =
     return message
 
 
+def chat_matches(chat: str) -> Any:
+    """The messages of one conversation however WhatsApp addressed it: by phone-number JID, by LID, or by a LID a
+    contact of that number is known by (a message from the session's own phone to a chat it knew only by LID)."""
+    known_lids = select(Contact.lid).where(Contact.jid == chat, Contact.lid.is_not(None))
+    return or_(Message.chat_jid == chat, Message.recipient == chat, Message.chat_lid == chat,
+               Message.chat_jid.in_(known_lids))
+
+
 async def list_messages(db: AsyncSession, filters: MessageFilters, tenant_id: int | None = None) -> MessagePage:
     """A page of messages, newest first, and the total matching `filters`."""
     errors: dict[str, str] = {}
@@ -223,7 +231,7 @@ async def list_messages(db: AsyncSession, filters: MessageFilters, tenant_id: in
     if direction is not None:
         conditions.append(Message.direction == direction)
     if filters.chat:
-        conditions.append(or_(Message.chat_jid == filters.chat, Message.recipient == filters.chat))
+        conditions.append(chat_matches(filters.chat))
     if filters.since is not None:
         conditions.append(Message.created_at >= filters.since)
     if filters.until is not None:
