@@ -295,3 +295,13 @@ async def test_a_forged_x_forwarded_for_does_not_dodge_limits_through_nginx_or_a
     security = [json.loads(line) for line in (host.home / "logs" / "security.log").read_text().splitlines()]
     seen = {line["ip"] for line in security if line.get("event") in ("login failed", "rate limit reached")}
     assert seen == {CLIENT}  # nginx's view of the caller, or the peer itself; never the forged header
+
+
+def test_ci_runs_the_lint_before_the_tests_and_the_lint_passes() -> None:
+    """`.ci/run` lints first (a failing lint fails CI), and the shipped lint command passes on the tree."""
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    steps = [line.split()[0] for line in ci if line and not line.startswith(("#", "set ", "cd "))]
+    assert steps[:2] == ["scripts/lint", "exec"] and "scripts/test" in ci[-1], ci
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "lint")], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]

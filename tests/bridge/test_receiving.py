@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from arq.connections import ArqRedis
@@ -23,6 +24,7 @@ from wagate.db.enums import Direction, KeywordMatch, MessageStatus
 from wagate.db.models_whatsapp import KeywordRule, Message
 from wagate.services.events import EVENT_STREAM
 from wagate.services.messaging import MessageFilters, SendRequest, list_messages, queue_message
+from wagate.transport.base import MessageReceived
 from wagate.transport.simulator_wire import lid_for
 
 FROM = "6285611112222"
@@ -52,8 +54,10 @@ async def test_received_messages_are_stored_once_with_the_phone_jid(
 
     await until(two_stored, what="two inbound rows")
     for event in (plain, by_lid):
-        await event_log.wait_for(lambda e, event=event: e["event"] == "message.received"
-                                 and e["data"]["messageId"] == event.message_id)
+        def announced(e: dict[str, Any], event: MessageReceived = event) -> bool:
+            return bool(e["event"] == "message.received" and e["data"]["messageId"] == event.message_id)
+
+        await event_log.wait_for(announced)
     rows = await inbound(db, "in1")
     assert [(r.wa_message_id, r.sender_jid, r.body) for r in rows] == [
         (plain.message_id, FROM_JID, "Halo dari HP"),

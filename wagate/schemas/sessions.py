@@ -109,6 +109,8 @@ class SessionSchema(Schema):
     messages_sent = fields.Integer()
     messages_received = fields.Integer()
     messages_failed = fields.Integer()
+    # In the list only (wagate.db.figures.SENT_TODAY): the dashboard card's Sent today, the Metrics view's definition.
+    sent_today = fields.Integer(dump_only=True)
     created_at = fields.AwareDateTime()
     updated_at = fields.AwareDateTime()
     started_at = fields.AwareDateTime(allow_none=True)

@@ -29,6 +29,7 @@ from wagate.db.types import utcnow
 from wagate.errors import Conflict, Forbidden, Invalid, NotFound
 from wagate.queue.jobs import enqueue_send
 from wagate.services import media as media_files
+from wagate.services import subscription
 from wagate.services.outbox import SendJob, enqueue_sends
 from wagate.services.send_drafts import (  # noqa: F401 - the limits are part of this module's interface
     MAX_CAPTION_CHARS,
@@ -274,10 +275,7 @@ async def sendable_tenant(db: AsyncSession, session: WaSession, now: datetime) -
 
 
 def _check_subscription(status: TenantStatus | str, expires_at: datetime | None, now: datetime) -> None:
-    if status == TenantStatus.EXPIRED or (expires_at is not None and expires_at <= now):
-        when = f" on {expires_at:%Y-%m-%d %H:%M} UTC" if expires_at is not None else ""
-        raise Forbidden(f"Subscription expired{when}: renew it to send messages",
-                        details={"expires_at": expires_at.isoformat() if expires_at else None})
+    subscription.check(status, expires_at, now)
 
 
 async def count_messages(db: AsyncSession, tenant_id: int, count: int, now: datetime) -> None:

@@ -7,11 +7,16 @@ that answer and turns a refusal into 409 with the reason; with no bridge running
 
 from __future__ import annotations
 
+import asyncio
+
 from arq.connections import ArqRedis
 from arq.jobs import Job, ResultNotFound
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from wagate.db.enums import SessionStatus
 from wagate.errors import Conflict
 from wagate.queue.names import HEALTH_CHECK_SUFFIX, bridge_queue, shard_of
+from wagate.services import sessions
 
 # A phone action takes the bridge milliseconds; the wait only covers a busy shard picking the job up.
 ANSWER_WITHIN_S = 10.0
@@ -29,5 +34,18 @@ async def wait_for_answer(redis: ArqRedis, shards: int, session_id: str, job_id:
         return False
     if refusal:
         raise Conflict(f"The phone cannot do that: {refusal}", {"session": [str(refusal)]})
+    return True
+
+
+async def wait_until_working(db: async_sessionmaker[AsyncSession], session_id: str,
+                             within_s: float = ANSWER_WITHIN_S) -> bool:
+    """After a scan or a pairing code: whether the bridge has the session WORKING (it connects again after the
+    pairing, as whatsmeow does), so a send right after the answer finds it ready."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    while (await sessions.get_session(db, session_id)).status != SessionStatus.WORKING:
+        if loop.time() > deadline:
+            return False
+        await asyncio.sleep(_POLL_S)
     return True
 

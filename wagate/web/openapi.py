@@ -402,7 +402,9 @@ def document(app: web.Application | None = None) -> dict[str, Any]:
     for name, scheme in SECURITY_SCHEMES.items():
         spec.components.security_scheme(name, scheme)
     spec.components.schema("Error", {"type": "object", "required": ["success", "message"], "properties": {
-        "success": {"const": False}, "message": {"type": "string"}, "details": {}}})
+        "success": {"const": False}, "message": {"type": "string"},
+        "details": {"type": ["object", "null"], "description": "each field with its list of messages",
+                    "additionalProperties": {"type": "array", "items": {"type": "string"}}}}})
     for status, description in ERRORS.items():
         spec.components.response(f"E{status}", {"description": description, "content": {
             "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})

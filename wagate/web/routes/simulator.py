@@ -19,6 +19,7 @@ from wagate.web.keys import DB, REDIS, SETTINGS
 from wagate.web.replies import json_body
 
 routes = web.RouteTableDef()
+LINKING = frozenset({"scan", "enter_pair_code"})
 
 
 def _accepted(message: str, **data: Any) -> web.Response:
@@ -31,6 +32,8 @@ async def _control(request: web.Request, schema: type[Schema], action: str, mess
     session_id = request.match_info["session_id"]
     job_id = await sessions.control_simulator(app[DB], app[REDIS], app[SETTINGS], session_id, action, params)
     done = await phone_actions.wait_for_answer(app[REDIS], app[SETTINGS].bridge_shards, session_id, job_id)
+    if done and action in LINKING:  # linked is done once the session is WORKING, ready to send
+        done = await phone_actions.wait_until_working(app[DB], session_id)
     return _accepted(message, job_id=job_id, done=done)
 
 
