@@ -55,7 +55,6 @@ async def test_the_callers_own_id_is_kept_and_names_the_session(client: TestClie
 
 BAD_CREATES: list[tuple[Any, str]] = [
     ({"session_id": "a", "id": "b", "name": "x"}, "session_id"),
-    ({}, "name"),
     ({"name": ""}, "name"),
     ({"name": "x", "id": "no spaces"}, "session_id"),
     ({"name": "x", "webhook_url": "ftp://x"}, "webhook_url"),

@@ -27,7 +27,8 @@ _ID_KEYS = ("session_id", "id", "session")
 
 
 class CreateSessionSchema(Schema):
-    session_id = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
+    session_id = fields.String(load_default=None, validate=validate.Regexp(
+        r"^[A-Za-z0-9_.-]{1,64}$", error="expects 1 to 64 characters among letters, digits, '_', '.' and '-'"))
     name = fields.String(load_default=None, validate=_NAME)  # the session id when not given
     tenant_id = fields.Integer(load_default=None, strict=True)  # install-wide callers only
     auto_connect = _flag(load_default=True)

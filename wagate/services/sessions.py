@@ -104,12 +104,12 @@ async def create_session(
     problems: dict[str, list[str]] = {}
     if session_id is not None and not SESSION_ID.fullmatch(session_id):
         problems["session_id"] = ["expects 1 to 64 characters among letters, digits, '_', '.' and '-'"]
-    name = _check_name(session_id if name is None else name, problems)  # a caller's own id names the session
+    session_id = session_id or f"ses_{secrets.token_hex(10)}"
+    name = _check_name(session_id if name is None else name, problems)  # unnamed, a session goes by its id
     webhook_url = _check_webhook_url(webhook_url, problems)
     events = _check_events(webhook_events, problems)
     if problems:
         raise Invalid("Invalid session", problems)
-    session_id = session_id or f"ses_{secrets.token_hex(10)}"
     token = new_token()
     try:
         async with db() as s, s.begin():

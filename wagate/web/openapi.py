@@ -288,7 +288,7 @@ def _ops() -> list[Op]:
         # the simulated phone (WA_TRANSPORT=simulator only)
         *[Op("POST", f"/simulator/sessions/{{session_id}}/{name}", summary, "simulator", "public", body=body,
              optional_body=not any(f.required for f in body._declared_fields.values()),  # no body: {}
-             data=r.SimulatorJobSchema, status=202, errors=(400, 404))
+             data=r.SimulatorJobSchema, status=202, errors=(400, 404, 409))
           for name, summary, body in (
             ("scan", "The phone scans the QR code", sim.ScanSchema),
             ("pair-code", "The phone enters the pairing code", sim.PairCodeSchema),
