@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import signal
 import subprocess
 import time
@@ -24,9 +25,15 @@ def _import_neonize() -> None:
     the next Popen anywhere: under filterwarnings=error it would fail whichever test first starts a process.
     """
     deadline = time.monotonic() + 5
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResourceWarning)
         import neonize  # noqa: F401
+
+        # Its import also calls logging.basicConfig(level=INFO) with a stderr handler: every library's INFO line
+        # (Alembic's at each migration) would reach the terminal, after pytest's summary under xdist.
+        root.handlers[:], root.level = handlers, level
 
         while True:
             subprocess._cleanup()  # type: ignore[attr-defined]  # reaps finished children in subprocess._active

@@ -118,3 +118,21 @@ def test_env_example_documents_every_variable_and_nothing_else() -> None:
                   if line and not line.startswith("#")}
     known = {field.data_key for field in SettingsSchema().fields.values()}
     assert documented == known
+
+
+def test_a_copied_env_example_keeps_the_generated_secrets(tmp_path: Path) -> None:
+    """`cp .env.example .env`: its empty lines (ENCRYPTION_KEY=, JWT_SECRET=, …) mean "not set", not "empty"."""
+    data = tmp_path / "data"
+    ensure_local_secrets(data, environ={})
+    env_file = tmp_path / ".env"
+    env_file.write_text((Path(__file__).resolve().parent.parent / ".env.example").read_text())
+    settings = load_settings({"DATA_DIR": str(data), "LOG_LEVEL": ""}, env_file=env_file)
+    generated = dict(line.split("=", 1) for line in (data / "secrets.env").read_text().splitlines())
+    assert settings.jwt_secret == generated["JWT_SECRET"]
+    assert settings.encryption_key == generated["ENCRYPTION_KEY"]
+
+
+def test_an_empty_environment_variable_does_not_hide_the_env_file(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("PORT=4000\n")
+    assert load_settings({**GOOD, "PORT": ""}, env_file=env_file).port == 4000

@@ -255,3 +255,13 @@ async def test_the_shipped_logrotate_file_rotates_the_logs_and_no_line_is_lost(
 
 def log_lines_of(path: Path) -> list[dict[str, str]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
+
+
+def test_ci_runs_the_lint_before_the_tests_and_the_lint_passes() -> None:
+    """`.ci/run` lints first (a failing lint fails CI), and the shipped lint command passes on the tree."""
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    steps = [line.split()[0] for line in ci if line and not line.startswith(("#", "set ", "cd "))]
+    assert steps[:2] == ["scripts/lint", "exec"] and "scripts/test" in ci[-1], ci
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "lint")], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]

@@ -1,4 +1,5 @@
-"""The proof that a fresh clone works: clone HEAD, `scripts/run` it, see it healthy, SIGTERM it, nothing left behind.
+"""The proof that a fresh clone works: clone HEAD, copy .env.example to .env, `scripts/run` it, see it healthy,
+SIGTERM it, nothing left behind.
 
 The first start prints the dashboard URL and the generated admin login, whose password logs in; a second start of
 the same install prints the URL and no password. The embedded Valkey keeps its data under the clone's `data/`.
@@ -156,6 +157,8 @@ class _Run:
 
 def test_fresh_clone_runs_answers_health_and_stops_cleanly(clone: Path) -> None:
     port = free_port()
+    # What .env.example's first line tells a newcomer to do: its empty values must mean "not set".
+    shutil.copy(clone / ".env.example", clone / ".env")
     first = _Run(clone, port, clone.parent / "run.log")
     try:
         ready_after = first.wait_healthy()
@@ -175,6 +178,7 @@ def test_fresh_clone_runs_answers_health_and_stops_cleanly(clone: Path) -> None:
         assert status == 200, f"the printed admin login was refused ({status}): {body[:500]!r}"
         answer = json.loads(body)["data"]
         assert answer["access_token"] and answer["user"]["role"] == "admin"
+        sent = _follow_the_quick_start(clone, port, password)
 
         stopped_after = first.stop()
     finally:
@@ -198,4 +202,44 @@ def test_fresh_clone_runs_answers_health_and_stops_cleanly(clone: Path) -> None:
     finally:
         second.kill()
     print(f"fresh clone healthy after {ready_after:.1f}s; stopped in {stopped_after:.1f}s; "
-          f"started again in {again_after:.1f}s")
+          f"started again in {again_after:.1f}s; the README's quick start sent a message ({sent})")
+
+
+def _follow_the_quick_start(clone: Path, port: int, password: str) -> str:
+    """Run the README's "Try it without a phone" commands as written (the port and the printed password filled in):
+    fewer than five, they link a simulator session and send a message that WhatsApp accepts. Its status."""
+    readme = (clone / "README.md").read_text()
+    block = readme.split("<!-- quick-start -->", 1)[1].split("<!-- /quick-start -->", 1)[0]
+    commands = [line for line in block.splitlines() if line and not line.startswith("```")]
+    assert len(commands) < 5, commands
+    env = {k: v for k, v in os.environ.items() if k not in _FOREIGN_SETTINGS}
+
+    def run(command: str) -> str:
+        command = command.replace("localhost:3000", f"127.0.0.1:{port}").replace("PASTE-THE-PRINTED-PASSWORD", password)
+        done = subprocess.run(["bash", "-c", command], cwd=clone, env=env, capture_output=True, text=True, timeout=30,
+                              stdin=subprocess.DEVNULL)
+        assert done.returncode == 0, (command, done.stdout, done.stderr)
+        return done.stdout
+
+    login, create, scan, send = commands
+    env["TOKEN"] = run(login.replace("TOKEN=$(", "", 1).rsplit(")", 1)[0]).strip()
+    assert json.loads(run(create))["success"] is True
+    for _ in range(20):  # the README: a scan before the QR code shows is refused with the reason; run it again
+        answer = json.loads(run(scan))
+        if answer["success"]:
+            break
+        assert "no QR code is on screen" in answer["message"], answer
+        time.sleep(0.5)
+    assert answer["success"] and answer["data"]["done"] is True, answer
+    queued = json.loads(run(send))
+    assert queued["success"] and queued["data"]["status"] == "queued", queued
+    headers = {"Authorization": f"Bearer {env['TOKEN']}"}
+    for _ in range(60):
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/messages/{queued['data']['id']}",
+                                         headers=headers)
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 (a local http URL built here)
+            status = str(json.loads(response.read())["data"]["status"])
+        if status in ("sent", "delivered", "read"):
+            return status
+        time.sleep(0.5)
+    raise AssertionError(f"the quick start's message stayed {status}")

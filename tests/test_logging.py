@@ -5,7 +5,10 @@ from __future__ import annotations
 import io
 import json
 import logging
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
@@ -168,8 +171,20 @@ def test_a_structlog_line_renders_as_the_formatters_full_chain_would(tmp_path: P
     direct, chained = combined[0], combined[1]
     formatter = next(h.formatter for h in logging.getLogger().handlers if h.get_name() == "wagate"
                      and isinstance(h, logging.FileHandler))
+    assert formatter is not None
     record = logging.LogRecord("wagate.test", logging.INFO, "", 0, dict(direct), None, None)
     record._logger, record._name = logging.getLogger("wagate.test"), "info"
-    assert json.loads(super(type(formatter), formatter).format(record)) == direct
+    parent: Any = type(formatter).__mro__[1]  # the formatter the fast path stands in for
+    assert json.loads(parent.format(formatter, record)) == direct
     assert direct["nested"] == {"token": REDACTED, "n": [1, 2.5, None]}
     assert "ValueError: boom" in chained["exception"] and chained["api_key"] == REDACTED
+
+
+def test_the_test_harness_leaves_the_root_logger_as_it_found_it() -> None:
+    """neonize's import (done once by tests/conftest.py) calls logging.basicConfig(level=INFO): undone, or Alembic's
+    INFO lines print after pytest's summary."""
+    code = ("import logging; root = logging.getLogger(); before = (list(root.handlers), root.level); "
+            "import tests.conftest; print(before == (list(root.handlers), root.level))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1], capture_output=True,
+                          text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert done.stdout.strip().splitlines()[-1:] == ["True"], done.stdout + done.stderr

@@ -373,9 +373,10 @@ class SettingsSchema(Schema):
 
 
 def _read_env_file(path: Path) -> dict[str, str]:
+    """The variables `path` sets; an empty value (`NAME=`, as in a copied .env.example) sets nothing."""
     if not path.is_file():
         return {}
-    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+    return {k: v for k, v in dotenv_values(path).items() if v}
 
 
 def peek(name: str, default: str, env_file: str | Path | None = ".env") -> str:
@@ -388,9 +389,10 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     environ = dict(os.environ if environ is None else environ)
     from_file = _read_env_file(Path(env_file)) if env_file else {}
     data_dir = Path(environ.get("DATA_DIR") or from_file.get("DATA_DIR") or "data")
+    # An empty variable means "not set" in every source: dropped before the merge, so an empty `.env` line never
+    # hides a value from data/secrets.env.
+    environ = {k: v for k, v in environ.items() if v != ""}
     merged = {**_read_env_file(data_dir / "secrets.env"), **from_file, **environ}
-    # An empty variable means "not set", as in most .env loaders.
-    merged = {k: v for k, v in merged.items() if v != ""}
     try:
         return SettingsSchema().load(merged)
     except ValidationError as exc:

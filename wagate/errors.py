@@ -87,6 +87,11 @@ class PayloadTooLarge(WAGateError):
     default_message = "Payload too large"
 
 
+def too_large_message(limit_mb: int) -> str:
+    """The one message of a body or file over the upload limit, on every route."""
+    return f"The request is larger than the {limit_mb} MB limit (MAX_UPLOAD_MB)"
+
+
 class RateLimited(WAGateError):
     status = 429
     default_message = "Too many requests"

@@ -42,8 +42,9 @@ async def session_command(ctx: Ctx, session_id: str, command: str, params: dict[
         return None
 
 
-async def simulator_control(ctx: Ctx, session_id: str, action: str, params: dict[str, Any]) -> str:
-    """The simulator's phone side, driven over HTTP through the web (WA_TRANSPORT=simulator only)."""
+async def simulator_control(ctx: Ctx, session_id: str, action: str, params: dict[str, Any]) -> str | None:
+    """The simulator's phone side, driven over HTTP through the web (WA_TRANSPORT=simulator only); the reason
+    the phone could not do it, or None."""
     from wagate.bridge.simulator_control import apply
 
     return await apply(ctx["bridge"].transport, session_id, action, params)

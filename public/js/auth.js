@@ -1,6 +1,19 @@
 // The dashboard login: access token in memory only, refresh token in an HttpOnly cookie, silent refresh before expiry.
 const LOGIN_PAGE = '/login.html';
 const EARLY_S = 60;  // refresh this long before the access token expires (or at 80 % of a shorter life)
+// Set while this browser holds a login (not a secret: the refresh token stays in its HttpOnly cookie), so a refused
+// refresh can tell an ended login ("expired") from a first visit that never had one.
+const SIGNED_IN = 'wagate-signed-in';
+
+function remember(on) {
+  try {
+    if (on) localStorage.setItem(SIGNED_IN, '1'); else localStorage.removeItem(SIGNED_IN);
+  } catch { /* storage disabled: the login page then says nothing about expiry */ }
+}
+
+function remembered() {
+  try { return localStorage.getItem(SIGNED_IN) === '1'; } catch { return false; }
+}
 
 class Auth extends EventTarget {
   constructor() {
@@ -16,6 +29,7 @@ class Auth extends EventTarget {
     this.token = data.access_token;
     this.user = data.user;
     this.expiresAt = Date.now() + data.expires_in * 1000;
+    remember(true);
     clearTimeout(this._timer);
     const lead = Math.min(EARLY_S, data.expires_in * 0.2);
     this._timer = setTimeout(() => { this.refresh().catch(() => {}); }, (data.expires_in - lead) * 1000);
@@ -61,11 +75,15 @@ class Auth extends EventTarget {
     return this.token;
   }
 
+  // The refresh was refused: back to the login page, which says "expired" only when a login had existed here.
   expired() {
     this.token = null;
     clearTimeout(this._timer);
+    const hadLogin = remembered();
+    remember(false);
     if (location.pathname.endsWith(LOGIN_PAGE)) return;
-    const back = new URLSearchParams({ expired: '1', next: `${location.pathname}${location.search}${location.hash}` });
+    const back = new URLSearchParams({ next: `${location.pathname}${location.search}${location.hash}` });
+    if (hadLogin) back.set('expired', '1');
     location.replace(`${LOGIN_PAGE}?${back}`);  // the login page comes back here afterwards
   }
 
@@ -76,6 +94,7 @@ class Auth extends EventTarget {
     await fetch('/api/auth/logout', { method: 'POST', credentials: 'same-origin', headers, body: '{}' })
       .catch(() => {});
     this.token = null;
+    remember(false);
     location.replace(`${LOGIN_PAGE}?bye=1`);
   }
 

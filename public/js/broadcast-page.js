@@ -7,6 +7,7 @@ import { countLines, requestBody } from './broadcast-input.js';
 import { $, el, notice, replace, row, table, when } from './dom.js';
 import { live } from './events.js';
 import { showLiveState } from './live-indicator.js';
+import { applyPermissions } from './permissions.js';
 import { sessions } from './sessions-store.js';
 
 const form = $('#broadcast-form');
@@ -107,6 +108,7 @@ async function loadList() {
 async function main() {
   const user = await auth.require();
   $('#who-am-i').textContent = `${user.username} · ${user.role}`;
+  applyPermissions($('.tabs'));  // the same menu as the dashboard's, for what the role may use
   $('#logout-button').addEventListener('click', () => auth.logout());
   showLiveState();
   if (!can('broadcast')) {

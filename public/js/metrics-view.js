@@ -10,8 +10,11 @@ const MIN_GAP_MS = 15000;
 let lastStats = 0;
 let lastCharts = 0;
 
-function cardOf(id, label, value, detail, tone = '') {
-  return el('div', { class: `metric ${tone}`, id: `metric-${id}` },
+// `definition`: what the figure counts, in the server's words (wagate/db/figures.py), shown as the card's tooltip.
+function cardOf(id, label, value, detail, tone = '', definition = '') {
+  const attributes = { class: `metric ${tone}`, id: `metric-${id}` };
+  if (definition) attributes.title = definition;
+  return el('div', attributes,
     el('span', { class: 'metric-label' }, label), el('strong', { class: 'metric-value' }, value),
     detail ? el('span', { class: 'metric-detail muted' }, detail) : null);
 }
@@ -23,10 +26,11 @@ function renderStats(s) {
   replace($('#metric-cards'),
     cardOf('connection', 'Connection', s.connected ? 'connected' : 'disconnected',
       `${s.connected} of ${total} session(s) working`, s.connected ? 'tone-ok' : 'tone-bad'),
-    cardOf('queue', 'Queue length', String(s.queue.length),
-      `${s.queue.queued} queued · ${s.queue.sending} sending${s.queue.jobs ? ` · ${s.queue.jobs.bridge + s.queue.jobs.worker} jobs` : ''}`),
+    cardOf('queue', 'Messages waiting', String(s.queue.length),
+      `${s.queue.queued} queued · ${s.queue.sending} sending${s.queue.jobs ? ` · ${s.queue.jobs.bridge + s.queue.jobs.worker} jobs` : ''}`,
+      '', s.definitions.queue),
     cardOf('sent-today', 'Sent today', String(s.messages_sent_today),
-      `${s.today.failed} failed · ${s.today.received} received (${s.today.date})`),
+      `${s.today.failed} failed · ${s.today.received} received (${s.today.date})`, '', s.definitions.sent_today),
     cardOf('success', 'Success rate', s.success_rate === null ? '—' : `${s.success_rate} %`, 'sent ÷ (sent + failed) today'),
     cardOf('broadcasts', 'Active broadcasts', String(s.active_broadcasts),
       `${s.broadcasts.scheduled} scheduled · ${s.broadcasts.paused} paused`),

@@ -1,4 +1,4 @@
-// The Sessions view: every session with its live status, phone, name, platform and messages today, and its actions.
+// The Sessions view: every session with its live status, phone, name, platform and messages sent today, and its actions.
 import { api, describeError } from './api.js';
 import { can } from './auth.js';
 import { $, el, notice, replace, throttle } from './dom.js';
@@ -10,21 +10,17 @@ import { sessionBadge } from './status.js';
 
 const WAITING = ['STARTING', 'SCAN_QR_CODE'];
 const todayCounts = new Map();
+let linkNext = null;
+let sentTodayDefinition = '';  // what Sent today counts, in the server's words (its tooltip)  // the new session whose QR dialog opens once its token panel is closed
 
-function midnight() {
-  const day = new Date();
-  day.setHours(0, 0, 0, 0);
-  return day.toISOString();
-}
-
+// Each session's Sent today as the server counts it (the Metrics view's Sent today, per session), and its definition.
 async function countToday() {
-  const since = midnight();
-  await Promise.all(sessions.list.map(async (s) => {
-    try {
-      const page = await api.get('/api/messages', { session: s.id, from: since, limit: 1 });
-      todayCounts.set(s.id, page.total);
-    } catch { /* a count is decoration: the list stays usable without it */ }
-  }));
+  try {
+    for (const s of await api.get('/api/sessions')) todayCounts.set(s.id, s.sent_today);
+    if (!sentTodayDefinition && can('view_logs')) {
+      sentTodayDefinition = (await api.get('/api/dashboard/stats')).definitions.sent_today;
+    }
+  } catch { /* a count is decoration: the list stays usable without it */ }
   render();
 }
 
@@ -86,7 +82,7 @@ function card(session) {
     ['Phone', session.phone ? `+${session.phone}` : '—'],
     ['Name', session.push_name || '—'],
     ['Platform', session.platform || '—'],
-    ['Messages today', todayCounts.has(session.id) ? String(todayCounts.get(session.id)) : '…'],
+    ['Sent today', todayCounts.has(session.id) ? String(todayCounts.get(session.id)) : '…', sentTodayDefinition],
   ];
   return el('article', { class: 'card session-card', dataset: { session: session.id, status: session.status },
     'aria-labelledby': `session-${session.id}-title` },
@@ -95,7 +91,8 @@ function card(session) {
     sessionBadge(session.status)),
   el('p', { class: 'muted small' }, session.id),
   session.status_reason ? el('p', { class: 'small reason' }, session.status_reason) : null,
-  el('dl', { class: 'facts' }, facts.map(([term, value]) => [el('dt', {}, term), el('dd', {}, value)])),
+  el('dl', { class: 'facts' }, facts.map(([term, value, definition]) => [
+    el('dt', definition ? { title: definition } : {}, term), el('dd', {}, value)])),
   actions(session));
 }
 
@@ -140,8 +137,12 @@ function createForm() {
       show(false);
       $('#session-token-value').value = created.token;
       $('#session-token').hidden = false;
+      // The QR dialog is modal: opened now it would hide the token, which is shown only this once. It opens
+      // when the operator says the token is stored.
+      linkNext = body.auto_connect ? created.session.id : null;
+      $('#session-token-next').hidden = !linkNext;
+      $('#session-token-value').focus();
       await sessions.load();
-      if (body.auto_connect) openQr(created.session.id);
     } catch (error) {
       notice(message, describeError(error), 'error');
     }
@@ -149,6 +150,8 @@ function createForm() {
   $('#session-token-close').addEventListener('click', () => {
     $('#session-token-value').value = '';
     $('#session-token').hidden = true;
+    if (linkNext) openQr(linkNext);
+    linkNext = null;
   });
 }
 

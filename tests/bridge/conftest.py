@@ -50,7 +50,7 @@ class RunningBridge(InLoopWorker):
 
     @property
     def bridge(self) -> Bridge:
-        return self.worker.ctx["bridge"]  # type: ignore[no-any-return]
+        return self.worker.ctx["bridge"]
 
     @property
     def sim(self) -> SimulatorTransport:

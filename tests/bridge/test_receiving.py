@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from arq.connections import ArqRedis
@@ -22,7 +23,8 @@ from wagate.config import Settings
 from wagate.db.enums import Direction, KeywordMatch, MessageStatus
 from wagate.db.models_whatsapp import KeywordRule, Message
 from wagate.services.events import EVENT_STREAM
-from wagate.services.messaging import SendRequest, queue_message
+from wagate.services.messaging import MessageFilters, SendRequest, list_messages, queue_message
+from wagate.transport.base import MessageReceived
 from wagate.transport.simulator_wire import lid_for
 
 FROM = "6285611112222"
@@ -52,15 +54,23 @@ async def test_received_messages_are_stored_once_with_the_phone_jid(
 
     await until(two_stored, what="two inbound rows")
     for event in (plain, by_lid):
-        await event_log.wait_for(lambda e, event=event: e["event"] == "message.received"
-                                 and e["data"]["messageId"] == event.message_id)
+        def announced(e: dict[str, Any], event: MessageReceived = event) -> bool:
+            return bool(e["event"] == "message.received" and e["data"]["messageId"] == event.message_id)
+
+        await event_log.wait_for(announced)
     rows = await inbound(db, "in1")
     assert [(r.wa_message_id, r.sender_jid, r.body) for r in rows] == [
         (plain.message_id, FROM_JID, "Halo dari HP"),
         (by_lid.message_id, f"{LID_FROM}@s.whatsapp.net", "Halo lewat LID"),
     ]
-    assert rows[1].chat_jid == lid_for(LID_FROM) and rows[1].content is not None
-    assert rows[1].content["senderLid"] == lid_for(LID_FROM)
+    # One conversation, one identity: the phone-number JID, the LID WhatsApp used kept beside it.
+    assert (rows[1].chat_jid, rows[1].chat_lid) == (f"{LID_FROM}@s.whatsapp.net", lid_for(LID_FROM))
+    assert (rows[0].chat_jid, rows[0].chat_lid) == (FROM_JID, None)
+    assert rows[1].content is not None and rows[1].content["senderLid"] == lid_for(LID_FROM)
+    async with db() as session:  # a filter by the number finds it, and so does one by the LID
+        for chat in (f"{LID_FROM}@s.whatsapp.net", lid_for(LID_FROM)):
+            page = await list_messages(session, MessageFilters(chat=chat))
+            assert [m.wa_message_id for m in page.items] == [by_lid.message_id], chat
 
     received = [e for e in event_log.items if e["event"] == "message.received" and e["session"] == "in1"]
     assert [e["data"]["messageId"] for e in received] == [plain.message_id, by_lid.message_id]  # the rerun: none
@@ -78,6 +88,8 @@ async def test_received_messages_are_stored_once_with_the_phone_jid(
     assert received[0]["data"]["from"] == FROM_JID and received[0]["data"]["senderLid"] is None
     assert received[0]["data"]["pushName"] == "Budi" and received[0]["data"]["message"] == "Halo dari HP"
     assert received[1]["data"]["from"] == f"{LID_FROM}@s.whatsapp.net"
+    assert (received[1]["data"]["chat"], received[1]["data"]["chatLid"]) == (
+        f"{LID_FROM}@s.whatsapp.net", lid_for(LID_FROM))
     assert received[1]["data"]["senderLid"] == lid_for(LID_FROM)
 
     async def both_read() -> bool:
@@ -138,7 +150,8 @@ async def test_a_keyword_rule_answers_through_the_send_queue(
             Message.session_id == "kw", Message.direction == Direction.OUTBOUND)))
     [reply] = replies  # one row: the earlier texts queued nothing (a reply of theirs would have gone out first)
     [sent] = sent_by(running.sim, "kw")
-    assert (sent.to, sent.text, sent.reply_to) == (asking.chat, "Silakan isi formulir peminjaman ruang.",
+    # The reply goes to the asker's number, though WhatsApp addressed the question by LID.
+    assert (sent.to, sent.text, sent.reply_to) == (asking.sender, "Silakan isi formulir peminjaman ruang.",
                                                    asking.message_id)
     assert reply.content is not None and reply.content["keywordRuleId"] is not None
     assert reply.idempotency_key == f"auto-reply:{asking.message_id}"

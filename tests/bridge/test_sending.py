@@ -39,9 +39,9 @@ TO_JID = f"{TO}@s.whatsapp.net"
 
 
 async def send(db: async_sessionmaker[AsyncSession], redis: ArqRedis, settings: Settings, session_id: str,
-               text: str, **fields: object) -> int:
+               text: str, **fields: Any) -> int:
     queued = await queue_message(db, redis, settings, SendRequest(session_id=session_id, to=fields.pop("to", TO),
-                                                                   text=text, **fields))  # type: ignore[arg-type]
+                                                                   text=text, **fields))
     assert queued.created and queued.enqueued
     return queued.message.id
 
@@ -285,5 +285,8 @@ async def test_messages_of_a_session_the_phone_unlinks_fail(
         message = await wait_message(db, mid, MessageStatus.FAILED)
         assert message.error is not None and message.error.startswith("session logged out")
     for mid in stuck:
-        await event_log.wait_for(lambda e, mid=mid: e["event"] == "message.failed" and e["data"]["id"] == mid)
+        def failed(e: dict[str, Any], mid: int = mid) -> bool:
+            return bool(e["event"] == "message.failed" and e["data"]["id"] == mid)
+
+        await event_log.wait_for(failed)
     assert [s.text for s in sent_by(running.sim, "lo")] == ["before the unlink"]

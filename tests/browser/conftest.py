@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, Page, Request, Response, async_playwright
+from playwright.async_api import Browser, ConsoleMessage, Page, Request, Response, ViewportSize, async_playwright
 
 from tests.servers import ValkeyProcess
 from wagate.config import generate_fernet_key, load_settings
@@ -36,8 +36,8 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 PASSWORDS = {"admin": "admin-pass-1234", "operator": "operator-pass-1234", "user": "user-pass-1234"}
-DESKTOP = {"width": 1280, "height": 860}
-PHONE = {"width": 375, "height": 740}
+DESKTOP: ViewportSize = {"width": 1280, "height": 860}
+PHONE: ViewportSize = {"width": 375, "height": 740}
 # Fast but real: sends paced, receipts and QR rotation at eight times WhatsApp's speed (the first code lives 7.5 s,
 # the next ones 2.5 s: a test sees a code rotate), limits out of the way of a test that logs in a dozen times (their
 # own tests are in tests/web/test_rate_limits.py). ACCESS_TOKEN_TTL is the shortest the gateway allows: the page
@@ -105,7 +105,7 @@ def _wait_ready(gateway: Gateway, timeout: float = 60) -> None:
     while time.monotonic() < deadline:
         for process in gateway.processes:
             if process.poll() is not None:
-                raise AssertionError(f"{process.args} exited with {process.returncode}; see {gateway.logs}")
+                raise AssertionError(f"{process.args!r} exited with {process.returncode}; see {gateway.logs}")
         try:
             status, body = gateway.call("GET", "/api/health")
             last = body
@@ -201,8 +201,8 @@ class Watch:
         assert self.problems == [], "\n".join(self.problems)
 
 
-async def open_page(browser: Browser, viewport: dict[str, int] = DESKTOP) -> tuple[Page, Watch]:
-    context = await browser.new_context(viewport=viewport)  # type: ignore[arg-type]
+async def open_page(browser: Browser, viewport: ViewportSize = DESKTOP) -> tuple[Page, Watch]:
+    context = await browser.new_context(viewport=viewport)
     page = await context.new_page()
     page.set_default_timeout(15_000)
     watch = Watch()

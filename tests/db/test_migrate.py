@@ -32,7 +32,7 @@ async def test_upgrade_matches_models_and_downgrade_empties(empty_database_url: 
     # Called from inside this test's running loop on purpose: the functions must cope with that.
     assert current(url) is None
     upgrade(url)
-    assert current(url) == head() == "0003"
+    assert current(url) == head() == "0004"
 
     engine = create_engine(url, poolclass=pool.NullPool)
     try:
@@ -46,7 +46,7 @@ async def test_upgrade_matches_models_and_downgrade_empties(empty_database_url: 
             assert await conn.run_sync(_tables) == {"alembic_version"}
 
         upgrade(url)  # and up again: the downgrade left nothing behind that blocks it
-        assert current(url) == "0003"
+        assert current(url) == "0004"
     finally:
         await engine.dispose()
 
@@ -54,7 +54,7 @@ async def test_upgrade_matches_models_and_downgrade_empties(empty_database_url: 
 def test_functions_work_without_a_loop(tmp_path: Any) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'nested' / 'dir' / 'wagate.db'}"
     upgrade(url)
-    assert current(url) == "0003"
+    assert current(url) == "0004"
     downgrade(url)
     assert current(url) is None
 
@@ -86,5 +86,36 @@ async def test_audit_rows_written_before_the_result_column_read_as_success(empty
             assert (await conn.execute(text("SELECT action FROM audit_logs"))).scalars().all() == ["session.create"]
             assert "result" not in {c["name"] for c in await conn.run_sync(
                 lambda sync: inspect(sync).get_columns("audit_logs"))}
+    finally:
+        await engine.dispose()
+
+
+async def test_messages_received_by_lid_before_0004_move_under_the_phone_number(empty_database_url: str) -> None:
+    url = empty_database_url
+    upgrade(url, "0003")
+    engine = create_engine(url, poolclass=pool.NullPool)
+    rows = [  # (direction, chat_jid, sender_jid, recipient)
+        ("in", "111@lid", "6281111111111@s.whatsapp.net", "6280000000000:3@s.whatsapp.net"),  # someone, by LID
+        ("in", "222@lid", "6280000000000:3@s.whatsapp.net", "6280000000000:3@s.whatsapp.net"),  # own phone: as is
+        ("in", "6282222222222@s.whatsapp.net", "6282222222222@s.whatsapp.net", None),  # by number: as is
+        ("in", "120363@g.us", "6283333333333@s.whatsapp.net", None),  # a group: as is
+    ]
+    try:
+        async with engine.begin() as conn:
+            for direction, chat, sender, recipient in rows:
+                await conn.execute(text(
+                    "INSERT INTO messages (direction, chat_jid, sender_jid, recipient, created_at, updated_at) "
+                    "VALUES (:d, :c, :s, :r, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"),
+                    {"d": direction, "c": chat, "s": sender, "r": recipient})
+        upgrade(url)
+        async with engine.connect() as conn:
+            moved = (await conn.execute(text("SELECT chat_jid, chat_lid FROM messages ORDER BY id"))).all()
+        assert [tuple(r) for r in moved] == [
+            ("6281111111111@s.whatsapp.net", "111@lid"), ("222@lid", None),
+            ("6282222222222@s.whatsapp.net", None), ("120363@g.us", None)]
+        downgrade(url, "0003")
+        async with engine.connect() as conn:
+            back = (await conn.execute(text("SELECT chat_jid FROM messages ORDER BY id"))).scalars().all()
+        assert back == [chat for _, chat, _, _ in rows]
     finally:
         await engine.dispose()

@@ -13,8 +13,8 @@ from redis.asyncio import Redis
 
 from tests.web.identities import ClientFactory, add_key, client_factory
 from wagate.db.engine import create_engine, create_sessionmaker
-from wagate.db.enums import Role, SessionStatus
-from wagate.db.models_whatsapp import WaSession
+from wagate.db.enums import Direction, MessageStatus, Role, SessionStatus
+from wagate.db.models_whatsapp import Message, WaSession
 from wagate.queue.names import WORKER_QUEUE
 from wagate.services.credentials import hash_token, new_token
 
@@ -103,6 +103,10 @@ async def test_sessions_and_queue_depth_are_read_at_scrape(make_client: ClientFa
         for sid, status in (("w1", SessionStatus.WORKING), ("w2", SessionStatus.WORKING),
                             ("q1", SessionStatus.SCAN_QR_CODE)):
             session.add(WaSession(id=sid, name=sid, token_hash=hash_token(new_token()), status=status))
+        await session.flush()
+        session.add_all([Message(session_id="w1", direction=Direction.OUTBOUND, status=status)
+                         for status in (MessageStatus.QUEUED, MessageStatus.QUEUED, MessageStatus.SENDING,
+                                        MessageStatus.SENT)])
     await engine.dispose()
     redis = Redis.from_url(redis_url)
     now_ms = int(time.time() * 1000)
@@ -116,6 +120,10 @@ async def test_sessions_and_queue_depth_are_read_at_scrape(make_client: ClientFa
     assert value(text, "wagate_queue_depth", queue=WORKER_QUEUE) == 2
     assert value(text, "wagate_queue_ready", queue=WORKER_QUEUE) == 1
     assert value(text, "wagate_queue_depth", queue="wagate:queue:bridge:0") == 0
+    # The dashboard's Queue length, by the same definition: messages waiting, not jobs.
+    assert value(text, "wagate_messages_waiting", status="queued") == 2
+    assert value(text, "wagate_messages_waiting", status="sending") == 1
+    assert "# HELP wagate_messages_waiting Messages waiting: outgoing messages not sent yet" in text
     assert value(text, "wagate_metrics_source_up", source="database") == 1
     assert value(text, "wagate_metrics_source_up", source="redis") == 1
 

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import bcrypt
+import psutil
 import pytest
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -25,6 +26,7 @@ from wagate.db.engine import create_engine, create_sessionmaker
 from wagate.db.enums import Role, SessionStatus
 from wagate.db.models_identity import User
 from wagate.queue.jobs import enqueue_session_command, enqueue_simulator_control
+from wagate.queue.names import HEALTH_CHECK_SUFFIX, bridge_queue
 from wagate.web.app import redis_client
 
 pytestmark = pytest.mark.slow
@@ -200,3 +202,26 @@ async def _exists(redis: ArqRedis, key: str) -> bool:
 async def tries(redis: ArqRedis, key: str) -> list[bytes]:
     """The job tries a slow job noted under `key`."""
     return list(await redis.lrange(key, 0, -1))  # type: ignore[misc]  # redis-py types it for sync clients too
+
+
+async def test_a_neonize_bridge_keeps_no_zombie_child_and_stops_cleanly(
+    settings: Settings, redis: ArqRedis, tmp_path: Path,
+) -> None:
+    """neonize's import runs `uname -a` through a pipe it never closes: the bridge must reap that child."""
+    bridge = Child.wagate(settings, tmp_path / "bridge.out", "bridge", "--shard", "0", WA_TRANSPORT="neonize").start()
+    try:
+        assert bridge.process is not None
+        process = psutil.Process(bridge.process.pid)
+
+        async def consuming() -> bool:
+            assert bridge.process is not None and bridge.process.poll() is None, bridge.output()
+            return bool(await redis.exists(bridge_queue(0) + HEALTH_CHECK_SUFFIX))
+
+        await until(consuming, what="the neonize bridge consuming its queue", timeout=60)
+        await asyncio.sleep(1.0)  # `uname -a` has long finished by now
+        zombies = [(c.pid, c.name()) for c in process.children(recursive=True) if c.status() == psutil.STATUS_ZOMBIE]
+        assert zombies == [], f"zombie children under the bridge: {zombies}"
+        bridge.terminate()
+        assert bridge.wait(timeout=30) == 0, bridge.output()
+    finally:
+        bridge.stop()

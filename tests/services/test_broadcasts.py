@@ -101,7 +101,7 @@ async def test_create_writes_recipients_and_expands_in_chunks(db: async_sessionm
         recipients = list(await s.scalars(select(BroadcastRecipient).order_by(BroadcastRecipient.position)))
         audit = await s.scalar(select(AuditLog).where(AuditLog.action == "broadcast.create"))
     assert [r.message_id for r in recipients] == [m.id for m in messages]
-    assert audit is not None and audit.details["recipients"] == 120
+    assert audit is not None and audit.details is not None and audit.details["recipients"] == 120
 
 
 async def test_a_chunk_that_runs_twice_or_after_a_crash_never_doubles(db: async_sessionmaker[AsyncSession],

@@ -6,8 +6,9 @@ import asyncio
 import ctypes
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import structlog
@@ -36,6 +37,9 @@ PHONE = "6281234567890"
 LID = "123456789012345"
 
 
+E = TypeVar("E", bound=TransportEvent)
+
+
 class Events:
     """The transport's sink: records every event and lets a test wait for the next one of a type."""
 
@@ -48,8 +52,8 @@ class Events:
             self.seen.append(event)
             self._changed.notify_all()
 
-    async def wait_for(self, kind: type[TransportEvent], count: int = 1, within: float = 10) -> list[TransportEvent]:
-        def matching() -> list[TransportEvent]:
+    async def wait_for(self, kind: type[E], count: int = 1, within: float = 10) -> list[E]:
+        def matching() -> list[E]:
             return [e for e in self.seen if isinstance(e, kind)]
 
         async with self._changed:
@@ -87,9 +91,9 @@ def incoming(text: str, message_id: str = "3EB0IN1") -> pb.Message:
 
 
 @pytest.fixture
-async def transport(tmp_path: Path) -> NeonizeTransport:
+async def transport(tmp_path: Path) -> AsyncIterator[NeonizeTransport]:
     transport = NeonizeTransport(Events(), auth_dir=tmp_path / "auth", reconnect_backoff=(0.05, 0.1, 0.2))
-    yield transport  # type: ignore[misc]
+    yield transport
     await transport.close()
 
 
@@ -308,7 +312,7 @@ class FakeGoCore:
 @pytest.fixture
 async def go_core(transport: NeonizeTransport) -> FakeGoCore:
     fake = FakeGoCore()
-    transport.client("s1")._NewAClient__client = fake  # type: ignore[attr-defined]
+    transport.client("s1")._NewAClient__client = fake
     return fake
 
 

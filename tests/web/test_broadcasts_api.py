@@ -100,7 +100,7 @@ async def test_a_csv_with_bad_rows_gets_a_report_of_exactly_what_was_skipped_and
     refused = await client.post("/api/broadcast/preview", headers=headers, data=_csv_form(latin1))
     answer = await refused.json()
     assert refused.status == 400 and answer["success"] is False
-    assert answer["details"]["file"] == "is not UTF-8 text (byte 27)"
+    assert answer["details"]["file"] == ["is not UTF-8 text (byte 27)"]
 
 
 async def test_unknown_variables_and_limits_are_refused_before_writing(client: TestClient, rows: Rows) -> None:
@@ -110,7 +110,7 @@ async def test_unknown_variables_and_limits_are_refused_before_writing(client: T
     people = [{"phone": f"0812345678{i:02d}", "name": f"P{i}"} for i in range(2)]
     unknown = await client.post("/api/broadcast", headers=headers, json={
         "session": "mine", "name": "x", "template": "Halo {name} {voucher}", "recipients": people})
-    assert unknown.status == 400 and "{voucher}" in (await unknown.json())["details"]["template"]
+    assert unknown.status == 400 and "{voucher}" in (await unknown.json())["details"]["template"][0]
     over = await client.post("/api/broadcast", headers=headers, json={
         "session": "mine", "name": "x", "template": "Halo {name}", "recipients": people})
     assert over.status == 403 and "only 1 messages left" in (await over.json())["message"]

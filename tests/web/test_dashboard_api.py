@@ -91,6 +91,11 @@ async def test_stats_count_todays_rows_in_jakarta_time(db: Db, settings: Setting
     assert stats["today"] == {"date": "2025-10-06", "timezone": "Asia/Jakarta", "sent": 3, "failed": 1,
                               "received": 1}
     assert stats["messages_sent_today"] == 3 and stats["success_rate"] == 75.0
+    # A session's Sent today is the same figure per session: received and queued messages are not in it.
+    assert {x["id"]: x["sent_today"] for x in stats["sessions"]} == {"s1": 2, "s2": 1}
+    assert "queued or sending" in stats["definitions"]["queue"] and "wagate_messages_waiting" in stats[
+        "definitions"]["queue"]
+    assert "received" in stats["definitions"]["sent_today"]
     assert stats["queue"] == {"queued": 1, "sending": 1, "length": 2, "jobs": {"bridge": 0, "worker": 0}}
     assert stats["active_broadcasts"] == 1 and stats["broadcasts"] == {"running": 1, "scheduled": 1, "paused": 0}
     assert stats["webhooks"]["deliveries"] == {"delivered": 2, "exhausted": 1} and stats["webhooks"]["total"] == 3
@@ -162,6 +167,21 @@ async def test_day_chart_is_hourly_and_month_has_30_days(db: Db, settings: Setti
     assert month["bucket"] == "day" and len(month["labels"]) == 30 and month["labels"][-1] == "2025-10-06"
     assert sum(month["messages"]["sent"]) == 4
     assert day["api_usage"][0]["requests"] == 3 and month["api_usage"][0]["requests"] == 23
+
+
+async def test_a_session_cards_sent_today_is_the_metrics_sent_today(client: TestClient, rows: Rows) -> None:
+    await rows.session("s9")
+    now = datetime.now(UTC)
+    await rows.add(out(A, now, session="s9", status=MessageStatus.SENT, sent_at=now),
+                   out(A, now, session="s9", status=MessageStatus.QUEUED),
+                   Message(session_id="s9", direction=Direction.INBOUND, chat_jid=A, created_at=now,
+                           status=MessageStatus.READ))
+    admin = await rows.key(Role.ADMIN)
+    listed = (await (await client.get("/api/sessions", headers=admin)).json())["data"]
+    stats = (await (await client.get("/api/dashboard/stats", headers=admin)).json())["data"]
+    assert [(s["id"], s["sent_today"]) for s in listed] == [("s9", 1)]
+    assert stats["messages_sent_today"] == 1 and stats["sessions"][0]["sent_today"] == 1
+    assert stats["queue"]["length"] == 1
 
 
 async def test_routes(client: TestClient, rows: Rows) -> None:

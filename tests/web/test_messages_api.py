@@ -89,7 +89,7 @@ REFUSED: list[tuple[str, Any, int, str]] = [
     ("session not working", {"session": "down", "to": TO, "message": "x"}, 409, "status"),
     ("invalid phone", {"session": "sales-1", "to": "12", "message": "x"}, 400, "to"),
     ("wrong type of to", {"session": "sales-1", "to": 6281234567890, "message": "x"}, 400, "to"),
-    ("no text", {"session": "sales-1", "to": TO}, 400, "text"),
+    ("no text", {"session": "sales-1", "to": TO}, 400, "message"),
     ("both spellings", {"session": "sales-1", "to": TO, "phone": TO, "message": "x"}, 400, "phone"),
     ("unknown field", {"session": "sales-1", "to": TO, "message": "x", "colour": "red"}, 400, "colour"),
     ("bad priority", {"session": "sales-1", "to": TO, "message": "x", "priority": "asap"}, 400, "priority"),

@@ -50,7 +50,7 @@ async def test_domain_errors_map_to_status_and_one_shape(aiohttp_client: object,
     response = await client.get("/fail/conflict")
     assert response.status == 409
     body = await response.json()
-    assert body == {"success": False, "message": "Session already exists", "details": {"session": "s1"}}
+    assert body == {"success": False, "message": "Session already exists", "details": {"session": ["s1"]}}
     response = await client.get("/fail/limited")
     assert response.status == 429
     assert response.headers["Retry-After"] == "42"
@@ -63,7 +63,7 @@ async def test_unexpected_error_is_500_without_internals_and_logged_with_request
     response = await client.get("/fail/crash", headers={"X-Request-ID": "req-12345678"})
     assert response.status == 500
     body = await response.json()
-    assert body == {"success": False, "message": "Internal server error", "details": {"request_id": "req-12345678"}}
+    assert body == {"success": False, "message": "Internal server error", "details": {"request_id": ["req-12345678"]}}
     assert "hunter2" not in await response.text()
     errors = [json.loads(line) for line in (tmp_path / "logs" / "error.log").read_text().splitlines()]
     crash = [e for e in errors if e["event"] == "unhandled error"]
@@ -87,7 +87,7 @@ async def test_unknown_route_wrong_method_and_bad_json_keep_the_shape(aiohttp_cl
     response = await client.post("/echo", data=b'{"to": "\xff\xfe"}', headers={"Content-Type": "application/json"})
     assert response.status == 400
     assert await response.json() == {"success": False, "message": "Request body is not valid UTF-8",
-                                     "details": {"position": 8}}
+                                     "details": {"position": ["8"]}}
 
 
 async def test_every_response_carries_a_request_id_and_security_headers(aiohttp_client: object, tmp_path: Path) -> None:

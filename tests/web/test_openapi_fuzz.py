@@ -20,6 +20,7 @@ import pytest
 import schemathesis
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -73,6 +74,7 @@ def _fuzz(document: dict[str, Any], base_url: str, credentials: dict[str, dict[s
         test()
 
     for result in schema.get_all_operations():
+        assert isinstance(result, Ok), result
         operation = result.ok()
         if (operation.method.upper(), operation.path) in SKIPPED:
             continue

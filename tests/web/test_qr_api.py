@@ -51,7 +51,7 @@ async def test_no_code_says_why(client: TestClient, rows: Rows, status: SessionS
     response = await client.get("/api/qr/s1", headers=await rows.key())
     assert response.status == code
     answer = await response.json()
-    assert word in answer["message"] and answer["details"]["status"] == status.value
+    assert word in answer["message"] and answer["details"]["status"] == [status.value]
 
 
 async def test_refusals(client: TestClient, rows: Rows) -> None:

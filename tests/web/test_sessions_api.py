@@ -43,8 +43,18 @@ async def test_create_shows_the_token_once_and_queues_the_start(client: TestClie
     assert audits == ["session.create"]
 
 
+@pytest.mark.parametrize("key", ["session_id", "session", "id"])
+async def test_the_callers_own_id_is_kept_and_names_the_session(client: TestClient, rows: Rows, key: str) -> None:
+    admin = await rows.key(Role.ADMIN)
+    response = await client.post("/api/sessions", headers=admin, json={key: "neo1", "auto_connect": False})
+    assert response.status == 201, await response.text()
+    assert (await response.json())["data"]["session"]["id"] == "neo1"
+    response = await client.get("/api/sessions/neo1", headers=admin)
+    assert response.status == 200 and (await response.json())["data"]["name"] == "neo1"
+
+
 BAD_CREATES: list[tuple[Any, str]] = [
-    ({}, "name"),
+    ({"session_id": "a", "id": "b", "name": "x"}, "session_id"),
     ({"name": ""}, "name"),
     ({"name": "x", "id": "no spaces"}, "id"),
     ({"name": "x", "webhook_url": "ftp://x"}, "webhook_url"),

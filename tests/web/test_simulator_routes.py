@@ -76,7 +76,7 @@ async def test_good_calls_queue_the_action_for_the_sessions_bridge(
     assert answer["success"] is True and answer["message"]
     [(shard, job_id, job)] = await queued(client.app[REDIS])
     assert shard == 0
-    assert answer["data"] == {"job_id": job_id}
+    assert answer["data"] == {"job_id": job_id, "done": False}  # no bridge runs: the action waits for one
     assert job_id.startswith(f"sim:{linked}:{action}:")
     assert job.function == jobs.SIMULATOR_CONTROL
     assert job.args == (linked, action, params)
@@ -182,6 +182,7 @@ async def test_a_person_links_and_messages_a_session_through_a_real_bridge(
         scan = {"phone": "6281111111111", "code": qr["code"]}  # exactly the code the API would show
         response = await client.post("/simulator/sessions/e2e/scan", json=scan)
         assert response.status == 202
+        assert (await response.json())["data"]["done"] is True  # the bridge answered: the phone scanned
 
         async def status() -> SessionStatus | None:
             row = await sessions.get_session(db, "e2e")
@@ -198,5 +199,27 @@ async def test_a_person_links_and_messages_a_session_through_a_real_bridge(
                                                                  Message.direction == Direction.INBOUND))
 
         assert await until(received) == "halo"
+    finally:
+        await bridge.stop()
+
+
+async def test_a_phone_action_that_cannot_happen_is_409_with_the_reason(
+    aiohttp_client: Any, settings: Settings, db: Db
+) -> None:
+    """A STOPPED session shows no QR code: the scan is refused with why, not answered as done."""
+    client: TestClient = await aiohttp_client(create_app(settings))
+    bridge = await start_in_loop(create_bridge(settings, 0, handle_signals=False), lambda w: "bridge" in w.ctx)
+    try:
+        await sessions.create_session(db, client.app[REDIS], settings, tenant_id=None, session_id="idle",
+                                      name="Idle", auto_connect=False, actor=sessions.Actor(ActorType.SYSTEM, "test"))
+        response = await client.post("/simulator/sessions/idle/scan", json={})
+        assert response.status == 409, await response.text()
+        answer = await response.json()
+        assert answer["success"] is False and "no QR code is on screen" in answer["message"]
+        assert answer["details"] == {"session": ["no QR code is on screen"]}
+        response = await client.post("/simulator/sessions/idle/inbound", json={"from": "6282222222222"})
+        assert response.status == 409 and "not linked" in (await response.json())["message"]
+        async with db() as s:
+            assert await s.scalar(select(Message.id).where(Message.session_id == "idle")) is None
     finally:
         await bridge.stop()

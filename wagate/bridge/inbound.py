@@ -49,8 +49,20 @@ def _phone_of(jid: str) -> str | None:
     return user if jid.endswith("@s.whatsapp.net") and user.isdigit() else None
 
 
-def received_data(event: MessageReceived) -> dict[str, object]:
-    """The `data` of a `message.received` event (and webhook): the WA-Gate v2 fields first."""
+async def conversation_of(session: AsyncSession, event: MessageReceived) -> tuple[str, str | None]:
+    """(chat JID, chat LID) of an incoming message: a direct chat WhatsApp addressed by LID is the other person's
+    phone-number JID wherever it is known (the sender's, or a contact's with that LID), the LID kept beside it."""
+    if not event.chat.endswith("@lid"):
+        return event.chat, None
+    phone = None if event.from_me else _phone_of(event.sender)
+    if phone is None:  # sent from the session's own phone: the contact that has this LID, if any
+        phone = await session.scalar(select(Contact.phone).where(
+            Contact.session_id == event.session_id, Contact.lid == event.chat, Contact.phone.is_not(None)).limit(1))
+    return (f"{phone}@s.whatsapp.net" if phone else event.chat), event.chat
+
+
+def received_data(event: MessageReceived, message: Message) -> dict[str, object]:
+    """The `data` of a `message.received` event (and webhook): the WA-Gate v2 fields first; `chat` as stored."""
     media = event.media
     return {
         "from": event.sender,
@@ -58,7 +70,8 @@ def received_data(event: MessageReceived) -> dict[str, object]:
         "messageId": event.message_id,
         "pushName": event.push_name,
         "type": event.type,
-        "chat": event.chat,
+        "chat": message.chat_jid,
+        "chatLid": message.chat_lid,
         "isGroup": event.is_group,
         "fromMe": event.from_me,
         "senderLid": event.sender_lid,
@@ -83,9 +96,10 @@ async def store_message(db: async_sessionmaker[AsyncSession], event: MessageRece
         if existing is not None:
             return Stored(row, existing, new=False)
         media = event.media
+        chat, chat_lid = await conversation_of(session, event)
         message = Message(
             session_id=event.session_id, direction=Direction.INBOUND, wa_message_id=event.message_id,
-            chat_jid=event.chat, sender_jid=event.sender, recipient=row.jid,
+            chat_jid=chat, chat_lid=chat_lid, sender_jid=event.sender, recipient=row.jid,
             type=MessageType(event.type) if event.type in _KNOWN_TYPES else MessageType.OTHER,
             body=event.text, caption=media.caption if media else None,
             media_mime=media.mimetype if media else None, media_name=media.filename if media else None,
@@ -100,15 +114,15 @@ async def store_message(db: async_sessionmaker[AsyncSession], event: MessageRece
         if not event.is_group and not event.from_me:
             await _remember_contact(session, event.session_id, event.sender, event.sender_lid, event.push_name)
         await session.flush()  # the message's id, which its event carries
-        envelope = received_envelope(event, message.id)
+        envelope = received_envelope(event, message)
         pending = event_outbox.pending(row.tenant_id, envelope)
         session.add(pending)
         await session.flush()
     return Stored(row, message, new=True, pending_event_id=pending.id, event=envelope)
 
 
-def received_envelope(event: MessageReceived, message_id: int) -> dict[str, Any]:
-    return events.message_envelope("message.received", event.session_id, message_id, received_data(event),
+def received_envelope(event: MessageReceived, message: Message) -> dict[str, Any]:
+    return events.message_envelope("message.received", event.session_id, message.id, received_data(event, message),
                                    timestamp=event.timestamp or time.time())
 
 
@@ -135,7 +149,7 @@ async def handle_received(db: async_sessionmaker[AsyncSession], redis: Redis, tr
     # same id, so it makes no second webhook. Dashboards showed it already.
     again = not stored.new and tries == 1
     published = await events.publish_durably(
-        redis, stored.session.tenant_id, stored.event or received_envelope(event, stored.message.id), log=log,
+        redis, stored.session.tenant_id, stored.event or received_envelope(event, stored.message), log=log,
         what="message.received", live=not again, session_id=event.session_id, message_id=stored.message.id)
     if published and stored.pending_event_id is not None:
         try:

@@ -22,18 +22,25 @@ _FAILURES: dict[str, TransportError | None] = {
 }
 
 
-async def apply(transport: WhatsAppTransport, session_id: str, action: str, params: dict[str, Any]) -> str:
-    from wagate.transport.simulator import SimulatorTransport
+async def apply(transport: WhatsAppTransport, session_id: str, action: str, params: dict[str, Any]) -> str | None:
+    """Play the action; the reason the phone cannot do it (no QR code on screen …), or None once it is done.
+
+    A refusal is the job's answer rather than its failure: the web waits for it to answer 409 with the reason.
+    """
+    from wagate.transport.simulator import PhoneActionError, SimulatorTransport
 
     if not isinstance(transport, SimulatorTransport):
         raise TransportError("simulator controls need WA_TRANSPORT=simulator")
     if action not in ACTIONS:
         raise ValueError(f"unknown simulator action {action!r}")
     params = dict(params)
-    if action == "set_not_on_whatsapp":
-        transport.set_not_on_whatsapp(params["phone"], params.get("not_on", True))
-    elif action == "set_send_failure":
-        transport.set_send_failure(session_id, _FAILURES[params["kind"]], params.get("times", 1))
-    else:
-        await getattr(transport, action)(session_id, **params)
-    return action
+    try:
+        if action == "set_not_on_whatsapp":
+            transport.set_not_on_whatsapp(params["phone"], params.get("not_on", True))
+        elif action == "set_send_failure":
+            transport.set_send_failure(session_id, _FAILURES[params["kind"]], params.get("times", 1))
+        else:
+            await getattr(transport, action)(session_id, **params)
+    except PhoneActionError as exc:
+        return str(exc)
+    return None

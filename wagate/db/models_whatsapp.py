@@ -83,7 +83,10 @@ class Message(Timestamps, Base):
     session_id: Mapped[str | None] = mapped_column(ForeignKey("wa_sessions.id", ondelete="SET NULL"))
     direction: Mapped[Direction] = mapped_column(StrEnumType(Direction, 3))
     wa_message_id: Mapped[str | None] = mapped_column(String(128))
+    # A conversation has one identity: the other person's phone-number JID wherever it is known, even when WhatsApp
+    # addressed the chat by LID; that LID is kept beside it, so a filter by either finds the message.
     chat_jid: Mapped[str | None] = mapped_column(JID)
+    chat_lid: Mapped[str | None] = mapped_column(JID)
     sender_jid: Mapped[str | None] = mapped_column(JID)
     recipient: Mapped[str | None] = mapped_column(JID)  # the normalised phone or JID a send went to
     type: Mapped[MessageType] = mapped_column(

@@ -24,6 +24,7 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from wagate.db import figures
 from wagate.db.enums import SessionStatus
 from wagate.queue.names import WORKER_QUEUE, bridge_queue
 
@@ -57,21 +58,25 @@ class SharedState:
 
     queues: dict[str, tuple[int, int]] = field(default_factory=dict)  # queue → (jobs, due now)
     sessions: dict[str, int] = field(default_factory=dict)
+    waiting: dict[str, int] = field(default_factory=dict)  # message status → messages waiting to be sent
     up: dict[str, bool] = field(default_factory=dict)
 
     def collect(self) -> Iterator[Metric]:
-        depth = GaugeMetricFamily("wagate_queue_depth", "Jobs in the queue (ZCARD), due or deferred", labels=["queue"])
+        depth = GaugeMetricFamily("wagate_queue_depth", figures.JOBS_QUEUED, labels=["queue"])
         ready = GaugeMetricFamily("wagate_queue_ready", "Jobs in the queue that are due now", labels=["queue"])
         for queue, (jobs, due) in self.queues.items():
             depth.add_metric([queue], jobs)
             ready.add_metric([queue], due)
+        waiting = GaugeMetricFamily("wagate_messages_waiting", figures.MESSAGES_WAITING, labels=["status"])
+        for status, count in self.waiting.items():
+            waiting.add_metric([status], count)
         sessions = GaugeMetricFamily("wagate_sessions", "WhatsApp sessions by status", labels=["status"])
         for status, count in self.sessions.items():
             sessions.add_metric([status], count)
         up = GaugeMetricFamily("wagate_metrics_source_up", "Whether a scrape source answered", labels=["source"])
         for source, ok in self.up.items():
             up.add_metric([source], 1 if ok else 0)
-        yield from (m for m in (depth, ready, sessions) if m.samples)
+        yield from (m for m in (depth, ready, waiting, sessions) if m.samples)
         yield up
 
 
@@ -93,18 +98,26 @@ async def _sessions(engine: AsyncEngine) -> dict[str, int]:
     return {status.value: found.get(status.value, 0) for status in SessionStatus}
 
 
+async def _waiting(engine: AsyncEngine) -> dict[str, int]:
+    async with asyncio.timeout(SOURCE_TIMEOUT_S), engine.connect() as conn:
+        found = {str(status): int(count) for status, count in await conn.execute(figures.waiting_by_status())}
+    return {status.value: found.get(status.value, 0) for status in figures.WAITING_STATUSES}
+
+
 async def shared_state(engine: AsyncEngine, redis: Redis, shards: int) -> SharedState:
     state = SharedState()
-    queues, sessions = await asyncio.gather(_queues(redis, queue_names(shards)), _sessions(engine),
-                                            return_exceptions=True)
-    for source, value in (("redis", queues), ("database", sessions)):
-        state.up[source] = not isinstance(value, BaseException)
+    queues, sessions, waiting = await asyncio.gather(_queues(redis, queue_names(shards)), _sessions(engine),
+                                                     _waiting(engine), return_exceptions=True)
+    for source, value in (("redis", queues), ("database", sessions), ("database", waiting)):
+        state.up[source] = not isinstance(value, BaseException) and state.up.get(source, True)
         if isinstance(value, BaseException):
             log.warning("metrics source failed", source=source, error=type(value).__name__)
     if isinstance(queues, dict):
         state.queues = queues
     if isinstance(sessions, dict):
         state.sessions = sessions
+    if isinstance(waiting, dict):
+        state.waiting = waiting
     return state
 
 

@@ -25,6 +25,7 @@ class StatsSchema(Schema):
     broadcasts = fields.Dict(keys=fields.String(), values=fields.Integer())
     webhooks = fields.Dict()
     system = fields.Dict()
+    definitions = fields.Dict(keys=fields.String(), values=fields.String())  # what queue and sent_today count
 
 
 class ChartsSchema(Schema):

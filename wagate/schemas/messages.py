@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
-from wagate.db.enums import Direction, MessageStatus, Priority
+from wagate.db.enums import Direction, MessageStatus, MessageType, Priority
 from wagate.services.messaging import MAX_PAGE_SIZE
 from wagate.services.send_drafts import (
     MAX_CAPTION_CHARS,
@@ -62,6 +62,38 @@ class SendSchema(Schema):
         return _aliased(data, ALIASES)
 
 
+_SEND = SendSchema()
+
+
+def load_send(data: Any, *, has_media: bool) -> dict[str, Any]:
+    """A send body loaded with `SendSchema`; a text message without `message` is named together with every other
+    bad or missing field (the schema alone cannot tell: a media send needs no text, and the file is not a field)."""
+    problems: dict[str, Any] = {}
+    values: dict[str, Any] = {}
+    try:
+        values = _SEND.load(data)
+    except ValidationError as exc:
+        problems = dict(exc.messages) if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+    if not has_media and isinstance(data, dict) and _needs_text(data) and "message" not in problems:
+        problems["message"] = ["is required for a text message"]
+    if problems:
+        raise ValidationError(problems)
+    return values
+
+
+def _needs_text(data: dict[str, Any]) -> bool:
+    """A text message (by its type, or by default: no file, no coordinates) with no text given."""
+    try:
+        data = _aliased(data, ALIASES)
+    except ValidationError:
+        return False  # reported by the schema already
+    kind = data.get("type")
+    if kind not in (None, MessageType.TEXT.value) or (kind is None and data.get("latitude") is not None):
+        return False
+    text = data.get("message")
+    return not (isinstance(text, str) and text.strip())
+
+
 class SendBulkSchema(Schema):
     """The same text to up to 100 numbers; more is a broadcast."""
 
@@ -92,7 +124,8 @@ class MessageSchema(Schema):
     session = fields.String(attribute="session_id", allow_none=True)
     direction = fields.String()
     to = fields.String(attribute="recipient", allow_none=True)
-    chat = fields.String(attribute="chat_jid", allow_none=True)
+    chat = fields.String(attribute="chat_jid", allow_none=True)  # the phone-number JID wherever it is known
+    chat_lid = fields.String(allow_none=True)  # the LID WhatsApp addressed the chat by, if it did
     sender = fields.String(attribute="sender_jid", allow_none=True)
     type = fields.String()
     text = fields.String(attribute="body", allow_none=True)

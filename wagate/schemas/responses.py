@@ -241,8 +241,9 @@ class HealthSchema(Schema):
     message = fields.String()
 
 
-# the simulated phone: each action is a bridge job (one per shard for not-on-whatsapp)
-SimulatorJobSchema = Schema.from_dict({"job_id": _str()}, name="SimulatorJobSchema")
+# the simulated phone: each action is a bridge job (one per shard for not-on-whatsapp); `done` once it was played
+SimulatorJobSchema = Schema.from_dict({"job_id": _str(), "done": fields.Boolean(required=True)},
+                                      name="SimulatorJobSchema")
 SimulatorJobsSchema = Schema.from_dict({"job_ids": fields.List(fields.String(), required=True)},
                                        name="SimulatorJobsSchema")
 

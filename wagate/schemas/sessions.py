@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
 from wagate.db.enums import SessionStatus
 from wagate.session_ids import SessionIdField
@@ -23,15 +23,32 @@ def _flag(**kwargs: Any) -> fields.Boolean:
 
 
 
+# The caller's own session id: `session_id` as on /v1, `id` as the session is shown, `session` as a send names it.
+_ID_KEYS = ("session_id", "id", "session")
+
+
 class CreateSessionSchema(Schema):
-    session_id = fields.String(data_key="id", load_default=None, validate=SessionIdField())
-    name = fields.String(required=True, validate=_NAME)
+    session_id = fields.String(load_default=None, validate=SessionIdField())
+    name = fields.String(load_default=None, validate=_NAME)  # the session id when not given
     tenant_id = fields.Integer(load_default=None, strict=True)  # install-wide callers only
     auto_connect = _flag(load_default=True)
     auto_read_enabled = _flag(load_default=False)
     typing_enabled = _flag(load_default=False)
     webhook_url = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2048))
     webhook_events = fields.Raw(load_default=None)
+
+    @pre_load
+    def _one_session_id(self, data: Any, **_: Any) -> Any:
+        """`id` and `session` are other names of `session_id`; two different ids in one body are refused."""
+        if not isinstance(data, dict):
+            return data
+        given = {key: data[key] for key in _ID_KEYS if key in data}
+        if len({repr(value) for value in given.values()}) > 1:
+            raise ValidationError(f"give one session id, not {' and '.join(given)}", "session_id")
+        data = {key: value for key, value in data.items() if key not in _ID_KEYS}
+        if given:
+            data["session_id"] = next(iter(given.values()))
+        return data
 
 
 class SettingsSchema(Schema):
@@ -93,6 +110,8 @@ class SessionSchema(Schema):
     messages_sent = fields.Integer()
     messages_received = fields.Integer()
     messages_failed = fields.Integer()
+    # In the list only (wagate.db.figures.SENT_TODAY): the dashboard card's Sent today, the Metrics view's definition.
+    sent_today = fields.Integer(dump_only=True)
     created_at = fields.AwareDateTime()
     updated_at = fields.AwareDateTime()
     started_at = fields.AwareDateTime(allow_none=True)

@@ -23,9 +23,9 @@ from wagate.db.enums import ActorType, TenantStatus
 from wagate.db.models_identity import ApiKey, RefreshToken, Tenant, User
 from wagate.db.models_whatsapp import WaSession
 from wagate.db.types import utcnow
-from wagate.errors import Forbidden, Invalid, RateLimited, Unauthorized
+from wagate.errors import Invalid, RateLimited, Unauthorized
 from wagate.logging import security_log
-from wagate.services import audit, key_cache, tokens
+from wagate.services import audit, key_cache, subscription, tokens
 from wagate.services.credentials import hash_password_async, hash_token, same, verify_password_async
 from wagate.services.principal import Principal, lower_role
 
@@ -171,9 +171,7 @@ class KeyOwner:
 
     @property
     def subscription_expired(self) -> bool:
-        if self.tenant_status == TenantStatus.EXPIRED:
-            return True
-        return self.tenant_expires_at is not None and self.tenant_expires_at <= utcnow()
+        return subscription.is_expired(self.tenant_status, self.tenant_expires_at)
 
 
 async def api_key_principal(sessions: async_sessionmaker[AsyncSession], key: str) -> KeyOwner:
@@ -217,7 +215,7 @@ async def api_key_principal(sessions: async_sessionmaker[AsyncSession], key: str
 
 def check_subscription(owner: KeyOwner) -> None:
     if owner.subscription_expired:
-        raise Forbidden("Subscription expired", {"tenant_id": owner.principal.tenant_id})
+        raise subscription.expired(owner.tenant_expires_at)
 
 
 def internal_principal(configured: tuple[InternalKey, ...], given: str) -> Principal:

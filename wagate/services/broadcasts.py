@@ -31,7 +31,6 @@ from wagate.db.enums import (
     MessageType,
     RecipientStatus,
     SessionStatus,
-    TenantStatus,
 )
 from wagate.db.models_delivery import Broadcast, BroadcastRecipient
 from wagate.db.models_identity import Tenant
@@ -39,7 +38,7 @@ from wagate.db.models_whatsapp import Message, WaSession
 from wagate.db.types import utcnow
 from wagate.errors import Conflict, Forbidden, Invalid, NotFound, OtherTenant
 from wagate.queue.jobs import enqueue_broadcast_expand
-from wagate.services import audit
+from wagate.services import audit, subscription
 from wagate.services import media as media_files
 from wagate.services.broadcast_csv import RecipientList, RecipientRow, Template, parse_template
 from wagate.services.broadcast_progress import Progress, progress_of
@@ -338,9 +337,7 @@ async def _check_allowance(db: AsyncSession, tenant_id: int, count: int, now: da
     tenant = await db.get(Tenant, tenant_id)
     if tenant is None:
         raise NotFound("Tenant not found")
-    if tenant.status == TenantStatus.EXPIRED or (tenant.expires_at is not None and tenant.expires_at <= now):
-        raise Forbidden("Subscription expired: renew it to send broadcasts",
-                        details={"expires_at": tenant.expires_at.isoformat() if tenant.expires_at else None})
+    subscription.check(tenant.status, tenant.expires_at, now)
     if tenant.max_messages is not None and tenant.messages_sent + count > tenant.max_messages:
         left = max(0, tenant.max_messages - tenant.messages_sent)
         raise Forbidden(f"Message limit: {count} recipients but only {left} messages left of {tenant.max_messages}",

@@ -24,7 +24,7 @@ from typing import Literal
 from wagate.config import Settings
 from wagate.db.enums import MessageType
 from wagate.db.types import utcnow
-from wagate.errors import Invalid, PayloadTooLarge, UnsupportedMediaType
+from wagate.errors import Invalid, PayloadTooLarge, UnsupportedMediaType, too_large_message
 
 Category = Literal["image", "video", "audio", "document"]
 
@@ -81,10 +81,8 @@ def check_upload(data: bytes, file_name: str | None, message_type: MessageType |
     if not data:
         raise Invalid("Invalid message", details={"media": "is empty"})
     if len(data) > settings.max_upload_bytes:
-        raise PayloadTooLarge(
-            f"The file is larger than the {settings.max_upload_mb} MB limit",
-            details={"media": f"is {len(data)} bytes; the limit is {settings.max_upload_bytes}"},
-        )
+        raise PayloadTooLarge(too_large_message(settings.max_upload_mb),
+                              details={"media": [f"is {len(data)} bytes; the limit is {settings.max_upload_mb} MB"]})
     kind = sniff(data, file_name)
     wanted = MessageType(message_type)
     if wanted not in _FITS[kind.category]:

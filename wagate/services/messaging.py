@@ -24,11 +24,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from wagate.config import Settings
 from wagate.db.enums import Direction, MessageStatus, Priority, SessionStatus, TenantStatus
 from wagate.db.models_identity import Tenant
-from wagate.db.models_whatsapp import Message, WaSession
+from wagate.db.models_whatsapp import Contact, Message, WaSession
 from wagate.db.types import utcnow
 from wagate.errors import Conflict, Forbidden, Invalid, NotFound, OtherTenant
 from wagate.queue.jobs import enqueue_send
 from wagate.services import media as media_files
+from wagate.services import subscription
 from wagate.services.outbox import SendJob, enqueue_sends
 from wagate.services.send_drafts import (  # noqa: F401 - the limits are part of this module's interface
     MAX_CAPTION_CHARS,
@@ -196,6 +197,14 @@ async def get_message(db: AsyncSession, message_id: int, tenant_id: int | None =
     return message
 
 
+def chat_matches(chat: str) -> Any:
+    """The messages of one conversation however WhatsApp addressed it: by phone-number JID, by LID, or by a LID a
+    contact of that number is known by (a message from the session's own phone to a chat it knew only by LID)."""
+    known_lids = select(Contact.lid).where(Contact.jid == chat, Contact.lid.is_not(None))
+    return or_(Message.chat_jid == chat, Message.recipient == chat, Message.chat_lid == chat,
+               Message.chat_jid.in_(known_lids))
+
+
 async def list_messages(db: AsyncSession, filters: MessageFilters, tenant_id: int | None = None) -> MessagePage:
     """A page of messages, newest first, and the total matching `filters`."""
     errors: dict[str, str] = {}
@@ -223,7 +232,7 @@ async def list_messages(db: AsyncSession, filters: MessageFilters, tenant_id: in
     if direction is not None:
         conditions.append(Message.direction == direction)
     if filters.chat:
-        conditions.append(or_(Message.chat_jid == filters.chat, Message.recipient == filters.chat))
+        conditions.append(chat_matches(filters.chat))
     if filters.since is not None:
         conditions.append(Message.created_at >= filters.since)
     if filters.until is not None:
@@ -269,10 +278,7 @@ async def sendable_tenant(db: AsyncSession, session: WaSession, now: datetime) -
 
 
 def _check_subscription(status: TenantStatus | str, expires_at: datetime | None, now: datetime) -> None:
-    if status == TenantStatus.EXPIRED or (expires_at is not None and expires_at <= now):
-        when = f" on {expires_at:%Y-%m-%d %H:%M} UTC" if expires_at is not None else ""
-        raise Forbidden(f"Subscription expired{when}: renew it to send messages",
-                        details={"expires_at": expires_at.isoformat() if expires_at else None})
+    subscription.check(status, expires_at, now)
 
 
 async def count_messages(db: AsyncSession, tenant_id: int, count: int, now: datetime) -> None:

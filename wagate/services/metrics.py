@@ -22,6 +22,7 @@ from sqlalchemy import Select, and_, case, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wagate.config import Settings
+from wagate.db import figures
 from wagate.db.enums import ActorType, BroadcastStatus, Direction, MessageStatus
 from wagate.db.models_delivery import Broadcast, Webhook, WebhookDelivery
 from wagate.db.models_identity import ApiKey, AuditLog
@@ -109,6 +110,17 @@ async def _queue_jobs(redis: Redis, shards: int) -> dict[str, int] | None:
     return {"bridge": int(sum(sizes[:-1])), "worker": int(sizes[-1])}
 
 
+async def sent_today_by_session(db: AsyncSession, settings: Settings, *conditions: Any,
+                                 session_ids: list[str] | None = None, now: datetime | None = None) -> dict[str, int]:
+    """Each session's Sent today (`figures.SENT_TODAY`), in the gateway's own day; sessions with none are absent."""
+    if session_ids is not None:
+        conditions = (*conditions, Message.session_id.in_(session_ids))
+    now = now or utcnow()
+    today, tomorrow = day_start(settings.timezone, now), day_start(settings.timezone, now, -1)
+    rows = await db.execute(figures.sent_by_session(today, tomorrow, *conditions))
+    return {str(session_id): int(n) for session_id, n in rows if session_id is not None}
+
+
 async def stats(db: AsyncSession, redis: Redis, settings: Settings, *, tenant_id: int | None, started_at: float,
                 now: datetime | None = None) -> dict[str, Any]:
     """The live numbers of the dashboard's top row; see the module docstring for days and tenants."""
@@ -122,16 +134,15 @@ async def stats(db: AsyncSession, redis: Redis, settings: Settings, *, tenant_id
     for row in rows:
         by_status[str(row.status)] = by_status.get(str(row.status), 0) + 1
 
-    pending = dict((str(s), int(n)) for s, n in await db.execute(
-        select(Message.status, func.count()).where(
-            Message.status.in_((MessageStatus.QUEUED, MessageStatus.SENDING)), *visible).group_by(Message.status)))
+    pending = dict((str(s), int(n)) for s, n in await db.execute(figures.waiting_by_status(*visible)))
     queued, sending = pending.get(MessageStatus.QUEUED, 0), pending.get(MessageStatus.SENDING, 0)
     # The arq queues are shared by every tenant: only an install-wide caller sees their size.
     jobs = await _queue_jobs(redis, settings.bridge_shards) if tenant_id is None else None
 
     today, tomorrow = day_start(settings.timezone, now), day_start(settings.timezone, now, -1)
     outbound = Message.direction == Direction.OUTBOUND
-    sent = await _count(db, outbound, Message.sent_at >= today, Message.sent_at < tomorrow, *visible)
+    sent_by_session = await sent_today_by_session(db, settings, *visible, now=now)
+    sent = sum(sent_by_session.values())
     failed = await _count(db, outbound, Message.status == MessageStatus.FAILED, Message.failed_at >= today,
                           Message.failed_at < tomorrow, *visible)
     received = await _count(db, Message.direction == Direction.INBOUND, Message.created_at >= today,
@@ -145,7 +156,9 @@ async def stats(db: AsyncSession, redis: Redis, settings: Settings, *, tenant_id
 
     return {
         "sessions": [{"id": r.id, "name": r.name, "status": str(r.status), "connected": r.status == "WORKING",
-                      "phone": r.phone} for r in rows],
+                      "phone": r.phone, "sent_today": sent_by_session.get(r.id, 0)} for r in rows],
+        # What the figures count, in the words the dashboard's tooltips and the metrics' help texts show.
+        "definitions": {"queue": figures.MESSAGES_WAITING, "sent_today": figures.SENT_TODAY},
         "sessions_by_status": by_status,
         "connected": by_status.get("WORKING", 0),
         "queue": {"queued": queued, "sending": sending, "jobs": jobs,

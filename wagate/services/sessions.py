@@ -25,14 +25,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wagate import session_ids
 from wagate.config import Settings
-from wagate.db.enums import ActorType, SessionStatus, TenantStatus
+from wagate.db.enums import ActorType, SessionStatus
 from wagate.db.models_identity import Tenant
 from wagate.db.models_whatsapp import WaSession
-from wagate.db.types import utcnow
 from wagate.errors import Conflict, Forbidden, Invalid, NotFound, OtherTenant, ServiceUnavailable
 from wagate.queue import jobs
 from wagate.queue.names import bridge_queue, qr_key
-from wagate.services import audit, events, registry, ssrf
+from wagate.services import audit, events, registry, ssrf, subscription
 from wagate.services.credentials import hash_token, new_token
 from wagate.services.events import EVENT_NAMES
 
@@ -105,13 +104,13 @@ async def create_session(
     problems: dict[str, list[str]] = {}
     if session_id is not None and not session_ids.is_valid(session_id):
         problems["session_id"] = [session_ids.RULE]
-    name = _check_name(name, problems)
+    session_id = session_id or f"ses_{secrets.token_hex(10)}"
+    name = _check_name(session_id if name is None else name, problems)  # unnamed, a session goes by its id
     webhook_url = _check_webhook_url(webhook_url, problems)
     events = _check_events(webhook_events, problems)
     if problems:
         raise Invalid("Invalid session", problems)
     await _check_destination(settings, webhook_url, actor)
-    session_id = session_id or f"ses_{secrets.token_hex(10)}"
     token = new_token()
     try:
         async with db() as s, s.begin():
@@ -342,9 +341,7 @@ def normalize_events(value: str | Sequence[str] | None) -> list[str] | None:
 
 
 def is_expired(tenant: Tenant, now: datetime | None = None) -> bool:
-    """The minutely cron marks tenants expired; until it has run, the date alone decides."""
-    now = now or utcnow()
-    return tenant.status == TenantStatus.EXPIRED or (tenant.expires_at is not None and tenant.expires_at <= now)
+    return subscription.is_expired(tenant.status, tenant.expires_at, now)
 
 
 async def _lock_tenant_quota(s: AsyncSession, tenant_id: int) -> None:
@@ -369,9 +366,8 @@ async def _lock_tenant_quota(s: AsyncSession, tenant_id: int) -> None:
 
 
 def _check_subscription(tenant: Tenant | None) -> None:
-    if tenant is not None and is_expired(tenant):
-        expires = tenant.expires_at.isoformat() if tenant.expires_at else None
-        raise Forbidden("the subscription has expired", {"expires_at": expires})
+    if tenant is not None:
+        subscription.check(tenant.status, tenant.expires_at)
 
 
 async def _owned(s: AsyncSession, session_id: str, tenant_id: int | None) -> WaSession:

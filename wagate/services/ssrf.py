@@ -28,12 +28,17 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 METADATA_ADDRESSES = frozenset({ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")})
 METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata"})
 _LINK_LOCAL_V6 = ipaddress.ip_network("fe80::/10")
+# The refusals a setting lifts, and the words that say so: a receiver on the same machine is the usual first test.
+_ALLOWED_BY_SETTING = ("loopback address", "private address")
+_SETTING_HINT = "; set WEBHOOK_ALLOW_PRIVATE=true to allow receivers on this machine or a private network"
 
 
 class DestinationRefused(OSError):
     """A webhook URL or one of its addresses is not a destination the gateway may call; `reason` says which."""
 
     def __init__(self, reason: str, host: str = "") -> None:
+        if reason.startswith(_ALLOWED_BY_SETTING):
+            reason += _SETTING_HINT
         self.reason = reason
         self.host = host
         super().__init__(f"{host or 'destination'} refused: {reason}")

@@ -18,13 +18,14 @@ from marshmallow import ValidationError
 
 from wagate import session_ids
 from wagate.db.models_identity import AUDIT_DENIED
-from wagate.errors import Forbidden, OtherTenant, RateLimited, WAGateError
+from wagate.errors import Forbidden, OtherTenant, RateLimited, WAGateError, too_large_message
 from wagate.logging import security_log
 from wagate.observability import metrics
 from wagate.services import audit
 from wagate.services.principal import Principal
 from wagate.web import database_outage
-from wagate.web.keys import DATABASE_OUTAGE, DB, PRINCIPAL
+from wagate.web.error_details import field_messages
+from wagate.web.keys import DATABASE_OUTAGE, DB, PRINCIPAL, SETTINGS
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = structlog.get_logger("wagate.web")
@@ -40,7 +41,8 @@ _GOOD_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
 def error_body(message: str, details: Any = None) -> dict[str, Any]:
-    return {"success": False, "message": message, "details": details}
+    """The one error answer; `details` always as field → list of messages, or null (wagate.web.error_details)."""
+    return {"success": False, "message": message, "details": field_messages(details)}
 
 
 def json_error(status: int, message: str, details: Any = None, headers: dict[str, str] | None = None) -> web.Response:
@@ -195,7 +197,9 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        message = {404: "Not found", 405: "Method not allowed", 413: "Payload too large"}.get(exc.status, exc.reason)
+        message = {404: "Not found", 405: "Method not allowed"}.get(exc.status, exc.reason)
+        if isinstance(exc, web.HTTPRequestEntityTooLarge):  # aiohttp's own body limit: name it, as uploads do
+            message = too_large_message(request.app[SETTINGS].max_upload_mb)
         response = json_error(exc.status, message)
         for name in ("Allow", "Retry-After", "WWW-Authenticate"):
             if name in exc.headers:

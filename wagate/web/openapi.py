@@ -288,7 +288,7 @@ def _ops() -> list[Op]:
         # the simulated phone (WA_TRANSPORT=simulator only)
         *[Op("POST", f"/simulator/sessions/{{session_id}}/{name}", summary, "simulator", "public", body=body,
              optional_body=not any(f.required for f in body._declared_fields.values()),  # no body: {}
-             data=r.SimulatorJobSchema, status=202, errors=(400, 404))
+             data=r.SimulatorJobSchema, status=202, errors=(400, 404, 409))
           for name, summary, body in (
             ("scan", "The phone scans the QR code", sim.ScanSchema),
             ("pair-code", "The phone enters the pairing code", sim.PairCodeSchema),
@@ -402,7 +402,9 @@ def document(app: web.Application | None = None) -> dict[str, Any]:
     for name, scheme in SECURITY_SCHEMES.items():
         spec.components.security_scheme(name, scheme)
     spec.components.schema("Error", {"type": "object", "required": ["success", "message"], "properties": {
-        "success": {"const": False}, "message": {"type": "string"}, "details": {}}})
+        "success": {"const": False}, "message": {"type": "string"},
+        "details": {"type": ["object", "null"], "description": "each field with its list of messages",
+                    "additionalProperties": {"type": "array", "items": {"type": "string"}}}}})
     for status, description in ERRORS.items():
         spec.components.response(f"E{status}", {"description": description, "content": {
             "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})

@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import BodyPartReader, MultipartReader, web
 
 from wagate.db.enums import SessionStatus
-from wagate.errors import Invalid, PayloadTooLarge, UnsupportedMediaType
+from wagate.errors import Invalid, PayloadTooLarge, UnsupportedMediaType, too_large_message
 from wagate.schemas.broadcasts import (
     BroadcastSchema,
     CreateSchema,
@@ -66,7 +66,8 @@ async def _form(reader: MultipartReader, limit: int) -> Input:
         while chunk := await part.read_chunk(CHUNK_BYTES):
             data += chunk
             if len(data) > (limit if is_file else MAX_FIELD_BYTES):
-                raise PayloadTooLarge(f"{part.name} is larger than the {limit // 2**20} MB limit")
+                raise PayloadTooLarge(too_large_message(limit // 2**20),
+                                      {part.name: [f"the limit is {limit // 2**20} MB"]})
         if part.name in CSV_PARTS:
             found.csv = bytes(data)
         elif part.name == MEDIA_PART:

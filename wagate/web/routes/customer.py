@@ -13,7 +13,7 @@ from aiohttp import web
 
 from wagate.db.enums import SessionStatus
 from wagate.schemas import customer as schemas
-from wagate.schemas.messages import MessageSchema, SendSchema
+from wagate.schemas.messages import MessageSchema, load_send
 from wagate.services import contacts, messaging, sessions, tenants
 from wagate.services.messaging import MessageFilters, SendRequest
 from wagate.web.auth import principal, rate_limited, require_customer
@@ -171,7 +171,7 @@ async def send_answer(request: web.Request, session_id: str, tenant_id: int | No
             media, file_name, content_type = upload.file.read(), upload.filename, upload.content_type
     else:
         fields = await json_body(request)
-    data = load(SendSchema, fields)
+    data = load_send(fields, has_media=media is not None)
     kind = data["type"] or (_media_type(content_type) if media is not None else "text")
     send = SendRequest(
         session_id=session_id, to=data["to"], type=kind, text=data["message"], caption=data["caption"], media=media,

@@ -12,13 +12,13 @@ from typing import Any
 from aiohttp import BodyPartReader, MultipartReader, web
 
 from wagate.db.enums import MessageType, SessionStatus
-from wagate.errors import Invalid, PayloadTooLarge, UnsupportedMediaType
+from wagate.errors import Invalid, PayloadTooLarge, UnsupportedMediaType, too_large_message
 from wagate.schemas.messages import (
     ListQuerySchema,
     MessagePageSchema,
     MessageSchema,
     SendBulkSchema,
-    SendSchema,
+    load_send,
     resolve_bound,
 )
 from wagate.services import media, messaging, sessions
@@ -64,8 +64,8 @@ async def _parts(reader: MultipartReader, limit: int) -> tuple[dict[str, str], U
             data += chunk
             if len(data) > cap:
                 if part.name == FILE_PART:
-                    raise PayloadTooLarge(f"The file is larger than the {limit // 2**20} MB limit",
-                                          {"file": [f"the limit is {limit} bytes"]})
+                    raise PayloadTooLarge(too_large_message(limit // 2**20),
+                                          {"file": [f"the limit is {limit // 2**20} MB"]})
                 raise Invalid("Invalid multipart body", {part.name: [f"is longer than {cap} bytes"]})
         if part.name == FILE_PART:
             upload = Upload(bytes(data), part.filename)
@@ -102,7 +102,7 @@ def _message_type(given: str | None, upload: Upload | None, values: dict[str, An
 @rate_limited("send")
 async def send(request: web.Request) -> web.Response:
     raw, upload = await _send_input(request)
-    values = load(SendSchema, raw)
+    values = load_send(raw, has_media=upload is not None)
     kind = _message_type(values["type"], upload, values)
     session_id = await chosen_session(request, values["session"], status=SessionStatus.WORKING,
                                       purpose=" to send from")

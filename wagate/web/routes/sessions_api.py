@@ -22,7 +22,7 @@ from aiohttp import web
 
 from wagate.errors import Forbidden
 from wagate.schemas.sessions import CreateSessionSchema, PairSchema, SessionQuerySchema, SessionSchema, SettingsSchema
-from wagate.services import sessions
+from wagate.services import metrics, sessions
 from wagate.services.principal import Permission
 from wagate.web.auth import require
 from wagate.web.keys import DB, REDIS, SETTINGS
@@ -42,7 +42,9 @@ def _dump(request: web.Request, row: sessions.WaSession) -> dict[str, object]:
 async def list_sessions(request: web.Request) -> web.Response:
     values = query(request, SessionQuerySchema)
     rows = await sessions.list_sessions(request.app[DB], tenant_id=tenant_of(request), status=values["status"])
-    return ok(f"{len(rows)} session(s)", [_dump(request, row) for row in rows])
+    async with request.app[DB]() as db:
+        sent = await metrics.sent_today_by_session(db, request.app[SETTINGS], session_ids=[row.id for row in rows])
+    return ok(f"{len(rows)} session(s)", [{**_dump(request, row), "sent_today": sent.get(row.id, 0)} for row in rows])
 
 
 @routes.post("/api/sessions")

@@ -1,7 +1,9 @@
 """The simulated phone over HTTP: scan, pair, send the session a message, drop the network (simulator only).
 
 Mounted by `create_app` only when WA_TRANSPORT=simulator. Each route enqueues a `simulator_control` job on the
-session's bridge shard, which plays the action on its simulator; the answer is 202 with the job id.
+session's bridge shard, which plays the action on its simulator, and waits for the bridge's answer: 202 with the
+job id (`done` says whether it was played or is still queued for a bridge), or 409 with the reason the phone cannot
+do it (no QR code on screen, the session is not linked …).
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ from aiohttp import web
 from marshmallow import Schema
 
 from wagate.schemas import simulator as schemas
-from wagate.services import sessions
+from wagate.services import phone_actions, sessions
 from wagate.web.keys import DB, REDIS, SETTINGS
 from wagate.web.replies import json_body
 
 routes = web.RouteTableDef()
+LINKING = frozenset({"scan", "enter_pair_code"})
 
 
 def _accepted(message: str, **data: Any) -> web.Response:
@@ -26,10 +29,12 @@ def _accepted(message: str, **data: Any) -> web.Response:
 async def _control(request: web.Request, schema: type[Schema], action: str, message: str) -> web.Response:
     params = schemas.load(schema, await json_body(request, empty={}))  # all of /unlink's and /drop's are optional
     app = request.app
-    job_id = await sessions.control_simulator(
-        app[DB], app[REDIS], app[SETTINGS], request.match_info["session_id"], action, params
-    )
-    return _accepted(message, job_id=job_id)
+    session_id = request.match_info["session_id"]
+    job_id = await sessions.control_simulator(app[DB], app[REDIS], app[SETTINGS], session_id, action, params)
+    done = await phone_actions.wait_for_answer(app[REDIS], app[SETTINGS].bridge_shards, session_id, job_id)
+    if done and action in LINKING:  # linked is done once the session is WORKING, ready to send
+        done = await phone_actions.wait_until_working(app[DB], session_id)
+    return _accepted(message, job_id=job_id, done=done)
 
 
 @routes.post("/simulator/sessions/{session_id}/scan")
