@@ -24,6 +24,7 @@ import pytest
 from arq.connections import ArqRedis
 
 from bench import supervised
+from bench.fault import deploy_table, run_deploy
 from bench.supervised import SupervisedHost, main_conf, site_conf
 from tests.fixtures import make_settings
 from tests.observability.processes import Child, log_lines
@@ -255,3 +256,15 @@ async def test_the_shipped_logrotate_file_rotates_the_logs_and_no_line_is_lost(
 
 def log_lines_of(path: Path) -> list[dict[str, str]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
+
+
+async def test_a_rolling_restart_of_every_program_refuses_no_send_through_nginx() -> None:
+    """bench.fault's deploy row, shorter: sends through nginx while `wagate rolling-restart` restarts both web
+    processes, the bridge and the worker of the shipped supervisord.conf; none refused, each sent once."""
+    if not (ROOT / ".venv/bin/supervisord").exists():
+        pytest.skip("supervisor is not installed in .venv (pip install -e .[test])")
+    nginx_binary()
+    row = await run_deploy("rolling-restart", rate=5, lead_s=3)
+    print(deploy_table([row]))
+    assert row.accepted > 0
+    assert (row.refused, row.lost, row.sent_twice) == (0, 0, 0), row
