@@ -304,7 +304,18 @@ async def run_faults(faults: list[str], *, outage_s: float = 60, load_s: float =
 DEPLOYS = {
     "rolling-restart": ("wagate", "rolling-restart"),  # the documented deploy: one process at a time
     "restart-all": ("supervisorctl", "restart", "all"),  # every program at once, for comparison
+    "two-shards": ("wagate", "rolling-restart"),  # BRIDGE_SHARDS 1 → 2 as the README says, then the same deploy
 }
+
+
+def two_shards(home: Path) -> None:
+    """BRIDGE_SHARDS=2 in .env and the bridge's numprocs=2 in supervisord.conf, together (README, Deployment)."""
+    env = home / ".env"
+    env.write_text(env.read_text() + "BRIDGE_SHARDS=2\n")
+    conf = home / "supervisord.conf"
+    text = conf.read_text()
+    head, _, tail = text.partition("[program:wagate-bridge]")
+    conf.write_text(head + "[program:wagate-bridge]" + tail.replace("numprocs=1", "numprocs=2", 1))
 
 
 @dataclass
@@ -404,6 +415,8 @@ async def run_deploy(deploy: str = "rolling-restart", *, rate: float = 8, lead_s
         await asyncio.sleep(lead_s)
         began = time.monotonic()
         command = DEPLOYS[deploy]
+        if deploy == "two-shards":
+            two_shards(home)
         done = await asyncio.to_thread(host.wagate if command[0] == "wagate" else host.supervisorctl, *command[1:])
         took = time.monotonic() - began
         if done.returncode != 0:

@@ -131,7 +131,7 @@ def cmd_rolling_restart(args: argparse.Namespace) -> int:
 
     settings = _settings("cli")
     try:
-        rolling_restart(Supervisor(Path(args.config)), settings.port, settle_s=args.settle)
+        rolling_restart(Supervisor(Path(args.config)), settings.port, host=settings.host, settle_s=args.settle)
     except RestartFailed as exc:
         print(f"wagate: {exc}", file=sys.stderr)
         return 1

@@ -106,7 +106,7 @@ def wait_until(check: Callable[[], bool], within_s: float, what: str) -> None:
         time.sleep(0.2)
 
 
-def rolling_restart(supervisor: Supervisor, port: int, *, settle_s: float = SETTLE_S,
+def rolling_restart(supervisor: Supervisor, port: int, *, host: str = "127.0.0.1", settle_s: float = SETTLE_S,
                     say: Callable[[str], None] = print) -> list[str]:
     """Restart every process as the module says; the names restarted, in order."""
     replaced = supervisor.apply_config()
@@ -120,7 +120,8 @@ def rolling_restart(supervisor: Supervisor, port: int, *, settle_s: float = SETT
         began = time.monotonic()
         supervisor.run("restart", process.spec)
         if process.group == WEB:
-            url = f"http://127.0.0.1:{port + process.number}/health"
+            address = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host  # noqa: S104 - the wildcard, compared
+            url = f"http://{f'[{address}]' if ':' in address else address}:{port + process.number}/health"
             wait_until(functools.partial(answers, url), READY_WITHIN_S, f"{process.name} did not answer {url}")
             time.sleep(settle_s)
         say(f"{process.name} back in {time.monotonic() - began:.1f} s")
