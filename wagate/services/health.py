@@ -2,7 +2,9 @@
 
 The database and Redis are hard dependencies: without either, nothing can be accepted safely, so the
 gateway is `unhealthy`. Queue consumers and WhatsApp sessions can be down while the API still accepts
-and queues work without loss, so they only make it `degraded`.
+and queues work without loss, so they only make it `degraded`. A session counts as connected only while a
+live bridge holds its lease and has written it WORKING (`wagate.services.drivers`); a session that should run
+and that no live bridge drives is orphaned, and makes the gateway `degraded` too.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from wagate.db.enums import SessionStatus
 from wagate.queue.names import HEALTH_CHECK_SUFFIX, WORKER_QUEUE, bridge_queue
+from wagate.services import drivers
 
 log = structlog.get_logger(__name__)
 CHECK_TIMEOUT_S = 2.0
@@ -34,6 +38,7 @@ class HealthReport:
     metrics: dict[str, Any]
     down: list[str] = field(default_factory=list)
     sessions: dict[str, int] = field(default_factory=dict)
+    whatsapp: dict[str, int] | None = None  # should_run, driven, orphaned, connected, bridges (None: unknown)
 
     @property
     def healthy(self) -> bool:
@@ -46,16 +51,17 @@ class HealthReport:
             "services": self.services,
             "metrics": self.metrics,
             "sessions": self.sessions,
+            "whatsapp": self.whatsapp,
             "down": self.down,
         }
 
 
-async def _database(engine: AsyncEngine) -> dict[str, int] | None:
-    """Session counts by status, or None when the database does not answer."""
+async def _database(engine: AsyncEngine) -> tuple[dict[str, int], dict[str, SessionStatus]] | None:
+    """Session counts by status and the sessions that should run, or None when the database does not answer."""
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_S), engine.connect() as conn:
             rows = await conn.execute(text("SELECT status, COUNT(*) FROM wa_sessions GROUP BY status"))
-            return {str(status): int(count) for status, count in rows}
+            return {str(status): int(count) for status, count in rows}, await drivers.should_run(conn)
     except Exception as exc:  # any driver error means "down"; the reason is logged, not shown
         log.warning("health: database check failed", error=type(exc).__name__, reason=str(exc)[:200])
         return None
@@ -86,13 +92,13 @@ def process_metrics(started_at: float) -> dict[str, Any]:
 
 
 async def check(engine: AsyncEngine, redis: Redis, *, shards: int, started_at: float) -> HealthReport:
-    sessions, (redis_up, worker_up, bridges_up) = await asyncio.gather(_database(engine), _redis(redis, shards))
-    database_up = sessions is not None
-    sessions = sessions or {}
-    working = sessions.get("WORKING", 0)
+    found, (redis_up, worker_up, bridges_up) = await asyncio.gather(_database(engine), _redis(redis, shards))
+    database_up = found is not None
+    sessions, should_run = found or ({}, {})
+    driving = await _driving(redis, should_run) if database_up and redis_up else None
     if not bridges_up:
         whatsapp = "bridge_down"
-    elif working:
+    elif driving is not None and driving.connected:
         whatsapp = "connected"
     else:
         whatsapp = "disconnected" if sessions else "no_sessions"
@@ -108,8 +114,18 @@ async def check(engine: AsyncEngine, redis: Redis, *, shards: int, started_at: f
         services["whatsapp"] = "unknown"
     if down:
         status = "unhealthy"
-    elif services["queue"] != "running" or whatsapp in ("bridge_down", "disconnected"):
+    elif services["queue"] != "running" or whatsapp != "connected" or (driving is not None and driving.orphaned):
         status = "degraded"
     else:
         status = "healthy"
-    return HealthReport(status, services, process_metrics(started_at), down, sessions)
+    return HealthReport(status, services, process_metrics(started_at), down, sessions,
+                        driving.summary() if driving is not None else None)
+
+
+async def _driving(redis: Redis, should_run: dict[str, SessionStatus]) -> drivers.Driving | None:
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_S):
+            return await drivers.driving(redis, should_run)
+    except Exception as exc:
+        log.warning("health: lease check failed", error=type(exc).__name__, reason=str(exc)[:200])
+        return None
