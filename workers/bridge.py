@@ -1,4 +1,7 @@
-"""The bridge process of one shard: arq jobs that reach the shard's `Bridge` (connections, sends, commands)."""
+"""A bridge process of one shard: arq jobs that reach the shard's `Bridge` (connections, sends, commands).
+
+Every bridge of a shard reads the shard's queue; a command taken by a bridge that does not hold the session's lease
+goes back on the queue for the holder (or for whichever bridge claims the session next)."""
 
 from __future__ import annotations
 
@@ -17,8 +20,8 @@ from workers.common import Ctx, build_worker
 
 log = structlog.get_logger("wagate.jobs")
 
-# A command for a session that another bridge of the shard still drives (a rolling restart) waits for
-# that bridge to release its lease or for the lease to lapse (30 s).
+# A command for a session that another live bridge of the shard drives is tried again until that bridge takes it
+# from the queue, releases the session or stops counting as alive (15 s).
 LEASE_RETRY_S = 2
 COMMAND_TRIES = 30
 

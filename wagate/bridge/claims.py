@@ -20,7 +20,7 @@ import contextlib
 import math
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Protocol
 
 import structlog
@@ -46,7 +46,7 @@ class Driver(Protocol):
     shard: int
     leases: SessionLeases
 
-    async def start_session(self, session_id: str) -> None: ...
+    async def start_session(self, session_id: str, *, resume: bool = False) -> None: ...
 
     async def hand_over(self, session_id: str) -> None: ...
 
@@ -120,12 +120,12 @@ class Claims:
         if session_ids:
             log.info("claiming orphaned sessions", shard=self.driver.shard, count=len(session_ids))
         for sid in session_ids:
-            await _quietly(sid, self.driver.start_session)
+            await _quietly(sid, self.driver.start_session(sid, resume=True))
 
 
-async def _quietly(session_id: str, start: Callable[[str], Awaitable[None]]) -> None:
+async def _quietly(session_id: str, start: Awaitable[None]) -> None:
     try:
-        await start(session_id)
+        await start
     except LeaseHeld:
         pass  # another bridge claimed it first
     except Exception:

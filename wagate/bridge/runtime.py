@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -140,7 +141,7 @@ class Bridge:
     # --- commands ---------------------------------------------------------------------------------------
 
     async def command(self, session_id: str, command: str, params: dict[str, Any]) -> str:
-        handlers = {
+        handlers: dict[str, Callable[[str], Awaitable[None]]] = {
             "start": self.start_session, "stop": self.stop_session, "restart": self.restart_session,
             "logout": self.logout_session, "delete": self.delete_session, "sync_contacts": self.sync_contacts,
         }
@@ -163,15 +164,17 @@ class Bridge:
         if not await self.leases.acquire(session_id):
             raise LeaseHeld(f"session {session_id} is driven by {await self.leases.holder(session_id)}")
 
-    async def start_session(self, session_id: str) -> None:
-        await self._session(session_id)
+    async def start_session(self, session_id: str, *, resume: bool = False) -> None:
+        row = await self._session(session_id)
         await self._take(session_id)
         if await self.transport.is_connected(session_id):
             # Already up: no Connected event would follow, so STARTING would stick over a working session.
             self._sender(session_id).start()
             return
-        await set_status(self.db, self.redis, session_id, SessionStatus.STARTING,
-                         fields={"started_at": utcnow()})
+        if not (resume and row.status == SessionStatus.WORKING):
+            # A WORKING session taken over stays WORKING while it reconnects: sends are accepted and wait for it.
+            await set_status(self.db, self.redis, session_id, SessionStatus.STARTING,
+                             fields={"started_at": utcnow()})
         self._sender(session_id).start()
         await self.transport.connect(session_id)
 

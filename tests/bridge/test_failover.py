@@ -1,0 +1,186 @@
+"""Bridges as real processes take each other's sessions over: one SIGKILLed, one drained, one added.
+
+Every bridge runs `python -m wagate bridge --shard 0` on the test's database, Valkey and folders; the simulated
+WhatsApp's sent log (shared by the processes, as WhatsApp is) tells what was sent, and how many times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient
+from arq.connections import ArqRedis
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tests.bridge.conftest import add_session, until, wait_status
+from tests.observability.processes import Child
+from wagate.config import Settings
+from wagate.db.enums import MessageStatus, SessionStatus
+from wagate.db.models_whatsapp import Message, WaSession
+from wagate.db.types import utcnow
+from wagate.queue.jobs import enqueue_session_command, enqueue_simulator_control
+from wagate.queue.names import bridge_queue, lease_key
+from wagate.services.drivers import ORPHANED_REASON, mark_orphans
+from wagate.services.messaging import SendRequest, queue_message
+from wagate.transport.simulator_wire import read_sent_log, sent_log_file
+
+pytestmark = pytest.mark.slow
+
+SESSIONS = [f"fo{n}" for n in range(4)]
+TAKEOVER_S = 45  # the promise: every session of a bridge that died WORKING on another within this
+DONE = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ)
+
+
+def bridge(settings: Settings, log: Path) -> tuple[Child, int]:
+    child = Child.wagate(settings, log, "bridge", "--shard", "0", SEND_GAP_MS="100", BULK_GAP_MS="100",
+                         TYPING_MS_PER_CHAR="0").start()
+    assert child.process is not None
+    return child, child.process.pid
+
+
+def pid_of(owner: bytes | None) -> int | None:
+    return int(owner.decode().split(":")[2]) if owner else None
+
+
+async def holders(redis: ArqRedis) -> dict[str, int | None]:
+    """Session → the PID of the bridge process holding its lease."""
+    values = await redis.mget([lease_key(sid) for sid in SESSIONS])
+    return {sid: pid_of(value) for sid, value in zip(SESSIONS, values, strict=True)}
+
+
+async def all_driven_by(db: async_sessionmaker[AsyncSession], redis: ArqRedis, pid: int, moved: list[str],
+                        since: datetime) -> bool:
+    """Every session's lease held by `pid`, every one WORKING, and those `moved` connected again after `since`."""
+    if set((await holders(redis)).values()) != {pid}:
+        return False
+    async with db() as session:
+        rows = (await session.execute(select(WaSession.id, WaSession.status, WaSession.connected_at)
+                                      .where(WaSession.id.in_(SESSIONS)))).all()
+    return all(status == SessionStatus.WORKING and (sid not in moved or (at is not None and at >= since))
+               for sid, status, at in rows)
+
+
+async def held_by(redis: ArqRedis, pid: int) -> list[str]:
+    return [sid for sid, holder in (await holders(redis)).items() if holder == pid]
+
+
+async def queue_round(db: async_sessionmaker[AsyncSession], redis: ArqRedis, settings: Settings,
+                      label: str) -> list[str]:
+    texts = []
+    for sid in SESSIONS:
+        text = f"{label} {sid}"
+        await queue_message(db, redis, settings, SendRequest(session_id=sid, to="6285711110000", text=text))
+        texts.append(text)
+    return texts
+
+
+async def all_sent(db: async_sessionmaker[AsyncSession]) -> bool:
+    async with db() as session:
+        statuses = list(await session.scalars(select(Message.status).where(Message.session_id.in_(SESSIONS))))
+    return all(status in DONE for status in statuses)
+
+
+async def take_over(db: async_sessionmaker[AsyncSession], redis: ArqRedis, settings: Settings,
+                    stop: Callable[[], object], gone: int, heir: int, label: str) -> tuple[float, list[str]]:
+    """Stop the bridge `gone`, queue a message per session at once, and wait for `heir` to drive every session;
+    the seconds that took, and the texts queued."""
+    moved = await held_by(redis, gone)
+    stopped_at, clock = utcnow(), time.monotonic()
+    stop()
+    texts = await queue_round(db, redis, settings, f"during the {label}")
+    await until(lambda: all_driven_by(db, redis, heir, moved, stopped_at), timeout=TAKEOVER_S,
+                what=f"bridge {heir} to drive every session after the {label}")
+    return time.monotonic() - clock, texts
+
+
+async def health(client: TestClient) -> dict:
+    response = await client.get("/api/health")
+    assert response.status == 200
+    return await response.json()
+
+
+async def test_bridges_take_over_a_killed_one_share_with_an_added_one_and_drain_into_the_others(
+    db: async_sessionmaker[AsyncSession], arq_redis: ArqRedis, settings: Settings, client: TestClient, tmp_path: Path,
+) -> None:
+    started: list[Child] = []
+    try:
+        first, first_pid = bridge(settings, tmp_path / "first.log")
+        started.append(first)
+        job = await arq_redis.enqueue_job("ping", _queue_name=bridge_queue(0))
+        assert job is not None and await job.result(timeout=60) == "pong"
+        for n, sid in enumerate(SESSIONS):
+            await add_session(db, sid)
+            await enqueue_session_command(arq_redis, settings.bridge_shards, sid, "start")
+            await wait_status(db, sid, SessionStatus.SCAN_QR_CODE, timeout=30)
+            await enqueue_simulator_control(arq_redis, settings.bridge_shards, sid, "scan",
+                                            {"phone": f"62817000000{n:02d}"})
+            await wait_status(db, sid, SessionStatus.WORKING, timeout=30)
+        texts = await queue_round(db, arq_redis, settings, "before")
+
+        # A bridge added takes its fair share (two of four), moved over without restarting the first.
+        second, second_pid = bridge(settings, tmp_path / "second.log")
+        started.append(second)
+
+        async def shared() -> bool:
+            return Counter((await holders(arq_redis)).values()) == {first_pid: 2, second_pid: 2}
+
+        await until(shared, timeout=60, what="the added bridge to take its share")
+
+        # SIGKILL the first: its sessions are WORKING on the second within TAKEOVER_S; what is queued meanwhile
+        # is sent once.
+        after_kill, queued = await take_over(db, arq_redis, settings, first.stop, first_pid, second_pid, "kill")
+        texts += queued
+
+        # A third bridge started takes sessions from the second.
+        third, third_pid = bridge(settings, tmp_path / "third.log")
+        started.append(third)
+
+        async def third_drives() -> bool:
+            return third_pid in (await holders(arq_redis)).values()
+
+        await until(third_drives, timeout=60, what="the third bridge to take sessions")
+
+        # Drain the second (SIGTERM, as a deploy does): it hands every session over to the third.
+        after_drain, queued = await take_over(db, arq_redis, settings, second.terminate, second_pid, third_pid,
+                                              "drain")
+        texts += queued
+        assert second.wait(timeout=60) == 0
+
+        await until(lambda: all_sent(db), timeout=60, what="every message sent")
+        log = read_sent_log(sent_log_file(settings.auth_sessions_dir))
+        copies = Counter(str(line["text"]) for line in log)
+        assert set(copies) == set(texts) and set(copies.values()) == {1}, copies
+        print(f"takeover after SIGKILL {after_kill:.1f} s, after a drain {after_drain:.1f} s")
+
+        async def one_bridge_drives_all() -> bool:
+            return (await health(client))["whatsapp"] == {"should_run": 4, "driven": 4, "orphaned": 0,
+                                                          "connected": 4, "bridges": 1}
+
+        await until(one_bridge_drives_all, timeout=30, what="health to count one live bridge")  # the killed lapses
+
+        # None drives a session: health says so, with the count, and so does each session's status reason.
+        third.stop()  # SIGKILL: its leases stay until its registry entry lapses
+
+        async def orphaned() -> bool:
+            return (await health(client))["whatsapp"]["orphaned"] == len(SESSIONS)
+
+        await until(orphaned, timeout=30, what="health to count the orphans")
+        body = await health(client)
+        assert body["status"] == "degraded"
+        assert body["whatsapp"] == {"should_run": 4, "driven": 0, "orphaned": 4, "connected": 0, "bridges": 0}
+        assert body["sessions"] == {"WORKING": 4}
+        assert await mark_orphans(db, arq_redis) == 4
+        async with db() as session:
+            reasons = set(await session.scalars(select(WaSession.status_reason).where(WaSession.id.in_(SESSIONS))))
+        assert reasons == {ORPHANED_REASON}
+    finally:
+        for child in started:
+            child.stop()
+        await asyncio.sleep(0)
