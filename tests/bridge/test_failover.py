@@ -7,6 +7,8 @@ WhatsApp's sent log (shared by the processes, as WhatsApp is) tells what was sen
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -20,7 +22,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.bridge.conftest import add_session, until, wait_status
-from tests.observability.processes import Child
+from tests.observability.processes import Child, log_lines
+from wagate.bridge.leases import ALIVE_TTL_MS
 from wagate.config import Settings
 from wagate.db.enums import MessageStatus, SessionStatus
 from wagate.db.models_whatsapp import Message, WaSession
@@ -71,6 +74,18 @@ async def held_by(redis: ArqRedis, pid: int) -> list[str]:
     return [sid for sid, holder in (await holders(redis)).items() if holder == pid]
 
 
+async def link_all(db: async_sessionmaker[AsyncSession], redis: ArqRedis, settings: Settings) -> None:
+    """Link every session through the one bridge running: start, QR code, the simulated phone scans."""
+    job = await redis.enqueue_job("ping", _queue_name=bridge_queue(0))
+    assert job is not None and await job.result(timeout=60) == "pong"
+    for n, sid in enumerate(SESSIONS):
+        await add_session(db, sid)
+        await enqueue_session_command(redis, settings.bridge_shards, sid, "start")
+        await wait_status(db, sid, SessionStatus.SCAN_QR_CODE, timeout=30)
+        await enqueue_simulator_control(redis, settings.bridge_shards, sid, "scan", {"phone": f"62817000000{n:02d}"})
+        await wait_status(db, sid, SessionStatus.WORKING, timeout=30)
+
+
 async def queue_round(db: async_sessionmaker[AsyncSession], redis: ArqRedis, settings: Settings,
                       label: str) -> list[str]:
     texts = []
@@ -113,15 +128,7 @@ async def test_bridges_take_over_a_killed_one_share_with_an_added_one_and_drain_
     try:
         first, first_pid = bridge(settings, tmp_path / "first.log")
         started.append(first)
-        job = await arq_redis.enqueue_job("ping", _queue_name=bridge_queue(0))
-        assert job is not None and await job.result(timeout=60) == "pong"
-        for n, sid in enumerate(SESSIONS):
-            await add_session(db, sid)
-            await enqueue_session_command(arq_redis, settings.bridge_shards, sid, "start")
-            await wait_status(db, sid, SessionStatus.SCAN_QR_CODE, timeout=30)
-            await enqueue_simulator_control(arq_redis, settings.bridge_shards, sid, "scan",
-                                            {"phone": f"62817000000{n:02d}"})
-            await wait_status(db, sid, SessionStatus.WORKING, timeout=30)
+        await link_all(db, arq_redis, settings)
         texts = await queue_round(db, arq_redis, settings, "before")
 
         # A bridge added takes its fair share (two of four), moved over without restarting the first.
@@ -184,3 +191,46 @@ async def test_bridges_take_over_a_killed_one_share_with_an_added_one_and_drain_
         for child in started:
             child.stop()
         await asyncio.sleep(0)
+
+
+async def test_a_frozen_bridge_is_replaced_once_it_stops_counting_as_alive_and_lets_go_when_it_wakes(
+    db: async_sessionmaker[AsyncSession], arq_redis: ArqRedis, settings: Settings, tmp_path: Path,
+) -> None:
+    """A host that dies or drops off the network: its process cannot be seen to be gone (SIGSTOP keeps its PID),
+    so the others wait for its registry entry to lapse, then take its sessions over. Should it come back, it
+    finds its leases held by a live bridge and lets its sessions go: never two bridges on one number."""
+    started: list[Child] = []
+    try:
+        first, first_pid = bridge(settings, tmp_path / "first.log")
+        started.append(first)
+        await link_all(db, arq_redis, settings)
+        second, second_pid = bridge(settings, tmp_path / "second.log")
+        started.append(second)
+
+        async def shared() -> bool:
+            return Counter((await holders(arq_redis)).values()) == {first_pid: 2, second_pid: 2}
+
+        await until(shared, timeout=60, what="the added bridge to take its share")
+        texts = await queue_round(db, arq_redis, settings, "before")
+
+        def freeze() -> None:
+            os.kill(first_pid, signal.SIGSTOP)
+
+        took, queued = await take_over(db, arq_redis, settings, freeze, first_pid, second_pid, "freeze")
+        texts += queued
+        print(f"takeover from a frozen bridge {took:.1f} s")
+        assert took > ALIVE_TTL_MS / 1000 - 1  # it waited for the registry entry to lapse: nothing else tells
+
+        os.kill(first_pid, signal.SIGCONT)
+        await until(shared, timeout=60, what="the woken bridge to let go, then take its share again")
+        await until(lambda: all_sent(db), timeout=60, what="every message sent")
+        copies = Counter(str(line["text"]) for line in read_sent_log(sent_log_file(settings.auth_sessions_dir)))
+        assert set(copies) == set(texts) and set(copies.values()) == {1}, copies
+        lost = [line for line in log_lines(settings.log_dir, "lease lost to another bridge")
+                if line["pid"] == first_pid]
+        assert len(lost) == 2, lost  # the two it drove before it froze
+    finally:
+        for child in started:
+            if child.process is not None and child.process.poll() is None:
+                os.kill(child.process.pid, signal.SIGCONT)
+            child.stop()
