@@ -45,11 +45,20 @@ async def session_command(ctx: Ctx, session_id: str, command: str, params: dict[
         return None
 
 
-async def simulator_control(ctx: Ctx, session_id: str, action: str, params: dict[str, Any]) -> str:
+async def simulator_control(ctx: Ctx, session_id: str, action: str, params: dict[str, Any]) -> str | None:
     """The simulator's phone side, driven over HTTP through the web (WA_TRANSPORT=simulator only)."""
     from wagate.bridge.simulator_control import apply
 
-    return await apply(ctx["bridge"].transport, session_id, action, params)
+    bridge: Bridge = ctx["bridge"]
+    holder = await bridge.leases.holder(session_id)
+    if holder is not None and holder != bridge.owner:
+        # The phone talks to the connection of the bridge that drives the session, as WhatsApp does.
+        if ctx["job_try"] >= COMMAND_TRIES:
+            log.error("simulator action abandoned: the session stays with another bridge", session_id=session_id,
+                      action=action)
+            return None
+        raise Retry(defer=LEASE_RETRY_S)
+    return await apply(bridge.transport, session_id, action, params)
 
 
 def create_bridge(settings: Settings, shard: int, *, handle_signals: bool = True) -> Worker:
@@ -70,7 +79,7 @@ def create_bridge(settings: Settings, shard: int, *, handle_signals: bool = True
         func(session_command, name=SESSION_COMMAND, max_tries=COMMAND_TRIES),
     ]
     if settings.wa_transport == "simulator":
-        functions.append(func(simulator_control, name=SIMULATOR_CONTROL))
+        functions.append(func(simulator_control, name=SIMULATOR_CONTROL, max_tries=COMMAND_TRIES))
     return build_worker(
         settings, queue_name=bridge_queue(shard), functions=functions, on_startup=startup, on_shutdown=shutdown,
         handle_signals=handle_signals, max_jobs=200,
