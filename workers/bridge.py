@@ -11,7 +11,8 @@ import structlog
 from arq import Retry, Worker
 from arq.worker import func
 
-from wagate.bridge.runtime import Bridge, LeaseHeld
+from wagate.bridge.leases import LeaseHeld
+from wagate.bridge.runtime import Bridge
 from wagate.config import Settings
 from wagate.errors import NotFound
 from wagate.queue.jobs import SEND_MESSAGE, SESSION_COMMAND, SIMULATOR_CONTROL

@@ -38,7 +38,6 @@ from wagate.errors import NotFound, TransportError
 from wagate.observability import metrics
 from wagate.queue.names import qr_key
 from wagate.services import events
-from wagate.services.drivers import SHOULD_RUN
 from wagate.transport.base import (
     Connected,
     ConnectFailed,
@@ -57,10 +56,7 @@ from wagate.transport.factory import create_transport
 
 log = structlog.get_logger(__name__)
 
-# Sessions that were live when the bridge driving them stopped or died: they reconnect by themselves.
-RESUMABLE = SHOULD_RUN
 PAIR_CODE_TTL_S = 180
-__all__ = ["Bridge", "LeaseHeld", "RESUMABLE"]
 
 
 def pair_code_key(session_id: str) -> str:
