@@ -10,6 +10,9 @@ that appends every delivery it gets to a JSON-lines file. Four simulator session
   redis-restart    stop Valkey (SIGTERM), start it again 3 s later on the same port
   mariadb-restart  stop MariaDB, start it again 3 s later on the same port
   receiver-down    the webhook receiver is down for --outage seconds (60 by default)
+  bridge-host-down a second bridge of the shard joins; the first's host dies (SIGSTOP: its process stops renewing
+                   but still exists, as seen from another host); the row names the time until every session is
+                   WORKING on the second; then the first is killed and restarted, and the second drained
 
 the load runs before, during and after the fault; then the bench waits for the queues to drain and counts.
 Sends are counted from the simulator's durable sent log (written inside the transport's send, so a killed
@@ -33,22 +36,29 @@ import asyncio
 import contextlib
 import itertools
 import json
+import os
+import signal
 import sys
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+from redis.asyncio import Redis
 from sqlalchemy import select
 
 from bench.common import Stack, add_linked_sessions, free_port, wait_http
 from wagate.db.engine import create_engine, create_sessionmaker
-from wagate.db.enums import ActorType
+from wagate.db.enums import ActorType, SessionStatus
+from wagate.db.models_whatsapp import WaSession
+from wagate.db.types import utcnow
+from wagate.queue.names import lease_key
 from wagate.services import bootstrap, webhooks
 from wagate.transport.simulator_wire import read_sent_log, sent_log_file
 
-FAULTS = ("bridge-kill", "worker-kill", "redis-restart", "mariadb-restart", "receiver-down")
+FAULTS = ("bridge-kill", "worker-kill", "redis-restart", "mariadb-restart", "receiver-down", "bridge-host-down")
 SESSIONS = [f"fault-{n}" for n in range(4)]
 ENV = {
     "SEND_GAP_MS": "0", "BULK_GAP_MS": "0", "SEND_JITTER_MS": "0", "TYPING_MS_PER_CHAR": "0",
@@ -267,6 +277,70 @@ async def run_fault(gateway: Gateway, fault: str, *, load_s: float, rate: float,
     return gateway.count(phase)
 
 
+async def bridge_host_down(gateway: Gateway, fault: str, *, load_s: float, rate: float, drain_s: float,
+                           serial: itertools.count[int]) -> Row:
+    """The bridge-host-down row: takeover by a second bridge when the first's host dies, under load."""
+    settings = gateway.stack.settings
+    second = gateway.stack.wagate("bridge-2", "bridge", "--shard", "0").start()
+    redis = Redis.from_url(gateway.stack.valkey.url)
+    engine = create_engine(settings)
+    db = create_sessionmaker(engine)
+
+    async def drivers() -> list[int | None]:
+        owners = await redis.mget([lease_key(sid) for sid in SESSIONS])
+        return [int(o.decode().split(":")[2]) if o else None for o in owners]
+
+    async def settle(check: Callable[[], Awaitable[bool]], what: str, within_s: float = 120) -> float:
+        began = time.monotonic()
+        while not await check():
+            if time.monotonic() - began > within_s:
+                raise RuntimeError(f"{fault}: no {what} within {within_s:.0f} s")
+            await asyncio.sleep(0.2)
+        return time.monotonic() - began
+
+    try:
+        async def shared() -> bool:
+            return second.pid in await drivers() and gateway.bridge.pid in await drivers()
+
+        await settle(shared, "share for the second bridge")
+        phase = Phase(fault)
+        stop = asyncio.Event()
+        loader = asyncio.create_task(load(gateway, phase, stop, rate, serial))
+        await asyncio.sleep(load_s)
+        moved = [sid for sid, pid in zip(SESSIONS, await drivers(), strict=True) if pid == gateway.bridge.pid]
+        since = utcnow()
+        os.kill(gateway.bridge.pid, signal.SIGSTOP)
+
+        async def taken_over() -> bool:
+            if set(await drivers()) != {second.pid}:
+                return False
+            async with db() as session:
+                rows = (await session.execute(select(WaSession.id, WaSession.status, WaSession.connected_at)
+                                              .where(WaSession.id.in_(moved)))).all()
+            return all(status == SessionStatus.WORKING and at is not None and at >= since for _, status, at in rows)
+
+        took = await settle(taken_over, "takeover")
+        await asyncio.sleep(load_s)
+        stop.set()
+        await loader
+        gateway.bridge.kill()  # the host comes back: its supervisor starts the bridge again
+        gateway.bridge.start()
+        await settle(shared, "share for the restarted bridge")
+        second.stop()  # drained: every session back on the first
+        began = time.monotonic()
+        while not gateway.settled(phase) and time.monotonic() - began < drain_s:  # noqa: ASYNC110 - files of others
+            await asyncio.sleep(1)
+        await asyncio.sleep(2)
+        phase.drained_s = time.monotonic() - began
+        row = gateway.count(phase)
+        row.fault = f"{fault} (all {len(SESSIONS)} sessions WORKING on the other bridge in {took:.1f} s)"
+        return row
+    finally:
+        second.stop()
+        await redis.aclose()
+        await engine.dispose()
+
+
 HEADER = ("| fault | sends accepted | sent | sent twice | lost | webhooks due | delivered | delivered twice | lost "
           "| refused during outage | drained in |")
 
@@ -289,7 +363,8 @@ async def run_faults(faults: list[str], *, outage_s: float = 60, load_s: float =
         await gateway.start()
         rows: list[Row] = []
         for fault in faults:
-            row = await run_fault(gateway, fault, load_s=load_s, rate=rate, drain_s=drain_s, serial=serial)
+            run = bridge_host_down if fault == "bridge-host-down" else run_fault
+            row = await run(gateway, fault, load_s=load_s, rate=rate, drain_s=drain_s, serial=serial)
             print(f"{fault}: {row}", flush=True)
             rows.append(row)
         return rows

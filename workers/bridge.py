@@ -1,4 +1,7 @@
-"""The bridge process of one shard: arq jobs that reach the shard's `Bridge` (connections, sends, commands)."""
+"""A bridge process of one shard: arq jobs that reach the shard's `Bridge` (connections, sends, commands).
+
+Every bridge of a shard reads the shard's queue; a command taken by a bridge that does not hold the session's lease
+goes back on the queue for the holder (or for whichever bridge claims the session next)."""
 
 from __future__ import annotations
 
@@ -8,7 +11,8 @@ import structlog
 from arq import Retry, Worker
 from arq.worker import func
 
-from wagate.bridge.runtime import Bridge, LeaseHeld
+from wagate.bridge.leases import LeaseHeld
+from wagate.bridge.runtime import Bridge
 from wagate.config import Settings
 from wagate.errors import NotFound
 from wagate.queue.jobs import SEND_MESSAGE, SESSION_COMMAND, SIMULATOR_CONTROL
@@ -17,8 +21,8 @@ from workers.common import Ctx, build_worker
 
 log = structlog.get_logger("wagate.jobs")
 
-# A command for a session that another bridge of the shard still drives (a rolling restart) waits for
-# that bridge to release its lease or for the lease to lapse (30 s).
+# A command for a session that another live bridge of the shard drives is tried again until that bridge takes it
+# from the queue, releases the session or stops counting as alive (15 s).
 LEASE_RETRY_S = 2
 COMMAND_TRIES = 30
 
@@ -47,7 +51,16 @@ async def simulator_control(ctx: Ctx, session_id: str, action: str, params: dict
     the phone could not do it, or None."""
     from wagate.bridge.simulator_control import apply
 
-    return await apply(ctx["bridge"].transport, session_id, action, params)
+    bridge: Bridge = ctx["bridge"]
+    holder = await bridge.leases.holder(session_id)
+    if holder is not None and holder != bridge.owner:
+        # The phone talks to the connection of the bridge that drives the session, as WhatsApp does.
+        if ctx["job_try"] >= COMMAND_TRIES:
+            log.error("simulator action abandoned: the session stays with another bridge", session_id=session_id,
+                      action=action)
+            return "the session is driven by another bridge that does not answer"
+        raise Retry(defer=LEASE_RETRY_S)
+    return await apply(bridge.transport, session_id, action, params)
 
 
 def create_bridge(settings: Settings, shard: int, *, handle_signals: bool = True) -> Worker:
@@ -68,7 +81,7 @@ def create_bridge(settings: Settings, shard: int, *, handle_signals: bool = True
         func(session_command, name=SESSION_COMMAND, max_tries=COMMAND_TRIES),
     ]
     if settings.wa_transport == "simulator":
-        functions.append(func(simulator_control, name=SIMULATOR_CONTROL))
+        functions.append(func(simulator_control, name=SIMULATOR_CONTROL, max_tries=COMMAND_TRIES))
     return build_worker(
         settings, queue_name=bridge_queue(shard), functions=functions, on_startup=startup, on_shutdown=shutdown,
         handle_signals=handle_signals, max_jobs=200,

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import structlog
 from arq import Worker
 from arq.cron import cron
 
 from wagate.config import Settings
 from wagate.queue.names import WORKER_QUEUE
+from wagate.services.drivers import mark_orphans
 from wagate.services.outbox import sweep_outbox
 from wagate.services.tenants import expire_due
 from workers import broadcast_jobs, webhook_jobs
 from workers.common import Ctx, build_worker
+
+log = structlog.get_logger("wagate.jobs")
 
 # Below the one-minute period, so a slow sweep (a huge backlog, a slow database) never overlaps the next one.
 OUTBOX_SWEEP_TIMEOUT_S = 50
@@ -29,7 +33,17 @@ async def subscription_expiry(ctx: Ctx) -> dict[str, list[int]]:
     return {"expired": run.expired, "reactivated": run.reactivated}
 
 
+async def orphan_sweep(ctx: Ctx) -> int:
+    """Say in their status reason which sessions no live bridge drives (see wagate.services.drivers)."""
+    orphaned = await mark_orphans(ctx["db"], ctx["redis"])
+    if orphaned:
+        log.warning("sessions that should run are driven by no live bridge", orphaned=orphaned)
+    return orphaned
+
+
 CRON_JOBS = [
+    # Every 15 s: a bridge takes an orphaned session over within about that, so a reason that stays is news.
+    cron(orphan_sweep, name="cron:orphan_sweep", second={0, 15, 30, 45}, run_at_startup=True, timeout=14),
     # Every minute, and at start-up: a worker starting after an outage sweeps at once instead of up to 60 s later.
     # unique (the default): with several workers, each minute's sweep runs once.
     cron(outbox_sweep, name="cron:outbox_sweep", second=0, run_at_startup=True, timeout=OUTBOX_SWEEP_TIMEOUT_S),

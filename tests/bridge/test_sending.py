@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from arq.connections import ArqRedis
@@ -23,6 +24,7 @@ from tests.bridge.conftest import (
     wait_message,
     wait_status,
 )
+from wagate.bridge.sender import Pacing, SessionSender, next_due_batch
 from wagate.config import Settings
 from wagate.db.enums import MessageStatus, Priority, SessionStatus
 from wagate.db.models_whatsapp import Message
@@ -290,3 +292,29 @@ async def test_messages_of_a_session_the_phone_unlinks_fail(
 
         await event_log.wait_for(failed)
     assert [s.text for s in sent_by(running.sim, "lo")] == ["before the unlink"]
+
+
+async def test_two_bridges_that_read_a_message_before_either_marked_it_send_it_under_one_id(
+    db: async_sessionmaker[AsyncSession], arq_redis: ArqRedis, settings: Settings,
+) -> None:
+    """A bridge frozen while its session moved wakes and sends before it learns the session is gone: both bridges
+    read the row `queued`, and both send it. Under one WhatsApp message id the recipient keeps one; under two it
+    would get the message twice."""
+    await add_session(db, "twin", status=SessionStatus.WORKING)
+    queued = await queue_message(db, arq_redis, settings, SendRequest(session_id="twin", to="6285700000009",
+                                                                      text="once"))
+    pacing = Pacing(normal_gap_s=0, bulk_gap_s=0, jitter_s=0, typing_s_per_char=0, typing_max_s=0)
+
+    async def no_tenant() -> int | None:
+        return None
+
+    def sender() -> SessionSender:  # only its database write is raced here: no transport, no send
+        return SessionSender("twin", db=db, redis=arq_redis, transport=cast(Any, None), pacing=pacing,
+                             lock=asyncio.Lock(), tenant_id=no_tenant)
+
+    woken, survivor = sender(), sender()
+    read_by_woken = await next_due_batch(db, "twin", 1)
+    read_by_survivor = await next_due_batch(db, "twin", 1)
+    first = await survivor._mark_sending(read_by_survivor)
+    second = await woken._mark_sending(read_by_woken)
+    assert second == first == {queued.message.id: (await get_message(db, queued.message.id)).wa_message_id}

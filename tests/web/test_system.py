@@ -7,11 +7,18 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp.test_utils import TestClient
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tests.bridge.conftest import add_session
 from tests.servers import MariaDBProcess, ValkeyProcess
 from tests.workers import start_in_loop
 from wagate import __version__
 from wagate.config import Settings
+from wagate.db.enums import SessionStatus
+from wagate.observability import scrape
+from wagate.queue.names import BRIDGES_KEY, HEALTH_CHECK_SUFFIX, WORKER_QUEUE, bridge_queue, lease_key
+from wagate.web.keys import ENGINE
 from workers.bridge import create_bridge
 from workers.worker import create_worker
 
@@ -56,7 +63,7 @@ async def test_liveness_answers_get_and_head(client: TestClient) -> None:
     assert await response.read() == b""
 
 
-async def test_readiness_has_the_original_shape_and_is_healthy_with_consumers(
+async def test_readiness_has_the_original_shape_and_is_degraded_with_consumers_but_no_session(
     client: TestClient, consumers: None
 ) -> None:
     body = await wait_for_health(client, 200)
@@ -65,9 +72,10 @@ async def test_readiness_has_the_original_shape_and_is_healthy_with_consumers(
             break
         await asyncio.sleep(0.1)
         body = (await health(client))[1]
-    assert body["status"] == "healthy"
+    assert body["status"] == "degraded"  # nothing to send with yet
     assert body["services"] == {"whatsapp": "no_sessions", "database": "connected", "redis": "connected",
                                 "queue": "running"}
+    assert body["whatsapp"] == {"should_run": 0, "driven": 0, "orphaned": 0, "connected": 0, "bridges": 1}
     assert set(body["metrics"]) == {"uptime", "memory", "cpu"}
     memory = body["metrics"]["memory"]
     assert memory["used"] > 0 and memory["total"] > memory["used"]
@@ -109,3 +117,34 @@ async def test_readiness_turns_503_naming_the_database_while_it_is_down(
     await asyncio.to_thread(mariadb.start)
     body = await wait_for_health(client, 200)
     assert body["services"]["database"] == "connected"
+
+
+async def test_readiness_counts_only_sessions_a_live_bridge_drives_and_names_the_orphans(
+    client: TestClient, db: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    redis = Redis.from_url(settings.redis_url or "")
+    try:
+        for key in (WORKER_QUEUE, bridge_queue(0)):
+            await redis.set(key + HEALTH_CHECK_SUFFIX, "up", ex=60)  # as the consumers' polls write it
+        for sid in ("h1", "h2"):
+            await add_session(db, sid, status=SessionStatus.WORKING)
+        owner = "bridge-2.internal:4026531836:4242:0a1b2c3d"
+        await redis.set(lease_key("h1"), owner, px=60_000)
+        await redis.set(lease_key("h2"), owner, px=60_000)
+        seconds, _ = await redis.time()
+        await redis.zadd(BRIDGES_KEY, {owner: (seconds + 60) * 1000})
+        code, body = await health(client)
+        assert (code, body["status"], body["services"]["whatsapp"]) == (200, "healthy", "connected")
+        assert body["whatsapp"] == {"should_run": 2, "driven": 2, "orphaned": 0, "connected": 2, "bridges": 1}
+
+        # The bridge stopped renewing (its host died): the status column still says WORKING, health does not.
+        await redis.zadd(BRIDGES_KEY, {owner: seconds * 1000 - 1})
+        code, body = await health(client)
+        assert (code, body["status"], body["services"]["whatsapp"]) == (200, "degraded", "disconnected")
+        assert body["whatsapp"] == {"should_run": 2, "driven": 0, "orphaned": 2, "connected": 0, "bridges": 0}
+        assert body["sessions"] == {"WORKING": 2}
+        engine = client.app[ENGINE]
+        exposed = scrape.exposition(await scrape.shared_state(engine, redis, settings.bridge_shards)).decode()
+        assert "wagate_sessions_orphaned 2.0" in exposed.splitlines()
+    finally:
+        await redis.aclose()

@@ -1,8 +1,9 @@
-"""The bridge of one shard: session lifecycle, transport events → rows and events, one sender per session.
+"""A bridge of one shard: session lifecycle, transport events → rows and events, one sender per session.
 
-Start-up reconnects the shard's sessions that were live (WORKING, STARTING, SCAN_QR_CODE) when the previous
-process stopped or died; a Redis lease per session keeps a second bridge of the same shard from connecting
-the same number. Commands from the web arrive as jobs (`session_command`) and end here.
+Any number of bridges may run for a shard, on any hosts. Each claims the shard's sessions that should run
+(WORKING, STARTING, SCAN_QR_CODE) and that no live bridge drives, up to its fair share (`claims`); a Redis lease
+per session keeps two bridges from connecting the same number. Commands from the web arrive as jobs
+(`session_command`) on the shard's queue, which every bridge of the shard reads; the lease holder runs them.
 """
 
 from __future__ import annotations
@@ -11,20 +12,21 @@ import asyncio
 import contextlib
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
 
 import structlog
-from arq.connections import ArqRedis
 from redis.asyncio import Redis
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wagate.bridge import inbound
+from wagate.bridge.claims import Claims
 from wagate.bridge.event_queue import SessionEvents
-from wagate.bridge.leases import SessionLeases, process_owner
-from wagate.bridge.nudges import listen_for_nudges
+from wagate.bridge.leases import LeaseHeld, SessionLeases, process_owner
+from wagate.bridge.nudges import listen_for_nudges, say_released
 from wagate.bridge.receipts import apply_receipts
 from wagate.bridge.sender import Pacing, SessionSender
 from wagate.bridge.status import set_status
@@ -34,9 +36,8 @@ from wagate.db.enums import Direction, MessageStatus, QrOutcome, SessionStatus
 from wagate.db.models_whatsapp import Message, QrCode, WaSession
 from wagate.db.outage import UNREACHABLE, when_reachable
 from wagate.db.types import utcnow
-from wagate.errors import Conflict, NotFound, TransportError
+from wagate.errors import NotFound, TransportError
 from wagate.observability import metrics
-from wagate.queue.jobs import enqueue_session_command
 from wagate.queue.names import qr_key, shard_of
 from wagate.services import events
 from wagate.transport import key_store
@@ -58,16 +59,10 @@ from wagate.transport.factory import create_transport
 
 log = structlog.get_logger(__name__)
 
-# Sessions that were live when the previous bridge stopped: they reconnect by themselves.
-RESUMABLE = (SessionStatus.WORKING, SessionStatus.STARTING, SessionStatus.SCAN_QR_CODE)
 PAIR_CODE_TTL_S = 180
 # How long an event whose writes find no database connection (a pool run dry under load, a restart) is retried;
 # WhatsApp does not send a receipt or a message again, so giving up early would lose it.
 EVENT_PATIENCE_S = 600.0
-
-
-class LeaseHeld(Conflict):
-    """Another bridge process drives this session."""
 
 
 def pair_code_key(session_id: str) -> str:
@@ -84,7 +79,8 @@ class Bridge:
         self.db = db
         self.redis = redis
         self.owner = process_owner()
-        self.leases = SessionLeases(redis, self.owner)
+        self.leases = SessionLeases(redis, self.owner, shard=shard)
+        self.claims = Claims(self, db=db, redis=redis, shards=settings.bridge_shards)
         self.transport = transport or create_transport(settings, self.on_event)
         self.transport.sink = self.on_event
         self.pacing = Pacing(
@@ -104,27 +100,19 @@ class Bridge:
     # --- process lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        await self.leases.renew_all()  # listed as a live bridge before it claims anything
         self.leases.start_renewing(self._lease_lost)
-        self._nudges = asyncio.create_task(listen_for_nudges(self.redis, self.shard, self.wake),
+        self._nudges = asyncio.create_task(listen_for_nudges(self.redis, self.shard, self.wake, self.claims.ask),
                                            name=f"nudges:{self.shard}")
         self._watchdog = asyncio.create_task(self.watchdog.run(), name=f"watchdog:{self.shard}")
-        async with self.db() as session:
-            rows = list(await session.scalars(select(WaSession.id).where(WaSession.status.in_(RESUMABLE))))
-        mine = [sid for sid in rows if shard_of(sid, self.settings.bridge_shards) == self.shard]
-        log.info("bridge started", shard=self.shard, owner=self.owner, resuming=len(mine))
-        for session_id in mine:
-            try:
-                await self.start_session(session_id)
-            except LeaseHeld:
-                # A bridge that died (SIGKILL, a Go panic) leaves its lease to lapse; a start job retries until
-                # then, so the restarted process picks the session up instead of leaving it undriven.
-                log.info("session driven by another bridge; its start waits for the lease", session_id=session_id)
-                if isinstance(self.redis, ArqRedis):
-                    await enqueue_session_command(self.redis, self.settings.bridge_shards, session_id, "start")
-            except Exception:
-                log.exception("session did not resume", session_id=session_id)
+        await self.claims.run_pass()  # what the previous process drove, before the first job
+        log.info("bridge started", shard=self.shard, owner=self.owner, driving=len(self.leases.held))
+        self.claims.start()
 
     async def close(self) -> None:
+        """Drain: stop claiming, close every connection, then release the leases and tell the shard's other
+        bridges, which take the sessions over at once."""
+        await self.claims.close()
         for task in (self._nudges, self._watchdog):
             if task is not None:
                 task.cancel()
@@ -136,8 +124,19 @@ class Bridge:
             await self.transport.close()
         if self._handling:  # finish what the transport already reported before Redis and the database close
             await asyncio.wait(list(self._handling), timeout=10)
+        released = len(self.leases.held)
         await self.leases.close()
-        log.info("bridge stopped", shard=self.shard)
+        if released:
+            await say_released(self.redis, self.shard)
+        log.info("bridge stopped", shard=self.shard, handed_over=released)
+
+    async def hand_over(self, session_id: str) -> None:
+        """Let another bridge of the shard drive the session: disconnect it here, release its lease, say so."""
+        await self._drop_sender(session_id)
+        with contextlib.suppress(Exception):
+            await self.transport.stop(session_id)
+        await self.leases.release(session_id)
+        await say_released(self.redis, self.shard)
 
     async def _lease_lost(self, session_id: str) -> None:
         """Another bridge took the session over: let go of it here without touching its status."""
@@ -148,7 +147,7 @@ class Bridge:
     # --- commands ---------------------------------------------------------------------------------------
 
     async def command(self, session_id: str, command: str, params: dict[str, Any]) -> str:
-        handlers = {
+        handlers: dict[str, Callable[[str], Awaitable[None]]] = {
             "start": self.start_session, "stop": self.stop_session, "restart": self.restart_session,
             "logout": self.logout_session, "delete": self.delete_session, "sync_contacts": self.sync_contacts,
         }
@@ -171,15 +170,17 @@ class Bridge:
         if not await self.leases.acquire(session_id):
             raise LeaseHeld(f"session {session_id} is driven by {await self.leases.holder(session_id)}")
 
-    async def start_session(self, session_id: str) -> None:
-        await self._session(session_id)
+    async def start_session(self, session_id: str, *, resume: bool = False) -> None:
+        row = await self._session(session_id)
         await self._take(session_id)
         if await self.transport.is_connected(session_id):
             # Already up: no Connected event would follow, so STARTING would stick over a working session.
             self._sender(session_id).start()
             return
-        await set_status(self.db, self.redis, session_id, SessionStatus.STARTING,
-                         fields={"started_at": utcnow()})
+        if not (resume and row.status == SessionStatus.WORKING):
+            # A WORKING session taken over stays WORKING while it reconnects: sends are accepted and wait for it.
+            await set_status(self.db, self.redis, session_id, SessionStatus.STARTING,
+                             fields={"started_at": utcnow()})
         self._sender(session_id).start()
         await self.transport.connect(session_id)
 

@@ -34,7 +34,7 @@ from typing import cast
 
 import structlog
 from redis.asyncio import Redis
-from sqlalchemy import Table, bindparam, case, or_, select, update
+from sqlalchemy import Table, bindparam, case, func, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -270,15 +270,19 @@ class SessionSender:
 
     async def _mark_sending(self, batch: list[Message]) -> dict[int, str]:
         """Mark `batch` `sending` in one write, storing a WhatsApp message id where a row has none; returns the ids."""
-        wa_ids = {m.id: m.wa_message_id or new_message_id() for m in batch}  # a row's first id is kept for good
+        wa_ids = {m.id: m.wa_message_id or new_message_id() for m in batch}
         table = cast(Table, Message.__table__)
         async with self.db() as session, session.begin():
             await session.execute(
                 update(table).where(table.c.id == bindparam("b_id")).values(
                     status=MessageStatus.SENDING, attempts=table.c.attempts + 1, updated_at=utcnow(),
-                    wa_message_id=bindparam("b_wa_id")),
+                    # A row's first id is kept for good, even against another bridge that read the row before this
+                    # write (one frozen and woken while the session moved): both then send under one id.
+                    wa_message_id=func.coalesce(table.c.wa_message_id, bindparam("b_wa_id"))),
                 [{"b_id": m_id, "b_wa_id": wa_id} for m_id, wa_id in wa_ids.items()],
             )
+            stored = await session.execute(select(Message.id, Message.wa_message_id).where(Message.id.in_(wa_ids)))
+            wa_ids.update({m_id: wa_id for m_id, wa_id in stored if wa_id})
         return wa_ids
 
     async def _sent_many(self, done: list[tuple[Message, SendResult]]) -> None:

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from wagate.db import figures
 from wagate.db.enums import SessionStatus
 from wagate.queue.names import WORKER_QUEUE, bridge_queue
+from wagate.services import drivers
 
 log = structlog.get_logger(__name__)
 
@@ -59,6 +60,7 @@ class SharedState:
     queues: dict[str, tuple[int, int]] = field(default_factory=dict)  # queue → (jobs, due now)
     sessions: dict[str, int] = field(default_factory=dict)
     waiting: dict[str, int] = field(default_factory=dict)  # message status → messages waiting to be sent
+    driving: dict[str, int] | None = None  # drivers.Driving.summary(), when both sources answered
     up: dict[str, bool] = field(default_factory=dict)
 
     def collect(self) -> Iterator[Metric]:
@@ -77,6 +79,11 @@ class SharedState:
         for source, ok in self.up.items():
             up.add_metric([source], 1 if ok else 0)
         yield from (m for m in (depth, ready, waiting, sessions) if m.samples)
+        if self.driving is not None:
+            yield GaugeMetricFamily("wagate_sessions_orphaned", "Sessions that should run and no live bridge drives",
+                                    value=self.driving["orphaned"])
+            yield GaugeMetricFamily("wagate_bridges_live", "Bridge processes renewing their leases",
+                                    value=self.driving["bridges"])
         yield up
 
 
@@ -91,11 +98,12 @@ async def _queues(redis: Redis, names: Iterable[str]) -> dict[str, tuple[int, in
     return {name: (int(counts[2 * i]), int(counts[2 * i + 1])) for i, name in enumerate(names)}
 
 
-async def _sessions(engine: AsyncEngine) -> dict[str, int]:
+async def _sessions(engine: AsyncEngine) -> tuple[dict[str, int], dict[str, SessionStatus]]:
     async with asyncio.timeout(SOURCE_TIMEOUT_S), engine.connect() as conn:
         rows = await conn.execute(text("SELECT status, COUNT(*) FROM wa_sessions GROUP BY status"))
         found = {str(status): int(count) for status, count in rows}
-    return {status.value: found.get(status.value, 0) for status in SessionStatus}
+        should_run = await drivers.should_run(conn)
+    return {status.value: found.get(status.value, 0) for status in SessionStatus}, should_run
 
 
 async def _waiting(engine: AsyncEngine) -> dict[str, int]:
@@ -114,8 +122,14 @@ async def shared_state(engine: AsyncEngine, redis: Redis, shards: int) -> Shared
             log.warning("metrics source failed", source=source, error=type(value).__name__)
     if isinstance(queues, dict):
         state.queues = queues
-    if isinstance(sessions, dict):
-        state.sessions = sessions
+    if isinstance(sessions, tuple):
+        state.sessions, should_run = sessions
+        if isinstance(queues, dict):
+            try:
+                async with asyncio.timeout(SOURCE_TIMEOUT_S):
+                    state.driving = (await drivers.driving(redis, should_run)).summary()
+            except Exception as exc:
+                log.warning("metrics source failed", source="leases", error=type(exc).__name__)
     if isinstance(waiting, dict):
         state.waiting = waiting
     return state

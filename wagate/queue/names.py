@@ -25,6 +25,17 @@ def shard_of(session_id: str, shards: int) -> int:
     return zlib.crc32(session_id.encode()) % shards
 
 
+def lease_key(session_id: str) -> str:
+    """The session's lease: the owner id of the one bridge process that drives it (`wagate.bridge.leases`)."""
+    return f"wagate:lease:session:{session_id}"
+
+
+# The live bridges: a sorted set of owner ids scored by the time (ms, Redis's clock) each stops counting as alive
+# unless it renews, and a hash of owner id → shard. Every bridge renews its entry with its leases.
+BRIDGES_KEY = "wagate:bridges"
+BRIDGE_SHARDS_KEY = "wagate:bridges:shard"
+
+
 def wake_channel(shard: int) -> str:
     """Pub/sub channel a bridge shard listens on for "this session has something to send now" (a session id).
 
@@ -32,6 +43,11 @@ def wake_channel(shard: int) -> str:
     reconnecting costs the job's poll delay, nothing more.
     """
     return f"wagate:wake:{shard}"
+
+
+def released_channel(shard: int) -> str:
+    """Pub/sub channel on which a bridge of the shard says it released sessions (drained or rebalanced)."""
+    return f"wagate:released:{shard}"
 
 
 def events_channel(tenant_id: int | None) -> str:

@@ -237,6 +237,9 @@ class HealthSchema(Schema):
     services = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
     metrics = fields.Dict(required=True)
     sessions = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+    whatsapp = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True, allow_none=True, metadata={
+        "description": "sessions that should run, driven by a live bridge, orphaned (driven by none), connected; "
+                       "live bridges. null while the database or Redis does not answer"})
     down = fields.List(fields.String(), required=True)
     message = fields.String()
 

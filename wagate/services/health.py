@@ -2,7 +2,9 @@
 
 The database and Redis are hard dependencies: without either, nothing can be accepted safely, so the
 gateway is `unhealthy`. Queue consumers and WhatsApp sessions can be down while the API still accepts
-and queues work without loss, so they only make it `degraded`.
+and queues work without loss, so they only make it `degraded`. A session counts as connected only while a
+live bridge holds its lease and has written it WORKING (`wagate.services.drivers`); a session that should run
+and that no live bridge drives is orphaned, and makes the gateway `degraded` too.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from wagate.db.enums import SessionStatus
 from wagate.observability import stalls as stall_reports
 from wagate.queue.names import HEALTH_CHECK_SUFFIX, WORKER_QUEUE, bridge_queue
+from wagate.services import drivers
 
 log = structlog.get_logger(__name__)
 CHECK_TIMEOUT_S = 2.0
@@ -36,6 +40,7 @@ class HealthReport:
     down: list[str] = field(default_factory=list)
     sessions: dict[str, int] = field(default_factory=dict)
     stalls: list[dict[str, Any]] = field(default_factory=list)
+    whatsapp: dict[str, int] | None = None  # should_run, driven, orphaned, connected, bridges (None: unknown)
 
     @property
     def healthy(self) -> bool:
@@ -48,17 +53,18 @@ class HealthReport:
             "services": self.services,
             "metrics": self.metrics,
             "sessions": self.sessions,
+            "whatsapp": self.whatsapp,
             "down": self.down,
             "stalls": self.stalls,
         }
 
 
-async def _database(engine: AsyncEngine) -> dict[str, int] | None:
-    """Session counts by status, or None when the database does not answer."""
+async def _database(engine: AsyncEngine) -> tuple[dict[str, int], dict[str, SessionStatus]] | None:
+    """Session counts by status and the sessions that should run, or None when the database does not answer."""
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_S), engine.connect() as conn:
             rows = await conn.execute(text("SELECT status, COUNT(*) FROM wa_sessions GROUP BY status"))
-            return {str(status): int(count) for status, count in rows}
+            return {str(status): int(count) for status, count in rows}, await drivers.should_run(conn)
     except Exception as exc:  # any driver error means "down"; the reason is logged, not shown
         log.warning("health: database check failed", error=type(exc).__name__, reason=str(exc)[:200])
         return None
@@ -99,14 +105,14 @@ def process_metrics(started_at: float) -> dict[str, Any]:
 
 
 async def check(engine: AsyncEngine, redis: Redis, *, shards: int, started_at: float) -> HealthReport:
-    sessions, (redis_up, worker_up, bridges_up), stalls = await asyncio.gather(
+    found, (redis_up, worker_up, bridges_up), stalls = await asyncio.gather(
         _database(engine), _redis(redis, shards), _stalls(redis, shards))
-    database_up = sessions is not None
-    sessions = sessions or {}
-    working = sessions.get("WORKING", 0)
+    database_up = found is not None
+    sessions, should_run = found or ({}, {})
+    driving = await _driving(redis, should_run) if database_up and redis_up else None
     if not bridges_up:
         whatsapp = "bridge_down"
-    elif working:
+    elif driving is not None and driving.connected:
         whatsapp = "connected"
     else:
         whatsapp = "disconnected" if sessions else "no_sessions"
@@ -122,8 +128,19 @@ async def check(engine: AsyncEngine, redis: Redis, *, shards: int, started_at: f
         services["whatsapp"] = "unknown"
     if down:
         status = "unhealthy"
-    elif services["queue"] != "running" or whatsapp in ("bridge_down", "disconnected") or stalls:
+    elif (services["queue"] != "running" or whatsapp != "connected" or (driving is not None and driving.orphaned)
+          or stalls):
         status = "degraded"
     else:
         status = "healthy"
-    return HealthReport(status, services, process_metrics(started_at), down, sessions, stalls)
+    return HealthReport(status, services, process_metrics(started_at), down, sessions, stalls,
+                        driving.summary() if driving is not None else None)
+
+
+async def _driving(redis: Redis, should_run: dict[str, SessionStatus]) -> drivers.Driving | None:
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_S):
+            return await drivers.driving(redis, should_run)
+    except Exception as exc:
+        log.warning("health: lease check failed", error=type(exc).__name__, reason=str(exc)[:200])
+        return None
