@@ -31,7 +31,17 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy import func, select
 
-from bench.common import Child, Stack, add_linked_sessions, free_port, percentile, proc_mb, run_on_stack, wait_http
+from bench.common import (
+    Child,
+    Stack,
+    add_linked_sessions,
+    free_port,
+    percentile,
+    proc_mb,
+    py_spy,
+    run_on_stack,
+    wait_http,
+)
 from bench.fault import SystemActor
 from bench.pipeline import cpu_seconds
 from wagate.db.engine import create_engine, create_sessionmaker
@@ -276,7 +286,11 @@ async def soak_round(soak: Soak, rate: float, seconds: float, drain_s: float, ht
                      *, report: bool) -> tuple[bool, dict[str, float]]:
     """One load run and its drain; prints its figures when `report`. (sustained, figures)."""
     offsets, cpu_before, wall = soak.offsets(), soak.cpu(), time.time()
+    spies = [py_spy(soak.children[name].pid, seconds, f"{soak.args.profile}.{name}")
+             for name in ("bridge", "worker") if report and soak.args.profile]
     run = await soak.load(rate, seconds, http)
+    for spy in spies:
+        spy.wait()
     drained_in, unsent, missing = await soak.drain(run, drain_s)
     cpu = {name: (t - cpu_before[name]) * 1000 for name, t in soak.cpu().items()}
     messages = len(run.accept_ms) + len(run.injected)
@@ -363,6 +377,8 @@ def main() -> int:
     parser.add_argument("--step-seconds", type=float, default=30.0)
     parser.add_argument("--step-drain", type=float, default=20.0)
     parser.add_argument("--mariadb", action="store_true", help="a private MariaDB instead of SQLite")
+    parser.add_argument("--profile", metavar="PREFIX", help="py-spy the bridge and worker during the load into "
+                        "PREFIX.bridge and PREFIX.worker (raw stacks)")
     args = parser.parse_args()
     return run_on_stack(run, args, environ={"WEBHOOK_ALLOW_PRIVATE": "true", "BRIDGE_SHARDS": "1"})
 
