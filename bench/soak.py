@@ -24,6 +24,7 @@ import itertools
 import json
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,6 +98,7 @@ class Soak:
         self.port = free_port()
         self.key = ""
         self.seq = itertools.count()
+        self.error_events: Counter[str] = Counter()
 
     def pids(self) -> dict[str, int]:
         pids = {name: child.pid for name, child in self.children.items()}
@@ -229,9 +231,10 @@ class Soak:
     def log_counts(self, offsets: dict[str, int]) -> dict[str, int]:
         """Error lines and deliver_webhook job runs logged since `offsets` (file positions)."""
         logs = self.settings.log_dir
-        errors = len(_read_from(logs / "error.log", offsets.get("error", 0)).splitlines())
+        errors = _read_from(logs / "error.log", offsets.get("error", 0)).splitlines()
         jobs = _read_from(logs / "combined.log", offsets.get("combined", 0)).count('"job": "deliver_webhook"')
-        return {"errors": errors, "webhook_jobs": jobs}
+        self.error_events = Counter(_event_of(line) for line in errors)
+        return {"errors": len(errors), "webhook_jobs": jobs}
 
     def offsets(self) -> dict[str, int]:
         logs = self.settings.log_dir
@@ -270,6 +273,14 @@ def _read_from(path: Path, offset: int) -> str:
             return f.read().decode(errors="replace")
     except FileNotFoundError:
         return ""
+
+
+def _event_of(line: str) -> str:
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return line[:60]
+    return f"{entry.get('event')}" + (f" ({entry['kind']})" if "kind" in entry else "")
 
 
 def _took(seconds: float | None, otherwise: str) -> str:
@@ -317,6 +328,8 @@ async def soak_round(soak: Soak, rate: float, seconds: float, drain_s: float, ht
         print(f"  RSS MB:                 {rss}")
         print(f"  error lines logged: {counts['errors']}; webhooks delivered {delivered}, deliver_webhook job runs "
               f"{counts['webhook_jobs']} ({counts['webhook_jobs'] / max(1, delivered):.2f} per delivery)", flush=True)
+        if soak.error_events:
+            print("  error lines: " + ", ".join(f"{n} x {e}" for e, n in soak.error_events.most_common(5)))
     else:
         print(f"  R = {rate:g}: {'sustained' if sustained else 'NOT sustained'} (drained "
               f"{_took(drained_in, 'no')}, accept {_ms(run.accept_ms)}, "
