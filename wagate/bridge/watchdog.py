@@ -37,6 +37,7 @@ PERIOD_S = 10.0
 # Past its due time, a queued message of a connected session whose sender made no turn for this long is stuck;
 # longer than the longest send (a slow media upload), so a sender busy with one is never taken for stalled.
 BOUND_S = SEND_TIMEOUT_S + 30
+START_PATIENCE_S = 90.0  # longer than a start command's retries while another bridge holds the lease (60 s)
 
 
 async def overdue(db: async_sessionmaker[AsyncSession], older_than: datetime) -> dict[str, datetime]:
@@ -63,6 +64,7 @@ class Watchdog:
         self.db, self.redis, self.shard, self.shards = db, redis, shard, shards
         self.senders, self.mine, self.restart = senders, mine, restart
         self.period_s, self.bound_s = period_s, bound_s
+        self._asked: dict[str, float] = {}  # session -> when a start command was last enqueued for it
 
     async def run(self) -> None:
         while True:
@@ -98,7 +100,15 @@ class Watchdog:
         return stopped + stuck
 
     async def _start_elsewhere(self, session_id: str) -> None:
-        """A `start` command for the session: whichever bridge of the shard can take its lease connects it."""
+        """A `start` command for the session: whichever bridge of the shard can take its lease connects it.
+
+        One at a time: a command waits for a held lease for a minute (its retries), so no second one is asked
+        for meanwhile."""
+        now = time.monotonic()
+        if now - self._asked.get(session_id, -START_PATIENCE_S) < START_PATIENCE_S:
+            return
+        self._asked = {sid: at for sid, at in self._asked.items() if now - at < START_PATIENCE_S}
+        self._asked[session_id] = now
         if isinstance(self.redis, ArqRedis):
             await enqueue_session_command(self.redis, self.shards, session_id, "start")
 
