@@ -107,5 +107,6 @@ async def test_a_working_session_no_bridge_drives_is_reported_and_connected_agai
 
     assert stalls("message_queued") == before + 1
     assert [e for e in logs if e["log_level"] == "error" and e.get("undriven") == 1]
-    await wait_message(db, message_id, MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ, timeout=20)
+    # The start command's job, the reconnect and the send: a few seconds here, more on a loaded machine.
+    await wait_message(db, message_id, MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ, timeout=30)
     assert "wd4" in bridge.leases.held
