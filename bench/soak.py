@@ -24,6 +24,7 @@ import itertools
 import json
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +32,17 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy import func, select
 
-from bench.common import Child, Stack, add_linked_sessions, free_port, percentile, proc_mb, run_on_stack, wait_http
+from bench.common import (
+    Child,
+    Stack,
+    add_linked_sessions,
+    free_port,
+    percentile,
+    proc_mb,
+    py_spy,
+    run_on_stack,
+    wait_http,
+)
 from bench.fault import SystemActor
 from bench.pipeline import cpu_seconds
 from wagate.db.engine import create_engine, create_sessionmaker
@@ -87,6 +98,7 @@ class Soak:
         self.port = free_port()
         self.key = ""
         self.seq = itertools.count()
+        self.error_events: Counter[str] = Counter()
 
     def pids(self) -> dict[str, int]:
         pids = {name: child.pid for name, child in self.children.items()}
@@ -219,9 +231,10 @@ class Soak:
     def log_counts(self, offsets: dict[str, int]) -> dict[str, int]:
         """Error lines and deliver_webhook job runs logged since `offsets` (file positions)."""
         logs = self.settings.log_dir
-        errors = len(_read_from(logs / "error.log", offsets.get("error", 0)).splitlines())
+        errors = _read_from(logs / "error.log", offsets.get("error", 0)).splitlines()
         jobs = _read_from(logs / "combined.log", offsets.get("combined", 0)).count('"job": "deliver_webhook"')
-        return {"errors": errors, "webhook_jobs": jobs}
+        self.error_events = Counter(_event_of(line) for line in errors)
+        return {"errors": len(errors), "webhook_jobs": jobs}
 
     def offsets(self) -> dict[str, int]:
         logs = self.settings.log_dir
@@ -262,6 +275,14 @@ def _read_from(path: Path, offset: int) -> str:
         return ""
 
 
+def _event_of(line: str) -> str:
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return line[:60]
+    return f"{entry.get('event')}" + (f" ({entry['kind']})" if "kind" in entry else "")
+
+
 def _took(seconds: float | None, otherwise: str) -> str:
     return otherwise if seconds is None else f"in {seconds:.1f} s"
 
@@ -276,7 +297,11 @@ async def soak_round(soak: Soak, rate: float, seconds: float, drain_s: float, ht
                      *, report: bool) -> tuple[bool, dict[str, float]]:
     """One load run and its drain; prints its figures when `report`. (sustained, figures)."""
     offsets, cpu_before, wall = soak.offsets(), soak.cpu(), time.time()
+    spies = [py_spy(soak.children[name].pid, seconds, f"{soak.args.profile}.{name}")
+             for name in ("bridge", "worker") if report and soak.args.profile]
     run = await soak.load(rate, seconds, http)
+    for spy in spies:
+        spy.wait()
     drained_in, unsent, missing = await soak.drain(run, drain_s)
     cpu = {name: (t - cpu_before[name]) * 1000 for name, t in soak.cpu().items()}
     messages = len(run.accept_ms) + len(run.injected)
@@ -303,6 +328,8 @@ async def soak_round(soak: Soak, rate: float, seconds: float, drain_s: float, ht
         print(f"  RSS MB:                 {rss}")
         print(f"  error lines logged: {counts['errors']}; webhooks delivered {delivered}, deliver_webhook job runs "
               f"{counts['webhook_jobs']} ({counts['webhook_jobs'] / max(1, delivered):.2f} per delivery)", flush=True)
+        if soak.error_events:
+            print("  error lines: " + ", ".join(f"{n} x {e}" for e, n in soak.error_events.most_common(5)))
     else:
         print(f"  R = {rate:g}: {'sustained' if sustained else 'NOT sustained'} (drained "
               f"{_took(drained_in, 'no')}, accept {_ms(run.accept_ms)}, "
@@ -363,6 +390,8 @@ def main() -> int:
     parser.add_argument("--step-seconds", type=float, default=30.0)
     parser.add_argument("--step-drain", type=float, default=20.0)
     parser.add_argument("--mariadb", action="store_true", help="a private MariaDB instead of SQLite")
+    parser.add_argument("--profile", metavar="PREFIX", help="py-spy the bridge and worker during the load into "
+                        "PREFIX.bridge and PREFIX.worker (raw stacks)")
     args = parser.parse_args()
     return run_on_stack(run, args, environ={"WEBHOOK_ALLOW_PRIVATE": "true", "BRIDGE_SHARDS": "1"})
 

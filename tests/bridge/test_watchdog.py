@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from structlog.testing import capture_logs
 
 from tests.bridge.conftest import RunningBridge, add_session, link_session, sent_by, until, wait_message
+from wagate.bridge.leases import lease_key
 from wagate.config import Settings
 from wagate.db.enums import Direction, MessageStatus, MessageType
 from wagate.db.models_whatsapp import Message
@@ -85,3 +86,27 @@ async def test_a_sender_that_stopped_is_restarted_and_a_busy_one_left_alone(
     message_id = await queued_without_a_wake_up(db, "wd2")
     bridge.wake("wd2")
     await wait_message(db, message_id, MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ)
+
+
+async def test_a_working_session_no_bridge_drives_is_reported_and_connected_again(
+    running: RunningBridge, db: async_sessionmaker[AsyncSession], arq_redis: ArqRedis, settings: Settings,
+) -> None:
+    """The stall a lapsed lease left: the row says WORKING, the bridge dropped the session, nobody sends."""
+    await add_session(db, "wd4")
+    await link_session(running, db, arq_redis, settings, "wd4")
+    bridge = running.bridge
+    await arq_redis.delete(lease_key("wd4"))  # lapsed, and no other bridge took it
+    bridge.leases.held.discard("wd4")
+    await bridge._lease_lost("wd4")  # what the bridge does when it finds its lease gone
+    message_id = await queued_without_a_wake_up(db, "wd4")
+    bridge.watchdog.bound_s = BOUND_S
+    before = stalls("message_queued")
+
+    with capture_logs() as logs:
+        assert await bridge.watchdog.check() == ["wd4"]
+
+    assert stalls("message_queued") == before + 1
+    assert [e for e in logs if e["log_level"] == "error" and e.get("undriven") == 1]
+    # The start command's job, the reconnect and the send: a few seconds here, more on a loaded machine.
+    await wait_message(db, message_id, MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ, timeout=30)
+    assert "wd4" in bridge.leases.held

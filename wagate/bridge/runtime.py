@@ -94,7 +94,8 @@ class Bridge:
         self._handling: set[asyncio.Future[None]] = set()  # events being handled; close() waits for them
         self._tenants: dict[str, int | None] = {}
         self._nudges: asyncio.Task[None] | None = None
-        self.watchdog = Watchdog(db, redis, shard, self.senders, self._drives, self.restart_sender)
+        self.watchdog = Watchdog(db, redis, shard, settings.bridge_shards, self.senders,
+                                 lambda sid: sid in self.leases.held, self.restart_sender)
         self._watchdog: asyncio.Task[None] | None = None
 
     # --- process lifecycle ------------------------------------------------------------------------------
@@ -249,9 +250,6 @@ class Bridge:
         """A fresh send loop for the session (the watchdog's recovery); the rows, not the loop, hold the work."""
         await self._drop_sender(session_id)
         self._sender(session_id).start()
-
-    def _drives(self, session_id: str) -> bool:
-        return shard_of(session_id, self.settings.bridge_shards) == self.shard and session_id in self.leases.held
 
     # --- helpers ----------------------------------------------------------------------------------------
 

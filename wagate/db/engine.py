@@ -21,6 +21,11 @@ from wagate.db.tls import split_tls
 # Long enough for a burst of writers from the other processes of a single-machine install to finish;
 # short enough that a stuck writer surfaces as an error rather than a hung request.
 SQLITE_BUSY_TIMEOUT_MS = 5000
+# Connections kept open per process. SQLAlchemy's default (5, plus 10 opened and closed again as needed) made the
+# worker's 50 jobs and the bridge's senders open and close a connection for most statements under load (each
+# SQLite open runs its PRAGMAs, each MariaDB open a TCP handshake and a login), and run out of them at 15.
+POOL_SIZE = 20
+POOL_OVERFLOW = 20
 # Below MySQL's default wait_timeout (8 h) and below the idle timeouts of the usual proxies/load balancers,
 # so the pool never hands out a connection the server has already closed.
 MYSQL_POOL_RECYCLE_S = 1800
@@ -35,6 +40,8 @@ def create_engine(
     dropping it, and with foreign keys on, the DROP would run the ON DELETE rules of its children.
     """
     url = make_url(source.database_url if isinstance(source, Settings) else source)
+    if "poolclass" not in options and url.database not in (None, "", ":memory:"):
+        options = {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW, **options}
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url, echo=echo, foreign_keys=foreign_keys, **options)
     if url.get_backend_name() in ("mysql", "mariadb"):

@@ -353,7 +353,7 @@ def _paced_wake(message: Message, n: int, settings: Settings, now: datetime) -> 
 
     The sender reads every due row itself, so only the first job of a batch has to wake it now. Jobs all due
     at once sit in the shard's one job queue ahead of other sessions' jobs (arq takes 2-4 ms per job), so a
-    normal send on another session would wait for the whole batch to drain, or for its sender's idle poll.
+    normal send on another session would wait for the whole batch to drain.
     Spread at the session's gap, they arrive about when their rows are sent.
     """
     if message.send_at is not None and message.send_at > now:
