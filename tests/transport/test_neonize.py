@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import structlog
@@ -32,6 +33,7 @@ from wagate.transport.base import (
 )
 from wagate.transport.neonize import NeonizeTransport
 
+E = TypeVar("E", bound=TransportEvent)
 PHONE = "6281234567890"
 LID = "123456789012345"
 
@@ -48,8 +50,8 @@ class Events:
             self.seen.append(event)
             self._changed.notify_all()
 
-    async def wait_for(self, kind: type[TransportEvent], count: int = 1, within: float = 10) -> list[TransportEvent]:
-        def matching() -> list[TransportEvent]:
+    async def wait_for(self, kind: type[E], count: int = 1, within: float = 10) -> list[E]:
+        def matching() -> list[E]:
             return [e for e in self.seen if isinstance(e, kind)]
 
         async with self._changed:

@@ -11,6 +11,9 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import os
+import signal
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -38,6 +41,7 @@ from wagate.queue.jobs import enqueue_session_command
 from wagate.queue.names import qr_key, shard_of
 from wagate.services import events
 from wagate.transport.base import (
+    CallsAbandoned,
     Connected,
     ConnectFailed,
     ContactUpdated,
@@ -68,12 +72,19 @@ def pair_code_key(session_id: str) -> str:
     return f"wagate:paircode:{session_id}"
 
 
+def end_this_process() -> None:
+    """Ask this process to stop as on SIGTERM (drain, close, release leases); its supervisor starts a fresh one."""
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 class Bridge:
     """Owns the transport of one shard and everything that follows from its events."""
 
     def __init__(self, settings: Settings, shard: int, *, db: async_sessionmaker[AsyncSession], redis: Redis,
-                 transport: WhatsAppTransport | None = None) -> None:
+                 transport: WhatsAppTransport | None = None, recycle: Callable[[], None] = end_this_process) -> None:
         self.settings = settings
+        self.recycle = recycle  # restarts the process: only a new one frees calls stuck in the WhatsApp library
+        self.recycling = False
         self.shard = shard
         self.db = db
         self.redis = redis
@@ -390,6 +401,12 @@ class Bridge:
                     self.wake(sid)  # an auto-reply was queued
             case ContactUpdated():
                 await inbound.update_contact(self.db, event)
+            case CallsAbandoned(count=count, limit=limit) if count >= limit and not self.recycling:
+                # Each abandoned call holds a thread and memory for good; a fresh process frees them, and every
+                # live session reconnects there (RESUMABLE), its queued messages waiting in the database.
+                self.recycling = True
+                log.error("bridge restarting to free stuck WhatsApp calls", shard=self.shard, abandoned=count)
+                self.recycle()
 
     async def _qr_issued(self, session_id: str, code: str, ttl: float) -> None:
         await self._close_open_qr(session_id, QrOutcome.EXPIRED)  # the previous code stopped working

@@ -148,6 +148,15 @@ class ReceiptReceived(TransportEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CallsAbandoned(TransportEvent):
+    """A call into the WhatsApp library never returned and was given up (it keeps its thread and memory);
+    `count` of them are held by this process now. At `limit` the process should be restarted to free them."""
+
+    count: int
+    limit: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ContactUpdated(TransportEvent):
     contact: Contact = field()
 

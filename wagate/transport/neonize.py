@@ -21,9 +21,11 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from wagate.errors import InvalidRecipient, SessionNotConnected, TransportError
+from wagate.observability import metrics
 from wagate.transport import neonize_events as mapping
 from wagate.transport.base import (
     Account,
+    CallsAbandoned,
     Connected,
     ConnectFailed,
     Contact,
@@ -120,6 +122,7 @@ class _Session:
     id: str
     client: NewAClient
     log: Any
+    generation: int = 0  # how many clients this session had before `client`: each stuck one is replaced
     wanted: bool = False  # the gateway wants this session connected; False stops supervision and retries
     supervisor: asyncio.Task[None] | None = None
     connect_task: asyncio.Task[Any] | None = None
@@ -150,7 +153,8 @@ class NeonizeTransport(WhatsAppTransport):
         connect_stagger_s: float = 0.1,
         reconnect_backoff: Sequence[float] = (1, 2, 5, 10, 30, 60),
         pair_wait_s: float = 30.0,
-        stop_timeout_s: float = 15.0,
+        stop_timeout_s: float = 3.0,
+        max_abandoned: int = 32,
     ) -> None:
         super().__init__(sink)
         if not reconnect_backoff:
@@ -161,7 +165,11 @@ class NeonizeTransport(WhatsAppTransport):
         self.reconnect_backoff = tuple(float(d) for d in reconnect_backoff)
         self.pair_wait_s = pair_wait_s
         self.stop_timeout_s = stop_timeout_s
+        self.max_abandoned = max_abandoned
         self._sessions: dict[str, _Session] = {}
+        # Clients whose Go connect call never returned, with that call's task. Kept referenced for good: the Go
+        # core still holds their ctypes callbacks, and a collected client's finalizer would call Stop.
+        self._abandoned: list[tuple[NewAClient, asyncio.Task[Any]]] = []
         # pitfall 4: concurrent connects crash the Go core ("concurrent map writes"); stops touch the same map
         self._go_lock = asyncio.Lock()
         self._closed = False
@@ -178,15 +186,43 @@ class NeonizeTransport(WhatsAppTransport):
             return session  # pitfall 6: never a second client object for one session id
         if self._closed:
             raise TransportError("The WhatsApp transport is closed")
-        prepare_event_loop(len(self._sessions) + 1)
-        from neonize.aioze.client import NewAClient
-
+        prepare_event_loop(len(self._sessions) + len(self._abandoned) + 1)
         self.auth_dir.mkdir(parents=True, exist_ok=True)
-        client = NewAClient(str(self.auth_dir / f"{session_id}.sqlite3"), uuid=session_id)
-        session = _Session(id=session_id, client=client, log=log.bind(session_id=session_id))
+        session = _Session(id=session_id, client=self._new_client(session_id, 0), log=log.bind(session_id=session_id))
         self._register_handlers(session)
         self._sessions[session_id] = session
         return session
+
+    def _new_client(self, session_id: str, generation: int) -> NewAClient:
+        """A neonize client on the session's store. A replacement gets a uuid of its own (the Go core's key for
+        its clients), so that the stuck client it replaces, still in the Go core's map, is never confused with it."""
+        from neonize.aioze.client import NewAClient
+
+        uuid = session_id if generation == 0 else f"{session_id}~{generation}"
+        return NewAClient(str(self.auth_dir / f"{session_id}.sqlite3"), uuid=uuid)
+
+    @property
+    def abandoned_calls(self) -> int:
+        """Go connect calls given up on (they hold a thread each until the process ends)."""
+        return len(self._abandoned)
+
+    async def _abandon(self, s: _Session, task: asyncio.Task[Any]) -> None:
+        """Give up on a connect call that did not end on Stop, and give the session a fresh client.
+
+        whatsmeow leaves its QR channel open on a stop during the QR phase, and neonize's Go core then waits on
+        it forever; after a pairing error or the last QR code it waits forever for a device id (NEONIZE.md).
+        """
+        self._abandoned.append((s.client, task))
+        s.generation += 1
+        s.client, s.connect_task = self._new_client(s.id, s.generation), None
+        self._register_handlers(s)
+        prepare_event_loop(len(self._sessions) + len(self._abandoned))  # each stuck call holds a thread
+        count = len(self._abandoned)
+        s.log.error("whatsapp connect call abandoned: it did not end on stop", abandoned=count,
+                    limit=self.max_abandoned)
+        metrics.count_transport_incident("abandoned_call")
+        if count >= self.max_abandoned:
+            await self._emit(CallsAbandoned(session_id=s.id, count=count, limit=self.max_abandoned))
 
     def _register_handlers(self, s: _Session) -> None:
         from neonize.aioze import events as ev
@@ -206,14 +242,16 @@ class NeonizeTransport(WhatsAppTransport):
             ev.ReceiptEv: self._on_receipt,
         }
         for event_type, handler in handlers.items():
-            s.client.event(event_type)(self._guarded(s, event_type.__name__, handler))
-        s.client.event.qr(self._guarded(s, "QR", self._on_qr))  # the live QR; QREv arrives late
+            s.client.event(event_type)(self._guarded(s, s.client, event_type.__name__, handler))
+        s.client.event.qr(self._guarded(s, s.client, "QR", self._on_qr))  # the live QR; QREv arrives late
 
     @staticmethod
     def _guarded(
-        s: _Session, name: str, handler: Callable[[_Session, Any], Awaitable[None]]
+        s: _Session, client: NewAClient, name: str, handler: Callable[[_Session, Any], Awaitable[None]]
     ) -> Callable[[Any, Any], Awaitable[None]]:
         async def run(_client: Any, payload: Any) -> None:
+            if s.client is not client:
+                return  # an abandoned client's late event: the session has moved on
             try:
                 await handler(s, payload)
             except Exception:
@@ -286,7 +324,10 @@ class NeonizeTransport(WhatsAppTransport):
         return (str(error) or type(error).__name__) if error else "connection closed"
 
     async def _halt(self, s: _Session) -> None:
-        """Stop a session's client and supervision; returns once its connection task has ended."""
+        """Stop a session's client and supervision; returns within `stop_timeout_s` or so, whatever the Go core does.
+
+        A connect call that does not end on Stop is abandoned and the session gets a fresh client (`_abandon`).
+        """
         s.wanted = False
         s.wake.set()
         if s.qr_deadline is not None and s.qr_deadline is not asyncio.current_task():
@@ -302,17 +343,18 @@ class NeonizeTransport(WhatsAppTransport):
             # a connect that had not reached the Go core yet when Stop ran would start anyway: stop it again
             remaining = deadline - loop.time()
             if remaining <= 0:
-                s.log.error("whatsapp client did not stop in time", timeout=self.stop_timeout_s)
+                await self._abandon(s, task)
                 break
             await asyncio.wait({task}, timeout=min(1.0, remaining))
             if task.done():
                 break
         sup = s.supervisor
         if sup is not None and sup is not asyncio.current_task() and not sup.done():
-            try:
-                await asyncio.wait_for(asyncio.shield(sup), max(deadline - loop.time(), 0.1))
-            except TimeoutError:
-                s.log.error("whatsapp session supervisor did not end in time")
+            # It waits on the connect task; an abandoned one never ends, and waiting on it was all it did.
+            done, _ = await asyncio.wait({sup}, timeout=max(deadline - loop.time(), 0.1))
+            if not done:
+                sup.cancel()
+                await asyncio.wait({sup})
 
     async def stop(self, session_id: str) -> None:
         s = self._sessions.get(session_id)
@@ -389,8 +431,13 @@ class NeonizeTransport(WhatsAppTransport):
         await self._emit(QRCodesExhausted(session_id=s.id))
 
     async def _on_pair_status(self, s: _Session, ev: Any) -> None:
-        if ev.Status != 2:  # PairStatus.SUCCESS; on ERROR whatsmeow keeps offering QR codes
-            s.log.warning("whatsapp pairing failed", error=ev.Error)
+        if ev.Status != 2:  # PairStatus.SUCCESS
+            # whatsmeow closes the QR channel on a pairing error and neonize's Go core then waits forever: start
+            # again on a fresh client, which shows new codes.
+            s.log.warning("whatsapp pairing failed; showing new QR codes", error=ev.Error)
+            if s.wanted:
+                await self._halt(s)
+                await self.connect(s.id)
             return
         s.paired = True
         await self._emit(Paired(session_id=s.id, account=mapping.account_from_pair(ev)))
