@@ -13,10 +13,20 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from neonize.proto import Neonize_pb2 as pb
 
 from tests.transport.test_neonize import Events
 from tests.transport.whatsmeow_double import WhatsmeowDouble
-from wagate.transport.base import CallsAbandoned, Connected, Paired, QRCodeIssued, QRCodesExhausted
+from wagate.errors import SessionNotConnected
+from wagate.transport.base import (
+    CallsAbandoned,
+    Connected,
+    Disconnected,
+    LoggedOut,
+    Paired,
+    QRCodeIssued,
+    QRCodesExhausted,
+)
 from wagate.transport.neonize import NeonizeTransport
 
 PHONE = "6281234567890"
@@ -101,3 +111,41 @@ async def test_ten_restarts_each_reach_their_status(transport: NeonizeTransport,
         await asyncio.sleep(0)
     assert max(timings) < 10
     print(f"\n10 connect/stop cycles in the QR phase: max {max(timings):.2f} s")
+
+
+# --- smaller faults ------------------------------------------------------------------------------------------
+
+
+async def linked(transport: NeonizeTransport, whatsmeow: WhatsmeowDouble, session_id: str = "s1") -> bytes:
+    """A linked session, connected: its store holds a device, so the Go core connects without QR codes."""
+    whatsmeow.linked[str(transport.auth_dir / f"{session_id}.sqlite3")] = PHONE
+    await transport.connect(session_id)
+    await events(transport).wait_for(Connected)
+    return transport.client(session_id).uuid
+
+
+async def test_a_logging_out_connect_failure_logs_the_session_out(
+    transport: NeonizeTransport, whatsmeow: WhatsmeowDouble
+) -> None:
+    uuid = await linked(transport, whatsmeow)
+    whatsmeow.deliver(uuid, pb.ConnectFailure(Reason=pb.ConnectFailureReason.LOGGED_OUT, Message="401"))
+
+    [logged_out] = await events(transport).wait_for(LoggedOut)
+    assert logged_out.reason == "logged_out"
+
+
+async def test_stream_replaced_says_why(transport: NeonizeTransport, whatsmeow: WhatsmeowDouble) -> None:
+    uuid = await linked(transport, whatsmeow)
+    whatsmeow.deliver(uuid, pb.StreamReplaced())
+
+    [gone] = await events(transport).wait_for(Disconnected)
+    assert "another client took over" in gone.reason and not gone.will_reconnect
+
+
+async def test_a_send_on_a_store_without_device_waits_for_the_session(
+    transport: NeonizeTransport, whatsmeow: WhatsmeowDouble
+) -> None:
+    await linked(transport, whatsmeow)
+    whatsmeow.send_errors.append("the store doesn't contain a device JID")
+    with pytest.raises(SessionNotConnected):
+        await transport.send_text("s1", PHONE, "halo")

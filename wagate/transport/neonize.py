@@ -108,7 +108,8 @@ def transport_error(exc: Exception) -> TransportError:
     """Our error for a neonize/whatsmeow failure, judged from whatsmeow's error text."""
     text = str(exc) or type(exc).__name__
     lowered = text.lower()
-    if any(s in lowered for s in ("not logged in", "not connected", "websocket", "client is nil")):
+    # whatsmeow's ErrNotLoggedIn reads "the store doesn't contain a device JID": the session, not the message
+    if any(s in lowered for s in ("not logged in", "not connected", "websocket", "client is nil", "device jid")):
         return SessionNotConnected(text)
     if any(s in lowered for s in ("invalid jid", "unknown server", "unknown user server", "parse jid")):
         return InvalidRecipient(text)
@@ -455,7 +456,9 @@ class NeonizeTransport(WhatsAppTransport):
             return  # `logout` reports this itself
         reason = mapping.failure_reason_name(ev.Reason)
         s.wanted, s.account = False, None
-        s.log.warning("whatsapp session logged out", reason=reason, on_connect=ev.OnConnect)
+        # A LoggedOut event says whether it came on connecting; a ConnectFailure handed on here has no such field.
+        on_connect = ev.OnConnect if "OnConnect" in ev.DESCRIPTOR.fields_by_name else True
+        s.log.warning("whatsapp session logged out", reason=reason, on_connect=on_connect)
         await self._emit(LoggedOut(session_id=s.id, reason=reason))
         await self._halt(s)
 
@@ -491,7 +494,9 @@ class NeonizeTransport(WhatsAppTransport):
     async def _on_stream_replaced(self, s: _Session, ev: Any) -> None:
         # Another connection took over this device; fighting it back would loop, so the session stops.
         s.wanted = False
-        await self._emit(Disconnected(session_id=s.id, reason="stream replaced", will_reconnect=False))
+        reason = "another client took over this WhatsApp session (stream replaced); start it again to take it back"
+        s.log.warning("whatsapp session replaced by another connection")
+        await self._emit(Disconnected(session_id=s.id, reason=reason, will_reconnect=False))
         await self._halt(s)
 
     async def _on_keepalive_timeout(self, s: _Session, ev: Any) -> None:
