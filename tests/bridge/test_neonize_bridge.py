@@ -5,22 +5,35 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from arq.connections import ArqRedis
 from arq.jobs import Job
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.bridge.conftest import RunningBridge, add_session, start_bridge, until, wait_status
+from tests.bridge.conftest import (
+    EventLog,
+    RunningBridge,
+    add_session,
+    get_message,
+    start_bridge,
+    until,
+    wait_message,
+    wait_status,
+)
 from tests.transport.whatsmeow_double import WhatsmeowDouble, whatsmeow  # noqa: F401 - the fixture
 from wagate.config import Settings
-from wagate.db.enums import SessionStatus
+from wagate.db.enums import Direction, MessageStatus, MessageType, SessionStatus
+from wagate.db.models_whatsapp import Message
 from wagate.queue.jobs import enqueue_session_command
 from wagate.queue.names import bridge_queue
+from wagate.services.messaging import SendRequest, queue_message
 from wagate.transport.neonize import NeonizeTransport
 
 pytestmark = pytest.mark.parametrize("bridge_env", [{"WA_TRANSPORT": "neonize"}])
 PHONE = "6281234567890"
+TO = "6285712345678"
 
 
 @pytest.fixture
@@ -82,3 +95,58 @@ async def test_the_bridge_restarts_itself_when_stuck_calls_pile_up(
 
     await until(lambda: asyncio.sleep(0, bool(recycled)), what="the bridge asking for a restart")
     assert recycled == [True]  # once, however many more pile up while it drains
+
+
+# --- sending: never twice ------------------------------------------------------------------------------------
+
+
+async def linked_session(handle: RunningBridge, whatsmeow: WhatsmeowDouble, db: async_sessionmaker[AsyncSession],  # noqa: F811
+                         redis: ArqRedis, settings: Settings, session_id: str = "s1") -> None:
+    whatsmeow.linked[str(Path(settings.auth_sessions_dir) / f"{session_id}.sqlite3")] = PHONE
+    await add_session(db, session_id)
+    await command(redis, settings, session_id, "start")
+    await wait_status(db, session_id, SessionStatus.WORKING)
+
+
+async def queue_text(db: async_sessionmaker[AsyncSession], redis: ArqRedis, settings: Settings, text: str) -> int:
+    queued = await queue_message(db, redis, settings, SendRequest(session_id="s1", to=TO, text=text))
+    return queued.message.id
+
+
+async def test_a_send_without_answer_is_unknown_and_never_sent_again(
+    neonize_bridge: RunningBridge, whatsmeow: WhatsmeowDouble, db: async_sessionmaker[AsyncSession],  # noqa: F811
+    arq_redis: ArqRedis, settings: Settings, event_log: EventLog,
+) -> None:
+    await linked_session(neonize_bridge, whatsmeow, db, arq_redis, settings)
+    whatsmeow.send_errors += ["timed out waiting for message send response", "server returned error 500"]
+
+    unknown = await queue_text(db, arq_redis, settings, "satu")
+    row = await wait_message(db, unknown, MessageStatus.UNKNOWN, MessageStatus.FAILED, MessageStatus.SENT)
+    assert row.status == MessageStatus.UNKNOWN and "WhatsApp may have the message" in (row.error or "")
+    event = await event_log.wait_for(lambda e: e["event"] == "message.unknown")
+    assert event["data"]["status"] == "unknown"
+
+    refused = await queue_text(db, arq_redis, settings, "dua")  # refused by the server: retried, sent once
+    assert (await wait_message(db, refused, MessageStatus.SENT, timeout=20)).attempts == 2
+    await asyncio.sleep(0.5)
+    assert [m.conversation for _, m in whatsmeow.sent] == ["satu", "dua"]  # "satu" left once, and only once
+    assert (await get_message(db, unknown)).status == MessageStatus.UNKNOWN
+
+
+async def test_a_message_left_sending_by_a_stopped_bridge_is_unknown_not_resent(
+    settings: Settings, whatsmeow: WhatsmeowDouble, db: async_sessionmaker[AsyncSession],  # noqa: F811
+    arq_redis: ArqRedis, event_log: EventLog,
+) -> None:
+    whatsmeow.linked[str(Path(settings.auth_sessions_dir) / "s1.sqlite3")] = PHONE
+    await add_session(db, "s1", status=SessionStatus.WORKING)
+    async with db() as session, session.begin():
+        left = Message(session_id="s1", direction=Direction.OUTBOUND, recipient=TO, type=MessageType.TEXT,
+                       body="tadi", status=MessageStatus.SENDING, attempts=1, wa_message_id="3EB0LEFT")
+        session.add(left)
+    handle = await start_bridge(settings)  # resumes the WORKING session, whose sender finds the row
+    try:
+        row = await wait_message(db, left.id, MessageStatus.UNKNOWN, MessageStatus.SENT)
+        assert row.status == MessageStatus.UNKNOWN
+        assert whatsmeow.sent == []
+    finally:
+        await handle.stop()

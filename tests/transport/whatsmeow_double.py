@@ -202,10 +202,13 @@ class WhatsmeowDouble:
         c = self.clients.get(uuid)
         if c is None or not c.connected:
             return pb.SendMessageReturnFunction(Error="websocket not connected").SerializePartialToString()
-        if self.send_errors:
-            return pb.SendMessageReturnFunction(Error=self.send_errors.pop(0)).SerializePartialToString()
         recipient = pb.JID.FromString(to[:to_len])
+        error = self.send_errors.pop(0) if self.send_errors else ""
+        if error and not error.startswith("timed out"):  # refused before it left, or by the server
+            return pb.SendMessageReturnFunction(Error=error).SerializePartialToString()
         self.sent.append((jid_str(recipient), e2e.Message.FromString(message[:message_len])))
+        if error:  # send.go: the node went out and its answer did not come back in time
+            return pb.SendMessageReturnFunction(Error=error).SerializePartialToString()
         response = pb.SendResponse(ID=f"3EB0GO{len(self.sent):04d}", Timestamp=1_722_000_100)
         return pb.SendMessageReturnFunction(SendResponse=response).SerializePartialToString()
 

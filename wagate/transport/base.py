@@ -170,6 +170,10 @@ EventSink = Callable[[TransportEvent], Awaitable[None]]
 class WhatsAppTransport(abc.ABC):
     """Drives the WhatsApp connections of many sessions and reports their events to one sink."""
 
+    # Whether a send goes out under the `message_id` it is given, so that sending again cannot show a message twice.
+    # Without it, a send whose outcome is unknown (a crash, a timeout) is not sent again but reported as unknown.
+    keeps_message_ids = True
+
     def __init__(self, sink: EventSink) -> None:
         self.sink = sink
 

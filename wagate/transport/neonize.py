@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from wagate.errors import InvalidRecipient, SessionNotConnected, TransportError
+from wagate.errors import InvalidRecipient, SendOutcomeUnknown, SessionNotConnected, TransportError
 from wagate.observability import metrics
 from wagate.transport import neonize_events as mapping
 from wagate.transport.base import (
@@ -104,6 +104,24 @@ def phone_digits(phone: str) -> str | None:
     return digits if digits.isdigit() and 6 <= len(digits) <= 15 else None
 
 
+# whatsmeow's SendMessage errors raised before the message node is written to the socket, or when the server
+# answers it with an error (it then has not taken the message): sending again cannot show it twice. Any other
+# failure (above all "timed out waiting for message send response") may come after WhatsApp took it.
+_SEND_REFUSED = (
+    "websocket not connected", "not logged in", "device jid", "server returned error", "failed to get device",
+    "usync", "failed to encrypt", "unknown server", "invalid jid", "parse jid", "failed to get group", "marshal",
+    "prekey", "no signal session",
+)
+
+
+def send_error(exc: Exception) -> TransportError:
+    """Our error for a failed send: retryable only where whatsmeow certainly did not hand the message over."""
+    text = str(exc) or type(exc).__name__
+    if any(s in text.lower() for s in _SEND_REFUSED):
+        return transport_error(exc)
+    return SendOutcomeUnknown(f"WhatsApp may have the message: {text}")
+
+
 def transport_error(exc: Exception) -> TransportError:
     """Our error for a neonize/whatsmeow failure, judged from whatsmeow's error text."""
     text = str(exc) or type(exc).__name__
@@ -144,6 +162,8 @@ class _Session:
 
 class NeonizeTransport(WhatsAppTransport):
     """WhatsApp over neonize: QR pairing, supervised reconnects, event mapping and sends for many sessions."""
+
+    keeps_message_ids = False  # neonize 0.5.2's Go SendMessage takes no SendRequestExtra: whatsmeow picks the id
 
     def __init__(
         self,
@@ -566,7 +586,7 @@ class NeonizeTransport(WhatsAppTransport):
         try:
             response = await s.client.send_message(jid, message)
         except NeonizeError as exc:
-            raise transport_error(exc) from exc
+            raise send_error(exc) from exc
         own = f"{s.account.phone}@s.whatsapp.net" if s.account else None
         self._remember(s, response.ID, own, message)
         return SendResult(message_id=response.ID, timestamp=mapping.epoch_seconds(response.Timestamp))
