@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 from arq.connections import ArqRedis
 from arq.jobs import Job
+from neonize.proto import Neonize_pb2 as pb
+from neonize.proto.waE2E import WAWebProtobufsE2E_pb2 as e2e
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.bridge.conftest import (
@@ -22,7 +25,7 @@ from tests.bridge.conftest import (
     wait_message,
     wait_status,
 )
-from tests.transport.whatsmeow_double import WhatsmeowDouble, whatsmeow  # noqa: F401 - the fixture
+from tests.transport.whatsmeow_double import WhatsmeowDouble, jid, whatsmeow  # noqa: F401 - the fixture
 from wagate.config import Settings
 from wagate.db.enums import Direction, MessageStatus, MessageType, SessionStatus
 from wagate.db.models_whatsapp import Message
@@ -34,6 +37,7 @@ from wagate.transport.neonize import NeonizeTransport
 pytestmark = pytest.mark.parametrize("bridge_env", [{"WA_TRANSPORT": "neonize"}])
 PHONE = "6281234567890"
 TO = "6285712345678"
+LID = "123456789012345"
 
 
 @pytest.fixture
@@ -150,3 +154,50 @@ async def test_a_message_left_sending_by_a_stopped_bridge_is_unknown_not_resent(
         assert whatsmeow.sent == []
     finally:
         await handle.stop()
+
+
+# --- what whatsmeow hands on besides chat messages -----------------------------------------------------------
+
+
+def incoming(content: e2e.Message, message_id: str) -> pb.Message:
+    source = pb.MessageSource(Chat=jid(LID, "lid"), Sender=jid(LID, "lid"), SenderAlt=jid(TO), IsFromMe=False,
+                              IsGroup=False)
+    info = pb.MessageInfo(MessageSource=source, ID=message_id, Pushname="Ani", Timestamp=1_722_000_000_500, Type="")
+    return pb.Message(Info=info, Message=content)
+
+
+def protocol(kind: int, **fields: object) -> e2e.Message:
+    return e2e.Message(protocolMessage=e2e.ProtocolMessage(type=kind, key={"ID": "3EB0ORIG"}, **fields))  # type: ignore[arg-type]
+
+
+async def test_edits_reactions_and_revokes_change_the_message_and_protocol_traffic_is_not_stored(
+    neonize_bridge: RunningBridge, whatsmeow: WhatsmeowDouble, db: async_sessionmaker[AsyncSession],  # noqa: F811
+    arq_redis: ArqRedis, settings: Settings, event_log: EventLog,
+) -> None:
+    await linked_session(neonize_bridge, whatsmeow, db, arq_redis, settings)
+    uuid = transport(neonize_bridge).client("s1").uuid
+    whatsmeow.deliver(uuid, incoming(e2e.Message(conversation="pinjam ruang"), "3EB0ORIG"))
+    await event_log.wait_for(lambda e: e["event"] == "message.received")
+
+    whatsmeow.deliver(
+        uuid,
+        incoming(protocol(e2e.ProtocolMessage.HISTORY_SYNC_NOTIFICATION), "3EB0P1"),
+        incoming(protocol(e2e.ProtocolMessage.APP_STATE_SYNC_KEY_SHARE), "3EB0P2"),
+        incoming(e2e.Message(call=e2e.Call(callKey=b"k")), "3EB0P3"),
+        incoming(protocol(e2e.ProtocolMessage.MESSAGE_EDIT, editedMessage=e2e.Message(conversation="pinjam aula")),
+                 "3EB0P4"),
+        incoming(e2e.Message(reactionMessage=e2e.ReactionMessage(text="👍", key={"ID": "3EB0ORIG"})), "3EB0P5"),
+        incoming(protocol(e2e.ProtocolMessage.REVOKE), "3EB0P6"),
+        gap_s=0.2,
+    )
+    for name in ("message.edited", "message.reaction", "message.revoked"):
+        event = await event_log.wait_for(lambda e, name=name: e["event"] == name)  # type: ignore[misc]
+        assert event["data"]["messageId"] == "3EB0ORIG" and event["data"]["from"] == f"{TO}@s.whatsapp.net"
+    async with db() as session:
+        rows = list(await session.scalars(select(Message).where(Message.session_id == "s1")))
+    assert [r.wa_message_id for r in rows] == ["3EB0ORIG"]  # nothing else stored as a message
+    [row] = rows
+    assert row.body == "pinjam aula"
+    assert row.content is not None and row.content["reactions"] == {f"{TO}@s.whatsapp.net": "👍"}
+    assert "revokedAt" in row.content and "editedAt" in row.content
+    assert event_log.names("s1").count("message.received") == 1

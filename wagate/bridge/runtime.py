@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from wagate.bridge import inbound
 from wagate.bridge.event_queue import SessionEvents
 from wagate.bridge.leases import SessionLeases, process_owner
+from wagate.bridge.message_changes import apply_change
 from wagate.bridge.nudges import listen_for_nudges
 from wagate.bridge.receipts import apply_receipts
 from wagate.bridge.sender import Pacing, SessionSender
@@ -47,6 +48,7 @@ from wagate.transport.base import (
     ContactUpdated,
     Disconnected,
     LoggedOut,
+    MessageChanged,
     MessageReceived,
     Paired,
     QRCodeIssued,
@@ -401,6 +403,8 @@ class Bridge:
                     self.wake(sid)  # an auto-reply was queued
             case ContactUpdated():
                 await inbound.update_contact(self.db, event)
+            case MessageChanged():
+                await apply_change(self.db, self.redis, event)
             case CallsAbandoned(count=count, limit=limit) if count >= limit and not self.recycling:
                 # Each abandoned call holds a thread and memory for good; a fresh process frees them, and every
                 # live session reconnects there (RESUMABLE), its queued messages waiting in the database.

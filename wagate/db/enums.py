@@ -138,6 +138,10 @@ class EventName(StrEnum):
     MESSAGE_READ = "message.read"
     MESSAGE_FAILED = "message.failed"
     MESSAGE_UNKNOWN = "message.unknown"  # WhatsApp may or may not have a sent message: the caller decides
+    MESSAGE_EDITED = "message.edited"
+    MESSAGE_REVOKED = "message.revoked"
+    MESSAGE_REACTION = "message.reaction"
+    MESSAGE_POLL_VOTE = "message.poll_vote"
     CONNECTION_OPEN = "connection.open"
     CONNECTION_CLOSE = "connection.close"
     QR_GENERATED = "qr.generated"

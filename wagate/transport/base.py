@@ -24,6 +24,7 @@ from typing import Literal
 
 MediaKind = Literal["image", "document", "audio", "video"]
 ReceiptKind = Literal["delivered", "read", "played"]
+ChangeKind = Literal["edited", "revoked", "reaction", "poll_vote"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +138,23 @@ class MessageReceived(TransportEvent):
     media: MediaInfo | None = None
     quoted_message_id: str | None = None
     timestamp: float = 0.0  # seconds since the epoch
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageChanged(TransportEvent):
+    """A message was edited, deleted for everyone (revoked), reacted to, or voted on (a poll); not a new message.
+
+    `text` is the new text of an edit, or the emoji of a reaction (None: the reaction was taken back).
+    """
+
+    change: ChangeKind
+    message_id: str  # WhatsApp id of the message changed
+    change_id: str  # WhatsApp id of the message that carried the change
+    chat: str
+    sender: str  # phone-number JID of who changed it, as in MessageReceived
+    from_me: bool = False
+    text: str | None = None
+    timestamp: float = 0.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -34,6 +34,7 @@ from wagate.transport.base import (
     EventSink,
     LoggedOut,
     MediaKind,
+    MessageChanged,
     Paired,
     QRCodeIssued,
     QRCodesExhausted,
@@ -530,7 +531,16 @@ class NeonizeTransport(WhatsAppTransport):
             await self._on_connected(s, ev)
 
     async def _on_message(self, s: _Session, ev: Any) -> None:
-        received = mapping.message_received(s.id, ev)
+        received = mapping.message_event(s.id, ev)
+        if isinstance(received, str):
+            # The protocol's own traffic is consumed here; a kind the gateway does not know is logged, never
+            # passed on as a customer's message.
+            if received.startswith("unknown"):
+                s.log.info("whatsapp message of an unhandled kind dropped", kind=received, wa_message_id=ev.Info.ID)
+            return
+        if isinstance(received, MessageChanged):
+            await self._emit(received)
+            return
         self._remember(s, received.message_id, received.sender, mapping.unwrap(ev.Message))
         contact = mapping.contact_from_message(ev)
         if contact is not None and s.push_names.get(contact.jid) != contact.push_name:
