@@ -167,7 +167,7 @@ def incoming(content: e2e.Message, message_id: str) -> pb.Message:
 
 
 def protocol(kind: int, **fields: object) -> e2e.Message:
-    return e2e.Message(protocolMessage=e2e.ProtocolMessage(type=kind, key={"ID": "3EB0ORIG"}, **fields))  # type: ignore[arg-type]
+    return e2e.Message(protocolMessage=e2e.ProtocolMessage(type=kind, key={"ID": "3EB0ORIG"}, **fields))
 
 
 async def test_edits_reactions_and_revokes_change_the_message_and_protocol_traffic_is_not_stored(

@@ -9,20 +9,22 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 from neonize.proto import Neonize_pb2 as pb
+from neonize.proto.waE2E import WAWebProtobufsE2E_pb2 as e2e
 
 from tests.transport.test_neonize import Events
-from tests.transport.whatsmeow_double import WhatsmeowDouble
-from wagate.errors import SessionNotConnected
+from tests.transport.whatsmeow_double import WhatsmeowDouble, jid
+from wagate.errors import RecipientNotOnWhatsApp, SessionNotConnected
 from wagate.transport.base import (
     CallsAbandoned,
     Connected,
     Disconnected,
     LoggedOut,
+    MessageReceived,
     Paired,
     QRCodeIssued,
     QRCodesExhausted,
@@ -30,6 +32,8 @@ from wagate.transport.base import (
 from wagate.transport.neonize import NeonizeTransport
 
 PHONE = "6281234567890"
+TO = "6285712345678"
+LID = "123456789012345"
 
 
 @pytest.fixture
@@ -149,3 +153,58 @@ async def test_a_send_on_a_store_without_device_waits_for_the_session(
     whatsmeow.send_errors.append("the store doesn't contain a device JID")
     with pytest.raises(SessionNotConnected):
         await transport.send_text("s1", PHONE, "halo")
+
+
+# --- recipients, LIDs, presence ----------------------------------------------------------------------------
+
+
+async def test_a_number_is_sent_to_the_jid_whatsapp_answers_and_asked_once(
+    transport: NeonizeTransport, whatsmeow: WhatsmeowDouble
+) -> None:
+    await linked(transport, whatsmeow)
+    whatsmeow.on_whatsapp["+5511987654321"] = "551187654321@s.whatsapp.net"  # Brazil: WhatsApp's id lacks the 9
+    whatsmeow.on_whatsapp["+6289999999999"] = None
+
+    await transport.send_text("s1", "+55 11 98765-4321", "olá")
+    await transport.send_text("s1", "5511987654321@s.whatsapp.net", "de novo")
+    with pytest.raises(RecipientNotOnWhatsApp):
+        await transport.send_text("s1", "6289999999999", "halo")
+    with pytest.raises(RecipientNotOnWhatsApp):
+        await transport.send_media("s1", "6289999999999", "document", b"%PDF", mimetype="application/pdf")
+
+    assert [to for to, _ in whatsmeow.sent] == ["551187654321@s.whatsapp.net"] * 2
+    assert whatsmeow.on_whatsapp_queries == ["+5511987654321", "+6289999999999"]  # each asked once
+
+
+def lid_only(text: str, message_id: str, group: bool = False) -> pb.Message:
+    chat = jid("120363025246125888", "g.us") if group else jid(LID, "lid")
+    source = pb.MessageSource(Chat=chat, Sender=jid(LID, "lid"), IsFromMe=False, IsGroup=group)
+    info = pb.MessageInfo(MessageSource=source, ID=message_id, Pushname="Ani", Timestamp=1_722_000_000_500, Type="")
+    return pb.Message(Info=info, Message=e2e.Message(conversation=text))
+
+
+async def test_a_lid_only_sender_is_resolved_and_read_receipts_name_it_as_addressed(
+    transport: NeonizeTransport, whatsmeow: WhatsmeowDouble
+) -> None:
+    uuid = await linked(transport, whatsmeow)
+    whatsmeow.lid_map[f"{LID}@lid"] = f"{TO}@s.whatsapp.net"
+    whatsmeow.deliver(uuid, lid_only("halo", "3EB0G1", group=True))
+
+    [received] = await events(transport).wait_for(MessageReceived)
+    assert (received.sender, received.sender_lid) == (f"{TO}@s.whatsapp.net", f"{LID}@lid")
+
+    await transport.mark_read("s1", received.chat, received.sender, [received.message_id])
+    assert whatsmeow.read_marks == [(("3EB0G1",), "120363025246125888@g.us", f"{LID}@lid")]
+
+
+async def test_presence_is_announced_on_connect(transport: NeonizeTransport, whatsmeow: WhatsmeowDouble) -> None:
+    uuid = await linked(transport, whatsmeow)
+    await until_true(lambda: bool(whatsmeow.presences))
+    assert whatsmeow.presences == [(uuid, b"available")]
+
+
+async def until_true(check: Callable[[], bool], within: float = 5) -> None:
+    deadline = time.monotonic() + within
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)

@@ -149,7 +149,7 @@ def test_protocol_type_numbers_match_the_proto() -> None:
 
 
 def _protocol(kind: int, **fields: object) -> e2e.Message:
-    return e2e.Message(protocolMessage=e2e.ProtocolMessage(type=kind, key={"ID": "3EB0TARGET"}, **fields))  # type: ignore[arg-type]
+    return e2e.Message(protocolMessage=e2e.ProtocolMessage(type=kind, key={"ID": "3EB0TARGET"}, **fields))
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import re
 import weakref
 from collections import OrderedDict
@@ -35,6 +36,7 @@ from wagate.transport.base import (
     LoggedOut,
     MediaKind,
     MessageChanged,
+    MessageReceived,
     Paired,
     QRCodeIssued,
     QRCodesExhausted,
@@ -42,6 +44,7 @@ from wagate.transport.base import (
     TransportEvent,
     WhatsAppTransport,
 )
+from wagate.transport.neonize_recipients import RecipientBook
 
 if TYPE_CHECKING:
     from neonize.aioze.client import NewAClient
@@ -158,7 +161,8 @@ class _Session:
     restart_reason: str | None = None
     account: Account | None = None
     push_names: dict[str, str] = field(default_factory=dict)
-    recent: OrderedDict[str, tuple[str | None, Message]] = field(default_factory=OrderedDict)
+    recent: OrderedDict[str, tuple[str | None, Message]] = field(default_factory=OrderedDict)  # sender as addressed
+    recipients: RecipientBook = field(default_factory=RecipientBook)
 
 
 class NeonizeTransport(WhatsAppTransport):
@@ -471,6 +475,17 @@ class NeonizeTransport(WhatsAppTransport):
             s.log.error("whatsapp connected but the account is unknown")
             return
         await self._emit(Connected(session_id=s.id, account=account))
+        await self._announce_presence(s)
+
+    async def _announce_presence(self, s: _Session) -> None:
+        """whatsmeow sends no presence by itself, and until one is sent contacts see no name (presence.go)."""
+        from neonize.exc import NeonizeError
+        from neonize.utils.enum import Presence
+
+        try:
+            await s.client.send_presence(Presence.AVAILABLE)
+        except NeonizeError as exc:
+            s.log.warning("whatsapp presence not sent", reason=str(exc))
 
     async def _on_logged_out(self, s: _Session, ev: Any) -> None:
         if s.logging_out:
@@ -538,15 +553,37 @@ class NeonizeTransport(WhatsAppTransport):
             if received.startswith("unknown"):
                 s.log.info("whatsapp message of an unhandled kind dropped", kind=received, wa_message_id=ev.Info.ID)
             return
+        received = await self._with_phone_number(s, received)
         if isinstance(received, MessageChanged):
             await self._emit(received)
             return
-        self._remember(s, received.message_id, received.sender, mapping.unwrap(ev.Message))
+        # Kept as addressed (a LID in LID-addressed groups): a read receipt or a quote must name the sender so.
+        addressed = mapping.jid_to_str(ev.Info.MessageSource.Sender)
+        self._remember(s, received.message_id, addressed, mapping.unwrap(ev.Message))
         contact = mapping.contact_from_message(ev)
         if contact is not None and s.push_names.get(contact.jid) != contact.push_name:
             s.push_names[contact.jid] = contact.push_name or ""
             await self._emit(ContactUpdated(session_id=s.id, contact=contact))
         await self._emit(received)
+
+    async def _with_phone_number(
+        self, s: _Session, event: MessageReceived | MessageChanged
+    ) -> MessageReceived | MessageChanged:
+        """The event with its sender's phone-number JID, from whatsmeow's LID map where WhatsApp sent only a LID."""
+        if not event.sender.endswith("@lid"):
+            return event
+        from neonize.exc import NeonizeError
+
+        try:
+            phone = await s.recipients.phone_of_lid(s.client, event.sender)
+        except NeonizeError as exc:
+            s.log.warning("whatsapp lid not resolved", lid=event.sender, reason=str(exc))
+            return event
+        if phone is None:
+            return event
+        if isinstance(event, MessageReceived):
+            return dataclasses.replace(event, sender=phone, sender_lid=event.sender)
+        return dataclasses.replace(event, sender=phone)
 
     async def _on_receipt(self, s: _Session, ev: Any) -> None:
         receipt = mapping.receipt_received(s.id, ev)
@@ -592,7 +629,7 @@ class NeonizeTransport(WhatsAppTransport):
         # id each time and the sender stores the one answered here (README "Fault tolerance").
         from neonize.exc import NeonizeError
 
-        jid = recipient_jid(to)
+        jid = await self._recipient(s, to)
         try:
             response = await s.client.send_message(jid, message)
         except NeonizeError as exc:
@@ -600,6 +637,19 @@ class NeonizeTransport(WhatsAppTransport):
         own = f"{s.account.phone}@s.whatsapp.net" if s.account else None
         self._remember(s, response.ID, own, message)
         return SendResult(message_id=response.ID, timestamp=mapping.epoch_seconds(response.Timestamp))
+
+    async def _recipient(self, s: _Session, to: str) -> JID:
+        """The JID to send to: a phone number (digits, or its s.whatsapp.net JID) as WhatsApp answers for it."""
+        from neonize.exc import NeonizeError
+
+        jid = recipient_jid(to)
+        if jid.Server != "s.whatsapp.net":
+            return jid  # groups, LIDs, newsletters: WhatsApp's own ids already
+        try:
+            found = await s.recipients.resolve(s.client, jid.User)
+        except NeonizeError as exc:
+            raise transport_error(exc) from exc  # nothing was sent: safe to retry
+        return recipient_jid(found)
 
     async def send_text(
         self, session_id: str, to: str, text: str, *, reply_to: str | None = None, message_id: str | None = None
@@ -630,7 +680,7 @@ class NeonizeTransport(WhatsAppTransport):
         from neonize.utils.enum import MediaType
 
         s = await self._ready(session_id)
-        recipient_jid(to)  # fail on a bad recipient before uploading anything
+        await self._recipient(s, to)  # fail on a bad recipient (or one not on WhatsApp) before uploading
         media_types = {
             "image": MediaType.MediaImage,
             "video": MediaType.MediaVideo,
@@ -692,7 +742,9 @@ class NeonizeTransport(WhatsAppTransport):
         if not message_ids:
             return
         s = await self._ready(session_id)
-        chat_jid, sender_jid = recipient_jid(chat), recipient_jid(sender)
+        known = s.recent.get(message_ids[0])
+        addressed = known[0] if known is not None and known[0] else sender  # a LID where WhatsApp used one
+        chat_jid, sender_jid = recipient_jid(chat), recipient_jid(addressed)
         try:
             await s.client.mark_read(*message_ids, chat=chat_jid, sender=sender_jid, receipt=ReceiptType.READ)
         except NeonizeError as exc:
