@@ -22,6 +22,7 @@ from wagate.errors import RecipientNotOnWhatsApp, SessionNotConnected
 from wagate.transport.base import (
     CallsAbandoned,
     Connected,
+    ConnectFailed,
     Disconnected,
     LoggedOut,
     MessageReceived,
@@ -208,3 +209,23 @@ async def until_true(check: Callable[[], bool], within: float = 5) -> None:
     while not check():
         assert time.monotonic() < deadline, "timed out"
         await asyncio.sleep(0.02)
+
+
+async def test_retries_while_offline_open_no_store(tmp_path: Path, whatsmeow: WhatsmeowDouble) -> None:
+    async def network() -> str | None:  # the double's network, as the transport's probe sees it
+        return None if whatsmeow.network else "web.whatsapp.com unreachable: no such host"
+
+    sink = Events()
+    transport = NeonizeTransport(sink, auth_dir=tmp_path, reconnect_backoff=(0.01,), network_probe=network)
+    try:
+        whatsmeow.network = False
+        whatsmeow.linked[str(tmp_path / "s1.sqlite3")] = PHONE
+        await transport.connect("s1")
+        await sink.wait_for(ConnectFailed, 50)
+        assert whatsmeow.stores_opened == 1  # the first attempt only: the Go core leaks one store per call
+
+        whatsmeow.network = True
+        await sink.wait_for(Connected)
+        assert whatsmeow.stores_opened == 2
+    finally:
+        await transport.close()

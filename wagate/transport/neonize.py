@@ -57,6 +57,7 @@ EXECUTOR_HEADROOM = 32  # threads beyond one per session, for neonize's own shor
 FIRST_QR_TTL_S = 60.0  # whatsmeow's first QR code lives about 60 s, each of the next five about 20 s
 NEXT_QR_TTL_S = 20.0
 RECENT_MESSAGES = 500  # per session: enough to quote a message in a reply without a message store
+WHATSAPP_ENDPOINT = ("web.whatsapp.com", 443)
 _JID_SERVERS = frozenset({"s.whatsapp.net", "g.us", "lid", "newsletter", "broadcast"})
 _PHONE_PUNCTUATION = re.compile(r"[\s\-().]")
 
@@ -83,6 +84,19 @@ def prepare_event_loop(sessions: int = 0) -> None:
     from neonize.aioze import events as neonize_events
 
     neonize_events.event_global_loop = loop  # pitfall 2: events go to this module global's loop only
+
+
+async def whatsapp_reachable(timeout_s: float = 10.0) -> str | None:
+    """None when a TCP connection to WhatsApp's websocket host opens; otherwise why not."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            _, writer = await asyncio.open_connection(*WHATSAPP_ENDPOINT)
+    except (OSError, TimeoutError) as exc:
+        return f"web.whatsapp.com unreachable: {str(exc) or type(exc).__name__}"
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return None
 
 
 def recipient_jid(to: str) -> JID:
@@ -181,6 +195,7 @@ class NeonizeTransport(WhatsAppTransport):
         pair_wait_s: float = 30.0,
         stop_timeout_s: float = 3.0,
         max_abandoned: int = 32,
+        network_probe: Callable[[], Awaitable[str | None]] | None = whatsapp_reachable,
     ) -> None:
         super().__init__(sink)
         if not reconnect_backoff:
@@ -192,6 +207,7 @@ class NeonizeTransport(WhatsAppTransport):
         self.pair_wait_s = pair_wait_s
         self.stop_timeout_s = stop_timeout_s
         self.max_abandoned = max_abandoned
+        self.network_probe = network_probe
         self._sessions: dict[str, _Session] = {}
         # Clients whose Go connect call never returned, with that call's task. Kept referenced for good: the Go
         # core still holds their ctypes callbacks, and a collected client's finalizer would call Stop.
@@ -329,6 +345,12 @@ class NeonizeTransport(WhatsAppTransport):
         s.attempt += 1
         s.qr_count, s.paired, s.restart_reason, s.keepalive_lost = 0, False, None, False
         s.qr_seen.clear()
+        if s.failures and self.network_probe is not None:
+            # Each Go connect opens a store it never closes (+1 fd, ~180 KB): while WhatsApp cannot be reached,
+            # retries are checked from Python and the Go core is not called.
+            unreachable = await self.network_probe()
+            if unreachable:
+                return unreachable
         async with self._go_lock:  # pitfall 4: one connect at a time, a stagger apart
             if not s.wanted:
                 return "stopped"
