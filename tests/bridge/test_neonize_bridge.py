@@ -176,8 +176,10 @@ async def test_edits_reactions_and_revokes_change_the_message_and_protocol_traff
 ) -> None:
     await linked_session(neonize_bridge, whatsmeow, db, arq_redis, settings)
     uuid = transport(neonize_bridge).client("s1").uuid
+    started = time.monotonic()
     whatsmeow.deliver(uuid, incoming(e2e.Message(conversation="pinjam ruang"), "3EB0ORIG"))
-    await event_log.wait_for(lambda e: e["event"] == "message.received")
+    await event_log.wait_for(lambda e: e["event"] == "message.received")  # published after the row's commit
+    print(f"\nfrom the Go core's hand-off to the stored row and its event: {time.monotonic() - started:.3f} s")
 
     whatsmeow.deliver(
         uuid,
