@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -43,7 +44,13 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     from workers.bridge import create_bridge
 
     settings = _settings(f"bridge-{args.shard}")
-    create_bridge(settings, args.shard).run()
+    worker = create_bridge(settings, args.shard)
+    worker.run()
+    bridge = worker.ctx.get("bridge")
+    if bridge is not None and getattr(bridge.transport, "abandoned_calls", False):
+        # Threads stuck in the WhatsApp library never end, and the interpreter would wait for them at exit.
+        logging.shutdown()
+        os._exit(0)
     return 0
 
 

@@ -129,6 +129,13 @@ class MessageUnsendable(TransportError):
     permanent = True
 
 
+class SendOutcomeUnknown(TransportError):
+    """The send may or may not have reached WhatsApp (no answer came back); sending again could show it twice."""
+
+    default_message = "WhatsApp did not say whether it has the message"
+    permanent = True
+
+
 class SessionNotConnected(TransportError):
     default_message = "The WhatsApp session is not connected"
     permanent = True

@@ -13,3 +13,5 @@ with warnings.catch_warnings():
     import neonize.aioze.client  # noqa: F401
 
     gc.collect()
+
+from tests.transport.whatsmeow_double import whatsmeow  # noqa: E402, F401 - the Go-core double, as a fixture

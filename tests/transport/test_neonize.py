@@ -33,6 +33,7 @@ from wagate.transport.base import (
 )
 from wagate.transport.neonize import NeonizeTransport
 
+E = TypeVar("E", bound=TransportEvent)
 PHONE = "6281234567890"
 LID = "123456789012345"
 
@@ -337,7 +338,7 @@ async def test_reply_quotes_the_received_message(transport: NeonizeTransport, go
     [(_, reply), (_, blind)] = go_core.sent
     assert reply.extendedTextMessage.text == "boleh"
     context = reply.extendedTextMessage.contextInfo
-    assert (context.stanzaID, context.participant) == ("3EB0Q", f"{PHONE}@s.whatsapp.net")
+    assert (context.stanzaID, context.participant) == ("3EB0Q", f"{LID}@lid")  # the sender as WhatsApp addressed it
     assert context.quotedMessage == e2e.Message(conversation="pinjam ruang?")
     assert blind.extendedTextMessage.contextInfo == e2e.ContextInfo(stanzaID="3EB0UNKNOWN")
 

@@ -10,7 +10,15 @@ from neonize.proto import Neonize_pb2 as pb
 from neonize.proto.waE2E import WAWebProtobufsE2E_pb2 as e2e
 
 from wagate.transport import neonize_events as mapping
-from wagate.transport.base import Account, Contact, MediaInfo, MessageReceived, ReceiptKind, ReceiptReceived
+from wagate.transport.base import (
+    Account,
+    Contact,
+    MediaInfo,
+    MessageChanged,
+    MessageReceived,
+    ReceiptKind,
+    ReceiptReceived,
+)
 
 PHONE = "6281234567890"
 LID = "123456789012345"
@@ -148,11 +156,55 @@ def test_message_types(content: e2e.Message, kind: str) -> None:
     assert mapping.message_received("s1", message_event(content, sender=jid(PHONE))).type == kind
 
 
-def test_reaction_points_at_the_message_reacted_to() -> None:
-    reaction = e2e.ReactionMessage(text="👍", key={"ID": "3EB0TARGET"})
-    got = mapping.message_received("s1", message_event(e2e.Message(reactionMessage=reaction), sender=jid(PHONE)))
+def test_protocol_type_numbers_match_the_proto() -> None:
+    assert (e2e.ProtocolMessage.REVOKE, e2e.ProtocolMessage.MESSAGE_EDIT) == (mapping._REVOKE, mapping._EDIT)
 
-    assert (got.type, got.text, got.quoted_message_id) == ("reaction", "👍", "3EB0TARGET")
+
+def _protocol(kind: int, **fields: object) -> e2e.Message:
+    return e2e.Message(protocolMessage=e2e.ProtocolMessage(type=kind, key={"ID": "3EB0TARGET"}, **fields))
+
+
+@pytest.mark.parametrize(
+    ("content", "change", "text"),
+    [
+        (e2e.Message(reactionMessage=e2e.ReactionMessage(text="👍", key={"ID": "3EB0TARGET"})), "reaction", "👍"),
+        (e2e.Message(reactionMessage=e2e.ReactionMessage(text="", key={"ID": "3EB0TARGET"})), "reaction", None),
+        (_protocol(e2e.ProtocolMessage.REVOKE), "revoked", None),
+        (_protocol(e2e.ProtocolMessage.MESSAGE_EDIT, editedMessage=e2e.Message(conversation="baru")), "edited", "baru"),
+        (e2e.Message(editedMessage=e2e.FutureProofMessage(message=_protocol(
+            e2e.ProtocolMessage.MESSAGE_EDIT, editedMessage=e2e.Message(conversation="baru")))), "edited", "baru"),
+        (e2e.Message(pollUpdateMessage=e2e.PollUpdateMessage(pollCreationMessageKey={"ID": "3EB0TARGET"})),
+         "poll_vote", None),
+    ],
+)
+def test_changes_to_a_message_are_not_new_messages(content: e2e.Message, change: str, text: str | None) -> None:
+    got = mapping.message_event("s1", message_event(content, sender=jid(LID, "lid"), sender_alt=jid(PHONE)))
+
+    assert isinstance(got, MessageChanged)
+    assert (got.change, got.message_id, got.change_id, got.text) == (change, "3EB0TARGET", "3EB0ABCDEF", text)
+    assert got.sender == f"{PHONE}@s.whatsapp.net"
+
+
+@pytest.mark.parametrize(
+    ("content", "verdict"),
+    [
+        (_protocol(e2e.ProtocolMessage.HISTORY_SYNC_NOTIFICATION), "internal"),
+        (_protocol(e2e.ProtocolMessage.APP_STATE_SYNC_KEY_SHARE), "internal"),
+        (e2e.Message(senderKeyDistributionMessage=e2e.SenderKeyDistributionMessage(groupID="g")), "internal"),
+        (e2e.Message(), "internal"),
+        (e2e.Message(call=e2e.Call(callKey=b"k")), "unknown"),
+    ],
+)
+def test_protocol_traffic_and_unknown_kinds_are_not_messages(content: e2e.Message, verdict: str) -> None:
+    got = mapping.message_event("s1", message_event(content, sender=jid(PHONE)))
+
+    assert isinstance(got, str) and got.startswith(verdict)
+
+
+def test_a_video_note_is_a_video() -> None:
+    got = mapping.message_event("s1", message_event(e2e.Message(ptvMessage=e2e.VideoMessage(mimetype="video/mp4")),
+                                                     sender=jid(PHONE)))
+    assert isinstance(got, MessageReceived) and got.type == "video"
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,8 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import os
+import signal
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -26,6 +28,7 @@ from wagate.bridge import inbound
 from wagate.bridge.claims import Claims
 from wagate.bridge.event_queue import SessionEvents
 from wagate.bridge.leases import LeaseHeld, SessionLeases, process_owner
+from wagate.bridge.message_changes import apply_change
 from wagate.bridge.nudges import listen_for_nudges, say_released
 from wagate.bridge.receipts import apply_receipts
 from wagate.bridge.sender import Pacing, SessionSender
@@ -38,15 +41,17 @@ from wagate.db.outage import UNREACHABLE, when_reachable
 from wagate.db.types import utcnow
 from wagate.errors import NotFound, TransportError
 from wagate.observability import metrics
-from wagate.queue.names import qr_key, shard_of
+from wagate.queue.names import qr_key
 from wagate.services import events
 from wagate.transport import key_store
 from wagate.transport.base import (
+    CallsAbandoned,
     Connected,
     ConnectFailed,
     ContactUpdated,
     Disconnected,
     LoggedOut,
+    MessageChanged,
     MessageReceived,
     Paired,
     QRCodeIssued,
@@ -69,12 +74,19 @@ def pair_code_key(session_id: str) -> str:
     return f"wagate:paircode:{session_id}"
 
 
+def end_this_process() -> None:
+    """Ask this process to stop as on SIGTERM (drain, close, release leases); its supervisor starts a fresh one."""
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 class Bridge:
     """Owns the transport of one shard and everything that follows from its events."""
 
     def __init__(self, settings: Settings, shard: int, *, db: async_sessionmaker[AsyncSession], redis: Redis,
-                 transport: WhatsAppTransport | None = None) -> None:
+                 transport: WhatsAppTransport | None = None, recycle: Callable[[], None] = end_this_process) -> None:
         self.settings = settings
+        self.recycle = recycle  # restarts the process: only a new one frees calls stuck in the WhatsApp library
+        self.recycling = False
         self.shard = shard
         self.db = db
         self.redis = redis
@@ -411,6 +423,14 @@ class Bridge:
                     self.wake(sid)  # an auto-reply was queued
             case ContactUpdated():
                 await inbound.update_contact(self.db, event)
+            case MessageChanged():
+                await apply_change(self.db, self.redis, event)
+            case CallsAbandoned(count=count, limit=limit) if count >= limit and not self.recycling:
+                # Each abandoned call holds a thread and memory for good; a fresh process frees them, and every
+                # live session reconnects there (RESUMABLE), its queued messages waiting in the database.
+                self.recycling = True
+                log.error("bridge restarting to free stuck WhatsApp calls", shard=self.shard, abandoned=count)
+                self.recycle()
 
     async def _qr_issued(self, session_id: str, code: str, ttl: float) -> None:
         await self._close_open_qr(session_id, QrOutcome.EXPIRED)  # the previous code stopped working

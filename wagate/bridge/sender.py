@@ -9,15 +9,17 @@ last send is kept in Redis, so a restarted bridge keeps the gap too.
 A message is marked `sending` (committed) before WhatsApp is asked and `sent` right after; a bridge that dies
 in between finds it `sending` on restart and sends it again, under the same WhatsApp message id: the gateway
 makes the id (as WhatsApp's own clients do) and stores it with the first `sending` mark, and a recipient who
-already has a message with that id discards the copy (the neonize transport cannot pass the id on: README
-"Fault tolerance"). The send job of the queue only wakes the sender, so a job that runs twice never sends twice.
+already has a message with that id discards the copy. A transport that cannot pass the id on (neonize 0.5.2:
+README "Fault tolerance") is not asked again: the message becomes `unknown` with a `message.unknown` event, and
+so does a send that failed after it may have left (no answer in time) -- the caller decides whether to resend.
+Only errors raised before the message leaves are retried. The send job of the queue only wakes the sender, so a
+job that runs twice never sends twice.
 
 With pacing off (every gap and the jitter under `BATCH_GAP_S`) a turn takes up to `BATCH_MAX` due messages
 at once, still in priority order: one transaction marks them all `sending`, they are sent one after another,
 and one transaction marks the sent ones `sent`; their events go out in one pipeline. The statuses are
 written as soon as the batch's sends have taken `BATCH_FLUSH_S`, so where the id cannot be passed on, a crash
-repeats at most the sends of that short window (with real WhatsApp, whose sends take longer, that is one send,
-as without batching).
+leaves at most the sends of that short window `unknown` (with real WhatsApp, whose sends take longer, one send).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from wagate.db.enums import Direction, MessageStatus, MessageType, Priority
 from wagate.db.models_whatsapp import Message, WaSession
 from wagate.db.outage import when_reachable
 from wagate.db.types import utcnow
-from wagate.errors import MessageUnsendable, SessionNotConnected, TransportError
+from wagate.errors import MessageUnsendable, SendOutcomeUnknown, SessionNotConnected, TransportError
 from wagate.observability import metrics
 from wagate.services import events
 from wagate.transport.base import SendResult, WhatsAppTransport, new_message_id
@@ -226,7 +228,26 @@ class SessionSender:
             ttl_ms = int((self.pacing.bulk_gap_s + self.pacing.jitter_s + 60) * 1000)
             await self.redis.set(pace_key(self.session_id), int(time.time() * 1000), px=ttl_ms)
 
+    async def _left_unknown(self, batch: list[Message]) -> list[Message]:
+        """The messages of `batch` that may be sent; those a stopped bridge left `sending` are reported unknown
+        instead where the transport cannot send again under the same id (WhatsApp may have them already)."""
+        if self.transport.keeps_message_ids:
+            return batch
+        left = [m for m in batch if m.status == MessageStatus.SENDING]
+        for message in left:
+            await self._unknown(message, "the bridge stopped while this message was being sent; WhatsApp may have it")
+        return [m for m in batch if m not in left]
+
+    def _outcome(self, exc: BaseException) -> BaseException:
+        """A send that outlived SEND_TIMEOUT_S goes on in the WhatsApp library: its outcome is unknown, unless the
+        transport sends again under the same id."""
+        if isinstance(exc, TimeoutError) and not self.transport.keeps_message_ids:
+            return SendOutcomeUnknown(f"no answer from WhatsApp within {SEND_TIMEOUT_S:.0f} s; it may have the message")
+        return exc
+
     async def _send(self, message: Message) -> None:
+        if not await self._left_unknown([message]):
+            return
         wa_ids = await self._mark_sending([message])
         attempt = message.attempts + 1
         await self._show_typing(message)
@@ -238,12 +259,15 @@ class SessionSender:
                 await self._requeue(message, attempt - 1, None)  # not the message's fault: wait for the session
                 return
             except (TransportError, TimeoutError, OSError) as exc:
-                await self._failed_attempt(message, attempt, exc)
+                await self._failed_attempt(message, attempt, self._outcome(exc))
                 return
             await self._sent_many([(message, result)])
 
     async def _send_batch(self, batch: list[Message]) -> None:
         """Send `batch` in order (pacing is off); see the module docstring for the transactions."""
+        batch = await self._left_unknown(batch)
+        if not batch:
+            return
         wa_ids = await self._mark_sending(batch)
         done: list[tuple[Message, SendResult]] = []
         async with self.lock:
@@ -260,7 +284,7 @@ class SessionSender:
                 except (TransportError, TimeoutError, OSError) as exc:
                     await self._sent_many(done)
                     done, started = [], time.monotonic()
-                    await self._failed_attempt(message, message.attempts + 1, exc)
+                    await self._failed_attempt(message, message.attempts + 1, self._outcome(exc))
                     continue
                 done.append((message, result))
                 if time.monotonic() - started >= BATCH_FLUSH_S:
@@ -328,6 +352,9 @@ class SessionSender:
     async def _failed_attempt(self, message: Message, attempt: int, exc: BaseException) -> None:
         """A transient or permanent transport error: retry later, or fail the message with the reason."""
         await self._mark_sent_time()
+        if isinstance(exc, SendOutcomeUnknown):
+            await self._unknown(message, exc.message)
+            return
         error = exc if isinstance(exc, TransportError) else TransportError(f"send failed: {exc!r}")
         log_ = self.log.bind(message_id=message.id)
         if error.permanent or attempt >= MAX_ATTEMPTS:
@@ -393,6 +420,17 @@ class SessionSender:
         await when_reachable(write, patience_s=SENT_WRITE_PATIENCE_S, log=self.log, what="failed status not written",
                              message_id=message.id)
         await self._publish("message.failed", message, status="failed", error=reason)
+
+    async def _unknown(self, message: Message, reason: str) -> None:
+        """WhatsApp may or may not have the message: not sent again blindly, reported for the caller to decide."""
+        async with self.db() as session, session.begin():
+            await session.execute(update(Message).where(Message.id == message.id).values(
+                status=MessageStatus.UNKNOWN, error=reason[:1000], updated_at=utcnow()))
+        message.status = MessageStatus.UNKNOWN
+        metrics.count_send("unknown")
+        metrics.count_transport_incident("send_unknown")
+        self.log.warning("send outcome unknown", message_id=message.id, reason=reason)
+        await self._publish("message.unknown", message, status="unknown", error=reason)
 
     async def _requeue(self, message: Message, attempts: int, delay_s: float | None, reason: str | None = None) -> None:
         values: dict[str, object] = {"status": MessageStatus.QUEUED, "attempts": attempts, "error": reason}

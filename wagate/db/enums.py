@@ -61,7 +61,8 @@ class MessageType(StrEnum):
 
 
 class MessageStatus(StrEnum):
-    """queued → sending → sent → delivered → read, or failed."""
+    """queued → sending → sent → delivered → read, or failed; or unknown: WhatsApp may have it, and sending it again
+    could show it twice, so the caller decides (only where the transport cannot send again under the same id)."""
 
     QUEUED = "queued"
     SENDING = "sending"
@@ -69,6 +70,7 @@ class MessageStatus(StrEnum):
     DELIVERED = "delivered"
     READ = "read"
     FAILED = "failed"
+    UNKNOWN = "unknown"
 
 
 class Priority(StrEnum):
@@ -135,6 +137,11 @@ class EventName(StrEnum):
     MESSAGE_DELIVERED = "message.delivered"
     MESSAGE_READ = "message.read"
     MESSAGE_FAILED = "message.failed"
+    MESSAGE_UNKNOWN = "message.unknown"  # WhatsApp may or may not have a sent message: the caller decides
+    MESSAGE_EDITED = "message.edited"
+    MESSAGE_REVOKED = "message.revoked"
+    MESSAGE_REACTION = "message.reaction"
+    MESSAGE_POLL_VOTE = "message.poll_vote"
     CONNECTION_OPEN = "connection.open"
     CONNECTION_CLOSE = "connection.close"
     QR_GENERATED = "qr.generated"

@@ -46,6 +46,12 @@ BRIDGE_RECONNECTS = Counter(
     "wagate_bridge_reconnects_total", "Transport disconnects and failed connects by event and shard",
     ("event", "shard"),
 )
+TRANSPORT_INCIDENTS = Counter(
+    "wagate_transport_incidents_total",
+    "WhatsApp library incidents by kind (abandoned_call: a Go call stuck past stop; send_unknown: a send whose outcome"
+    " is unknown; send_limit: WhatsApp refused sends to new contacts; silent: a session with no traffic reconnected)",
+    ("kind",),
+)
 RATE_LIMIT_REJECTIONS = Counter(
     "wagate_rate_limit_rejections_total", "Requests refused with 429 by limit name", ("limit",),
 )
@@ -77,6 +83,10 @@ def observe_webhook(result: str, seconds: float) -> None:
 
 def count_reconnect(event: str, shard: int) -> None:
     BRIDGE_RECONNECTS.labels(event, str(shard)).inc()
+
+
+def count_transport_incident(kind: str) -> None:
+    TRANSPORT_INCIDENTS.labels(kind).inc()
 
 
 def count_rejection(limit: str) -> None:

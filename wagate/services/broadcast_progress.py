@@ -58,7 +58,8 @@ CHUNK_SIZE = 50
 # A running broadcast whose next_position has not moved for this long while its chunk job still exists has
 # a job held by a killed worker (arq retries it only after its in-progress timeout, minutes): run it anew.
 STALL_AFTER = timedelta(seconds=60)
-_FINAL = frozenset({MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ, MessageStatus.FAILED})
+_FINAL = frozenset({MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ, MessageStatus.FAILED,
+                    MessageStatus.UNKNOWN})
 _OPEN = (BroadcastStatus.RUNNING, BroadcastStatus.PAUSED, BroadcastStatus.CANCELLED, BroadcastStatus.FAILED)
 
 

@@ -27,7 +27,8 @@ EVENT_STREAM_MAXLEN = 100_000
 PUBLISH_PATIENCE_S = 120.0
 
 EVENT_NAMES = (
-    "message.received", "message.sent", "message.delivered", "message.read", "message.failed",
+    "message.received", "message.sent", "message.delivered", "message.read", "message.failed", "message.unknown",
+    "message.edited", "message.revoked", "message.reaction", "message.poll_vote",
     "connection.open", "connection.close", "qr.generated", "session.status", "broadcast.completed",
 )
 

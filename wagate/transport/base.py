@@ -24,6 +24,7 @@ from typing import Literal
 
 MediaKind = Literal["image", "document", "audio", "video"]
 ReceiptKind = Literal["delivered", "read", "played"]
+ChangeKind = Literal["edited", "revoked", "reaction", "poll_vote"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,11 +141,37 @@ class MessageReceived(TransportEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MessageChanged(TransportEvent):
+    """A message was edited, deleted for everyone (revoked), reacted to, or voted on (a poll); not a new message.
+
+    `text` is the new text of an edit, or the emoji of a reaction (None: the reaction was taken back).
+    """
+
+    change: ChangeKind
+    message_id: str  # WhatsApp id of the message changed
+    change_id: str  # WhatsApp id of the message that carried the change
+    chat: str
+    sender: str  # phone-number JID of who changed it, as in MessageReceived
+    from_me: bool = False
+    text: str | None = None
+    timestamp: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ReceiptReceived(TransportEvent):
     kind: ReceiptKind
     chat: str
     message_ids: tuple[str, ...]
     timestamp: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallsAbandoned(TransportEvent):
+    """A call into the WhatsApp library never returned and was given up (it keeps its thread and memory);
+    `count` of them are held by this process now. At `limit` the process should be restarted to free them."""
+
+    count: int
+    limit: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -160,6 +187,10 @@ EventSink = Callable[[TransportEvent], Awaitable[None]]
 
 class WhatsAppTransport(abc.ABC):
     """Drives the WhatsApp connections of many sessions and reports their events to one sink."""
+
+    # Whether a send goes out under the `message_id` it is given, so that sending again cannot show a message twice.
+    # Without it, a send whose outcome is unknown (a crash, a timeout) is not sent again but reported as unknown.
+    keeps_message_ids = True
 
     def __init__(self, sink: EventSink) -> None:
         self.sink = sink

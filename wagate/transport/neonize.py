@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import re
 import weakref
 from collections import OrderedDict
@@ -20,11 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from wagate.errors import InvalidRecipient, SessionNotConnected, TransportError
+from wagate.errors import InvalidRecipient, SendOutcomeUnknown, SessionNotConnected, TransportError
+from wagate.observability import metrics
 from wagate.transport import key_store
 from wagate.transport import neonize_events as mapping
 from wagate.transport.base import (
     Account,
+    CallsAbandoned,
     Connected,
     ConnectFailed,
     Contact,
@@ -33,6 +36,8 @@ from wagate.transport.base import (
     EventSink,
     LoggedOut,
     MediaKind,
+    MessageChanged,
+    MessageReceived,
     Paired,
     QRCodeIssued,
     QRCodesExhausted,
@@ -40,6 +45,7 @@ from wagate.transport.base import (
     TransportEvent,
     WhatsAppTransport,
 )
+from wagate.transport.neonize_recipients import RecipientBook
 
 if TYPE_CHECKING:
     from neonize.aioze.client import NewAClient
@@ -52,6 +58,7 @@ EXECUTOR_HEADROOM = 32  # threads beyond one per session, for neonize's own shor
 FIRST_QR_TTL_S = 60.0  # whatsmeow's first QR code lives about 60 s, each of the next five about 20 s
 NEXT_QR_TTL_S = 20.0
 RECENT_MESSAGES = 500  # per session: enough to quote a message in a reply without a message store
+WHATSAPP_ENDPOINT = ("web.whatsapp.com", 443)
 _JID_SERVERS = frozenset({"s.whatsapp.net", "g.us", "lid", "newsletter", "broadcast"})
 _PHONE_PUNCTUATION = re.compile(r"[\s\-().]")
 
@@ -80,6 +87,19 @@ def prepare_event_loop(sessions: int = 0) -> None:
     neonize_events.event_global_loop = loop  # pitfall 2: events go to this module global's loop only
 
 
+async def whatsapp_reachable(timeout_s: float = 10.0) -> str | None:
+    """None when a TCP connection to WhatsApp's websocket host opens; otherwise why not."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            _, writer = await asyncio.open_connection(*WHATSAPP_ENDPOINT)
+    except (OSError, TimeoutError) as exc:
+        return f"web.whatsapp.com unreachable: {str(exc) or type(exc).__name__}"
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return None
+
+
 def recipient_jid(to: str) -> JID:
     """A JID proto from a phone number (digits, maybe with +, spaces or dashes) or a JID string."""
     from neonize.utils.jid import build_jid
@@ -103,11 +123,30 @@ def phone_digits(phone: str) -> str | None:
     return digits if digits.isdigit() and 6 <= len(digits) <= 15 else None
 
 
+# whatsmeow's SendMessage errors raised before the message node is written to the socket, or when the server
+# answers it with an error (it then has not taken the message): sending again cannot show it twice. Any other
+# failure (above all "timed out waiting for message send response") may come after WhatsApp took it.
+_SEND_REFUSED = (
+    "websocket not connected", "not logged in", "device jid", "server returned error", "failed to get device",
+    "usync", "failed to encrypt", "unknown server", "invalid jid", "parse jid", "failed to get group", "marshal",
+    "prekey", "no signal session",
+)
+
+
+def send_error(exc: Exception) -> TransportError:
+    """Our error for a failed send: retryable only where whatsmeow certainly did not hand the message over."""
+    text = str(exc) or type(exc).__name__
+    if any(s in text.lower() for s in _SEND_REFUSED):
+        return transport_error(exc)
+    return SendOutcomeUnknown(f"WhatsApp may have the message: {text}")
+
+
 def transport_error(exc: Exception) -> TransportError:
     """Our error for a neonize/whatsmeow failure, judged from whatsmeow's error text."""
     text = str(exc) or type(exc).__name__
     lowered = text.lower()
-    if any(s in lowered for s in ("not logged in", "not connected", "websocket", "client is nil")):
+    # whatsmeow's ErrNotLoggedIn reads "the store doesn't contain a device JID": the session, not the message
+    if any(s in lowered for s in ("not logged in", "not connected", "websocket", "client is nil", "device jid")):
         return SessionNotConnected(text)
     if any(s in lowered for s in ("invalid jid", "unknown server", "unknown user server", "parse jid")):
         return InvalidRecipient(text)
@@ -121,6 +160,7 @@ class _Session:
     id: str
     client: NewAClient
     log: Any
+    generation: int = 0  # how many clients this session had before `client`: each stuck one is replaced
     wanted: bool = False  # the gateway wants this session connected; False stops supervision and retries
     supervisor: asyncio.Task[None] | None = None
     connect_task: asyncio.Task[Any] | None = None
@@ -136,11 +176,14 @@ class _Session:
     restart_reason: str | None = None
     account: Account | None = None
     push_names: dict[str, str] = field(default_factory=dict)
-    recent: OrderedDict[str, tuple[str | None, Message]] = field(default_factory=OrderedDict)
+    recent: OrderedDict[str, tuple[str | None, Message]] = field(default_factory=OrderedDict)  # sender as addressed
+    recipients: RecipientBook = field(default_factory=RecipientBook)
 
 
 class NeonizeTransport(WhatsAppTransport):
     """WhatsApp over neonize: QR pairing, supervised reconnects, event mapping and sends for many sessions."""
+
+    keeps_message_ids = False  # neonize 0.5.2's Go SendMessage takes no SendRequestExtra: whatsmeow picks the id
 
     def __init__(
         self,
@@ -151,7 +194,9 @@ class NeonizeTransport(WhatsAppTransport):
         connect_stagger_s: float = 0.1,
         reconnect_backoff: Sequence[float] = (1, 2, 5, 10, 30, 60),
         pair_wait_s: float = 30.0,
-        stop_timeout_s: float = 15.0,
+        stop_timeout_s: float = 3.0,
+        max_abandoned: int = 32,
+        network_probe: Callable[[], Awaitable[str | None]] | None = whatsapp_reachable,
     ) -> None:
         super().__init__(sink)
         if not reconnect_backoff:
@@ -162,7 +207,12 @@ class NeonizeTransport(WhatsAppTransport):
         self.reconnect_backoff = tuple(float(d) for d in reconnect_backoff)
         self.pair_wait_s = pair_wait_s
         self.stop_timeout_s = stop_timeout_s
+        self.max_abandoned = max_abandoned
+        self.network_probe = network_probe
         self._sessions: dict[str, _Session] = {}
+        # Clients whose Go connect call never returned, with that call's task. Kept referenced for good: the Go
+        # core still holds their ctypes callbacks, and a collected client's finalizer would call Stop.
+        self._abandoned: list[tuple[NewAClient, asyncio.Task[Any]]] = []
         # pitfall 4: concurrent connects crash the Go core ("concurrent map writes"); stops touch the same map
         self._go_lock = asyncio.Lock()
         self._closed = False
@@ -179,15 +229,43 @@ class NeonizeTransport(WhatsAppTransport):
             return session  # pitfall 6: never a second client object for one session id
         if self._closed:
             raise TransportError("The WhatsApp transport is closed")
-        prepare_event_loop(len(self._sessions) + 1)
-        from neonize.aioze.client import NewAClient
-
+        prepare_event_loop(len(self._sessions) + len(self._abandoned) + 1)
         self.auth_dir.mkdir(parents=True, exist_ok=True)
-        client = NewAClient(str(key_store.neonize_store(self.auth_dir, session_id)), uuid=session_id)
-        session = _Session(id=session_id, client=client, log=log.bind(session_id=session_id))
+        session = _Session(id=session_id, client=self._new_client(session_id, 0), log=log.bind(session_id=session_id))
         self._register_handlers(session)
         self._sessions[session_id] = session
         return session
+
+    def _new_client(self, session_id: str, generation: int) -> NewAClient:
+        """A neonize client on the session's store. A replacement gets a uuid of its own (the Go core's key for
+        its clients), so that the stuck client it replaces, still in the Go core's map, is never confused with it."""
+        from neonize.aioze.client import NewAClient
+
+        uuid = session_id if generation == 0 else f"{session_id}~{generation}"
+        return NewAClient(str(key_store.neonize_store(self.auth_dir, session_id)), uuid=uuid)
+
+    @property
+    def abandoned_calls(self) -> int:
+        """Go connect calls given up on (they hold a thread each until the process ends)."""
+        return len(self._abandoned)
+
+    async def _abandon(self, s: _Session, task: asyncio.Task[Any]) -> None:
+        """Give up on a connect call that did not end on Stop, and give the session a fresh client.
+
+        whatsmeow leaves its QR channel open on a stop during the QR phase, and neonize's Go core then waits on
+        it forever; after a pairing error or the last QR code it waits forever for a device id (NEONIZE.md).
+        """
+        self._abandoned.append((s.client, task))
+        s.generation += 1
+        s.client, s.connect_task = self._new_client(s.id, s.generation), None
+        self._register_handlers(s)
+        prepare_event_loop(len(self._sessions) + len(self._abandoned))  # each stuck call holds a thread
+        count = len(self._abandoned)
+        s.log.error("whatsapp connect call abandoned: it did not end on stop", abandoned=count,
+                    limit=self.max_abandoned)
+        metrics.count_transport_incident("abandoned_call")
+        if count >= self.max_abandoned:
+            await self._emit(CallsAbandoned(session_id=s.id, count=count, limit=self.max_abandoned))
 
     def _register_handlers(self, s: _Session) -> None:
         from neonize.aioze import events as ev
@@ -207,14 +285,16 @@ class NeonizeTransport(WhatsAppTransport):
             ev.ReceiptEv: self._on_receipt,
         }
         for event_type, handler in handlers.items():
-            s.client.event(event_type)(self._guarded(s, event_type.__name__, handler))
-        s.client.event.qr(self._guarded(s, "QR", self._on_qr))  # the live QR; QREv arrives late
+            s.client.event(event_type)(self._guarded(s, s.client, event_type.__name__, handler))
+        s.client.event.qr(self._guarded(s, s.client, "QR", self._on_qr))  # the live QR; QREv arrives late
 
     @staticmethod
     def _guarded(
-        s: _Session, name: str, handler: Callable[[_Session, Any], Awaitable[None]]
+        s: _Session, client: NewAClient, name: str, handler: Callable[[_Session, Any], Awaitable[None]]
     ) -> Callable[[Any, Any], Awaitable[None]]:
         async def run(_client: Any, payload: Any) -> None:
+            if s.client is not client:
+                return  # an abandoned client's late event: the session has moved on
             try:
                 await handler(s, payload)
             except Exception:
@@ -266,6 +346,12 @@ class NeonizeTransport(WhatsAppTransport):
         s.attempt += 1
         s.qr_count, s.paired, s.restart_reason, s.keepalive_lost = 0, False, None, False
         s.qr_seen.clear()
+        if s.failures and self.network_probe is not None:
+            # Each Go connect opens a store it never closes (+1 fd, ~180 KB): while WhatsApp cannot be reached,
+            # retries are checked from Python and the Go core is not called.
+            unreachable = await self.network_probe()
+            if unreachable:
+                return unreachable
         async with self._go_lock:  # pitfall 4: one connect at a time, a stagger apart
             if not s.wanted:
                 return "stopped"
@@ -287,7 +373,10 @@ class NeonizeTransport(WhatsAppTransport):
         return (str(error) or type(error).__name__) if error else "connection closed"
 
     async def _halt(self, s: _Session) -> None:
-        """Stop a session's client and supervision; returns once its connection task has ended."""
+        """Stop a session's client and supervision; returns within `stop_timeout_s` or so, whatever the Go core does.
+
+        A connect call that does not end on Stop is abandoned and the session gets a fresh client (`_abandon`).
+        """
         s.wanted = False
         s.wake.set()
         if s.qr_deadline is not None and s.qr_deadline is not asyncio.current_task():
@@ -303,17 +392,18 @@ class NeonizeTransport(WhatsAppTransport):
             # a connect that had not reached the Go core yet when Stop ran would start anyway: stop it again
             remaining = deadline - loop.time()
             if remaining <= 0:
-                s.log.error("whatsapp client did not stop in time", timeout=self.stop_timeout_s)
+                await self._abandon(s, task)
                 break
             await asyncio.wait({task}, timeout=min(1.0, remaining))
             if task.done():
                 break
         sup = s.supervisor
         if sup is not None and sup is not asyncio.current_task() and not sup.done():
-            try:
-                await asyncio.wait_for(asyncio.shield(sup), max(deadline - loop.time(), 0.1))
-            except TimeoutError:
-                s.log.error("whatsapp session supervisor did not end in time")
+            # It waits on the connect task; an abandoned one never ends, and waiting on it was all it did.
+            done, _ = await asyncio.wait({sup}, timeout=max(deadline - loop.time(), 0.1))
+            if not done:
+                sup.cancel()
+                await asyncio.wait({sup})
 
     async def stop(self, session_id: str) -> None:
         s = self._sessions.get(session_id)
@@ -390,8 +480,13 @@ class NeonizeTransport(WhatsAppTransport):
         await self._emit(QRCodesExhausted(session_id=s.id))
 
     async def _on_pair_status(self, s: _Session, ev: Any) -> None:
-        if ev.Status != 2:  # PairStatus.SUCCESS; on ERROR whatsmeow keeps offering QR codes
-            s.log.warning("whatsapp pairing failed", error=ev.Error)
+        if ev.Status != 2:  # PairStatus.SUCCESS
+            # whatsmeow closes the QR channel on a pairing error and neonize's Go core then waits forever: start
+            # again on a fresh client, which shows new codes.
+            s.log.warning("whatsapp pairing failed; showing new QR codes", error=ev.Error)
+            if s.wanted:
+                await self._halt(s)
+                await self.connect(s.id)
             return
         s.paired = True
         await self._emit(Paired(session_id=s.id, account=mapping.account_from_pair(ev)))
@@ -403,13 +498,26 @@ class NeonizeTransport(WhatsAppTransport):
             s.log.error("whatsapp connected but the account is unknown")
             return
         await self._emit(Connected(session_id=s.id, account=account))
+        await self._announce_presence(s)
+
+    async def _announce_presence(self, s: _Session) -> None:
+        """whatsmeow sends no presence by itself, and until one is sent contacts see no name (presence.go)."""
+        from neonize.exc import NeonizeError
+        from neonize.utils.enum import Presence
+
+        try:
+            await s.client.send_presence(Presence.AVAILABLE)
+        except NeonizeError as exc:
+            s.log.warning("whatsapp presence not sent", reason=str(exc))
 
     async def _on_logged_out(self, s: _Session, ev: Any) -> None:
         if s.logging_out:
             return  # `logout` reports this itself
         reason = mapping.failure_reason_name(ev.Reason)
         s.wanted, s.account = False, None
-        s.log.warning("whatsapp session logged out", reason=reason, on_connect=ev.OnConnect)
+        # A LoggedOut event says whether it came on connecting; a ConnectFailure handed on here has no such field.
+        on_connect = ev.OnConnect if "OnConnect" in ev.DESCRIPTOR.fields_by_name else True
+        s.log.warning("whatsapp session logged out", reason=reason, on_connect=on_connect)
         await self._emit(LoggedOut(session_id=s.id, reason=reason))
         await self._halt(s)
 
@@ -445,7 +553,9 @@ class NeonizeTransport(WhatsAppTransport):
     async def _on_stream_replaced(self, s: _Session, ev: Any) -> None:
         # Another connection took over this device; fighting it back would loop, so the session stops.
         s.wanted = False
-        await self._emit(Disconnected(session_id=s.id, reason="stream replaced", will_reconnect=False))
+        reason = "another client took over this WhatsApp session (stream replaced); start it again to take it back"
+        s.log.warning("whatsapp session replaced by another connection")
+        await self._emit(Disconnected(session_id=s.id, reason=reason, will_reconnect=False))
         await self._halt(s)
 
     async def _on_keepalive_timeout(self, s: _Session, ev: Any) -> None:
@@ -459,13 +569,44 @@ class NeonizeTransport(WhatsAppTransport):
             await self._on_connected(s, ev)
 
     async def _on_message(self, s: _Session, ev: Any) -> None:
-        received = mapping.message_received(s.id, ev)
-        self._remember(s, received.message_id, received.sender, mapping.unwrap(ev.Message))
+        received = mapping.message_event(s.id, ev)
+        if isinstance(received, str):
+            # The protocol's own traffic is consumed here; a kind the gateway does not know is logged, never
+            # passed on as a customer's message.
+            if received.startswith("unknown"):
+                s.log.info("whatsapp message of an unhandled kind dropped", kind=received, wa_message_id=ev.Info.ID)
+            return
+        received = await self._with_phone_number(s, received)
+        if isinstance(received, MessageChanged):
+            await self._emit(received)
+            return
+        # Kept as addressed (a LID in LID-addressed groups): a read receipt or a quote must name the sender so.
+        addressed = mapping.jid_to_str(ev.Info.MessageSource.Sender)
+        self._remember(s, received.message_id, addressed, mapping.unwrap(ev.Message))
         contact = mapping.contact_from_message(ev)
         if contact is not None and s.push_names.get(contact.jid) != contact.push_name:
             s.push_names[contact.jid] = contact.push_name or ""
             await self._emit(ContactUpdated(session_id=s.id, contact=contact))
         await self._emit(received)
+
+    async def _with_phone_number(
+        self, s: _Session, event: MessageReceived | MessageChanged
+    ) -> MessageReceived | MessageChanged:
+        """The event with its sender's phone-number JID, from whatsmeow's LID map where WhatsApp sent only a LID."""
+        if not event.sender.endswith("@lid"):
+            return event
+        from neonize.exc import NeonizeError
+
+        try:
+            phone = await s.recipients.phone_of_lid(s.client, event.sender)
+        except NeonizeError as exc:
+            s.log.warning("whatsapp lid not resolved", lid=event.sender, reason=str(exc))
+            return event
+        if phone is None:
+            return event
+        if isinstance(event, MessageReceived):
+            return dataclasses.replace(event, sender=phone, sender_lid=event.sender)
+        return dataclasses.replace(event, sender=phone)
 
     async def _on_receipt(self, s: _Session, ev: Any) -> None:
         receipt = mapping.receipt_received(s.id, ev)
@@ -511,14 +652,27 @@ class NeonizeTransport(WhatsAppTransport):
         # id each time and the sender stores the one answered here (README "Fault tolerance").
         from neonize.exc import NeonizeError
 
-        jid = recipient_jid(to)
+        jid = await self._recipient(s, to)
         try:
             response = await s.client.send_message(jid, message)
         except NeonizeError as exc:
-            raise transport_error(exc) from exc
+            raise send_error(exc) from exc
         own = f"{s.account.phone}@s.whatsapp.net" if s.account else None
         self._remember(s, response.ID, own, message)
         return SendResult(message_id=response.ID, timestamp=mapping.epoch_seconds(response.Timestamp))
+
+    async def _recipient(self, s: _Session, to: str) -> JID:
+        """The JID to send to: a phone number (digits, or its s.whatsapp.net JID) as WhatsApp answers for it."""
+        from neonize.exc import NeonizeError
+
+        jid = recipient_jid(to)
+        if jid.Server != "s.whatsapp.net":
+            return jid  # groups, LIDs, newsletters: WhatsApp's own ids already
+        try:
+            found = await s.recipients.resolve(s.client, jid.User)
+        except NeonizeError as exc:
+            raise transport_error(exc) from exc  # nothing was sent: safe to retry
+        return recipient_jid(found)
 
     async def send_text(
         self, session_id: str, to: str, text: str, *, reply_to: str | None = None, message_id: str | None = None
@@ -549,7 +703,7 @@ class NeonizeTransport(WhatsAppTransport):
         from neonize.utils.enum import MediaType
 
         s = await self._ready(session_id)
-        recipient_jid(to)  # fail on a bad recipient before uploading anything
+        await self._recipient(s, to)  # fail on a bad recipient (or one not on WhatsApp) before uploading
         media_types = {
             "image": MediaType.MediaImage,
             "video": MediaType.MediaVideo,
@@ -611,7 +765,9 @@ class NeonizeTransport(WhatsAppTransport):
         if not message_ids:
             return
         s = await self._ready(session_id)
-        chat_jid, sender_jid = recipient_jid(chat), recipient_jid(sender)
+        known = s.recent.get(message_ids[0])
+        addressed = known[0] if known is not None and known[0] else sender  # a LID where WhatsApp used one
+        chat_jid, sender_jid = recipient_jid(chat), recipient_jid(addressed)
         try:
             await s.client.mark_read(*message_ids, chat=chat_jid, sender=sender_jid, receipt=ReceiptType.READ)
         except NeonizeError as exc:

@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 from wagate.transport.base import (
     Account,
+    ChangeKind,
     Contact,
     MediaInfo,
+    MessageChanged,
     MessageReceived,
     ReceiptKind,
     ReceiptReceived,
@@ -44,11 +46,18 @@ _TYPE_FIELDS: tuple[tuple[str, str], ...] = (
     ("liveLocationMessage", "location"),
     ("contactMessage", "contact"),
     ("contactsArrayMessage", "contact"),
-    ("reactionMessage", "reaction"),
+    ("ptvMessage", "video"),  # a round video note
 )
 _MEDIA_KINDS = frozenset({"image", "video", "audio", "document", "sticker"})
 # Envelopes whatsmeow usually unwraps already; unwrapped again so a raw one still maps to its content.
-_WRAPPERS = ("ephemeralMessage", "viewOnceMessage", "viewOnceMessageV2", "documentWithCaptionMessage")
+_WRAPPERS = ("ephemeralMessage", "viewOnceMessage", "viewOnceMessageV2", "viewOnceMessageV2Extension",
+             "documentWithCaptionMessage", "editedMessage")
+# Fields whatsmeow hands on for the protocol's own use (key distribution, message secrets): nothing to show.
+_INTERNAL_FIELDS = frozenset({"senderKeyDistributionMessage", "fastRatchetKeySenderKeyDistributionMessage",
+                              "messageContextInfo", "keepInChatMessage", "pinInChatMessage", "encReactionMessage",
+                              "stickerSyncRmrMessage", "placeholderMessage", "groupRootKeyShare",
+                              "rootSecretDistributeMessage"})
+_REVOKE, _EDIT = 0, 14  # ProtocolMessage.Type numbers in WAWebProtobufsE2E.proto (checked in the tests)
 
 
 def jid_to_str(jid: JID, *, device: bool = False) -> str:
@@ -137,8 +146,6 @@ def quoted_message_id(kind: str, sub: Any) -> str | None:
     """The id of the message this one replies to (or reacts to), from its contextInfo."""
     if sub is None:
         return None
-    if kind == "reaction":
-        return sub.key.ID or None
     if "contextInfo" in sub.DESCRIPTOR.fields_by_name and sub.HasField("contextInfo"):
         return sub.contextInfo.stanzaID or None
     return None
@@ -159,16 +166,53 @@ def sender_jids(ev: MessageEv) -> tuple[str, str | None]:
     return jid_to_str(sender), (jid_to_str(alt) if alt_set and _is_lid(alt) else None)
 
 
+def message_event(session_id: str, ev: MessageEv) -> MessageReceived | MessageChanged | str:
+    """What a decrypted message is: a new message, a change to another one, or (a string) why it is neither.
+
+    whatsmeow hands on every decrypted message (message.go): history-sync notifications and app-state key shares
+    come the same way as chat messages and are the protocol's business; edits, revokes, reactions and poll votes
+    change an earlier message. The reasons returned start with "internal" or "unknown".
+    """
+    from neonize.utils.message import extract_text
+
+    content = unwrap(ev.Message)
+    if content.HasField("protocolMessage"):
+        protocol = content.protocolMessage
+        if protocol.type == _REVOKE:
+            return _change(session_id, ev, "revoked", protocol.key.ID, None)
+        if protocol.type == _EDIT:
+            return _change(session_id, ev, "edited", protocol.key.ID, extract_text(protocol.editedMessage) or None)
+        return f"internal protocol message {protocol.type}"
+    if content.HasField("reactionMessage"):
+        reaction = content.reactionMessage
+        return _change(session_id, ev, "reaction", reaction.key.ID, reaction.text or None)
+    if content.HasField("pollUpdateMessage"):  # the vote itself is encrypted for the poll's creator
+        return _change(session_id, ev, "poll_vote", content.pollUpdateMessage.pollCreationMessageKey.ID, None)
+    present = {f.name for f, _ in content.ListFields()}
+    if message_type(content)[0] != "other" or (extract_text(content) and not present <= _INTERNAL_FIELDS):
+        return message_received(session_id, ev)
+    if present <= _INTERNAL_FIELDS:
+        return "internal " + (",".join(sorted(present)) or "empty message")
+    return "unknown " + ",".join(sorted(present - _INTERNAL_FIELDS))
+
+
+def _change(session_id: str, ev: MessageEv, change: ChangeKind, target: str, text: str | None) -> MessageChanged:
+    sender, _ = sender_jids(ev)
+    return MessageChanged(
+        session_id=session_id, change=change, message_id=target, change_id=ev.Info.ID,
+        chat=jid_to_str(ev.Info.MessageSource.Chat), sender=sender, from_me=ev.Info.MessageSource.IsFromMe,
+        text=text, timestamp=epoch_seconds(ev.Info.Timestamp),
+    )
+
+
 def message_received(session_id: str, ev: MessageEv) -> MessageReceived:
-    """Map neonize's `MessageEv` to `MessageReceived`."""
+    """Map neonize's `MessageEv` of a new message to `MessageReceived`."""
     from neonize.utils.message import extract_text
 
     info, source = ev.Info, ev.Info.MessageSource
     content = unwrap(ev.Message)
     kind, sub = message_type(content)
     text: str | None = extract_text(content) or None
-    if kind == "reaction":
-        text = sub.text or None
     sender, sender_lid = sender_jids(ev)
     return MessageReceived(
         session_id=session_id,
