@@ -32,7 +32,7 @@ async def send_message(ctx: Ctx, session_id: str, message_id: int) -> bool:
     return ctx["bridge"].wake(session_id)
 
 
-async def session_command(ctx: Ctx, session_id: str, command: str, params: dict[str, Any]) -> str | None:
+async def session_command(ctx: Ctx, session_id: str, command: str, params: dict[str, Any]) -> Any:
     try:
         return await ctx["bridge"].command(session_id, command, params)
     except LeaseHeld as exc:

@@ -45,7 +45,14 @@ SKIPPED = {
     ("DELETE", "/api/keys/{key_id}"),
     # A WebSocket: a plain GET is refused before the upgrade, and the frames are not in the document.
     ("GET", "/api/events"),
+    # They wait for a bridge (10 s for WhatsApp's answer, 15 s for a pairing code) and none runs here: each example
+    # would be a wait. tests/web/wuzapi holds their answers to the document, with a bridge.
+    ("POST", "/wa/session/connect"),
+    ("POST", "/wa/session/pairphone"),
 }
+# 5xx answers that are not failures where the document lists them: 501, a wuzapi route whose capability the
+# gateway lacks; 502, WhatsApp (through the bridge) could not do it.
+ANSWERED_5XX = {"501", "502"}
 
 
 def _fuzz(document: dict[str, Any], base_url: str, credentials: dict[str, dict[str, str]]
@@ -57,7 +64,7 @@ def _fuzz(document: dict[str, Any], base_url: str, credentials: dict[str, dict[s
     failures: list[str] = []
     answered: Counter[str] = Counter()
 
-    def run(label: str, strategy: Any, headers: dict[str, str]) -> None:
+    def run(label: str, strategy: Any, headers: dict[str, str], checks: list[Any]) -> None:
         @hypothesis.settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, derandomize=True,
                              phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
                              suppress_health_check=list(hypothesis.HealthCheck))
@@ -65,7 +72,7 @@ def _fuzz(document: dict[str, Any], base_url: str, credentials: dict[str, dict[s
         def test(case: schemathesis.Case) -> None:
             try:
                 # Redirects are answers too: the document lists the 302, not the page it points at.
-                response = case.call_and_validate(base_url=base_url, headers=headers, checks=CHECKS, timeout=30,
+                response = case.call_and_validate(base_url=base_url, headers=headers, checks=checks, timeout=30,
                                                   allow_redirects=False)
                 answered[f"{case.operation.label} {response.status_code // 100}xx"] += 1
             except (AssertionError, BaseExceptionGroup) as exc:
@@ -80,10 +87,13 @@ def _fuzz(document: dict[str, Any], base_url: str, credentials: dict[str, dict[s
             continue
         area = "/" + operation.path.split("/")[1]
         headers = credentials.get(area, credentials[""])
-        run(f"{operation.label} [valid]", operation.as_strategy(generation_mode=GenerationMode.POSITIVE), headers)
+        listed = document["paths"][operation.path][operation.method.lower()]["responses"]
+        checks = [c for c in CHECKS if c is not not_a_server_error] if ANSWERED_5XX & set(listed) else CHECKS
+        run(f"{operation.label} [valid]", operation.as_strategy(generation_mode=GenerationMode.POSITIVE), headers,
+            checks)
         with contextlib.suppress(hypothesis.errors.Unsatisfiable):  # no parameter, no body: nothing to get wrong
             run(f"{operation.label} [invalid]", operation.as_strategy(generation_mode=GenerationMode.NEGATIVE),
-                headers)
+                headers, checks)
     return answered, failures
 
 

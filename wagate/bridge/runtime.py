@@ -159,13 +159,15 @@ class Bridge:
 
     # --- commands ---------------------------------------------------------------------------------------
 
-    async def command(self, session_id: str, command: str, params: dict[str, Any]) -> str:
-        handlers: dict[str, Callable[[str], Awaitable[None]]] = {
+    async def command(self, session_id: str, command: str, params: dict[str, Any]) -> Any:
+        handlers: dict[str, Callable[[str], Awaitable[Any]]] = {
             "start": self.start_session, "stop": self.stop_session, "restart": self.restart_session,
             "logout": self.logout_session, "delete": self.delete_session, "sync_contacts": self.sync_contacts,
         }
         if command == "pair_phone":
             return await self.pair_phone(session_id, str(params["phone"]))
+        if command == "check_numbers":  # answered to the caller waiting on the job: nothing is written
+            return await self.transport.on_whatsapp(session_id, [str(p) for p in params["phones"]])
         if command not in handlers:
             raise ValueError(f"unknown session command {command!r}")
         await handlers[command](session_id)

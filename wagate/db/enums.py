@@ -101,6 +101,13 @@ class RecipientStatus(StrEnum):
     SKIPPED = "skipped"  # invalid number or cancelled before expansion
 
 
+class WebhookFormat(StrEnum):
+    """`wagate`: the gateway's event envelope; `wuzapi`: `{"type": "Message", "event": {…}}` as wuzapi posts it."""
+
+    WAGATE = "wagate"
+    WUZAPI = "wuzapi"
+
+
 class SignatureScheme(StrEnum):
     """`wagate`: X-WAGate-Signature over "<timestamp>.<body>"; `compat`: plain Signature header over the body."""
 

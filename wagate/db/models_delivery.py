@@ -9,7 +9,7 @@ from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, Unique
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from wagate.db.base import Base, CreatedAt, Timestamps, mysql_table_options
-from wagate.db.enums import BroadcastStatus, DeliveryStatus, RecipientStatus, SignatureScheme
+from wagate.db.enums import BroadcastStatus, DeliveryStatus, RecipientStatus, SignatureScheme, WebhookFormat
 from wagate.db.types import BigIntPK, JSONValue, LongText, StrEnumType, UTCDateTime
 
 if TYPE_CHECKING:
@@ -113,6 +113,9 @@ class Webhook(Timestamps, Base):
     secret_encrypted: Mapped[str | None] = mapped_column(String(512))  # Fernet token of the HMAC secret
     signature_scheme: Mapped[SignatureScheme] = mapped_column(
         StrEnumType(SignatureScheme, 16), default=SignatureScheme.WAGATE, server_default=SignatureScheme.WAGATE.value
+    )
+    format: Mapped[WebhookFormat] = mapped_column(
+        StrEnumType(WebhookFormat, 16), default=WebhookFormat.WAGATE, server_default=WebhookFormat.WAGATE.value
     )
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("1"))
     description: Mapped[str | None] = mapped_column(String(255))

@@ -22,7 +22,7 @@ SIMULATOR_CONTROL = "simulator_control"  # (session_id, action, params): the sim
 # worker jobs (the worker queue)
 BROADCAST_EXPAND = "broadcast_expand"  # (broadcast_id,): turn the next chunk of recipients into queued messages
 
-SESSION_COMMANDS = ("start", "stop", "restart", "logout", "delete", "pair_phone", "sync_contacts")
+SESSION_COMMANDS = ("start", "stop", "restart", "logout", "delete", "pair_phone", "sync_contacts", "check_numbers")
 
 
 async def enqueue_send(redis: ArqRedis, shards: int, session_id: str, message_id: int,

@@ -18,6 +18,7 @@ from wagate.schemas.credentials import status_view
 from wagate.services.messaging import MAX_PAGE_SIZE
 from wagate.services.sessions import is_expired
 from wagate.services.tenants import TenantView
+from wagate.services.webhook_formats import names_wuzapi
 from wagate.session_ids import SessionIdField
 
 OPTION_FIELDS = ("expiration_sec", "history")
@@ -76,7 +77,10 @@ def settings_changes(data: dict[str, Any]) -> dict[str, Any]:
     """Loaded body fields → the keyword names of `sessions.update_settings`."""
     names = {"session_name": "name", "events": "webhook_events", "auto_read_enabled": "auto_read_enabled",
              "typing_enabled": "typing_enabled", "webhook_url": "webhook_url"}
-    return {names[key]: value for key, value in data.items() if key in names}
+    changes = {names[key]: value for key, value in data.items() if key in names}
+    if names_wuzapi(data.get("events")):  # genfity-wa's clients subscribe by wuzapi's names and parse its body
+        changes["webhook_format"] = "wuzapi"
+    return changes
 
 
 def options_of(data: dict[str, Any]) -> dict[str, Any]:

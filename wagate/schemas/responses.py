@@ -156,6 +156,7 @@ class WebhookSchema(Schema):
     url = _str()
     events = fields.Raw(required=True, metadata={"description": '"*" or a list of event names'})
     signature_scheme = _str()
+    format = _str(metadata={"description": "the body it receives: wagate (the gateway's envelope) or wuzapi"})
     is_active = fields.Boolean(required=True)
     description = _str(allow_none=True)
     managed_by_session_settings = fields.Boolean(required=True)
@@ -300,17 +301,23 @@ class CustomerSessionListSchema(Schema):
     count = _int()
 
 
+class CustomerSessionTokenSchema(CustomerSessionSchema):
+    session_token = fields.String(metadata={"description": "the /wa token again (genfity-wa-support's name), "
+                                                           "only when the session is created"})
+
+
 class CustomerSessionAnswerSchema(Schema):
     """A customer's created or changed session; the token only on create, start_job_id when a start was queued."""
 
-    session = fields.Nested(CustomerSessionSchema, required=True)
+    session = fields.Nested(CustomerSessionTokenSchema, required=True)
     token = fields.String(metadata={"description": "the session's /wa token, shown only when it is created"})
     start_job_id = fields.String(allow_none=True)
 
 
 CustomerDeletedSchema = Schema.from_dict({"deleted": fields.Boolean(required=True), "session_id": _str(),
                                           "job_id": _str(allow_none=True)}, name="CustomerDeletedSchema")
-ContactSyncSchema = Schema.from_dict({"sync": fields.Dict(required=True)}, name="ContactSyncSchema")
+ContactSyncSchema = Schema.from_dict({"synced": _int(metadata={"description": "contacts stored after the sync"}),
+                                     "sync": fields.Dict(required=True)}, name="ContactSyncSchema")
 
 
 class SessionQrSchema(Schema):
@@ -342,6 +349,13 @@ class RegistryEntrySchema(Schema):
 
 
 class CustomerSettingsAnswerSchema(Schema):
+    """The settings, and at the top level the names genfity-wa-support's clients read."""
+
+    session_id = _str()
+    webhook_url = _str(allow_none=True)
+    message_stat_sent = _int()
+    message_stat_failed = _int()
+    message = fields.String(metadata={"description": '"settings updated" (on PUT)'})
     settings = fields.Nested(CustomerSettingsSchema, required=True)
 
 

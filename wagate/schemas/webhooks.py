@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
-from wagate.db.enums import DeliveryStatus, SignatureScheme
+from wagate.db.enums import DeliveryStatus, SignatureScheme, WebhookFormat
 from wagate.services.events import EVENT_NAMES
 from wagate.session_ids import SessionIdField
 
@@ -35,6 +35,7 @@ class WebhookUpdateSchema(Schema):
     url = fields.Url(schemes={"http", "https"}, require_tld=False, validate=validate.Length(max=URL_MAX))
     events = Events()
     signature_scheme = fields.Enum(SignatureScheme, by_value=True)
+    format = fields.Enum(WebhookFormat, by_value=True)
     is_active = fields.Boolean()
     description = fields.String(allow_none=True, validate=validate.Length(max=255))
 

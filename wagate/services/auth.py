@@ -163,7 +163,7 @@ async def user_principal(sessions: async_sessionmaker[AsyncSession], settings: S
 
 @dataclass(frozen=True, slots=True)
 class KeyOwner:
-    """An API key's principal plus its tenant's subscription (for /v1/*)."""
+    """A credential's principal plus its tenant's subscription (an API key for /v1/*, a session token for /wa/*)."""
 
     principal: Principal
     tenant_status: TenantStatus | None
@@ -229,11 +229,15 @@ def internal_principal(configured: tuple[InternalKey, ...], given: str) -> Princ
     return Principal("internal", service=match.service, name=match.service or "global")
 
 
-async def session_principal(sessions: async_sessionmaker[AsyncSession], token: str) -> Principal:
+async def session_principal(sessions: async_sessionmaker[AsyncSession], token: str) -> KeyOwner:
+    """A session token's principal plus its tenant's subscription (for /wa/*)."""
     async with sessions() as db:
         row = (await db.execute(
-            select(WaSession.id, WaSession.tenant_id).where(WaSession.token_hash == hash_token(token))
+            select(WaSession.id, WaSession.tenant_id, Tenant.status, Tenant.expires_at)
+            .outerjoin(Tenant, Tenant.id == WaSession.tenant_id)
+            .where(WaSession.token_hash == hash_token(token))
         )).one_or_none()
     if row is None:
         raise Unauthorized("Invalid session token")
-    return Principal("session", session_id=row.id, tenant_id=row.tenant_id, name=row.id)
+    return KeyOwner(Principal("session", session_id=row.id, tenant_id=row.tenant_id, name=row.id), row.status,
+                    row.expires_at)

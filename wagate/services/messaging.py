@@ -345,6 +345,7 @@ def row_values(owner: Owner, draft: Draft, key: str | None, stored: media_files.
         priority=draft.priority,
         send_at=draft.send_at,
         idempotency_key=key,
+        wa_message_id=draft.message_id,
     )
 
 

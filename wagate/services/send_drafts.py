@@ -51,7 +51,7 @@ class SendRequest:
     priority: Priority | str = Priority.NORMAL
     send_at: datetime | None = None
     idempotency_key: str | None = None
-
+    message_id: str | None = None  # the WhatsApp message id to send under (wuzapi's `Id`); None: the bridge picks
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +66,7 @@ class Draft:
     reply_to: str | None
     priority: Priority
     send_at: datetime | None
+    message_id: str | None = None
 
 
 def validate_many(session_id: str, recipients: Sequence[str], text: str, priority: Priority | str,
@@ -128,12 +129,14 @@ def validate(request: SendRequest, settings: Settings, now: datetime, *, field_n
     if request.reply_to is not None and not _is_text(request.reply_to, MAX_REPLY_TO):
         errors["reply_to"] = f"must be a WhatsApp message id of 1 to {MAX_REPLY_TO} characters"
     send_at = _send_at(request.send_at, now, errors)
+    if request.message_id is not None and not _is_message_id(request.message_id):
+        errors["message_id"] = f"must be 1 to {MAX_REPLY_TO} letters, digits, '-' or '_'"
 
     if errors:
         raise Invalid("Invalid message", details=errors)
     assert recipient is not None and kind is not None
     return Draft(recipient=recipient, type=kind, body=body, caption=caption, content=content,
-                  reply_to=request.reply_to, priority=priority, send_at=send_at)
+                  reply_to=request.reply_to, priority=priority, send_at=send_at, message_id=request.message_id)
 
 
 def _location(request: SendRequest, errors: dict[str, str]) -> dict[str, Any] | None:
@@ -179,6 +182,11 @@ def enum_value(enum: Any, value: Any, name: str, errors: dict[str, str]) -> Any:
     except ValueError:
         errors[name] = f"must be one of {', '.join(member.value for member in enum)}"
         return None
+
+
+def _is_message_id(value: object) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= MAX_REPLY_TO and value.replace("-", "").replace(
+        "_", "").isalnum() and value.isascii()
 
 
 def _is_text(value: object, longest: int) -> bool:

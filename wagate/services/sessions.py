@@ -43,10 +43,12 @@ Sessions = async_sessionmaker[AsyncSession]
 NAME_MAX = 191  # wa_sessions.name
 WEBHOOK_URL_MAX = 2048  # wa_sessions.webhook_url
 # Commands a caller may request; `delete` goes through delete_session so the row and the job stay in step.
-COMMANDS = ("start", "stop", "restart", "logout", "pair_phone", "sync_contacts")
+COMMANDS = ("start", "stop", "restart", "logout", "pair_phone", "sync_contacts", "check_numbers")
+MAX_CHECKED_NUMBERS = 50  # numbers one check_numbers command asks WhatsApp about
 # These make the bridge connect to WhatsApp, which an expired subscription no longer pays for.
 CONNECTING_COMMANDS = frozenset({"start", "restart", "pair_phone"})
-SETTINGS_FIELDS = ("name", "auto_read_enabled", "typing_enabled", "webhook_url", "webhook_events")
+SETTINGS_FIELDS = ("name", "auto_read_enabled", "typing_enabled", "webhook_url", "webhook_events", "webhook_format")
+WEBHOOK_FORMATS = ("wagate", "wuzapi")  # the body the session's webhook receives (see services.webhook_formats)
 ALL_EVENTS = "*"
 # Event names of the seed API (genfity-wa / wuzapi) → the gateway's own; matched case-insensitively.
 SEED_EVENTS: dict[str, tuple[str, ...]] = {
@@ -157,7 +159,8 @@ async def request(
     actor: Actor,
     params: Mapping[str, Any] | None = None,
 ) -> str:
-    """Ask the session's bridge to `start | stop | restart | logout | pair_phone | sync_contacts`; the job id."""
+    """Ask the session's bridge to `start | stop | restart | logout | pair_phone | sync_contacts | check_numbers`;
+    the job id."""
     if command not in COMMANDS:
         raise Invalid(f"unknown session command {command!r}", {"command": [f"expects one of {', '.join(COMMANDS)}"]})
     job_params: dict[str, Any] = {}
@@ -167,6 +170,8 @@ async def request(
         if digits is None:
             raise Invalid("Invalid phone", {"phone": [PHONE_RULE]})
         job_params["phone"] = digits
+    elif command == "check_numbers":
+        job_params["phones"] = _checked_numbers((params or {}).get("phones"))
     async with db() as s, s.begin():
         row = await _owned(s, session_id, tenant_id)
         if command in CONNECTING_COMMANDS and row.tenant_id is not None:
@@ -218,7 +223,8 @@ async def update_settings(
     db: Sessions, session_id: str, changes: Mapping[str, Any], *, settings: Settings, tenant_id: int | None = None,
     actor: Actor,
 ) -> WaSession:
-    """Change some of `name`, `auto_read_enabled`, `typing_enabled`, `webhook_url`, `webhook_events`."""
+    """Change some of `name`, `auto_read_enabled`, `typing_enabled`, `webhook_url`, `webhook_events`,
+    `webhook_format`."""
     problems: dict[str, list[str]] = {}
     for key in changes:
         if key not in SETTINGS_FIELDS:
@@ -236,6 +242,8 @@ async def update_settings(
         clean["webhook_url"] = _check_webhook_url(changes["webhook_url"], problems)
     if "webhook_events" in changes:
         clean["webhook_events"] = _check_events(changes["webhook_events"], problems)
+    if "webhook_format" in changes and changes["webhook_format"] not in WEBHOOK_FORMATS:
+        problems["webhook_format"] = [f"expects one of {', '.join(WEBHOOK_FORMATS)}"]
     if problems:
         raise Invalid("Invalid session settings", problems)
     await _check_destination(settings, clean.get("webhook_url"), actor)
@@ -244,6 +252,10 @@ async def update_settings(
         changed = {key: value for key, value in clean.items() if getattr(row, key) != value}
         for key, value in changed.items():
             setattr(row, key, value)
+        if "webhook_format" in changes and (row.settings or {}).get("webhook_format") != changes["webhook_format"]:
+            # A column of its own would need every reader of settings to know it; the JSON holds the rest.
+            row.settings = {**(row.settings or {}), "webhook_format": changes["webhook_format"]}
+            changed["webhook_format"] = changes["webhook_format"]
         if changed:
             if "webhook_url" in changed:
                 changed["webhook_url"] = _redact_url(changed["webhook_url"])
@@ -449,6 +461,16 @@ def _check_events(value: Any, problems: dict[str, list[str]]) -> list[str] | Non
     elif not events:
         problems["webhook_events"] = ["expects at least one event name, or *"]
     return [ALL_EVENTS] if ALL_EVENTS in events else events
+
+
+def _checked_numbers(phones: Any) -> list[str]:
+    if not isinstance(phones, list) or not 1 <= len(phones) <= MAX_CHECKED_NUMBERS:
+        raise Invalid("Invalid phones", {"phones": [f"expects a list of 1 to {MAX_CHECKED_NUMBERS} numbers"]})
+    digits = [_phone_digits(p) if isinstance(p, str) else None for p in phones]
+    bad = [str(p) for p, d in zip(phones, digits, strict=True) if d is None]
+    if bad:
+        raise Invalid("Invalid phone", {"phones": [f"{', '.join(bad[:5])}: {PHONE_RULE}"]})
+    return [d for d in digits if d is not None]
 
 
 def _phone_digits(phone: str) -> str | None:

@@ -7,8 +7,10 @@ the second pass writes nothing new; a crash after the commit but before the enqu
 
 The session settings' `webhook_url`/`webhook_events` act as a session webhook: fan-out keeps one `webhooks` row
 per such session (description `SESSION_SETTINGS_WEBHOOK`) in step with the settings, so its deliveries have a
-row to point to. Its secret is the session's `webhook_secret_encrypted` when set; otherwise one is generated on
-first use and stored on both rows (rotate it through the webhook API to read it).
+row to point to; its body format is the settings' `webhook_format` (wuzapi's when set through `/wa/webhook`).
+Its secret is the session's `webhook_secret_encrypted` when set; otherwise one is generated on first use and
+stored on both rows (rotate it through the webhook API to read it). A webhook in wuzapi's format gets no row for
+an event wuzapi has no name for (see `webhook_formats`).
 """
 
 from __future__ import annotations
@@ -31,18 +33,20 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wagate.bridge.leases import holder_is_gone, process_owner
 from wagate.config import Settings
-from wagate.db.enums import DeliveryStatus
+from wagate.db.enums import DeliveryStatus, WebhookFormat
 from wagate.db.models_delivery import Webhook, WebhookDelivery
 from wagate.db.models_whatsapp import WaSession
 from wagate.db.types import utcnow
 from wagate.services import secrets_box
 from wagate.services.events import EVENT_STREAM
 from wagate.services.webhook_delivery import DueAttempt, enqueue_attempts
+from wagate.services.webhook_formats import render
 
 log = structlog.get_logger("wagate.webhooks")
 
 GROUP = "wagate:webhooks"
 SESSION_SETTINGS_WEBHOOK = "session settings"
+SESSION_FORMAT_KEY = "webhook_format"  # in the session's `settings`: the body its settings webhook receives
 BATCH = 200
 BLOCK_MS = 500  # also how long a stopping reader may take to notice
 # Entries another reader took and has not acknowledged for a job lease (settings.job_lease_s) are presumed
@@ -116,15 +120,17 @@ async def _sync_session_webhooks(db: AsyncSession, settings: Settings, session_i
         events: list[str] | str = session.webhook_events or "*"
         if "*" in events:
             events = "*"
+        body_format = WebhookFormat((session.settings or {}).get(SESSION_FORMAT_KEY, WebhookFormat.WAGATE))
         if session.webhook_secret_encrypted is None:
             session.webhook_secret_encrypted = secrets_box.encrypt(settings.encryption_key, secrets_box.new_secret())
         if row is None:
             db.add(Webhook(tenant_id=session.tenant_id, session_id=session_id, url=session.webhook_url, events=events,
-                           secret_encrypted=session.webhook_secret_encrypted, description=SESSION_SETTINGS_WEBHOOK))
-        elif (row.url, row.events, row.is_active, row.secret_encrypted) != (
-                session.webhook_url, events, True, session.webhook_secret_encrypted):
+                           secret_encrypted=session.webhook_secret_encrypted, description=SESSION_SETTINGS_WEBHOOK,
+                           format=body_format))
+        elif (row.url, row.events, row.is_active, row.secret_encrypted, row.format) != (
+                session.webhook_url, events, True, session.webhook_secret_encrypted, body_format):
             row.url, row.events, row.is_active = session.webhook_url, events, True
-            row.secret_encrypted = session.webhook_secret_encrypted
+            row.secret_encrypted, row.format = session.webhook_secret_encrypted, body_format
     await db.flush()
 
 
@@ -151,10 +157,11 @@ async def fan_out(db_factory: async_sessionmaker[AsyncSession], redis: ArqRedis,
             and_(Webhook.tenant_id.in_(tenants), Webhook.session_id.is_(None)),
             Webhook.session_id.in_(sessions),
         ))))
-        rows = [{"webhook_id": w.id, "event_id": e.event_id, "event": e.event, "payload": e.raw,
+        bodies = ((w, e, render(w.format, e.raw)) for e in events for w in webhooks if _matches(w, e))
+        rows = [{"webhook_id": w.id, "event_id": e.event_id, "event": e.event, "payload": body,
                  "status": DeliveryStatus.PENDING, "attempts": 0, "next_attempt_at": now,
                  "created_at": now, "updated_at": now}
-                for e in events for w in webhooks if _matches(w, e)]
+                for w, e, body in bodies if body is not None]
         if not rows:
             return 0
         await db.execute(_insert_ignoring_duplicates(db.get_bind().dialect.name, rows))

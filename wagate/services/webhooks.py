@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
 from wagate.config import Settings
-from wagate.db.enums import ActorType, DeliveryStatus, SignatureScheme
+from wagate.db.enums import ActorType, DeliveryStatus, SignatureScheme, WebhookFormat
 from wagate.db.models_delivery import Webhook, WebhookDelivery
 from wagate.db.models_whatsapp import WaSession
 from wagate.db.types import utcnow
@@ -31,12 +31,12 @@ from wagate.services import audit, secrets_box
 from wagate.services.events import new_event_id
 from wagate.services.ssrf import check_saved_url
 from wagate.services.webhook_delivery import DueAttempt, enqueue_attempts
-from wagate.services.webhook_fanout import SESSION_SETTINGS_WEBHOOK
+from wagate.services.webhook_fanout import SESSION_FORMAT_KEY, SESSION_SETTINGS_WEBHOOK
 
 TEST_EVENT = "webhook.test"
 PAGE_SIZE = 50
 REDELIVERABLE = (DeliveryStatus.DELIVERED, DeliveryStatus.FAILED, DeliveryStatus.EXHAUSTED)
-EDITABLE = ("url", "events", "signature_scheme", "is_active", "description")
+EDITABLE = ("url", "events", "signature_scheme", "format", "is_active", "description")
 
 
 class Actor(Protocol):
@@ -65,7 +65,8 @@ def redact_url(url: str) -> str:
 def as_dict(webhook: Webhook) -> dict[str, Any]:
     return {
         "id": webhook.id, "tenant_id": webhook.tenant_id, "session_id": webhook.session_id, "url": webhook.url,
-        "events": webhook.events, "signature_scheme": webhook.signature_scheme.value, "is_active": webhook.is_active,
+        "events": webhook.events, "signature_scheme": webhook.signature_scheme.value,
+        "format": str(webhook.format), "is_active": webhook.is_active,
         "description": webhook.description, "managed_by_session_settings": _mirrors_settings(webhook),
         "created_at": webhook.created_at.isoformat(), "updated_at": webhook.updated_at.isoformat(),
     }
@@ -122,6 +123,7 @@ async def create_webhook(db_factory: async_sessionmaker[AsyncSession], settings:
         webhook = Webhook(tenant_id=tenant_id, session_id=session_id, url=data["url"], events=data["events"],
                           secret_encrypted=secrets_box.encrypt(settings.encryption_key, secret),
                           signature_scheme=data.get("signature_scheme", SignatureScheme.WAGATE),
+                          format=data.get("format", WebhookFormat.WAGATE),
                           is_active=data.get("is_active", True), description=data.get("description"))
         db.add(webhook)
         await db.flush()
@@ -151,7 +153,10 @@ async def update_webhook(db_factory: async_sessionmaker[AsyncSession], settings:
     async with db_factory() as db, db.begin():
         webhook = await _owned(db, caller, webhook_id)
         if _mirrors_settings(webhook):
-            raise Conflict("This webhook follows its session's settings; change those instead")
+            if set(changes) - {"format"}:
+                raise Conflict("This webhook follows its session's settings; change those instead (only its format "
+                               "can be changed here)")
+            await _set_session_format(db, webhook, changes["format"])
         for name in EDITABLE:
             if name in changes:
                 setattr(webhook, name, changes[name])
@@ -159,6 +164,14 @@ async def update_webhook(db_factory: async_sessionmaker[AsyncSession], settings:
         shown = {k: (redact_url(v) if k == "url" else v) for k, v in changes.items() if k in EDITABLE}
         _audit(db, caller, "webhook.update", webhook, shown)
     return webhook
+
+
+async def _set_session_format(db: AsyncSession, webhook: Webhook, body_format: WebhookFormat) -> None:
+    """A session settings webhook's format is one of the session's settings: it is written there, or fan-out would
+    set it back."""
+    session = await db.get(WaSession, webhook.session_id)
+    if session is not None:
+        session.settings = {**(session.settings or {}), SESSION_FORMAT_KEY: str(body_format)}
 
 
 async def delete_webhook(db_factory: async_sessionmaker[AsyncSession], caller: Caller, webhook_id: int) -> None:

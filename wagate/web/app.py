@@ -42,6 +42,7 @@ from wagate.web.routes import (
     wa,
     webhooks,
     whatsapp,
+    wuzapi,
 )
 
 REDIS_TIMEOUT_S = 5.0
@@ -122,6 +123,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(keys.routes)
     for area in (internal, customer, credentials, wa, registry):
         app.add_routes(area.routes)
+    app.add_routes(wuzapi.routes())  # after wa: /wa/admin* is refused before any of these
     for area in (messages, sessions_api, qr, whatsapp, dashboard, openapi, docs):  # the WA-Gate v2 API, its spec
         app.add_routes(area.routes)
     app.add_routes(broadcasts.routes)

@@ -3,8 +3,8 @@
     require(*permissions, kinds=("user", "api_key"))   dashboard JWT or API key (Bearer or x-api-key), RBAC matrix
     require_customer(allow_expired=False)              /v1/*: x-api-key of a tenant's key, live subscription
     require_internal()                                 /internal/*: x-internal-api-key or Bearer, INTERNAL_API_KEYS
-    require_session_token()                            /wa/*: ?token= or Bearer, a session's own token, under
-                                                       RATE_LIMIT_SESSION (per session)
+    require_session_token()                            /wa/*: a session's own token (`token` header, Bearer or
+                                                       ?token=), live subscription, RATE_LIMIT_SESSION per session
 
 Every refusal is JSON (401 with `WWW-Authenticate`, 403 naming what is missing) and a security log line. A request
 carrying two different credentials (an `x-api-key` and another `Authorization`, a `?token=` and another Bearer)
@@ -34,7 +34,7 @@ from wagate.web.limits import Handler, rate_limited, too_many, with_headers
 from wagate.web.middlewares import deny, ip_of, json_error
 
 __all__ = ["PRINCIPAL", "key_cache_context", "principal", "rate_limited", "require", "require_customer",
-           "require_internal", "require_session_token", "required_permissions"]
+           "require_internal", "require_session_token", "required_permissions", "session_token"]
 
 API_KEY_PREFIX = "wag_"
 NOT_COUNTED = ("Authentication required", "Token expired")
@@ -207,22 +207,40 @@ def require_internal() -> Callable[[Handler], Handler]:
     return decorate
 
 
+def session_token(request: web.Request) -> str | None:
+    """wuzapi's order: the `token` header, then `Authorization: Bearer`, then `?token=`."""
+    return request.headers.get("token") or _bearer(request) or request.query.get("token") or None
+
+
+def _conflicting_session_tokens(request: web.Request) -> bool:
+    """Two different session credentials in one request (a non-Bearer `Authorization` counts as one)."""
+    given = {value for value in (request.headers.get("token"), request.query.get("token")) if value}
+    if "Authorization" in request.headers:
+        given.add(_bearer(request) or "")
+    return len(given) > 1
+
+
 def require_session_token() -> Callable[[Handler], Handler]:
-    """/wa/*: the per-session token as `?token=` or `Authorization: Bearer`."""
+    """/wa/*: the per-session token (see `session_token`) of a session whose subscription is live."""
 
     def decorate(handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def wrapper(request: web.Request) -> web.StreamResponse:
-            query_token = request.query.get("token") or None
-            if _conflicting(request, query_token):
-                return await _refuse_conflict(request, "?token=")
-            token = query_token or _bearer(request)
+            if _conflicting_session_tokens(request):
+                return await _unauthorized(request, "Conflicting credentials: send one session token (the `token` "
+                                                    "header, a Bearer or ?token=), not two different ones", count=False)
+            token = session_token(request)
             if not token:
                 return await _unauthorized(request, "Authentication required", count=False)
             try:
-                caller = await auth.session_principal(request.app[DB], token)
+                owner = await auth.session_principal(request.app[DB], token)
             except Unauthorized as exc:
                 return await _unauthorized(request, exc.message)
+            caller = owner.principal
+            try:
+                auth.check_session_subscription(owner)
+            except Forbidden as exc:
+                return await _forbidden(request, caller, exc.message, exc.details)
             assert caller.session_id is not None
             decision = await request.app[LIMITER].hit_session(caller.session_id)
             return await _within(request, caller, handler, decision, "session_token",

@@ -30,6 +30,7 @@ from wagate.schemas import sessions as ses
 from wagate.schemas import simulator as sim
 from wagate.schemas import tenants as ten
 from wagate.schemas import webhooks as hooks
+from wagate.web.openapi_wuzapi import wuzapi_operations
 
 ANY_METHODS = ("get", "post", "put", "delete")  # how a `*` route appears: every method it answers
 _PARAM = re.compile(r"{(\w+)(?::[^}]*)?}")
@@ -43,6 +44,7 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
                     "description": "A key of INTERNAL_API_KEYS (svc:key scoped, or bare for global); Bearer works too"},
     "internalBearer": {"type": "http", "scheme": "bearer", "description": "An INTERNAL_API_KEYS key as Bearer"},
     "sessionToken": {"type": "apiKey", "in": "query", "name": "token", "description": "A session's own token"},
+    "sessionHeader": {"type": "apiKey", "in": "header", "name": "token", "description": "A session's own token"},
     "sessionBearer": {"type": "http", "scheme": "bearer", "description": "A session's own token as Bearer"},
     "registryBearer": {"type": "http", "scheme": "bearer", "description": "REGISTRY_TOKEN"},
     "registryBasic": {"type": "http", "scheme": "basic", "description": "REGISTRY_USER / REGISTRY_PASS"},
@@ -53,13 +55,15 @@ AUTH: dict[str, list[dict[str, list[str]]]] = {
     "login": [{"jwt": []}],
     "customer": [{"apiKey": []}],
     "internal": [{"internalKey": []}, {"internalBearer": []}],
-    "session": [{"sessionToken": []}, {"sessionBearer": []}],
+    "session": [{"sessionHeader": []}, {"sessionBearer": []}, {"sessionToken": []}],
+    "wuzapi": [{"sessionHeader": []}, {"sessionBearer": []}, {"sessionToken": []}],
     "registry": [{"registryBearer": []}, {"registryBasic": []}],
 }
 ERRORS = {400: "Invalid input; `details` names the fields", 401: "No or wrong credentials",
           403: "Not allowed: role, tenant or subscription", 404: "Not found", 409: "State conflict",
           413: "Upload too large", 415: "File type not allowed", 429: "Rate limited (Retry-After)",
-          503: "Database or Redis unavailable"}
+          501: "Not served: the capability is missing (wuzapi's routes; `details.capability` names it)",
+          502: "WhatsApp (through the bridge) could not do it", 503: "Database or Redis unavailable"}
 SEND_ERRORS = (400, 401, 403, 404, 409, 413)  # of a reseller or /wa send: 409 while the session is not WORKING
 
 
@@ -314,6 +318,7 @@ def _ops() -> list[Op]:
             ("img", "images", ("image/svg+xml", "image/png", "image/x-icon")))],
         Op("GET", "/favicon.ico", "Redirect to the dashboard icon", "pages", "public", raw=True, errors=(), status=301,
            media=("text/plain",)),
+        *wuzapi_operations(Op),  # wuzapi's API under /wa
     ]
 
 
@@ -333,7 +338,8 @@ def undocumented(app: web.Application) -> list[tuple[str, str]]:
 
 # Schemas of the reseller API share class names with the dashboard API's (UserUpdate, SessionSettings): their
 # components are prefixed, so a name never stands for two shapes.
-_AREA_PREFIX = {"wagate.schemas.tenants": "Internal", "wagate.schemas.customer": "Customer"}
+_AREA_PREFIX = {"wagate.schemas.tenants": "Internal", "wagate.schemas.customer": "Customer",
+                "wagate.schemas.wuzapi": "Wuzapi"}
 
 
 def _name(schema: type[Schema] | Schema) -> str:

@@ -12,10 +12,13 @@ from typing import Any
 from aiohttp import web
 
 from wagate.db.enums import SessionStatus
+from wagate.db.models_whatsapp import WaSession
+from wagate.errors import Conflict
 from wagate.schemas import customer as schemas
 from wagate.schemas.messages import MessageSchema, load_send
 from wagate.services import contacts, messaging, sessions, tenants
 from wagate.services.messaging import MessageFilters, SendRequest
+from wagate.services.webhook_formats import names_wuzapi
 from wagate.web.auth import principal, rate_limited, require_customer
 from wagate.web.keys import DB, REDIS, SEND_INTAKE, SETTINGS
 from wagate.web.replies import actor, json_body, load, multipart_parsing, query, schema_of
@@ -60,12 +63,16 @@ async def create_session(request: web.Request) -> web.Response:
         webhook_events=data.get("events"), actor=actor(request),
     )
     row = created.session
+    if names_wuzapi(data.get("events")):  # wuzapi's event names: the session's webhook speaks wuzapi
+        row = await sessions.update_settings(app[DB], row.id, {"webhook_format": "wuzapi"}, tenant_id=_tenant(request),
+                                             actor=actor(request))
     if options := schemas.options_of(data):
         row = await tenants.set_session_options(app[DB], row.id, options, tenant_id=_tenant(request),
                                                 actor=actor(request))
     # The token authenticates /wa/* for this session; shown once, only its hash is kept.
-    return web.json_response({"session": schemas.session(row), "token": created.token,
-                              "start_job_id": created.start_job_id}, status=201)
+    # genfity-wa-support's clients read the token as `session.session_token`.
+    return web.json_response({"session": {**schemas.session(row), "session_token": created.token},
+                              "token": created.token, "start_job_id": created.start_job_id}, status=201)
 
 
 @routes.put("/v1/sessions/{session_id}")
@@ -98,7 +105,7 @@ async def delete_session(request: web.Request) -> web.Response:
 @require_customer()
 async def get_settings(request: web.Request) -> web.Response:
     row = await sessions.get_session(request.app[DB], _session_id(request), tenant_id=_tenant(request))
-    return web.json_response({"settings": schemas.SettingsSchema().dump(row)})
+    return web.json_response(_settings_answer(row))
 
 
 @routes.put("/v1/sessions/{session_id}/settings")
@@ -108,7 +115,13 @@ async def put_settings(request: web.Request) -> web.Response:
     row = await sessions.update_settings(request.app[DB], _session_id(request), schemas.settings_changes(data),
                                          settings=request.app[SETTINGS], tenant_id=_tenant(request),
                                          actor=actor(request))
-    return web.json_response({"settings": schemas.SettingsSchema().dump(row)})
+    return web.json_response({**_settings_answer(row), "message": "settings updated"})
+
+
+def _settings_answer(row: WaSession) -> dict[str, Any]:
+    """The settings, and at the top level the fields genfity-wa-support's clients read."""
+    return {"session_id": row.id, "webhook_url": row.webhook_url, "message_stat_sent": row.messages_sent,
+            "message_stat_failed": row.messages_failed, "settings": schemas.SettingsSchema().dump(row)}
 
 
 @routes.get("/v1/sessions/{session_id}/contacts")
@@ -121,9 +134,14 @@ async def list_contacts(request: web.Request) -> web.Response:
 @require_customer()
 async def sync_contacts(request: web.Request) -> web.Response:
     app = request.app
-    job_id = await contacts.request_sync(app[DB], app[REDIS], app[SETTINGS], _session_id(request),
-                                         tenant_id=_tenant(request), actor=actor(request))
-    return web.json_response({"sync": {"requested": True, "job_id": job_id}}, status=202)
+    found = await contacts.contacts_after_sync(app[DB], app[REDIS], app[SETTINGS], _session_id(request),
+                                               tenant_id=_tenant(request), actor=actor(request))
+    sync = found.sync
+    if sync is None or not sync.requested:  # not connected: nothing to sync with
+        raise Conflict(sync.reason if sync else "the session is not connected", {"status": "not connected"})
+    # `synced` (the contacts now stored) is what genfity-wa-support answers; the job is still named for polling.
+    return web.json_response({"synced": len(found.items), "sync": {
+        "requested": True, "job_id": sync.job_id, "completed": sync.completed, "reason": sync.reason}}, status=202)
 
 
 @routes.post("/v1/sessions/{session_id}/messages")

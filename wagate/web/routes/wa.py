@@ -1,9 +1,11 @@
 """The session-bound API (`/wa/*`, seed 001): one session's status, QR, sends, messages and contacts.
 
-Authenticated by the session's own token, as `?token=` or `Authorization: Bearer`; the token names the
-session, so no route takes a session id. Every call counts against RATE_LIMIT_SESSION, the send against the
-send limit and the QR against the QR limit too, all per session. `/wa/admin*` does not exist for any caller (the
-seed blocks it). Answers are the plain objects of the customer API (`/v1/*`), from the same code.
+Authenticated by the session's own token (the `token` header, `Authorization: Bearer` or `?token=`, in wuzapi's
+order) of a session whose subscription is live; the token names the session, so no route takes a session id.
+wuzapi's own routes under `/wa` are in `wagate.web.routes.wuzapi`. Every call counts against RATE_LIMIT_SESSION,
+the send against the send limit and the QR against the QR limit too, all per session. `/wa/admin*` does not exist
+for any caller (the seed blocks it). Answers are the plain objects of the customer API (`/v1/*`), from the same
+code.
 """
 
 from __future__ import annotations

@@ -1,0 +1,55 @@
+"""The wuzapi body of each gateway event (what a wuzapi-format webhook is sent), and the events it has no body for."""
+
+from __future__ import annotations
+
+import json
+
+from wagate.services import events
+from wagate.services.webhook_formats import gateway_events, names_wuzapi, render, wuzapi_names
+
+
+def _render(event: dict[str, object]) -> dict[str, object] | None:
+    body = render("wuzapi", events.encode(event))
+    return None if body is None else json.loads(body)
+
+
+def test_a_received_image_reads_as_whatsmeows_message() -> None:
+    event = events.message_envelope("message.received", "s1", 3, {
+        "from": "6281200000001@s.whatsapp.net", "message": "Lihat", "messageId": "ABC", "pushName": None,
+        "type": "image", "chat": "120363000000000001@g.us", "isGroup": True, "fromMe": False,
+        "senderLid": "12345@lid", "quotedMessageId": "XYZ", "timestamp": 0,
+        "media": {"kind": "image", "mimetype": "image/jpeg", "filename": None, "size": 2039, "caption": "Lihat"}},
+        timestamp=1765000000)
+    body = _render(event)
+    assert body is not None and body["type"] == "Message" and body["eventId"] == event["id"]
+    info = body["event"]["Info"]  # type: ignore[index]
+    assert (info["Chat"], info["IsGroup"], info["SenderAlt"], info["Type"], info["MediaType"], info["PushName"]) == (
+        "120363000000000001@g.us", True, "12345@lid", "media", "image", "")
+    assert info["Timestamp"] == "2025-12-06T05:46:40Z"  # the event's time when the message carries none
+    assert body["event"]["Message"] == {"imageMessage": {"mimetype": "image/jpeg", "caption": "Lihat",  # type: ignore[index]
+                                                         "fileLength": 2039}}
+    assert body["event"]["QuotedMessageID"] == "XYZ"  # type: ignore[index]
+
+
+def test_session_events_and_those_wuzapi_has_no_name_for() -> None:
+    qr = _render(events.envelope("qr.generated", "s1", {"qr": "2@abc", "expiresAt": 1, "expiresIn": 20}))
+    assert qr is not None and qr["type"] == "QR" and qr["event"] == {"Codes": ["2@abc"]}
+    out = _render(events.envelope("connection.close", "s1", {"reason": "unlinked", "loggedOut": True}))
+    assert out is not None and out["type"] == "LoggedOut" and out["event"] == {"Reason": "unlinked", "OnConnect": False}
+    dropped = _render(events.envelope("connection.close", "s1", {"reason": "network", "reconnecting": True}))
+    assert dropped is not None and dropped["type"] == "Disconnected"
+    for name in ("message.sent", "message.failed", "session.status", "broadcast.completed"):
+        assert _render(events.envelope(name, "s1", {})) is None, name
+    raw = events.encode(events.envelope("message.sent", "s1", {}))
+    assert render("wagate", raw) == raw  # the gateway's own format is the stream's JSON, untouched
+
+
+def test_subscriptions_in_wuzapi_names() -> None:
+    assert gateway_events(["Message", "ReadReceipt", "Bogus"]) == ["message.received", "message.delivered",
+                                                                  "message.read"]
+    assert gateway_events(["Message", "All"]) == ["*"] and gateway_events(["Presence"]) == []
+    assert wuzapi_names(["message.read", "message.delivered", "qr.generated"]) == ["ReadReceipt", "QR"]
+    assert wuzapi_names(None) == wuzapi_names("*") == ["All"]
+    assert names_wuzapi("Message,Connected,Disconnected,QR") and names_wuzapi(["ReadReceipt"])
+    assert not names_wuzapi("message.received") and not names_wuzapi("Message,message.read")
+    assert not names_wuzapi(None) and not names_wuzapi("")

@@ -1,0 +1,71 @@
+"""The OpenAPI lines of wuzapi's API under `/wa` (wagate.web.routes.wuzapi), added to `openapi.OPERATIONS`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from wagate.schemas import wuzapi as wz
+from wagate.web.routes.wuzapi.chat import MEDIA_ROUTES
+from wagate.web.routes.wuzapi.group import GROUP_ROUTES
+
+ERRORS = (400, 401, 403, 409, 429)
+SEND_ERRORS = (400, 401, 403, 409, 413, 415, 429)
+NOT_SERVED_ERRORS = (401, 403, 429, 501)
+ANY = "*"
+
+# (method, path under /wa, summary) of the routes that answer 501 (see each module's table)
+NOT_SERVED = (
+    ("POST", "session/proxy", "Not served: proxy per session"),
+    ("GET", "session/history", "Not served: history sync"),
+    *[(ANY, f"chat/send/{name}", f"Not served: {name} messages")
+      for name in ("sticker", "contact", "poll", "edit", "template", "buttons", "list")],
+    *[(ANY, f"chat/{name}", f"Not served: chat/{name}")
+      for name in ("delete", "react", "markread", "presence", "history", "downloadimage", "downloadvideo",
+                   "downloadaudio", "downloaddocument")],
+    ("POST", "user/info", "Not served: profile details"),
+    (ANY, "user/avatar", "Not served: profile pictures"),
+    ("POST", "user/presence", "Not served: presence on request"),
+    (ANY, "user/lid", "Not served: LID lookup"),
+    *[(ANY, f"group/{name}", f"Not served: {what}") for name, what in GROUP_ROUTES],
+    (ANY, "newsletter/list", "Not served: channels"),
+)
+
+
+def wuzapi_operations(op: Callable[..., Any]) -> list[Any]:
+    """The lines, made with `openapi.Op` (passed in: this module is imported by that one)."""
+
+    def line(method: str, path: str, summary: str, answer: Any = None, body: Any = None,
+             errors: tuple[int, ...] = ERRORS, optional_body: bool = False) -> Any:
+        return op(method, f"/wa/{path}", summary, "wuzapi", "wuzapi", raw=True, data=answer, body=body,
+                  errors=errors, optional_body=optional_body)
+
+    return [
+        line("POST", "session/connect", "Connect to WhatsApp; `Subscribe` sets the webhook's events, `Immediate` "
+             "false waits up to 10 s for WhatsApp's answer", wz.ConnectAnswer, wz.ConnectBodySchema,
+             optional_body=True, errors=(400, 401, 403, 409, 429, 502)),
+        line("POST", "session/disconnect", "Disconnect, keeping the link", wz.DetailsAnswer),
+        line("POST", "session/logout", "Log out: unlink the device", wz.DetailsAnswer),
+        line("GET", "session/status", "Connected and LoggedIn", wz.StatusAnswer),
+        line("GET", "session/qr", "The QR code to scan, as a PNG data URI (empty until WhatsApp sent one)",
+             wz.QrAnswer),
+        line("POST", "session/pairphone", "A linking code to type on the phone instead of scanning", wz.PairAnswer,
+             wz.PhoneBodySchema, errors=(400, 401, 403, 409, 429, 502)),
+        line("GET", "webhook", "The session's webhook and subscribed events", wz.WebhookAnswer),
+        line("POST", "webhook", "Set the session's webhook (wuzapi's body)", wz.WebhookAnswer,
+             wz.WebhookSetBodySchema),
+        line("PUT", "webhook", "Update the webhook and events; `active` false clears them", wz.WebhookAnswer,
+             wz.WebhookUpdateBodySchema),
+        line("DELETE", "webhook", "Remove the webhook and its events", wz.DetailsAnswer),
+        line("POST", "chat/send/text", "Queue a text message (`Id`: the WhatsApp id and idempotency key)",
+             wz.SentAnswer, wz.SendTextBodySchema, errors=SEND_ERRORS),
+        *[line("POST", f"chat/send/{name}", f"Queue {name} message: `{field}` as a data URI or an http(s) URL",
+               wz.SentAnswer, wz.SendMediaBodySchema, errors=SEND_ERRORS)
+          for name, (_, field) in MEDIA_ROUTES.items()],
+        line("POST", "chat/send/location", "Queue a location message", wz.SentAnswer, wz.SendLocationBodySchema,
+             errors=SEND_ERRORS),
+        line("POST", "user/check", "Which numbers are on WhatsApp", wz.CheckAnswer, wz.PhonesBodySchema,
+             errors=(400, 401, 403, 409, 429, 502)),
+        line("GET", "user/contacts", "The contacts, synced with the phone first when connected", wz.ContactsAnswer),
+        *[line(method, path, summary, errors=NOT_SERVED_ERRORS) for method, path, summary in NOT_SERVED],
+    ]
