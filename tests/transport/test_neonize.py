@@ -38,9 +38,6 @@ PHONE = "6281234567890"
 LID = "123456789012345"
 
 
-E = TypeVar("E", bound=TransportEvent)
-
-
 class Events:
     """The transport's sink: records every event and lets a test wait for the next one of a type."""
 

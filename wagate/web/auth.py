@@ -238,7 +238,7 @@ def require_session_token() -> Callable[[Handler], Handler]:
                 return await _unauthorized(request, exc.message)
             caller = owner.principal
             try:
-                auth.check_session_subscription(owner)
+                auth.check_subscription(owner)
             except Forbidden as exc:
                 return await _forbidden(request, caller, exc.message, exc.details)
             assert caller.session_id is not None

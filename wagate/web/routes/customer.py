@@ -64,8 +64,8 @@ async def create_session(request: web.Request) -> web.Response:
     )
     row = created.session
     if names_wuzapi(data.get("events")):  # wuzapi's event names: the session's webhook speaks wuzapi
-        row = await sessions.update_settings(app[DB], row.id, {"webhook_format": "wuzapi"}, tenant_id=_tenant(request),
-                                             actor=actor(request))
+        row = await sessions.update_settings(app[DB], row.id, {"webhook_format": "wuzapi"}, settings=app[SETTINGS],
+                                             tenant_id=_tenant(request), actor=actor(request))
     if options := schemas.options_of(data):
         row = await tenants.set_session_options(app[DB], row.id, options, tenant_id=_tenant(request),
                                                 actor=actor(request))

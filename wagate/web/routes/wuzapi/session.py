@@ -40,7 +40,7 @@ async def connect(request: web.Request) -> web.Response:
     # As wuzapi: the subscription is set on connect (none given: every event), and the webhook speaks wuzapi.
     events = gateway_events(subscribe or ["All"]) or ["*"]
     await sessions.update_settings(app[DB], sid, {"webhook_events": events, "webhook_format": "wuzapi"},
-                                   actor=actor(request))
+                                   settings=app[SETTINGS], actor=actor(request))
     await session_connect.connect(app[DB], app[REDIS], app[SETTINGS], sid, actor=actor(request))
     row = await sessions.get_session(app[DB], sid)
     if not immediate:

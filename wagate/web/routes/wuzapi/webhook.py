@@ -13,7 +13,7 @@ from aiohttp import web
 from wagate.errors import Invalid
 from wagate.services import sessions
 from wagate.services.webhook_formats import gateway_events, wuzapi_names
-from wagate.web.keys import DB
+from wagate.web.keys import DB, SETTINGS
 from wagate.web.replies import actor
 from wagate.web.routes.wuzapi.envelope import answer, field, payload, session_id, wuzapi_route
 
@@ -33,7 +33,7 @@ def _events(data: dict[str, Any]) -> list[str] | None:
 
 async def _save(request: web.Request, changes: dict[str, Any]) -> Any:
     return await sessions.update_settings(request.app[DB], session_id(request), {**changes, "webhook_format": "wuzapi"},
-                                          actor=actor(request))
+                                          settings=request.app[SETTINGS], actor=actor(request))
 
 
 @routes.get("/wa/webhook")
