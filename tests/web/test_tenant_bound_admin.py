@@ -107,9 +107,9 @@ async def test_its_users_stay_in_its_tenant_and_it_cannot_unbind_itself(client: 
         changes: list[tuple[str, str, dict[str, str] | None]] = [
             ("reset", "PUT", {"password": NEW_PASSWORD}), ("demote", "PUT", {"role": "user"}),
             ("delete", "DELETE", None)]
-        for what, method, body in changes:
+        for what, method, change in changes:
             request_id = f"esc-{what}-{user_id}"
-            await _refused(client, method, f"/api/users/{user_id}", headers, request_id, 404, body)
+            await _refused(client, method, f"/api/users/{user_id}", headers, request_id, 404, change)
             row = await _denied(db, request_id)
             assert (row.target_type, row.target_id) == ("user", str(user_id)) and row.details is not None
             assert row.details["status"] == 404
