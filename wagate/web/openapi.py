@@ -17,7 +17,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema
 
-from wagate import __version__
+from wagate import __version__, session_ids
 from wagate.schemas import audit as aud
 from wagate.schemas import auth as ath
 from wagate.schemas import broadcasts as bro
@@ -60,8 +60,8 @@ AUTH: dict[str, list[dict[str, list[str]]]] = {
     "registry": [{"registryBearer": []}, {"registryBasic": []}],
 }
 ERRORS = {400: "Invalid input; `details` names the fields", 401: "No or wrong credentials",
-          403: "Not allowed: role, tenant or subscription", 404: "Not found", 409: "State conflict",
-          413: "Upload too large", 415: "File type not allowed", 429: "Rate limited (Retry-After)",
+          403: "Not allowed: role, tenant, subscription or another site", 404: "Not found", 409: "State conflict",
+          413: "Upload too large", 415: "File or body type not allowed", 429: "Rate limited (Retry-After)",
           501: "Not served: the capability is missing (wuzapi's routes; `details.capability` names it)",
           502: "WhatsApp (through the bridge) could not do it", 503: "Database or Redis unavailable"}
 SEND_ERRORS = (400, 401, 403, 404, 409, 413)  # of a reseller or /wa send: 409 while the session is not WORKING
@@ -111,11 +111,11 @@ def _ops() -> list[Op]:
            permission="system", raw=True, errors=(401, 403), media=("text/plain",)),
         # auth and administration
         Op("POST", "/api/auth/login", "Log in: access token and refresh token", "auth", "public", body=a.LoginSchema,
-           data=r.TokensSchema, errors=(400, 401, 429)),
+           data=r.TokensSchema, errors=(400, 401, 403, 415, 429)),
         Op("POST", "/api/auth/refresh", "Rotate the refresh token for a new access token", "auth", "public",
-           body=a.RefreshSchema, optional_body=True, data=r.TokensSchema, errors=(400, 401)),
+           body=a.RefreshSchema, optional_body=True, data=r.TokensSchema, errors=(400, 401, 403, 415)),
         Op("POST", "/api/auth/logout", "Revoke the refresh token family", "auth", "login", body=a.RefreshSchema,
-           optional_body=True, data=r.RevokedSchema, errors=(400,)),
+           optional_body=True, data=r.RevokedSchema, errors=(400, 403, 415)),
         Op("GET", "/api/auth/me", "The logged-in user", "auth", "login", data=r.MeSchema, errors=(401, 404)),
         Op("POST", "/api/auth/change-password", "Change the own password", "auth", "login",
            body=a.ChangePasswordSchema, data=r.RevokedSchema, errors=(400, 401, 403, 429)),
@@ -361,6 +361,12 @@ def _envelope(op: Op) -> dict[str, Any]:
     return envelope
 
 
+def _path_schema(name: str) -> dict[str, Any]:
+    if name == "session_id":
+        return {"type": "string", "pattern": session_ids.PATTERN.pattern, "maxLength": session_ids.MAX_LENGTH}
+    return {"type": "string"}
+
+
 def _operation(op: Op) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     if op.raw:  # `data` is the whole answer
@@ -377,12 +383,14 @@ def _operation(op: Op) -> dict[str, Any]:
                                                                         "contentMediaType": "image/png"}}
     for status in op.also:
         responses[str(status)] = {**responses[str(op.status)], "description": "The same shape"}
-    for status in op.errors:
+    path_params = _PARAM.findall(op.path)
+    # A session id in the path follows the one rule (wagate.session_ids): one that does not is a 400.
+    for status in sorted({*op.errors, *((400,) if "session_id" in path_params else ())}):
         responses[str(status)] = {"$ref": f"#/components/responses/E{status}"}
     operation: dict[str, Any] = {
         "summary": op.summary, "tags": [op.tag], "responses": responses, "security": AUTH[op.auth],
-        "parameters": [{"in": "path", "name": name, "required": True, "schema": {"type": "string"}}
-                       for name in _PARAM.findall(op.path)],
+        "parameters": [{"in": "path", "name": name, "required": True, "schema": _path_schema(name)}
+                       for name in path_params],
     }
     if op.permission:
         operation["description"] = f"Needs the `{op.permission}` permission (RBAC matrix of WA-Gate v2)."
