@@ -9,19 +9,30 @@ import { sessions } from './sessions-store.js';
 import { sessionBadge } from './status.js';
 
 const WAITING = ['STARTING', 'SCAN_QR_CODE'];
+// Each session's Sent today as the server counts it (the Metrics view's Sent today, per session): the list brings
+// it; after a send it is read again. Status changes never re-read the list.
 const todayCounts = new Map();
-let linkNext = null;
-let sentTodayDefinition = '';  // what Sent today counts, in the server's words (its tooltip)  // the new session whose QR dialog opens once its token panel is closed
+let linkNext = null;  // the new session whose QR dialog opens once its token panel is closed
+let sentTodayDefinition = '';  // what Sent today counts, in the server's words (its tooltip)
 
-// Each session's Sent today as the server counts it (the Metrics view's Sent today, per session), and its definition.
 async function countToday() {
   try {
     for (const s of await api.get('/api/sessions')) todayCounts.set(s.id, s.sent_today);
-    if (!sentTodayDefinition && can('view_logs')) {
-      sentTodayDefinition = (await api.get('/api/dashboard/stats')).definitions.sent_today;
-    }
   } catch { /* a count is decoration: the list stays usable without it */ }
   render();
+}
+
+async function defineSentToday() {
+  if (!can('view_logs')) return;
+  try {
+    sentTodayDefinition = (await api.get('/api/dashboard/stats')).definitions.sent_today;
+    render();
+  } catch { /* the tooltip is decoration */ }
+}
+
+function sentToday(session) {
+  const count = todayCounts.has(session.id) ? todayCounts.get(session.id) : session.sent_today;
+  return count === undefined ? '…' : String(count);
 }
 
 async function command(session, action, button) {
@@ -82,7 +93,7 @@ function card(session) {
     ['Phone', session.phone ? `+${session.phone}` : '—'],
     ['Name', session.push_name || '—'],
     ['Platform', session.platform || '—'],
-    ['Sent today', todayCounts.has(session.id) ? String(todayCounts.get(session.id)) : '…', sentTodayDefinition],
+    ['Sent today', sentToday(session), sentTodayDefinition],
   ];
   return el('article', { class: 'card session-card', dataset: { session: session.id, status: session.status },
     'aria-labelledby': `session-${session.id}-title` },
@@ -157,9 +168,10 @@ function createForm() {
 
 export function initSessions() {
   createForm();
+  // A reload of the list brings fresh counts (cleared before the render); only a send changes one in between.
+  sessions.addEventListener('change', (e) => { if (e.detail === null) todayCounts.clear(); });
   sessions.addEventListener('change', render);
-  const recount = throttle(countToday, 2000);
-  sessions.addEventListener('change', (e) => { if (e.detail === null) recount(); });
-  for (const name of ['message.sent', 'message.received']) live.on(name, recount);
+  live.on('message.sent', throttle(countToday, 2000));
+  defineSentToday();
   render();
 }

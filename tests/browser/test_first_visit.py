@@ -67,3 +67,18 @@ async def test_the_whole_menu_shows_on_a_375_px_phone(browser: Browser, gateway:
         overflow = await page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 1, f"{path} scrolls sideways by {overflow} px at 375 px"
     watch.check()
+
+
+async def test_a_session_card_counts_sent_today_and_says_what_that_is(browser: Browser, gateway: Gateway) -> None:
+    status, body = gateway.post("/api/sessions", {"session_id": "fig-1", "auto_connect": False},
+                                token=gateway.token("admin"))
+    assert status == 201, body
+    page, watch = await open_page(browser)
+    await login(page, gateway, "admin")
+    card = page.locator("article[data-session='fig-1']")
+    term = card.locator("dt[title]")
+    await expect(term).to_have_text("Sent today")
+    definition = await term.get_attribute("title") or ""
+    assert "WhatsApp accepted" in definition and "received" in definition, definition  # the server's own words
+    await expect(card.locator("dt:has-text('Sent today') + dd")).to_have_text("0")
+    watch.check()
