@@ -69,6 +69,7 @@ class WhatsmeowDouble:
         self.on_whatsapp_queries: list[str] = []
         self.lid_map: dict[str, str] = {}  # "lid@lid" → "digits@s.whatsapp.net"
         self.presences: list[tuple[bytes, bytes]] = []
+        self.get_me_delay_s = 0.0  # a slow store read, as under load
         self.read_marks: list[tuple[tuple[str, ...], str, str]] = []
         self._release = threading.Event()
         self._lock = threading.Lock()
@@ -189,6 +190,8 @@ class WhatsmeowDouble:
 
     def GetMe(self, uuid: bytes) -> bytes:  # noqa: N802
         c = self.clients[uuid]  # a nil client here is a Go panic in the real core
+        if self.get_me_delay_s:
+            threading.Event().wait(self.get_me_delay_s)
         phone = self.linked[c.store]
         return pb.Device(JID=jid(phone, device=7), LID=jid("99" + phone, "lid"), PushName="Toko",
                          Platform="android").SerializePartialToString()
