@@ -248,8 +248,19 @@ class WhatsmeowDouble:
 
 @pytest.fixture
 async def whatsmeow(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[WhatsmeowDouble]:
-    """The double in place of the Go core; async, so its held calls end before the test's loop closes."""
+    """The double in place of the Go core; async, so its held calls end before the test's loop closes.
+
+    WhatsApp's host, which the transport checks before each connect, is a local TCP listener meanwhile.
+    """
+    import asyncio
+
+    from wagate.transport import neonize as transport_module
+
     double = WhatsmeowDouble()
+    server = await asyncio.start_server(lambda _r, w: w.close(), "127.0.0.1", 0)
+    monkeypatch.setattr(transport_module, "WHATSAPP_ENDPOINT", server.sockets[0].getsockname()[:2])
     monkeypatch.setattr(neonize_client, "gocode", double)
     yield double
     double.release_all()
+    server.close()
+    await server.wait_closed()

@@ -349,9 +349,9 @@ class NeonizeTransport(WhatsAppTransport):
         s.attempt += 1
         s.qr_count, s.paired, s.restart_reason, s.keepalive_lost = 0, False, None, False
         s.qr_seen.clear()
-        if s.failures and self.network_probe is not None:
+        if self.network_probe is not None:
             # Each Go connect opens a store it never closes (+1 fd, ~180 KB): while WhatsApp cannot be reached,
-            # retries are checked from Python and the Go core is not called.
+            # attempts are checked from Python and the Go core is not called.
             unreachable = await self.network_probe()
             if unreachable:
                 return unreachable
