@@ -6,7 +6,7 @@ import asyncio
 import ctypes
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -89,9 +89,9 @@ def incoming(text: str, message_id: str = "3EB0IN1") -> pb.Message:
 
 
 @pytest.fixture
-async def transport(tmp_path: Path) -> NeonizeTransport:
+async def transport(tmp_path: Path) -> AsyncIterator[NeonizeTransport]:
     transport = NeonizeTransport(Events(), auth_dir=tmp_path / "auth", reconnect_backoff=(0.05, 0.1, 0.2))
-    yield transport  # type: ignore[misc]
+    yield transport
     await transport.close()
 
 
@@ -310,7 +310,7 @@ class FakeGoCore:
 @pytest.fixture
 async def go_core(transport: NeonizeTransport) -> FakeGoCore:
     fake = FakeGoCore()
-    transport.client("s1")._NewAClient__client = fake  # type: ignore[attr-defined]
+    transport.client("s1")._NewAClient__client = fake
     return fake
 
 

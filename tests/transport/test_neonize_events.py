@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import pytest
+from google.protobuf.message import Message as Proto
 from neonize.proto import Neonize_pb2 as pb
 from neonize.proto.waE2E import WAWebProtobufsE2E_pb2 as e2e
 
 from wagate.transport import neonize_events as mapping
-from wagate.transport.base import Account, Contact, MediaInfo, MessageChanged, MessageReceived, ReceiptReceived
+from wagate.transport.base import (
+    Account,
+    Contact,
+    MediaInfo,
+    MessageChanged,
+    MessageReceived,
+    ReceiptKind,
+    ReceiptReceived,
+)
 
+M = TypeVar("M", bound=Proto)
 PHONE = "6281234567890"
 LID = "123456789012345"
 
@@ -17,7 +29,7 @@ def jid(user: str, server: str = "s.whatsapp.net", device: int = 0) -> pb.JID:
     return pb.JID(User=user, Server=server, Device=device, RawAgent=0, Integrator=0, IsEmpty=False)
 
 
-def round_trip(message):  # type: ignore[no-untyped-def]
+def round_trip(message: M) -> M:
     """What the Go core hands Python: the serialised bytes, parsed again (proto2, required fields partial)."""
     return type(message).FromString(message.SerializePartialToString())
 
@@ -199,7 +211,7 @@ def test_a_video_note_is_a_video() -> None:
     ("receipt_type", "kind"),
     [(pb.Receipt.DELIVERED, "delivered"), (pb.Receipt.READ, "read"), (pb.Receipt.PLAYED, "played")],
 )
-def test_receipts(receipt_type: int, kind: str) -> None:
+def test_receipts(receipt_type: int, kind: ReceiptKind) -> None:
     source = pb.MessageSource(Chat=jid(PHONE), Sender=jid(PHONE), IsFromMe=False, IsGroup=False)
     receipt = pb.Receipt(MessageSource=source, MessageIDs=["A1", "A2"], Timestamp=1_722_000_001, Type=receipt_type)
     ev = round_trip(receipt)
