@@ -69,6 +69,7 @@ class WhatsmeowDouble:
         self.on_whatsapp_queries: list[str] = []
         self.lid_map: dict[str, str] = {}  # "lid@lid" → "digits@s.whatsapp.net"
         self.presences: list[tuple[bytes, bytes]] = []
+        self.get_me_delay_s = 0.0  # a slow store read, as under load
         self.read_marks: list[tuple[tuple[str, ...], str, str]] = []
         self._release = threading.Event()
         self._lock = threading.Lock()
@@ -189,6 +190,8 @@ class WhatsmeowDouble:
 
     def GetMe(self, uuid: bytes) -> bytes:  # noqa: N802
         c = self.clients[uuid]  # a nil client here is a Go panic in the real core
+        if self.get_me_delay_s:
+            threading.Event().wait(self.get_me_delay_s)
         phone = self.linked[c.store]
         return pb.Device(JID=jid(phone, device=7), LID=jid("99" + phone, "lid"), PushName="Toko",
                          Platform="android").SerializePartialToString()
@@ -245,8 +248,19 @@ class WhatsmeowDouble:
 
 @pytest.fixture
 async def whatsmeow(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[WhatsmeowDouble]:
-    """The double in place of the Go core; async, so its held calls end before the test's loop closes."""
+    """The double in place of the Go core; async, so its held calls end before the test's loop closes.
+
+    WhatsApp's host, which the transport checks before each connect, is a local TCP listener meanwhile.
+    """
+    import asyncio
+
+    from wagate.transport import neonize as transport_module
+
     double = WhatsmeowDouble()
+    server = await asyncio.start_server(lambda _r, w: w.close(), "127.0.0.1", 0)
+    monkeypatch.setattr(transport_module, "WHATSAPP_ENDPOINT", server.sockets[0].getsockname()[:2])
     monkeypatch.setattr(neonize_client, "gocode", double)
     yield double
     double.release_all()
+    server.close()
+    await server.wait_closed()

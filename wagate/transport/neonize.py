@@ -178,6 +178,7 @@ class _Session:
     push_names: dict[str, str] = field(default_factory=dict)
     recent: OrderedDict[str, tuple[str | None, Message]] = field(default_factory=OrderedDict)  # sender as addressed
     recipients: RecipientBook = field(default_factory=RecipientBook)
+    in_order: asyncio.Lock = field(default_factory=asyncio.Lock)  # one event handler at a time, in arrival order
 
 
 class NeonizeTransport(WhatsAppTransport):
@@ -295,10 +296,13 @@ class NeonizeTransport(WhatsAppTransport):
         async def run(_client: Any, payload: Any) -> None:
             if s.client is not client:
                 return  # an abandoned client's late event: the session has moved on
-            try:
-                await handler(s, payload)
-            except Exception:
-                s.log.exception("whatsapp event handler failed", neonize_event=name)  # pitfall 3: never dropped
+            # neonize starts each handler fire-and-forget from the Go thread, in the order WhatsApp produced the
+            # events; the lock (FIFO, taken before the first await) keeps that order past the handlers' awaits.
+            async with s.in_order:
+                try:
+                    await handler(s, payload)
+                except Exception:
+                    s.log.exception("whatsapp event handler failed", neonize_event=name)  # pitfall 3: never dropped
 
         return run
 
@@ -346,9 +350,9 @@ class NeonizeTransport(WhatsAppTransport):
         s.attempt += 1
         s.qr_count, s.paired, s.restart_reason, s.keepalive_lost = 0, False, None, False
         s.qr_seen.clear()
-        if s.failures and self.network_probe is not None:
+        if self.network_probe is not None:
             # Each Go connect opens a store it never closes (+1 fd, ~180 KB): while WhatsApp cannot be reached,
-            # retries are checked from Python and the Go core is not called.
+            # attempts are checked from Python and the Go core is not called.
             unreachable = await self.network_probe()
             if unreachable:
                 return unreachable
@@ -583,11 +587,13 @@ class NeonizeTransport(WhatsAppTransport):
         # Kept as addressed (a LID in LID-addressed groups): a read receipt or a quote must name the sender so.
         addressed = mapping.jid_to_str(ev.Info.MessageSource.Sender)
         self._remember(s, received.message_id, addressed, mapping.unwrap(ev.Message))
+        # The message first: whatsmeow has acknowledged it to WhatsApp already, so storing it comes before
+        # anything else (neonize does not use whatsmeow's synchronous acknowledgement).
+        await self._emit(received)
         contact = mapping.contact_from_message(ev)
         if contact is not None and s.push_names.get(contact.jid) != contact.push_name:
             s.push_names[contact.jid] = contact.push_name or ""
             await self._emit(ContactUpdated(session_id=s.id, contact=contact))
-        await self._emit(received)
 
     async def _with_phone_number(
         self, s: _Session, event: MessageReceived | MessageChanged

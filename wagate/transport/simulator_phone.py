@@ -153,7 +153,7 @@ class PhoneSide(abc.ABC):
         )
         known = s.senders.get(sender)
         if push_name and (known is None or known.push_name != push_name):
-            # neonize reports a new push name as a contact update just ahead of the message that carried it
+            # a new push name comes as a contact update beside the message that carried it
             s.senders[sender] = Contact(jid=sender, phone=digits, push_name=push_name)
             await self._deliver(s, ContactUpdated(session_id=session_id, contact=s.senders[sender]))
         elif known is None:
