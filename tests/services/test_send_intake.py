@@ -111,8 +111,8 @@ async def test_each_refusal_in_a_batch_is_its_own_and_writes_nothing(intake: Sen
         return_exceptions=True,
     )
     kinds = [type(r).__name__ if isinstance(r, Exception) else "queued" for r in results]
-    assert kinds == ["queued", "NotFound", "Forbidden", "Conflict", "Invalid", "Forbidden", "queued"]
-    assert isinstance(results[1], NotFound) and isinstance(results[2], Forbidden)
+    assert kinds == ["queued", "NotFound", "OtherTenant", "Conflict", "Invalid", "Forbidden", "queued"]
+    assert isinstance(results[1], NotFound) and isinstance(results[2], NotFound)  # another tenant's: not found
     assert isinstance(results[3], Conflict) and "STOPPED" in results[3].message
     assert isinstance(results[4], Invalid) and "to" in (results[4].details or {})
     assert "expired" in str(results[5]).lower()

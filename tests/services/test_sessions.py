@@ -20,7 +20,7 @@ from wagate.db.enums import ActorType, Direction, SessionStatus, TenantStatus
 from wagate.db.models_identity import AuditLog, Tenant
 from wagate.db.models_whatsapp import Contact, Message, QrCode, WaSession
 from wagate.db.types import utcnow
-from wagate.errors import Conflict, Forbidden, Invalid, NotFound
+from wagate.errors import Conflict, Forbidden, Invalid, NotFound, OtherTenant
 from wagate.queue import jobs
 from wagate.queue.names import bridge_queue, qr_key, shard_of
 from wagate.services import sessions
@@ -237,11 +237,11 @@ async def test_commands_check_ownership_and_the_command(db: Db, redis: ArqRedis,
     await create(db, redis, sharded, tenant_id=theirs, session_id="theirs-1")
     with pytest.raises(NotFound):
         await sessions.request(db, redis, sharded, "nope", "start", tenant_id=mine, actor=ADMIN)
-    with pytest.raises(Forbidden):
+    with pytest.raises(OtherTenant):
         await sessions.request(db, redis, sharded, "theirs-1", "start", tenant_id=mine, actor=ADMIN)
     with pytest.raises(Invalid):
         await sessions.request(db, redis, sharded, "theirs-1", "delete", tenant_id=theirs, actor=ADMIN)
-    with pytest.raises(Forbidden):
+    with pytest.raises(OtherTenant):
         await sessions.get_session(db, "theirs-1", tenant_id=mine)
     assert await queued_jobs(redis) == {}
     assert [e.action for e in await audits(db)] == ["session.create"]
@@ -273,7 +273,7 @@ async def test_delete_keeps_messages_and_asks_the_bridge_to_unlink(db: Db, redis
             s.add(Message(session_id=session_id, direction=Direction.OUTBOUND, recipient="6281234567890", body="hi"))
             s.add(Contact(session_id=session_id, jid="6281234567890@s.whatsapp.net"))
             s.add(QrCode(session_id=session_id, code_hash="0" * 64))
-    with pytest.raises(Forbidden):
+    with pytest.raises(OtherTenant):
         await sessions.delete_session(db, redis, sharded, "gone-1", tenant_id=tenant_id + 1, actor=ADMIN)
     job_id = await sessions.delete_session(db, redis, sharded, "gone-1", tenant_id=tenant_id, actor=ADMIN)
     assert job_id.startswith("cmd:gone-1:delete:")
@@ -328,7 +328,7 @@ async def test_update_settings_validates_and_audits_the_changes(db: Db, redis: A
         assert field in raised.value.details, changes
     after = await sessions.get_session(db, "set-1")
     assert (after.name, after.webhook_events, after.status) == ("Support", ["*"], SessionStatus.STOPPED)
-    with pytest.raises(Forbidden):
+    with pytest.raises(OtherTenant):
         await sessions.update_settings(db, "set-1", {"name": "x"}, settings=sharded, tenant_id=tenant_id + 1,
                                        actor=ADMIN)
 

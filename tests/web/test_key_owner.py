@@ -84,7 +84,7 @@ async def test_demoting_deactivating_and_deleting_the_owner_reach_its_key_on_eve
     await change({"role": "operator"})
     for http in (other_web, client):
         status, body = await _status(http, "/api/users", key)
-        assert status == 403 and body["details"] == {"required": ["user_management"], "role": "operator"}, body
+        assert status == 403 and body["details"] == {"required": ["user_management"], "role": ["operator"]}, body
         status, body = await _status(http, "/api/auth/me", key)
         assert status == 200 and body["data"]["role"] == "operator"
 

@@ -265,9 +265,11 @@ async def test_the_whatsapp_id_shows_once_whatsapp_has_the_message(client: TestC
         [listed] = (await (await client.get("/api/messages", headers=headers)).json())["data"]["items"]
         assert listed["wa_message_id"] == one["wa_message_id"]
         seen[status.value] = one["wa_message_id"]
-    # Before WhatsApp answers, the id is only the one the message is sent under (neonize's answer may differ).
+    # Before WhatsApp answers, the id is only the one the message is sent under (neonize's answer may differ);
+    # an unknown outcome shows the id it may have gone out under, for the caller to settle it.
     assert seen == {"queued": None, "sending": None, "sent": "3EB0AAAAAAAAAAAAAAAAAA",
-                    "delivered": "3EB0AAAAAAAAAAAAAAAAAA", "read": "3EB0AAAAAAAAAAAAAAAAAA", "failed": None}
+                    "delivered": "3EB0AAAAAAAAAAAAAAAAAA", "read": "3EB0AAAAAAAAAAAAAAAAAA", "failed": None,
+                    "unknown": "3EB0AAAAAAAAAAAAAAAAAA"}
 
 
 async def test_list_filters_pages_and_local_days(client: TestClient, rows: Rows) -> None:

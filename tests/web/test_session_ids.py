@@ -39,7 +39,7 @@ async def test_bad_ids_are_refused_on_create_with_the_rule(client: TestClient, d
     for bad in BAD_IDS:
         response = await client.post("/api/sessions", headers=admin, json={"id": bad, "name": "x",
                                                                            "auto_connect": False})
-        assert response.status == 400 and refused(await response.json(), "id"), (bad, await response.text())
+        assert response.status == 400 and refused(await response.json(), "session_id"), (bad, await response.text())
         response = await client.post("/v1/sessions", headers=customer, json={"session_id": bad, "session_name": "x",
                                                                              "auto_connect": False})
         assert response.status == 400 and refused(await response.json(), "session_id"), (bad, await response.text())

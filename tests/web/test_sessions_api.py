@@ -56,7 +56,7 @@ async def test_the_callers_own_id_is_kept_and_names_the_session(client: TestClie
 BAD_CREATES: list[tuple[Any, str]] = [
     ({"session_id": "a", "id": "b", "name": "x"}, "session_id"),
     ({"name": ""}, "name"),
-    ({"name": "x", "id": "no spaces"}, "id"),
+    ({"name": "x", "id": "no spaces"}, "session_id"),  # `id` is another name of `session_id`
     ({"name": "x", "webhook_url": "ftp://x"}, "webhook_url"),
     ({"name": "x", "webhook_events": ["nope"]}, "webhook_events"),
     ({"name": "x", "auto_connect": "yes please"}, "auto_connect"),

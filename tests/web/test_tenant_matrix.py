@@ -82,6 +82,8 @@ def _send(things: Things) -> dict[str, Any]:
 
 PUBLIC = Outside("public: the gateway's description, liveness or a static dashboard file; no tenant's data")
 OWN_LOGIN = Outside("the caller's own login and tokens only")
+WUZAPI_SERVED = Outside("wuzapi's API: its one credential, a session token, names the one session it acts on")
+WUZAPI_NOT_SERVED = Outside("wuzapi's API, not served: 501 after the session token is checked; no data")
 ROUTES: dict[tuple[str, str], Tenanted | Outside] = {
     **{("GET", path): PUBLIC for path in ("/", "/health", "/api/health", "/api/openapi.json", "/api/docs",
                                           "/api/docs/{name}", "/login.html", "/dashboard.html", "/broadcast.html",
@@ -184,6 +186,22 @@ ROUTES: dict[tuple[str, str], Tenanted | Outside] = {
     # wuzapi's /wa API: a session's own token
     **{(method, path): Tenanted() for method in ("GET", "POST", "PUT", "DELETE")
        for path in ("/wa/admin", "/wa/admin{tail}")},
+    # wuzapi's routes: the session token is the only credential they take and it names one session; no path,
+    # query or body field names a session, so another tenant's cannot be reached (tests/web/wuzapi holds them).
+    **{(route.split(" ")[0], route.split(" ")[1]): WUZAPI_SERVED for route in (
+        "POST /wa/session/connect", "POST /wa/session/disconnect", "POST /wa/session/logout",
+        "GET /wa/session/status", "GET /wa/session/qr", "POST /wa/session/pairphone", "GET /wa/webhook",
+        "POST /wa/webhook", "PUT /wa/webhook", "DELETE /wa/webhook", "POST /wa/chat/send/text",
+        "POST /wa/chat/send/image", "POST /wa/chat/send/audio", "POST /wa/chat/send/document",
+        "POST /wa/chat/send/video", "POST /wa/chat/send/location", "POST /wa/user/check", "GET /wa/user/contacts",
+        "POST /wa/session/proxy", "GET /wa/session/history", "POST /wa/user/info", "POST /wa/user/presence")},
+    **{(method, f"/wa/{path}"): WUZAPI_NOT_SERVED for method in ("GET", "POST", "PUT", "DELETE") for path in (
+        "chat/send/sticker", "chat/send/contact", "chat/send/poll", "chat/send/edit", "chat/send/template",
+        "chat/send/buttons", "chat/send/list", "chat/delete", "chat/react", "chat/markread", "chat/presence",
+        "chat/history", "chat/downloadimage", "chat/downloadvideo", "chat/downloadaudio", "chat/downloaddocument",
+        "user/avatar", "user/lid", "group/list", "group/info", "group/invitelink", "group/create", "group/leave",
+        "group/photo", "group/name", "group/topic", "group/announce", "group/locked", "group/ephemeral",
+        "group/participants", "group/join", "group/inviteinfo", "newsletter/list")},
     ("GET", "/wa/status"): Tenanted(),
     ("GET", "/wa/qr"): Tenanted(),
     ("POST", "/wa/send"): Tenanted(lambda b: {"Phone": PHONE, "Body": "hi"}),

@@ -242,6 +242,9 @@ class HealthSchema(Schema):
         "description": "sessions that should run, driven by a live bridge, orphaned (driven by none), connected; "
                        "live bridges. null while the database or Redis does not answer"})
     down = fields.List(fields.String(), required=True)
+    stalls = fields.List(fields.Dict(), required=True, metadata={
+        "description": "what the watchdogs found late lately and recovered: senders with overdue messages, webhook "
+                       "deliveries past their due time; [] when none (any entry makes the status degraded)"})
     message = fields.String()
 
 

@@ -35,8 +35,10 @@ async def test_token_header_then_bearer_then_query(client: TestClient, db: Db) -
                           ({}, f"/wa/session/status?token={token}")):
         answer = await wz(client, "GET", path, None, 200, headers=headers)
         assert answer["data"]["Connected"] is True and answer["data"]["LoggedIn"] is True
-    # The header is read first: a wrong one is refused even with the right token in the query.
+    # The header is read first; a wrong one beside the right token in the query is two credentials: refused.
     refused = await wz(client, "GET", f"/wa/session/status?token={token}", "wrong", 401)
+    assert refused["error"].startswith("Conflicting credentials")
+    refused = await wz(client, "GET", "/wa/session/status", "wrong", 401)
     assert refused["error"] == "Invalid session token"
     assert (await wz(client, "GET", "/wa/session/status", None, 401))["error"] == "Authentication required"
     # The gateway's own /wa routes take the token header too.
@@ -98,7 +100,7 @@ async def test_connect_subscribes_and_is_capped_by_max_sessions(client: TestClie
     async with db() as s, s.begin():
         await s.execute(update(Tenant).where(Tenant.id == tenant_id).values(max_sessions=1))
     refused = await wz(client, "POST", "/wa/session/connect", token, 403, data='{"Immediate":true}')
-    assert "session limit reached" in refused["error"] and refused["details"]["max_sessions"] == 1
+    assert "session limit reached" in refused["error"] and refused["details"]["max_sessions"] == ["1"]
     await wz(client, "POST", "/wa/session/connect", token, 400, data="not json")
     await wz(client, "POST", "/wa/session/connect", token, 400, data='{"Immediate":"yes"}')
 
@@ -117,7 +119,7 @@ async def test_disconnect_and_logout_need_a_logged_in_session(client: TestClient
 async def test_proxy_and_history_are_not_served(client: TestClient, db: Db) -> None:
     token = await session(db, "s1", (await tenant(db))[0])
     proxy = await wz(client, "POST", "/wa/session/proxy", token, 501, data='{"proxy_url":"socks5://x:1"}')
-    assert proxy["details"]["capability"] == "session/proxy" and "not served" in proxy["error"]
+    assert proxy["details"]["capability"] == ["session/proxy"] and "not served" in proxy["error"]
     await wz(client, "GET", "/wa/session/history", token, 501)
     await wz(client, "GET", "/wa/session/history", None, 401)  # authenticated first, as every route
 

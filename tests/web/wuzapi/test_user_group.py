@@ -62,5 +62,5 @@ async def test_unserved_routes_answer_501_naming_the_capability(client: TestClie
                                                                 body: str | None) -> None:
     token = await session(db, "s1", (await tenant(db))[0])
     answer = await wz(client, method, path, token, 501, data=body)
-    assert answer["details"]["capability"].split(" ")[0] == path.removeprefix("/wa/")
+    assert answer["details"]["capability"][0].split(" ")[0] == path.removeprefix("/wa/")
     assert (await wz(client, method, path, "wrong-token", 401, data=body))["success"] is False

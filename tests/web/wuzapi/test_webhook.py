@@ -28,21 +28,21 @@ def settings(tmp_path: Path, database_url: str, redis_url: str) -> Settings:
 async def test_get_set_update_delete(client: TestClient, db: Db) -> None:
     token = await session(db, "s1", (await tenant(db))[0])
     assert (await wz(client, "GET", "/wa/webhook", token, 200))["data"] == {"webhook": "", "subscribe": ["All"]}
-    answer = await wz(client, "POST", "/wa/webhook", token, 200, data='{"webhookURL":"https://some.server/webhook"}')
-    assert answer["data"] == {"webhook": "https://some.server/webhook"}
+    answer = await wz(client, "POST", "/wa/webhook", token, 200, data='{"webhookURL":"https://93.184.215.14/webhook"}')
+    assert answer["data"] == {"webhook": "https://93.184.215.14/webhook"}
     row = await sessions.get_session(db, "s1")
-    assert row.webhook_url == "https://some.server/webhook" and row.settings == {"webhook_format": "wuzapi"}
+    assert row.webhook_url == "https://93.184.215.14/webhook" and row.settings == {"webhook_format": "wuzapi"}
     await wz(client, "POST", "/wa/webhook", token, 200,
-             data='{"webhookurl":"https://some.server/hook2","events":["Message","ReadReceipt"]}')
+             data='{"webhookurl":"https://93.184.215.14/hook2","events":["Message","ReadReceipt"]}')
     got = (await wz(client, "GET", "/wa/webhook", token, 200))["data"]
-    assert got == {"webhook": "https://some.server/hook2", "subscribe": ["Message", "ReadReceipt"]}
+    assert got == {"webhook": "https://93.184.215.14/hook2", "subscribe": ["Message", "ReadReceipt"]}
     updated = await wz(client, "PUT", "/wa/webhook", token, 200,
-                       data='{"webhook":"https://some.server/hook3","events":["Connected"],"active":true}')
-    assert updated["data"] == {"webhook": "https://some.server/hook3", "events": ["Connected"], "active": True}
+                       data='{"webhook":"https://93.184.215.14/hook3","events":["Connected"],"active":true}')
+    assert updated["data"] == {"webhook": "https://93.184.215.14/hook3", "events": ["Connected"], "active": True}
     assert (await sessions.get_session(db, "s1")).webhook_events == ["connection.open"]
-    await wz(client, "PUT", "/wa/webhook", token, 200, data='{"webhook":"https://x.example/h","active":false}')
+    await wz(client, "PUT", "/wa/webhook", token, 200, data='{"webhook":"https://93.184.215.14/h","active":false}')
     assert (await sessions.get_session(db, "s1")).webhook_url is None  # inactive clears it, as in wuzapi
-    await wz(client, "POST", "/wa/webhook", token, 200, data='{"webhookURL":"https://some.server/webhook"}')
+    await wz(client, "POST", "/wa/webhook", token, 200, data='{"webhookURL":"https://93.184.215.14/webhook"}')
     deleted = await wz(client, "DELETE", "/wa/webhook", token, 200)
     assert deleted["data"] == {"Details": "Webhook and events deleted successfully"}
     row = await sessions.get_session(db, "s1")
@@ -96,7 +96,7 @@ async def test_a_wuzapi_webhook_gets_wuzapi_bodies_signed(client: TestClient, db
 
 async def test_v1_events_in_wuzapi_names_choose_wuzapi_bodies(client: TestClient, db: Db) -> None:
     _, key = await tenant(db)
-    body = {"session_name": "bot", "session_id": "bot-1", "webhook_url": "https://example.com/webhook",
+    body = {"session_name": "bot", "session_id": "bot-1", "webhook_url": "https://93.184.215.14/webhook",
             "events": "Message,Connected,Disconnected,QR", "auto_connect": False}
     created = await client.post("/v1/sessions", headers={"x-api-key": key}, json=body)
     assert created.status == 201

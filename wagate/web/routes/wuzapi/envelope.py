@@ -17,6 +17,7 @@ from marshmallow import ValidationError
 
 from wagate.errors import Invalid, WAGateError
 from wagate.web.auth import principal, rate_limited, require_session_token
+from wagate.web.error_details import field_messages
 from wagate.web.limits import Handler
 
 NOT_SERVED = 501
@@ -27,8 +28,9 @@ def answer(data: Any, code: int = 200, headers: dict[str, str] | None = None) ->
 
 
 def failure(code: int, error: str, details: Any = None, headers: Any = None) -> web.Response:
-    return web.json_response({"code": code, "error": error, "success": False, "message": error, "details": details},
-                             status=code, headers=headers)
+    """`details` in the gateway's one shape (field → list of messages), as every other route gives it."""
+    return web.json_response({"code": code, "error": error, "success": False, "message": error,
+                              "details": field_messages(details)}, status=code, headers=headers)
 
 
 def not_served(what: str, why: str) -> Handler:
