@@ -199,6 +199,10 @@ async def test_a_frozen_bridge_is_replaced_once_it_stops_counting_as_alive_and_l
     """A host that dies or drops off the network: its process cannot be seen to be gone (SIGSTOP keeps its PID),
     so the others wait for its registry entry to lapse, then take its sessions over. Should it come back, it
     finds its leases held by a live bridge and lets its sessions go: never two bridges on one number."""
+    if settings.database_is_sqlite:
+        # A process frozen inside a write keeps SQLite's one write lock, so nothing on the machine can write:
+        # bridges on two hosts share a database server, never a SQLite file. MariaDB's run covers the freeze.
+        pytest.skip("a frozen writer holds SQLite's only write lock; the MariaDB run of this test covers it")
     started: list[Child] = []
     try:
         first, first_pid = bridge(settings, tmp_path / "first.log")
