@@ -33,7 +33,7 @@ from bench.common import (
 from wagate.db.engine import create_engine, create_sessionmaker
 from wagate.db.enums import SessionStatus
 from wagate.db.models_delivery import BroadcastRecipient
-from wagate.services import bootstrap
+from wagate.services.identity import bootstrap
 
 TARGET_S, TARGET_MB = 15.0, 250.0
 SESSION = "bc-1"

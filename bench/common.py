@@ -33,7 +33,7 @@ from wagate.config import Settings, generate_fernet_key, load_settings
 from wagate.db import migrate
 from wagate.db.enums import SessionStatus
 from wagate.db.models_whatsapp import WaSession
-from wagate.services.credentials import hash_token, new_token
+from wagate.services.identity.credentials import hash_token, new_token
 from wagate.transport import simulator_wire as wire
 from wagate.transport.base import Account
 

@@ -55,7 +55,8 @@ from wagate.db.enums import ActorType, SessionStatus
 from wagate.db.models_whatsapp import WaSession
 from wagate.db.types import utcnow
 from wagate.queue.names import lease_key
-from wagate.services import bootstrap, webhooks
+from wagate.services.identity import bootstrap
+from wagate.services.webhooks import endpoints
 from wagate.transport.simulator_wire import read_sent_log, sent_log_file
 
 FAULTS = ("bridge-kill", "worker-kill", "redis-restart", "mariadb-restart", "receiver-down", "bridge-host-down")
@@ -141,7 +142,7 @@ class Gateway:
         engine = create_engine(settings)
         db = create_sessionmaker(engine)
         await add_linked_sessions(db, settings, SESSIONS)
-        await webhooks.create_webhook(db, settings, webhooks.Caller(SystemActor()), {
+        await endpoints.create_webhook(db, settings, endpoints.Caller(SystemActor()), {
             "url": f"http://127.0.0.1:{self.hook_port}/hook", "events": ["message.sent", "message.received"]})
         await engine.dispose()
         self.key = (await bootstrap.create_api_key(settings, "fault", role="admin")).plaintext

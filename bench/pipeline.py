@@ -1,7 +1,7 @@
 """Pipeline: messages/s from `queued` to `sent` through a real bridge process, against draining no-op arq jobs.
 
 100 linked sessions on the simulator, pacing off (SEND_GAP_MS=0, BULK_GAP_MS=0, no jitter, no typing). Each
-round queues N messages (N/100 per session) through `messaging.queue_messages`, the service behind
+round queues N messages (N/100 per session) through `sending.queue_messages`, the service behind
 POST /api/messages/send-bulk (rows in one transaction per session, their send jobs in one pipeline), and
 times from the first queueing call until the database shows all N sent. The baseline, in the same run and
 alternating with it: N no-op jobs enqueued in pipelines and drained by a plain arq worker process with the
@@ -28,7 +28,7 @@ from bench.common import NO_PACING, Stack, add_linked_sessions, median, py_spy
 from wagate.db.engine import create_engine, create_sessionmaker
 from wagate.db.enums import Direction, MessageStatus, SessionStatus
 from wagate.db.models_whatsapp import Message, WaSession
-from wagate.services import messaging
+from wagate.services.messaging import sending
 from wagate.web.app import redis_client
 
 NOOP_QUEUE = "bench:noop"
@@ -97,7 +97,7 @@ async def pipeline_round(db: object, redis: ArqRedis, stack: Stack, sessions: li
     async def queue(sid: str, k: int) -> None:
         recipients = [f"62813{k:03d}{i:05d}" for i in range(per_session)]
         async with gate:
-            await messaging.queue_messages(db, redis, settings, sid, recipients, f"Pesan uji {k}")  # type: ignore[arg-type]
+            await sending.queue_messages(db, redis, settings, sid, recipients, f"Pesan uji {k}")  # type: ignore[arg-type]
 
     cpu_before = cpu_seconds(bridge_pid)
     started = time.perf_counter()

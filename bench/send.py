@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 from bench.common import LoadResult, Stack, add_linked_sessions, free_port, median, py_spy, run_load, wait_http
 from wagate.db.engine import create_engine, create_sessionmaker
 from wagate.db.enums import SessionStatus
-from wagate.services import bootstrap
+from wagate.services.identity import bootstrap
 
 BODY = {"session": "bench-1", "to": "6281234567890", "message": "Halo! Ruang rapat 2 sudah dipesan untuk besok."}
 TARGET_RATIO, TARGET_P99_MS = 0.6, 100.0

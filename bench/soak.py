@@ -49,8 +49,9 @@ from wagate.db.engine import create_engine, create_sessionmaker
 from wagate.db.enums import DeliveryStatus, Direction, MessageStatus, SessionStatus
 from wagate.db.models_delivery import WebhookDelivery
 from wagate.db.models_whatsapp import Message, WaSession
-from wagate.services import bootstrap, webhooks
-from wagate.services.sessions import control_simulator
+from wagate.services.identity import bootstrap
+from wagate.services.sessions.lifecycle import control_simulator
+from wagate.services.webhooks import endpoints
 from wagate.web.app import redis_client
 
 TARGETS = {"idle_cpu_pct": 5.0, "cpu_ms_per_message": 5.0, "accept_p50_ms": 20.0, "accept_p99_ms": 100.0,
@@ -117,8 +118,8 @@ class Soak:
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", 0).start()
         url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
-        caller = webhooks.Caller(SystemActor())
-        await webhooks.create_webhook(self.db, self.settings, caller, {"url": url, "events": "*"})
+        caller = endpoints.Caller(SystemActor())
+        await endpoints.create_webhook(self.db, self.settings, caller, {"url": url, "events": "*"})
         self.key = (await bootstrap.create_api_key(self.settings, "soak", role="admin")).plaintext
         await add_linked_sessions(self.db, self.settings, self.sessions)
         self.children["web"] = self.stack.wagate("web", "web", "--port", str(self.port)).start()

@@ -1,7 +1,7 @@
 """Webhook POST speed: signed, logged POSTs through the delivery code vs plain aiohttp POSTs, in the same run.
 
 Both send N 1 KB bodies to one aiohttp receiver on 127.0.0.1 with concurrency C over one shared ClientSession.
-"signed" goes through `wagate.services.webhook_delivery`: HMAC headers, the SSRF check and guarded resolver,
+"signed" goes through `wagate.services.webhooks.delivery`: HMAC headers, the SSRF check and guarded resolver,
 the outcome classification and one structlog line per attempt (rendered to /dev/null as JSON). It leaves out the
 database and arq, which cost what BASELINES.md lists per commit and per job.
 
@@ -21,8 +21,8 @@ import structlog
 from aiohttp import web
 
 from wagate.db.enums import SignatureScheme
-from wagate.services.ssrf import GuardedResolver
-from wagate.services.webhook_delivery import classify, post, signed_headers
+from wagate.services.webhooks.delivery import classify, post, signed_headers
+from wagate.services.webhooks.ssrf import GuardedResolver
 
 BODY = json.dumps({"id": "evt_" + "0" * 24, "event": "message.received", "timestamp": 0, "session": "s",
                    "data": {"text": "x" * 900}}).encode()

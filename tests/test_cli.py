@@ -16,8 +16,8 @@ from wagate.config import Settings
 from wagate.db.engine import create_engine, create_sessionmaker
 from wagate.db.migrate import head
 from wagate.db.models_identity import ApiKey, AuditLog, User
-from wagate.services import bootstrap
-from wagate.services.credentials import hash_token, verify_password
+from wagate.services.identity import bootstrap
+from wagate.services.identity.credentials import hash_token, verify_password
 
 SUBCOMMANDS = ["run", "web", "bridge", "worker", "migrate", "create-admin", "create-api-key", "backup", "restore",
                "gen-key"]

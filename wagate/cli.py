@@ -85,7 +85,7 @@ def _read_password(args: argparse.Namespace) -> str | None:
 
 
 def cmd_create_admin(args: argparse.Namespace) -> int:
-    from wagate.services import bootstrap
+    from wagate.services.identity import bootstrap
 
     settings = _settings("cli")
     password = _read_password(args)
@@ -97,7 +97,7 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
 
 
 def cmd_create_api_key(args: argparse.Namespace) -> int:
-    from wagate.services import bootstrap
+    from wagate.services.identity import bootstrap
 
     settings = _settings("cli")
     key = asyncio.run(bootstrap.create_api_key(settings, args.name, role=args.role, tenant_user_id=args.tenant))
@@ -108,7 +108,7 @@ def cmd_create_api_key(args: argparse.Namespace) -> int:
 def cmd_backup(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from wagate.services import backup
+    from wagate.services.operations import backup
 
     result = backup.backup(_settings("cli"), Path(args.output) if args.output else None)
     print(f"backup written: {result.path} (database: {result.database}, session files: {result.session_files})")
@@ -120,7 +120,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 def cmd_restore(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from wagate.services import backup
+    from wagate.services.operations import backup
 
     manifest = backup.restore(_settings("cli"), Path(args.archive), force=args.force)
     print(f"restored backup of {manifest['created_at']}: database {manifest['database']}, "
@@ -157,7 +157,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from wagate.db import migrate
     from wagate.logging import configure_logging
     from wagate.observability import scrape
-    from wagate.services import bootstrap
+    from wagate.services.identity import bootstrap
 
     if peek("WAGATE_ENV", "development") != "production":  # production secrets are given, never generated
         ensure_local_secrets(Path(peek("DATA_DIR", "data")))

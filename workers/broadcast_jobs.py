@@ -6,7 +6,7 @@ from arq.cron import cron
 from arq.worker import func
 
 from wagate.queue.jobs import BROADCAST_EXPAND
-from wagate.services.broadcast_progress import expand_chunk, tick
+from wagate.services.broadcasts.progress import expand_chunk, tick
 from workers.common import Ctx
 
 # Every 5 s: how late a scheduled broadcast may start, a lost chunk job be replaced, and broadcast.completed

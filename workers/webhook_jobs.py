@@ -20,9 +20,10 @@ from arq.worker import func
 
 from wagate.db.outage import UNREACHABLE
 from wagate.observability import stalls
-from wagate.services import event_outbox, webhook_delivery, webhook_fanout
-from wagate.services.ssrf import GuardedResolver
-from wagate.services.webhook_delivery import DELIVER_JOB, Delivery, HostSlots, Outcome
+from wagate.services import event_outbox
+from wagate.services.webhooks import delivery, fanout
+from wagate.services.webhooks.delivery import DELIVER_JOB, Delivery, HostSlots, Outcome
+from wagate.services.webhooks.ssrf import GuardedResolver
 from workers.common import Ctx
 
 log = structlog.get_logger("wagate.webhooks")
@@ -52,7 +53,7 @@ async def startup(ctx: Ctx) -> None:
     ctx["webhooks"] = Delivery(settings, ctx["db"], ctx["redis"], http, slots)
     ctx["webhook_fanout_stop"] = stop = asyncio.Event()
     ctx["webhook_fanout"] = asyncio.create_task(
-        webhook_fanout.run_reader(ctx["db"], ctx["redis"], settings, stop=stop), name="webhook-fanout")
+        fanout.run_reader(ctx["db"], ctx["redis"], settings, stop=stop), name="webhook-fanout")
 
 
 async def shutdown(ctx: Ctx) -> None:
@@ -62,7 +63,7 @@ async def shutdown(ctx: Ctx) -> None:
         # one is cheaper than its re-read.
         ctx.pop("webhook_fanout_stop").set()
         try:
-            await asyncio.wait_for(task, webhook_fanout.BLOCK_MS / 1000 + 5)
+            await asyncio.wait_for(task, fanout.BLOCK_MS / 1000 + 5)
         except (TimeoutError, asyncio.CancelledError):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -95,11 +96,11 @@ async def webhook_sweep(ctx: Ctx) -> int:
 
     It is the deliveries' watchdog too: deliveries left unattempted well past their due time are counted,
     logged as an error and shown in health until a sweep finds none (their jobs, if lost, re-enqueued here)."""
-    enqueued = await webhook_delivery.sweep_deliveries(ctx["db"], ctx["redis"])
-    late = await webhook_delivery.count_late(ctx["db"])
+    enqueued = await delivery.sweep_deliveries(ctx["db"], ctx["redis"])
+    late = await delivery.count_late(ctx["db"])
     if late:
         await stalls.report(ctx["redis"], stalls.WEBHOOKS_REPORTER, "webhook_late", late, keep_s=SWEEP_KEEP_S,
-                            re_enqueued=enqueued, late_after_s=webhook_delivery.LATE_AFTER_S)
+                            re_enqueued=enqueued, late_after_s=delivery.LATE_AFTER_S)
     return enqueued
 
 

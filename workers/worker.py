@@ -10,9 +10,9 @@ from arq.cron import cron
 
 from wagate.config import Settings
 from wagate.queue.names import WORKER_QUEUE
-from wagate.services.drivers import mark_orphans
-from wagate.services.outbox import sweep_outbox
-from wagate.services.tenants import expire_due
+from wagate.services.identity.tenants import expire_due
+from wagate.services.messaging.outbox import sweep_outbox
+from wagate.services.sessions.drivers import mark_orphans
 from workers import broadcast_jobs, webhook_jobs
 from workers.common import Ctx, build_worker
 
@@ -23,7 +23,7 @@ OUTBOX_SWEEP_TIMEOUT_S = 50
 
 
 async def outbox_sweep(ctx: Ctx) -> int:
-    """Re-enqueue the send jobs of `queued` rows whose job Redis lost (see wagate.services.outbox)."""
+    """Re-enqueue the send jobs of `queued` rows whose job Redis lost (see wagate.services.messaging.outbox)."""
     return await sweep_outbox(ctx["db"], ctx["redis"], ctx["settings"])
 
 
@@ -34,7 +34,7 @@ async def subscription_expiry(ctx: Ctx) -> dict[str, list[int]]:
 
 
 async def orphan_sweep(ctx: Ctx) -> int:
-    """Say in their status reason which sessions no live bridge drives (see wagate.services.drivers)."""
+    """Say in their status reason which sessions no live bridge drives (see wagate.services.sessions.drivers)."""
     orphaned = await mark_orphans(ctx["db"], ctx["redis"])
     if orphaned:
         log.warning("sessions that should run are driven by no live bridge", orphaned=orphaned)

@@ -24,7 +24,7 @@ from wagate.db.models_identity import Tenant
 from wagate.db.models_whatsapp import Message, WaSession
 from wagate.queue.jobs import enqueue_session_command
 from wagate.queue.names import events_channel
-from wagate.services.credentials import hash_token, new_token
+from wagate.services.identity.credentials import hash_token, new_token
 from wagate.transport.simulator import SentMessage, SimulatorTransport
 from wagate.web.app import redis_client
 from workers.bridge import create_bridge

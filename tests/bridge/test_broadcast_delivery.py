@@ -20,12 +20,12 @@ from wagate.db.models_delivery import Broadcast
 from wagate.db.models_whatsapp import Message
 from wagate.db.types import utcnow
 from wagate.queue.names import WORKER_QUEUE
-from wagate.services import broadcasts
-from wagate.services.broadcast_csv import from_records
-from wagate.services.broadcast_progress import expand_chunk, progress_of
-from wagate.services.broadcasts import BroadcastRequest
-from wagate.services.messaging import SendRequest, queue_message
-from wagate.services.sessions import Actor
+from wagate.services.broadcasts import campaigns
+from wagate.services.broadcasts.campaigns import BroadcastRequest
+from wagate.services.broadcasts.progress import expand_chunk, progress_of
+from wagate.services.broadcasts.recipients import from_records
+from wagate.services.messaging.sending import SendRequest, queue_message
+from wagate.services.sessions.lifecycle import Actor
 from workers.worker import create_worker
 
 ACTOR = Actor(ActorType.SYSTEM, "test")
@@ -50,7 +50,7 @@ def numbers(n: int) -> list[str]:
 async def start(db: async_sessionmaker[AsyncSession], redis: ArqRedis, settings: Settings, n: int,
                 **fields: object) -> Broadcast:
     recipients = from_records([{"phone": p, "name": f"Tamu {i}"} for i, p in enumerate(numbers(n))], "ID")
-    broadcast, _ = await broadcasts.create_broadcast(db, redis, settings, BroadcastRequest(
+    broadcast, _ = await campaigns.create_broadcast(db, redis, settings, BroadcastRequest(
         session_id="b1", name="Promo", template="Halo {name}, promo hari ini!", recipients=recipients,
         **fields), tenant_id=None, actor=ACTOR)  # type: ignore[arg-type]
     return broadcast
@@ -93,7 +93,7 @@ async def test_twenty_recipients_complete_with_exact_counts_and_one_event(
 
     await until(all_read, what="every read receipt")
     async with db() as s:
-        view = await broadcasts.get_broadcast(s, broadcast.id, None)
+        view = await campaigns.get_broadcast(s, broadcast.id, None)
     assert view.progress.as_dict() == {"total": 20, "pending": 0, "not_expanded": 0, "queued": 0, "sent": 19,
                                        "delivered": 19, "read": 19, "failed": 1}
     finished = await row(db, broadcast.id)
@@ -135,15 +135,15 @@ async def test_pause_holds_resume_continues_cancel_fails_the_rest(
     await link_session(running, db, arq_redis, settings, "b1")
     broadcast = await start(db, arq_redis, settings, 40)
     await until(lambda: _sent_at_least(running, 3), what="the broadcast to start")
-    await broadcasts.pause_broadcast(db, broadcast.id, None, ACTOR)
+    await campaigns.pause_broadcast(db, broadcast.id, None, ACTOR)
     at_pause = len(sent_by(running.sim, "b1"))
     await asyncio.sleep(1.5)  # ten gaps
     held = len(sent_by(running.sim, "b1"))
     assert held <= at_pause + 1  # only a send already picked when the pause committed
 
-    await broadcasts.resume_broadcast(db, arq_redis, broadcast.id, None, ACTOR, shards=settings.bridge_shards)
+    await campaigns.resume_broadcast(db, arq_redis, broadcast.id, None, ACTOR, shards=settings.bridge_shards)
     await until(lambda: _sent_at_least(running, held + 3), what="sending to resume")
-    await broadcasts.cancel_broadcast(db, broadcast.id, None, ACTOR)
+    await campaigns.cancel_broadcast(db, broadcast.id, None, ACTOR)
     event = await event_log.wait_for(lambda e: e["event"] == "broadcast.completed", timeout=15)
     final = len(sent_by(running.sim, "b1"))
     assert final < 40

@@ -24,8 +24,9 @@ from wagate.config import Settings
 from wagate.db.enums import BroadcastStatus, MessageStatus
 from wagate.db.models_whatsapp import Message
 from wagate.db.types import utcnow
-from wagate.services import broadcasts, webhooks
-from wagate.services.messaging import SendRequest, queue_message
+from wagate.services.broadcasts import campaigns
+from wagate.services.messaging.sending import SendRequest, queue_message
+from wagate.services.webhooks import endpoints
 from wagate.transport.simulator_wire import read_sent_log, sent_log_file
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(200))
@@ -47,7 +48,7 @@ async def test_a_thousand_recipients_through_a_bridge_sigkill_and_a_worker_resta
     total = 1000
     receiver = DummyReceiver()
     await receiver.start()
-    await webhooks.create_webhook(db, settings, ADMIN, {"url": receiver.url, "events": ["broadcast.completed"]})
+    await endpoints.create_webhook(db, settings, ADMIN, {"url": receiver.url, "events": ["broadcast.completed"]})
     sent_log = sent_log_file(settings.auth_sessions_dir)
     bridge = BridgeProcess(settings, tmp_path / "bridge.log")
     bridge.env.update(BULK_GAP_MS="0", SEND_GAP_MS="0")
@@ -98,7 +99,7 @@ async def test_a_thousand_recipients_through_a_bridge_sigkill_and_a_worker_resta
     assert set(copies.values()) == {1}  # nobody twice
     assert len({line["pid"] for line in log}) == 2
     async with db() as s:
-        view = await broadcasts.get_broadcast(s, broadcast.id, None)
+        view = await campaigns.get_broadcast(s, broadcast.id, None)
     progress = view.progress.as_dict()
     assert (progress["total"], progress["pending"], progress["not_expanded"], progress["queued"],
             progress["sent"], progress["failed"]) == (total, 0, 0, 0, total, 0)

@@ -25,8 +25,8 @@ from wagate.db.models_whatsapp import Message
 from wagate.queue.jobs import enqueue_session_command, enqueue_simulator_control
 from wagate.queue.names import bridge_queue
 from wagate.services.events import EVENT_STREAM
-from wagate.services.messaging import SendRequest, queue_message
-from wagate.services.outbox import sweep_outbox
+from wagate.services.messaging.outbox import sweep_outbox
+from wagate.services.messaging.sending import SendRequest, queue_message
 from wagate.transport.simulator import SimulatorTransport
 from wagate.transport.simulator_wire import read_sent_log, sent_log_file
 

@@ -24,8 +24,9 @@ from tests.services.webhook_receiver import ADMIN, FAST, DummyReceiver, listenin
 from wagate.config import Settings
 from wagate.db.models_delivery import PendingEvent
 from wagate.db.types import utcnow
-from wagate.services import event_outbox, events, webhooks
+from wagate.services import event_outbox, events
 from wagate.services.events import EVENT_STREAM
+from wagate.services.webhooks import endpoints
 from workers.worker import CRON_JOBS
 
 
@@ -68,7 +69,7 @@ async def test_a_bridge_dead_between_storing_and_publishing_loses_no_webhook(
     db: async_sessionmaker[AsyncSession], arq_redis: ArqRedis, settings: Settings, receiver: DummyReceiver,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    await webhooks.create_webhook(db, settings, ADMIN, {
+    await endpoints.create_webhook(db, settings, ADMIN, {
         "url": receiver.url, "events": ["message.received"]})
     bridge = await start_bridge(settings)
     never = asyncio.Event()

@@ -31,7 +31,7 @@ from wagate.db.enums import Direction, MessageStatus, MessageType, SessionStatus
 from wagate.db.models_whatsapp import Message
 from wagate.queue.jobs import enqueue_session_command
 from wagate.queue.names import bridge_queue
-from wagate.services.messaging import SendRequest, queue_message
+from wagate.services.messaging.sending import SendRequest, queue_message
 from wagate.transport.neonize import NeonizeTransport
 
 pytestmark = pytest.mark.parametrize("bridge_env", [{"WA_TRANSPORT": "neonize"}])

@@ -18,7 +18,7 @@ from tests.bridge.conftest import EventLog, RunningBridge, add_session, link_ses
 from wagate.config import Settings
 from wagate.db.enums import MessageStatus
 from wagate.db.models_whatsapp import Message
-from wagate.services.messaging import queue_messages
+from wagate.services.messaging.sending import queue_messages
 from wagate.transport.base import ReceiptKind, ReceiptReceived
 
 NO_PACING = {"SEND_GAP_MS": "0", "BULK_GAP_MS": "0"}

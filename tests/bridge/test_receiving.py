@@ -23,7 +23,7 @@ from wagate.config import Settings
 from wagate.db.enums import Direction, KeywordMatch, MessageStatus
 from wagate.db.models_whatsapp import KeywordRule, Message
 from wagate.services.events import EVENT_STREAM
-from wagate.services.messaging import MessageFilters, SendRequest, list_messages, queue_message
+from wagate.services.messaging.sending import MessageFilters, SendRequest, list_messages, queue_message
 from wagate.transport.base import MessageReceived
 from wagate.transport.simulator_wire import lid_for
 

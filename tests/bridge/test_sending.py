@@ -32,7 +32,7 @@ from wagate.db.types import utcnow
 from wagate.errors import TransportError
 from wagate.queue.jobs import SEND_MESSAGE
 from wagate.queue.names import bridge_queue, shard_of
-from wagate.services.messaging import SendRequest, queue_message, queue_messages
+from wagate.services.messaging.sending import SendRequest, queue_message, queue_messages
 from wagate.transport.base import SendResult
 
 GAP_S = 0.3  # SEND_GAP_MS of BRIDGE_ENV

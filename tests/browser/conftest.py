@@ -28,7 +28,7 @@ from playwright.async_api import Browser, ConsoleMessage, Page, Request, Respons
 
 from tests.servers import ValkeyProcess
 from wagate.config import generate_fernet_key, load_settings
-from wagate.services import bootstrap
+from wagate.services.identity import bootstrap
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"

@@ -18,7 +18,7 @@ from tests.servers import HOST, MariaDBProcess, TLSFiles
 from wagate.db import migrate
 from wagate.db.engine import create_engine
 from wagate.db.tls import DatabaseTLS
-from wagate.services import backup
+from wagate.services.operations import backup
 
 TLS_USER, X509_USER = "wagate_tls", "wagate_x509"  # created REQUIRE SSL and REQUIRE X509 (a client certificate)
 PASSWORD = secrets.token_hex(12)

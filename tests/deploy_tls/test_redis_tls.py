@@ -16,7 +16,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from tests.fixtures import make_settings
 from tests.servers import HOST, TLSFiles, TLSProxy, ValkeyProcess
 from tests.workers import running_in_loop
-from wagate.services.limiter import Limiter
+from wagate.services.operations.limiter import Limiter
 from wagate.web.app import redis_client
 from workers.common import build_worker, redis_settings
 

@@ -16,7 +16,7 @@ from wagate.db.engine import create_engine, create_sessionmaker
 from wagate.db.enums import Direction, MessageStatus, Role, SessionStatus
 from wagate.db.models_whatsapp import Message, WaSession
 from wagate.queue.names import WORKER_QUEUE
-from wagate.services.credentials import hash_token, new_token
+from wagate.services.identity.credentials import hash_token, new_token
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from wagate.db.enums import SessionStatus
 from wagate.db.models_whatsapp import QrCode
 from wagate.errors import Conflict, Invalid
 from wagate.queue.jobs import enqueue_session_command
-from wagate.services import backup
+from wagate.services.operations import backup
 from wagate.web.app import redis_client
 
 

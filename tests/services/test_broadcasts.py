@@ -19,11 +19,11 @@ from wagate.db.models_whatsapp import Message
 from wagate.db.types import utcnow
 from wagate.errors import Conflict, Forbidden, Invalid, OtherTenant
 from wagate.queue.jobs import broadcast_expand_job_id
-from wagate.services import broadcasts
-from wagate.services.broadcast_csv import from_csv, from_records
-from wagate.services.broadcast_progress import expand_chunk, progress_of, refresh, tick
-from wagate.services.broadcasts import BroadcastRequest
-from wagate.services.sessions import Actor
+from wagate.services.broadcasts import campaigns
+from wagate.services.broadcasts.campaigns import BroadcastRequest
+from wagate.services.broadcasts.progress import expand_chunk, progress_of, refresh, tick
+from wagate.services.broadcasts.recipients import from_csv, from_records
+from wagate.services.sessions.lifecycle import Actor
 
 ACTOR = Actor(ActorType.API_KEY, "7", "127.0.0.1")
 
@@ -40,7 +40,7 @@ def request(n: int = 3, template: str = "Halo {name} dari {kota}", **fields: obj
 
 async def create(db: async_sessionmaker[AsyncSession], redis: ArqRedis, settings: Settings, req: BroadcastRequest,
                  tenant_id: int | None = None, **kw: object) -> Broadcast:
-    broadcast, _ = await broadcasts.create_broadcast(db, redis, settings, req, tenant_id=tenant_id, actor=ACTOR,
+    broadcast, _ = await campaigns.create_broadcast(db, redis, settings, req, tenant_id=tenant_id, actor=ACTOR,
                                                      **kw)  # type: ignore[arg-type]
     return broadcast
 
@@ -52,7 +52,7 @@ async def broadcast_messages(db: async_sessionmaker[AsyncSession], broadcast_id:
 
 async def test_preview_renders_and_creates_nothing(rows: Rows) -> None:
     data = b"nomor;nama;kota\n08123456789;Budi;Bandung\nxx;Bad;Solo\n08123456789;Again;Solo\n"
-    preview = broadcasts.preview_broadcast(BroadcastRequest(
+    preview = campaigns.preview_broadcast(BroadcastRequest(
         session_id="sales-1", name="Promo", template="Halo {name} di {kota} {{ok}}", recipients=from_csv(data, "ID")))
     assert preview.total == 1 and preview.variables == ["kota", "name"]
     assert preview.samples == [
@@ -182,21 +182,21 @@ async def test_pause_holds_resume_releases_cancel_fails_the_rest(db: async_sessi
     await rows.session()
     broadcast = await create(db, arq_redis, settings, request(60))
     await expand_chunk(db, arq_redis, settings, broadcast.id)
-    await broadcasts.pause_broadcast(db, broadcast.id, None, ACTOR)
+    await campaigns.pause_broadcast(db, broadcast.id, None, ACTOR)
     assert (await expand_chunk(db, arq_redis, settings, broadcast.id)).expanded == 0  # no expansion while paused
     held = await broadcast_messages(db, broadcast.id)
-    assert len(held) == 50 and {m.send_at for m in held} == {broadcasts.HOLD}
+    assert len(held) == 50 and {m.send_at for m in held} == {campaigns.HOLD}
     with pytest.raises(Conflict):
-        await broadcasts.pause_broadcast(db, broadcast.id, None, ACTOR)
+        await campaigns.pause_broadcast(db, broadcast.id, None, ACTOR)
 
-    await broadcasts.resume_broadcast(db, arq_redis, broadcast.id, None, ACTOR, shards=settings.bridge_shards)
+    await campaigns.resume_broadcast(db, arq_redis, broadcast.id, None, ACTOR, shards=settings.bridge_shards)
     assert {m.send_at for m in await broadcast_messages(db, broadcast.id)} == {None}
     assert (await expand_chunk(db, arq_redis, settings, broadcast.id)).expanded == 10
 
     async with db() as s, s.begin():  # the bridge sent five of them
         first = [m.id for m in await broadcast_messages(db, broadcast.id)][:5]
         await s.execute(update(Message).where(Message.id.in_(first)).values(status=MessageStatus.SENT))
-    await broadcasts.cancel_broadcast(db, broadcast.id, None, ACTOR)
+    await campaigns.cancel_broadcast(db, broadcast.id, None, ACTOR)
     statuses = [m.status for m in await broadcast_messages(db, broadcast.id)]
     assert statuses.count(MessageStatus.SENT) == 5 and statuses.count(MessageStatus.FAILED) == 55
     async with db() as s:

@@ -9,8 +9,8 @@ import phonenumbers
 import pytest
 
 from wagate.errors import Invalid
-from wagate.services.broadcast_csv import from_csv, from_records, national_phone, parse_template
-from wagate.services.phones import normalize_phone
+from wagate.services.broadcasts.recipients import from_csv, from_records, national_phone, parse_template
+from wagate.services.messaging.phones import normalize_phone
 
 REGION = "ID"
 

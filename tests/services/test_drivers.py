@@ -10,7 +10,7 @@ from tests.bridge.conftest import add_session
 from wagate.db.enums import SessionStatus
 from wagate.db.models_whatsapp import WaSession
 from wagate.queue.names import BRIDGE_SHARDS_KEY, BRIDGES_KEY, lease_key
-from wagate.services import drivers
+from wagate.services.sessions import drivers
 from workers.worker import CRON_JOBS
 
 LIVE = "bridge-a.internal:4026531836:101:0a1b2c3d"

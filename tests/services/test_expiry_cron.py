@@ -17,8 +17,8 @@ from tests.workers import start_in_loop
 from wagate.config import Settings
 from wagate.db.enums import ActorType, TenantStatus
 from wagate.db.models_identity import Tenant
-from wagate.services import tenants
-from wagate.services.sessions import Actor
+from wagate.services.identity import tenants
+from wagate.services.sessions.lifecycle import Actor
 from workers.worker import CRON_JOBS, create_worker, subscription_expiry
 
 Db = async_sessionmaker[AsyncSession]

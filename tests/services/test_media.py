@@ -15,7 +15,7 @@ from tests.fixtures import make_settings
 from wagate.config import Settings
 from wagate.db.enums import MessageType
 from wagate.errors import Invalid, PayloadTooLarge, UnsupportedMediaType
-from wagate.services import media
+from wagate.services.messaging import media
 
 
 def box(kind: bytes, body: bytes = b"") -> bytes:

@@ -33,9 +33,9 @@ from wagate.errors import (
     WAGateError,
 )
 from wagate.queue.names import bridge_queue, shard_of
-from wagate.services import messaging
-from wagate.services.messaging import MessageFilters, SendRequest
-from wagate.services.outbox import sweep_outbox
+from wagate.services.messaging import sending
+from wagate.services.messaging.outbox import sweep_outbox
+from wagate.services.messaging.sending import MessageFilters, SendRequest
 
 SHARDS = 4
 SESSION = "sales-1"
@@ -66,7 +66,7 @@ def uploaded_files(settings: Settings) -> list[Path]:
 
 async def test_a_text_send_writes_one_queued_row_and_one_job(db: Any, arq_redis: ArqRedis, sharded: Settings,
                                                             rows: Rows, tenant_id: int) -> None:
-    result = await messaging.queue_message(db, arq_redis, sharded, text(priority="urgent"), tenant_id=tenant_id)
+    result = await sending.queue_message(db, arq_redis, sharded, text(priority="urgent"), tenant_id=tenant_id)
 
     assert result.created and result.enqueued
     [row] = await rows.messages()
@@ -85,7 +85,7 @@ async def test_an_image_is_stored_under_its_sniffed_kind(db: Any, arq_redis: Arq
                                                          rows: Rows, tenant_id: int) -> None:
     request = SendRequest(session_id=SESSION, to=PHONE, type="image", media=PNG, file_name="liburan.jpg",
                           caption="Foto liburan")
-    result = await messaging.queue_message(db, arq_redis, sharded, request)
+    result = await sending.queue_message(db, arq_redis, sharded, request)
 
     row = result.message
     assert (row.type, row.media_mime, row.media_name, row.caption, row.body) == (
@@ -97,9 +97,9 @@ async def test_an_image_is_stored_under_its_sniffed_kind(db: Any, arq_redis: Arq
 
 async def test_an_image_may_go_as_a_document_and_a_location_keeps_its_coordinates(
         db: Any, arq_redis: ArqRedis, sharded: Settings, rows: Rows, tenant_id: int) -> None:
-    document = await messaging.queue_message(db, arq_redis, sharded, SendRequest(
+    document = await sending.queue_message(db, arq_redis, sharded, SendRequest(
         session_id=SESSION, to=PHONE, type="document", media=PNG, file_name="scan.png"))
-    location = await messaging.queue_message(db, arq_redis, sharded, SendRequest(
+    location = await sending.queue_message(db, arq_redis, sharded, SendRequest(
         session_id=SESSION, to=PHONE, type="location", latitude=-6.2, longitude=106.816666,
         location_name="Monas", address="Jakarta Pusat"))
 
@@ -115,7 +115,7 @@ async def test_an_image_may_go_as_a_document_and_a_location_keeps_its_coordinate
 async def test_a_scheduled_send_defers_its_job_to_send_at(db: Any, arq_redis: ArqRedis, sharded: Settings,
                                                           rows: Rows, tenant_id: int) -> None:
     send_at = (utcnow() + timedelta(hours=2)).astimezone(UTC)
-    result = await messaging.queue_message(db, arq_redis, sharded, text(send_at=send_at))
+    result = await sending.queue_message(db, arq_redis, sharded, text(send_at=send_at))
 
     [row] = await rows.messages()
     assert row.send_at == send_at
@@ -201,7 +201,7 @@ async def test_a_refused_send_leaves_no_row_no_job_no_file(
     request = dataclasses.replace(text(), **changes)
 
     with pytest.raises(error) as raised:
-        await messaging.queue_message(db, arq_redis, sharded, request, tenant_id=caller)
+        await sending.queue_message(db, arq_redis, sharded, request, tenant_id=caller)
 
     assert type(raised.value) is error
     assert mentions in raised.value.message or mentions in (raised.value.details or {})
@@ -214,13 +214,13 @@ async def test_a_refused_send_leaves_no_row_no_job_no_file(
 async def test_all_bad_fields_are_reported_at_once(db: Any, arq_redis: ArqRedis, sharded: Settings,
                                                    tenant_id: int) -> None:
     with pytest.raises(Invalid) as raised:
-        await messaging.queue_message(db, arq_redis, sharded, text(to="x", text="", priority="asap"))
+        await sending.queue_message(db, arq_redis, sharded, text(to="x", text="", priority="asap"))
     assert set(raised.value.details) == {"to", "text", "priority"}
 
 
 async def test_send_at_a_little_behind_our_clock_is_accepted(db: Any, arq_redis: ArqRedis, sharded: Settings,
                                                              tenant_id: int) -> None:
-    result = await messaging.queue_message(db, arq_redis, sharded, text(send_at=utcnow() - timedelta(seconds=30)))
+    result = await sending.queue_message(db, arq_redis, sharded, text(send_at=utcnow() - timedelta(seconds=30)))
     assert result.created
     # not deferred into the past: due now
     score = await arq_redis.zscore(bridge_queue(shard_of(SESSION, SHARDS)), f"send:{result.message.id}")
@@ -230,10 +230,10 @@ async def test_send_at_a_little_behind_our_clock_is_accepted(db: Any, arq_redis:
 async def test_an_idempotency_key_returns_the_same_message_and_one_job(db: Any, arq_redis: ArqRedis,
                                                                        sharded: Settings, rows: Rows,
                                                                        tenant_id: int) -> None:
-    first = await messaging.queue_message(db, arq_redis, sharded, text(idempotency_key="order-77"))
+    first = await sending.queue_message(db, arq_redis, sharded, text(idempotency_key="order-77"))
     # A retry after the session dropped still gets the original answer.
     await _session_status(rows, db, SessionStatus.STARTING)
-    again = await messaging.queue_message(db, arq_redis, sharded, text(idempotency_key="order-77"))
+    again = await sending.queue_message(db, arq_redis, sharded, text(idempotency_key="order-77"))
 
     assert first.created and not again.created and not again.enqueued
     assert again.message.id == first.message.id
@@ -247,19 +247,19 @@ async def test_a_linked_session_reconnecting_queues_sends_and_one_never_linked_r
     """A bridge restarting (a deploy) puts its sessions in STARTING for a moment: a send then is queued, not refused."""
     async with db() as s, s.begin():
         await s.execute(update(WaSession).values(status=SessionStatus.STARTING, jid="6281234567890@s.whatsapp.net"))
-    result = await messaging.queue_message(db, arq_redis, sharded, text())
+    result = await sending.queue_message(db, arq_redis, sharded, text())
     assert result.created and result.enqueued
 
     async with db() as s, s.begin():
         await s.execute(update(WaSession).values(status=SessionStatus.STARTING, jid=None))
     with pytest.raises(Conflict, match="STARTING"):
-        await messaging.queue_message(db, arq_redis, sharded, text())
+        await sending.queue_message(db, arq_redis, sharded, text())
 
 
 async def test_concurrent_sends_with_one_key_make_one_message(db: Any, arq_redis: ArqRedis, sharded: Settings,
                                                               rows: Rows, tenant_id: int) -> None:
     results = await asyncio.gather(*[
-        messaging.queue_message(db, arq_redis, sharded, text(idempotency_key="race")) for _ in range(6)])
+        sending.queue_message(db, arq_redis, sharded, text(idempotency_key="race")) for _ in range(6)])
 
     assert sum(r.created for r in results) == 1
     assert len({r.message.id for r in results}) == 1
@@ -273,10 +273,10 @@ async def test_the_message_limit_is_exact_under_20_concurrent_sends(db: Any, arq
                                                                     tenant_id: int) -> None:
     await _tenant(rows, db, max_messages=10)
     results = await asyncio.gather(*[
-        messaging.queue_message(db, arq_redis, sharded, text(text=f"pesan {i}")) for i in range(20)],
+        sending.queue_message(db, arq_redis, sharded, text(text=f"pesan {i}")) for i in range(20)],
         return_exceptions=True)
 
-    sent = [r for r in results if isinstance(r, messaging.QueuedMessage)]
+    sent = [r for r in results if isinstance(r, sending.QueuedMessage)]
     refused = [r for r in results if isinstance(r, Forbidden)]
     assert (len(sent), len(refused)) == (10, 10), [r for r in results if isinstance(r, BaseException)]
     assert all("Message limit reached" in r.message for r in refused)
@@ -288,7 +288,7 @@ async def test_the_message_limit_is_exact_under_20_concurrent_sends(db: Any, arq
 async def test_a_session_without_tenant_sends_without_counting(db: Any, arq_redis: ArqRedis, sharded: Settings,
                                                                rows: Rows) -> None:
     await rows.session("solo")
-    result = await messaging.queue_message(db, arq_redis, sharded, dataclasses.replace(text(), session_id="solo"))
+    result = await sending.queue_message(db, arq_redis, sharded, dataclasses.replace(text(), session_id="solo"))
     assert result.created and result.message.session_id == "solo"
 
 
@@ -296,7 +296,7 @@ async def test_a_session_without_tenant_sends_without_counting(db: Any, arq_redi
 async def test_with_valkey_down_the_send_commits_and_the_sweep_enqueues_it_later(
         db: Any, arq_redis: ArqRedis, sharded: Settings, rows: Rows, tenant_id: int, valkey: ValkeyProcess) -> None:
     valkey.stop()
-    result = await messaging.queue_message(db, arq_redis, sharded, text())
+    result = await sending.queue_message(db, arq_redis, sharded, text())
     assert result.created and not result.enqueued
     [row] = await rows.messages()
     assert row.status == MessageStatus.QUEUED
@@ -309,7 +309,7 @@ async def test_with_valkey_down_the_send_commits_and_the_sweep_enqueues_it_later
 
 async def test_send_to_many_is_one_transaction_and_one_pipeline(db: Any, arq_redis: ArqRedis, sharded: Settings,
                                                                 rows: Rows, tenant_id: int) -> None:
-    results = await messaging.queue_messages(
+    results = await sending.queue_messages(
         db, arq_redis, sharded, SESSION, ["0812-3456-7890", "+6281234567890", "0813 1111 2222", "14155552671"],
         "Rapat jam 10", priority="bulk", idempotency_key="meeting")
 
@@ -322,7 +322,7 @@ async def test_send_to_many_is_one_transaction_and_one_pipeline(db: Any, arq_red
     assert sorted(jobs[shard_of(SESSION, SHARDS)]) == sorted(f"send:{m.id}" for m in stored)
     assert await rows.messages_sent(tenant_id) == 3
 
-    again = await messaging.queue_messages(
+    again = await sending.queue_messages(
         db, arq_redis, sharded, SESSION, ["0812-3456-7890", "0813 1111 2222", "14155552671", "0856 7777 8888"],
         "Rapat jam 10", priority="bulk", idempotency_key="meeting")
     assert [r.created for r in again] == [False, False, False, True]
@@ -334,12 +334,12 @@ async def test_send_to_many_is_one_transaction_and_one_pipeline(db: Any, arq_red
 async def test_send_to_many_is_all_or_nothing(db: Any, arq_redis: ArqRedis, sharded: Settings, rows: Rows,
                                               tenant_id: int) -> None:
     with pytest.raises(Invalid) as raised:
-        await messaging.queue_messages(db, arq_redis, sharded, SESSION, ["0812-3456-7890", "nope", "0812"], "Hi")
+        await sending.queue_messages(db, arq_redis, sharded, SESSION, ["0812-3456-7890", "nope", "0812"], "Hi")
     assert set(raised.value.details) == {"to[1]", "to[2]"}
 
     await _tenant(rows, db, max_messages=2)
     with pytest.raises(Forbidden, match="Message limit reached"):
-        await messaging.queue_messages(db, arq_redis, sharded, SESSION, ["0812-3456-7890", "0813 1111 2222",
+        await sending.queue_messages(db, arq_redis, sharded, SESSION, ["0812-3456-7890", "0813 1111 2222",
                                                                          "0856 7777 8888"], "Hi")
     assert await rows.count_messages() == 0
     assert await arq_redis.keys("arq:*") == []
@@ -359,33 +359,33 @@ async def test_get_and_list_messages_are_scoped_and_filtered(db: Any, arq_redis:
                                                              rows: Rows, tenant_id: int) -> None:
     other = await rows.tenant("usr_other")
     await rows.session("other-1", other)
-    sent = [(await messaging.queue_message(db, arq_redis, sharded, text(text=f"m{i}"))).message for i in range(3)]
+    sent = [(await sending.queue_message(db, arq_redis, sharded, text(text=f"m{i}"))).message for i in range(3)]
     chat = f"{DIGITS}@s.whatsapp.net"
     received = await _inbound(db, SESSION, chat, "balasan", utcnow() + timedelta(seconds=1))
     foreign = await _inbound(db, "other-1", chat, "lain", utcnow())
 
     async with db() as s:
-        assert (await messaging.get_message(s, sent[0].id, tenant_id)).body == "m0"
-        assert (await messaging.get_message(s, foreign)).session_id == "other-1"  # unscoped: an admin
+        assert (await sending.get_message(s, sent[0].id, tenant_id)).body == "m0"
+        assert (await sending.get_message(s, foreign)).session_id == "other-1"  # unscoped: an admin
         with pytest.raises(NotFound):
-            await messaging.get_message(s, foreign, tenant_id)
+            await sending.get_message(s, foreign, tenant_id)
         with pytest.raises(NotFound):
-            await messaging.get_message(s, 999_999)
+            await sending.get_message(s, 999_999)
 
-        page = await messaging.list_messages(s, MessageFilters(), tenant_id)
+        page = await sending.list_messages(s, MessageFilters(), tenant_id)
         assert page.total == 4 and [m.id for m in page.items] == [received, sent[2].id, sent[1].id, sent[0].id]
-        everything = await messaging.list_messages(s, MessageFilters())
+        everything = await sending.list_messages(s, MessageFilters())
         assert everything.total == 5
 
-        by_chat = await messaging.list_messages(s, MessageFilters(chat=chat), tenant_id)
+        by_chat = await sending.list_messages(s, MessageFilters(chat=chat), tenant_id)
         assert by_chat.total == 4
-        inbound = await messaging.list_messages(s, MessageFilters(direction="in", session_id=SESSION))
+        inbound = await sending.list_messages(s, MessageFilters(direction="in", session_id=SESSION))
         assert [m.id for m in inbound.items] == [received]
-        queued = await messaging.list_messages(s, MessageFilters(status="queued", limit=2, page=2), tenant_id)
+        queued = await sending.list_messages(s, MessageFilters(status="queued", limit=2, page=2), tenant_id)
         assert (queued.total, [m.id for m in queued.items]) == (3, [sent[0].id])
-        later = await messaging.list_messages(s, MessageFilters(since=utcnow() + timedelta(milliseconds=500)))
+        later = await sending.list_messages(s, MessageFilters(since=utcnow() + timedelta(milliseconds=500)))
         assert [m.id for m in later.items] == [received]
 
         with pytest.raises(Invalid) as raised:
-            await messaging.list_messages(s, MessageFilters(limit=101, page=0, status="lost"))
+            await sending.list_messages(s, MessageFilters(limit=101, page=0, status="lost"))
         assert set(raised.value.details) == {"limit", "page", "status"}

@@ -19,7 +19,7 @@ from wagate.db.models_whatsapp import Message
 from wagate.db.types import utcnow
 from wagate.queue.jobs import SEND_MESSAGE, enqueue_send
 from wagate.queue.names import bridge_queue, shard_of
-from wagate.services.outbox import SendJob, enqueue_sends, sweep_outbox
+from wagate.services.messaging.outbox import SendJob, enqueue_sends, sweep_outbox
 from workers.worker import CRON_JOBS, create_worker
 
 SHARDS = 4

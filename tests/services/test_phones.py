@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from wagate.errors import Invalid
-from wagate.services.phones import Recipient, normalize_phone, normalize_recipient
+from wagate.services.messaging.phones import Recipient, normalize_phone, normalize_recipient
 
 
 @pytest.mark.parametrize(("typed", "digits"), [
@@ -100,7 +100,7 @@ def test_non_strings_are_refused_not_crashed_on() -> None:
 
 
 def test_a_recipient_is_remembered_and_a_refusal_is_not() -> None:
-    from wagate.services.phones import _recipient
+    from wagate.services.messaging.phones import _recipient
 
     first = normalize_recipient(" 0812-3456-7890 ", "ID")
     hits = _recipient.cache_info().hits

@@ -21,8 +21,8 @@ from wagate.db.enums import MessageStatus, SessionStatus, TenantStatus
 from wagate.errors import Conflict, Forbidden, Invalid, NotFound
 from wagate.queue.names import shard_of
 from wagate.schemas.messages import MessageSchema
-from wagate.services.send_drafts import SendRequest
-from wagate.services.send_intake import SendIntake
+from wagate.services.messaging.drafts import SendRequest
+from wagate.services.messaging.intake import SendIntake
 
 PHONE = "0812-3456-{:04d}"
 

@@ -23,9 +23,9 @@ from wagate.db.types import utcnow
 from wagate.errors import Conflict, Forbidden, Invalid, NotFound, OtherTenant
 from wagate.queue import jobs
 from wagate.queue.names import bridge_queue, qr_key, shard_of
-from wagate.services import sessions
-from wagate.services.credentials import hash_token
-from wagate.services.sessions import Actor
+from wagate.services.identity.credentials import hash_token
+from wagate.services.sessions import lifecycle
+from wagate.services.sessions.lifecycle import Actor
 
 Db = async_sessionmaker[AsyncSession]
 SHARDS = 4
@@ -80,9 +80,9 @@ async def audits(db: Db, action: str | None = None) -> list[AuditLog]:
         return list(await s.scalars(query))
 
 
-async def create(db: Db, redis: ArqRedis, settings: Settings, **values: Any) -> sessions.CreatedSession:
+async def create(db: Db, redis: ArqRedis, settings: Settings, **values: Any) -> lifecycle.CreatedSession:
     values = {"tenant_id": None, "name": "Marketing", "auto_connect": False, "actor": ADMIN, **values}
-    return await sessions.create_session(db, redis, settings, **values)
+    return await lifecycle.create_session(db, redis, settings, **values)
 
 
 async def test_create_with_a_given_id_keeps_only_the_token_hash(db: Db, redis: ArqRedis, sharded: Settings) -> None:
@@ -154,16 +154,16 @@ async def test_max_sessions_is_enforced_per_tenant(db: Db, redis: ArqRedis, shar
     assert raised.value.details == {"max_sessions": 2, "sessions": 2}
     await create(db, redis, sharded, tenant_id=other)  # another tenant's limit is its own
     assert await queued_jobs(redis) == {}
-    assert len(await sessions.list_sessions(db, tenant_id=limited)) == 2
+    assert len(await lifecycle.list_sessions(db, tenant_id=limited)) == 2
 
 
 async def test_concurrent_creations_never_pass_the_limit(db: Db, redis: ArqRedis, sharded: Settings) -> None:
     tenant_id = await add_tenant(db, max_sessions=1)
     results = await asyncio.gather(*(create(db, redis, sharded, tenant_id=tenant_id) for _ in range(4)),
                                    return_exceptions=True)
-    assert sum(isinstance(r, sessions.CreatedSession) for r in results) == 1, results
-    assert all(isinstance(r, (sessions.CreatedSession, Forbidden)) for r in results), results
-    assert len(await sessions.list_sessions(db, tenant_id=tenant_id)) == 1
+    assert sum(isinstance(r, lifecycle.CreatedSession) for r in results) == 1, results
+    assert all(isinstance(r, (lifecycle.CreatedSession, Forbidden)) for r in results), results
+    assert len(await lifecycle.list_sessions(db, tenant_id=tenant_id)) == 1
 
 
 @pytest.mark.parametrize("expiry", ["status", "date"])
@@ -174,7 +174,7 @@ async def test_an_expired_subscription_is_refused(db: Db, redis: ArqRedis, shard
     tenant_id = await add_tenant(db, **values)
     with pytest.raises(Forbidden, match="expired"):
         await create(db, redis, sharded, tenant_id=tenant_id)
-    assert await sessions.list_sessions(db) == []
+    assert await lifecycle.list_sessions(db) == []
 
 
 async def test_an_unknown_tenant_is_not_found(db: Db, redis: ArqRedis, sharded: Settings) -> None:
@@ -200,7 +200,7 @@ async def test_create_survives_a_redis_outage_without_losing_the_token(db: Db, s
     finally:
         await down.aclose()
     assert created.start_job_id is None and created.token
-    assert (await sessions.get_session(db, "offline")).token_hash == hash_token(created.token)
+    assert (await lifecycle.get_session(db, "offline")).token_hash == hash_token(created.token)
 
 
 @pytest.mark.parametrize("command", ["start", "stop", "restart", "logout", "sync_contacts"])
@@ -208,7 +208,7 @@ async def test_commands_are_audited_and_enqueued(db: Db, redis: ArqRedis, sharde
     tenant_id = await add_tenant(db)
     await create(db, redis, sharded, tenant_id=tenant_id, session_id="cmd-1")
     actor = Actor(ActorType.API_KEY, 7, "198.51.100.4")
-    job_id = await sessions.request(db, redis, sharded, "cmd-1", command, tenant_id=tenant_id, actor=actor)
+    job_id = await lifecycle.request(db, redis, sharded, "cmd-1", command, tenant_id=tenant_id, actor=actor)
     job = await only_job(redis, "cmd-1")
     assert job.function == jobs.SESSION_COMMAND and job.args == ("cmd-1", command, {})
     [entry] = await audits(db, f"session.{command}")
@@ -221,9 +221,9 @@ async def test_pair_phone_normalizes_and_checks_the_phone(db: Db, redis: ArqRedi
     await create(db, redis, sharded, session_id="pair-1")
     for bad in ({}, {"phone": "0812-3456-7890"}, {"phone": "12345"}, {"phone": 6281234567890}, None):
         with pytest.raises(Invalid) as raised:
-            await sessions.request(db, redis, sharded, "pair-1", "pair_phone", actor=ADMIN, params=bad)
+            await lifecycle.request(db, redis, sharded, "pair-1", "pair_phone", actor=ADMIN, params=bad)
         assert "phone" in raised.value.details
-    await sessions.request(db, redis, sharded, "pair-1", "pair_phone", actor=ADMIN,
+    await lifecycle.request(db, redis, sharded, "pair-1", "pair_phone", actor=ADMIN,
                            params={"phone": "+62 812-3456-7890"})
     job = await only_job(redis, "pair-1")
     assert job.args == ("pair-1", "pair_phone", {"phone": "6281234567890"})
@@ -236,17 +236,17 @@ async def test_commands_check_ownership_and_the_command(db: Db, redis: ArqRedis,
     theirs = await add_tenant(db, "usr_theirs")
     await create(db, redis, sharded, tenant_id=theirs, session_id="theirs-1")
     with pytest.raises(NotFound):
-        await sessions.request(db, redis, sharded, "nope", "start", tenant_id=mine, actor=ADMIN)
+        await lifecycle.request(db, redis, sharded, "nope", "start", tenant_id=mine, actor=ADMIN)
     with pytest.raises(OtherTenant):
-        await sessions.request(db, redis, sharded, "theirs-1", "start", tenant_id=mine, actor=ADMIN)
+        await lifecycle.request(db, redis, sharded, "theirs-1", "start", tenant_id=mine, actor=ADMIN)
     with pytest.raises(Invalid):
-        await sessions.request(db, redis, sharded, "theirs-1", "delete", tenant_id=theirs, actor=ADMIN)
+        await lifecycle.request(db, redis, sharded, "theirs-1", "delete", tenant_id=theirs, actor=ADMIN)
     with pytest.raises(OtherTenant):
-        await sessions.get_session(db, "theirs-1", tenant_id=mine)
+        await lifecycle.get_session(db, "theirs-1", tenant_id=mine)
     assert await queued_jobs(redis) == {}
     assert [e.action for e in await audits(db)] == ["session.create"]
     # An install-wide caller (tenant_id None) may act on every session.
-    await sessions.request(db, redis, sharded, "theirs-1", "stop", actor=ADMIN)
+    await lifecycle.request(db, redis, sharded, "theirs-1", "stop", actor=ADMIN)
     assert (await only_job(redis, "theirs-1")).args[1] == "stop"
 
 
@@ -259,8 +259,8 @@ async def test_an_expired_tenant_may_stop_but_not_start(db: Db, redis: ArqRedis,
         tenant.status = TenantStatus.EXPIRED
     for command in ("start", "restart"):
         with pytest.raises(Forbidden, match="expired"):
-            await sessions.request(db, redis, sharded, "exp-1", command, tenant_id=tenant_id, actor=ADMIN)
-    await sessions.request(db, redis, sharded, "exp-1", "stop", tenant_id=tenant_id, actor=ADMIN)
+            await lifecycle.request(db, redis, sharded, "exp-1", command, tenant_id=tenant_id, actor=ADMIN)
+    await lifecycle.request(db, redis, sharded, "exp-1", "stop", tenant_id=tenant_id, actor=ADMIN)
     assert [job.args[1] for job in (await queued_jobs(redis)).popitem()[1]] == ["stop"]
 
 
@@ -274,8 +274,8 @@ async def test_delete_keeps_messages_and_asks_the_bridge_to_unlink(db: Db, redis
             s.add(Contact(session_id=session_id, jid="6281234567890@s.whatsapp.net"))
             s.add(QrCode(session_id=session_id, code_hash="0" * 64))
     with pytest.raises(OtherTenant):
-        await sessions.delete_session(db, redis, sharded, "gone-1", tenant_id=tenant_id + 1, actor=ADMIN)
-    job_id = await sessions.delete_session(db, redis, sharded, "gone-1", tenant_id=tenant_id, actor=ADMIN)
+        await lifecycle.delete_session(db, redis, sharded, "gone-1", tenant_id=tenant_id + 1, actor=ADMIN)
+    job_id = await lifecycle.delete_session(db, redis, sharded, "gone-1", tenant_id=tenant_id, actor=ADMIN)
     assert job_id.startswith("cmd:gone-1:delete:")
     assert (await only_job(redis, "gone-1")).args == ("gone-1", "delete", {})
     async with db() as s:
@@ -287,13 +287,13 @@ async def test_delete_keeps_messages_and_asks_the_bridge_to_unlink(db: Db, redis
     [entry] = await audits(db, "session.delete")
     assert entry.target_id == "gone-1" and entry.tenant_id == tenant_id
     with pytest.raises(NotFound):
-        await sessions.delete_session(db, redis, sharded, "gone-1", actor=ADMIN)
+        await lifecycle.delete_session(db, redis, sharded, "gone-1", actor=ADMIN)
 
 
 async def test_update_settings_validates_and_audits_the_changes(db: Db, redis: ArqRedis, sharded: Settings) -> None:
     tenant_id = await add_tenant(db)
     await create(db, redis, sharded, tenant_id=tenant_id, session_id="set-1")
-    row = await sessions.update_settings(db, "set-1", {
+    row = await lifecycle.update_settings(db, "set-1", {
         "name": " Support ", "auto_read_enabled": True, "typing_enabled": False,
         "webhook_url": "http://93.184.215.14:8080/wa?key=abc", "webhook_events": ["message.received", "Connected"],
     }, settings=sharded, tenant_id=tenant_id, actor=ADMIN)
@@ -305,9 +305,9 @@ async def test_update_settings_validates_and_audits_the_changes(db: Db, redis: A
         "name": "Support", "auto_read_enabled": True, "webhook_url": "http://93.184.215.14:8080/…",
         "webhook_events": ["message.received", "connection.open"],
     }}
-    row = await sessions.update_settings(db, "set-1", {"webhook_events": "All"}, settings=sharded, actor=ADMIN)
+    row = await lifecycle.update_settings(db, "set-1", {"webhook_events": "All"}, settings=sharded, actor=ADMIN)
     assert row.webhook_events == ["*"]
-    row = await sessions.update_settings(db, "set-1", {"webhook_url": None}, settings=sharded, actor=ADMIN)
+    row = await lifecycle.update_settings(db, "set-1", {"webhook_url": None}, settings=sharded, actor=ADMIN)
     assert row.webhook_url is None
 
     bad: list[tuple[dict[str, Any], str]] = [
@@ -324,18 +324,18 @@ async def test_update_settings_validates_and_audits_the_changes(db: Db, redis: A
     ]
     for changes, field in bad:
         with pytest.raises(Invalid) as raised:
-            await sessions.update_settings(db, "set-1", changes, settings=sharded, actor=ADMIN)
+            await lifecycle.update_settings(db, "set-1", changes, settings=sharded, actor=ADMIN)
         assert field in raised.value.details, changes
-    after = await sessions.get_session(db, "set-1")
+    after = await lifecycle.get_session(db, "set-1")
     assert (after.name, after.webhook_events, after.status) == ("Support", ["*"], SessionStatus.STOPPED)
     with pytest.raises(OtherTenant):
-        await sessions.update_settings(db, "set-1", {"name": "x"}, settings=sharded, tenant_id=tenant_id + 1,
+        await lifecycle.update_settings(db, "set-1", {"name": "x"}, settings=sharded, tenant_id=tenant_id + 1,
                                        actor=ADMIN)
 
 
 async def test_rotate_token_replaces_the_hash(db: Db, redis: ArqRedis, sharded: Settings) -> None:
     created = await create(db, redis, sharded, session_id="rot-1")
-    token = await sessions.rotate_token(db, "rot-1", actor=ADMIN)
+    token = await lifecycle.rotate_token(db, "rot-1", actor=ADMIN)
     assert token != created.token
     async with db() as s:
         hashes = list(await s.scalars(select(WaSession.token_hash)))
@@ -353,21 +353,21 @@ async def test_list_sessions_filters_by_tenant_and_status(db: Db, redis: ArqRedi
         row = await s.get(WaSession, "a-2")
         assert row is not None
         row.status = SessionStatus.WORKING
-    assert {r.id for r in await sessions.list_sessions(db)} == {"a-1", "a-2", "b-1"}
-    assert {r.id for r in await sessions.list_sessions(db, tenant_id=one)} == {"a-1", "a-2"}
-    assert [r.id for r in await sessions.list_sessions(db, tenant_id=one, status="WORKING")] == ["a-2"]
-    assert [r.id for r in await sessions.list_sessions(db, status=SessionStatus.STOPPED)] in (["a-1", "b-1"],
+    assert {r.id for r in await lifecycle.list_sessions(db)} == {"a-1", "a-2", "b-1"}
+    assert {r.id for r in await lifecycle.list_sessions(db, tenant_id=one)} == {"a-1", "a-2"}
+    assert [r.id for r in await lifecycle.list_sessions(db, tenant_id=one, status="WORKING")] == ["a-2"]
+    assert [r.id for r in await lifecycle.list_sessions(db, status=SessionStatus.STOPPED)] in (["a-1", "b-1"],
                                                                                               ["b-1", "a-1"])
     with pytest.raises(Invalid):
-        await sessions.list_sessions(db, status="CONNECTED")
+        await lifecycle.list_sessions(db, status="CONNECTED")
 
 
 async def test_current_qr_reads_the_bridges_key(redis: ArqRedis) -> None:
-    assert await sessions.current_qr(redis, "qr-1") is None
+    assert await lifecycle.current_qr(redis, "qr-1") is None
     value = {"code": "2@abc,def,ghi", "expires_at": "2030-01-01T00:00:20+00:00"}
     await redis.set(qr_key("qr-1"), json.dumps(value), px=20_000)
     assert qr_key("qr-1") == "wagate:qr:qr-1"
-    assert await sessions.current_qr(redis, "qr-1") == value
-    assert await sessions.current_qr(redis, "qr-2") is None
+    assert await lifecycle.current_qr(redis, "qr-1") == value
+    assert await lifecycle.current_qr(redis, "qr-2") is None
     await redis.set(qr_key("qr-2"), b"not json")
-    assert await sessions.current_qr(redis, "qr-2") is None
+    assert await lifecycle.current_qr(redis, "qr-2") is None

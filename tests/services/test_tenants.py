@@ -12,9 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from wagate.db.enums import ActorType, Role, TenantStatus
 from wagate.db.models_identity import ApiKey, AuditLog, Tenant
 from wagate.errors import Conflict, Forbidden, Invalid, NotFound, OtherTenant
-from wagate.services import tenants
-from wagate.services.credentials import hash_token
-from wagate.services.sessions import Actor
+from wagate.services.identity import tenants
+from wagate.services.identity.credentials import hash_token
+from wagate.services.sessions.lifecycle import Actor
 
 Db = async_sessionmaker[AsyncSession]
 WIB = "Asia/Jakarta"

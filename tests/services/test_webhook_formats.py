@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from wagate.services import events
-from wagate.services.webhook_formats import gateway_events, names_wuzapi, render, wuzapi_names
+from wagate.services.webhooks.formats import gateway_events, names_wuzapi, render, wuzapi_names
 
 
 def _render(event: dict[str, object]) -> dict[str, object] | None:

@@ -12,8 +12,8 @@ from tests.services.webhook_receiver import ADMIN, webhook_settings
 from wagate.config import Settings
 from wagate.db.enums import DeliveryStatus
 from wagate.db.models_delivery import WebhookAttempt, WebhookDelivery
-from wagate.services import webhooks
-from wagate.services.webhook_records import AttemptRecord, AttemptRecords
+from wagate.services.webhooks import endpoints
+from wagate.services.webhooks.records import AttemptRecord, AttemptRecords
 
 N = 20
 
@@ -21,7 +21,7 @@ N = 20
 async def claimed_deliveries(db: Any, settings: Settings) -> list[int]:
     """N deliveries whose first attempt is being made (claimed, as `Delivery.attempt` leaves them)."""
     settings = webhook_settings(settings.data_dir.parent, settings.database_url, settings.redis_url or "")
-    webhook, _ = await webhooks.create_webhook(db, settings, ADMIN, {"url": "http://127.0.0.1:9/h", "events": "*"})
+    webhook, _ = await endpoints.create_webhook(db, settings, ADMIN, {"url": "http://127.0.0.1:9/h", "events": "*"})
     async with db() as session, session.begin():
         rows = [WebhookDelivery(webhook_id=webhook.id, event_id=f"evt_{n:024d}", event="message.sent", payload="{}",
                                 status=DeliveryStatus.DELIVERING, attempts=1) for n in range(N)]

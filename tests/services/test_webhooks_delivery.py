@@ -22,7 +22,8 @@ from tests.services.webhook_receiver import (
 )
 from wagate.config import Settings
 from wagate.db.enums import DeliveryStatus, SignatureScheme
-from wagate.services import events, webhooks
+from wagate.services import events
+from wagate.services.webhooks import endpoints
 
 
 @pytest.fixture
@@ -31,7 +32,7 @@ def hook_settings(tmp_path: Path, database_url: str, redis_url: str) -> Settings
 
 
 async def add_webhook(db: Any, settings: Settings, url: str, **data: Any) -> tuple[int, str]:
-    webhook, secret = await webhooks.create_webhook(db, settings, ADMIN, {"url": url, "events": "*", **data})
+    webhook, secret = await endpoints.create_webhook(db, settings, ADMIN, {"url": url, "events": "*", **data})
     return webhook.id, secret
 
 
@@ -121,10 +122,10 @@ async def test_exhausted_after_the_horizon_then_redelivered_one_and_in_bulk(
         tried = len(receiver.requests)
 
         receiver.status = 200
-        one = await webhooks.redeliver(db, arq_redis, ADMIN, exhausted[0].id)
+        one = await endpoints.redeliver(db, arq_redis, ADMIN, exhausted[0].id)
         [delivered] = await wait_deliveries(db, 1, status=DeliveryStatus.DELIVERED)
         assert delivered.id == one.id and delivered.attempts == exhausted[0].attempts + 1
-        assert await webhooks.redeliver_all(db, arq_redis, ADMIN, webhook_id, DeliveryStatus.EXHAUSTED) == 2
+        assert await endpoints.redeliver_all(db, arq_redis, ADMIN, webhook_id, DeliveryStatus.EXHAUSTED) == 2
         await wait_deliveries(db, 3, status=DeliveryStatus.DELIVERED)
     assert len(receiver.requests) == tried + 3
 

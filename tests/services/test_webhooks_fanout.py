@@ -24,8 +24,9 @@ from wagate.config import Settings
 from wagate.db.enums import DeliveryStatus
 from wagate.db.models_delivery import Webhook
 from wagate.db.models_whatsapp import WaSession
-from wagate.services import events, secrets_box, webhook_fanout, webhooks
-from wagate.services.webhook_delivery import sweep_deliveries
+from wagate.services import events
+from wagate.services.webhooks import endpoints, fanout, secrets_box
+from wagate.services.webhooks.delivery import sweep_deliveries
 
 URL = "http://127.0.0.1:9/hook"  # never called here: these tests stop before delivery
 
@@ -36,7 +37,7 @@ def hook_settings(tmp_path: Path, database_url: str, redis_url: str) -> Settings
 
 
 async def add(db: Any, settings: Settings, **data: Any) -> int:
-    webhook, _ = await webhooks.create_webhook(db, settings, ADMIN, {"url": URL, "events": "*", **data})
+    webhook, _ = await endpoints.create_webhook(db, settings, ADMIN, {"url": URL, "events": "*", **data})
     return webhook.id
 
 
@@ -47,8 +48,8 @@ async def publish(redis: ArqRedis, event: str, session: str | None, tenant_id: i
 
 
 async def read_all(redis: ArqRedis, consumer: str = "test") -> list[Any]:
-    await webhook_fanout.ensure_group(redis)
-    return await webhook_fanout.read_new(redis, consumer, block_ms=None)
+    await fanout.ensure_group(redis)
+    return await fanout.read_new(redis, consumer, block_ms=None)
 
 
 async def test_scoping_and_event_filters(db: Any, arq_redis: ArqRedis, hook_settings: Settings, rows: Rows) -> None:
@@ -65,7 +66,7 @@ async def test_scoping_and_event_filters(db: Any, arq_redis: ArqRedis, hook_sett
     e3 = await publish(arq_redis, "qr.generated", "s2", t2)
     e4 = await publish(arq_redis, "connection.open", None, None)
 
-    await webhook_fanout.process(db, arq_redis, hook_settings, await read_all(arq_redis))
+    await fanout.process(db, arq_redis, hook_settings, await read_all(arq_redis))
 
     got = {(d.webhook_id, d.event_id) for d in await deliveries(db)}
     assert got == {(everything, e) for e in (e1, e2, e3, e4)} | {(only_sent, e2), (tenant1, e1), (session2, e3)}
@@ -76,7 +77,7 @@ async def test_session_settings_act_as_a_session_webhook_with_a_stored_secret(
     await rows.session("s1", webhook_url=URL, webhook_events=["message.received"])
     wanted = await publish(arq_redis, "message.received", "s1", None)
     await publish(arq_redis, "message.sent", "s1", None)
-    await webhook_fanout.process(db, arq_redis, hook_settings, await read_all(arq_redis))
+    await fanout.process(db, arq_redis, hook_settings, await read_all(arq_redis))
 
     [delivery] = await deliveries(db)
     async with db() as s:
@@ -88,7 +89,7 @@ async def test_session_settings_act_as_a_session_webhook_with_a_stored_secret(
         session.webhook_url = None
         await s.commit()
     await publish(arq_redis, "message.received", "s1", None)
-    await webhook_fanout.process(db, arq_redis, hook_settings, await read_all(arq_redis))
+    await fanout.process(db, arq_redis, hook_settings, await read_all(arq_redis))
     assert len(await deliveries(db)) == 1  # settings cleared: the mirrored webhook is inactive
 
 
@@ -99,8 +100,8 @@ async def test_reading_twice_or_in_two_readers_writes_one_delivery_per_webhook_a
     ids = [await publish(arq_redis, "message.received", "s1", None) for _ in range(5)]
     entries = await read_all(arq_redis, "first")
 
-    assert await webhook_fanout.process(db, arq_redis, hook_settings, entries) == 10
-    assert await webhook_fanout.process(db, arq_redis, hook_settings, entries) == 0  # their jobs exist already
+    assert await fanout.process(db, arq_redis, hook_settings, entries) == 10
+    assert await fanout.process(db, arq_redis, hook_settings, entries) == 0  # their jobs exist already
     found = await deliveries(db)
     assert len(found) == 10 and {d.event_id for d in found} == set(ids)
     assert len(await arq_redis.zrange("wagate:queue:worker", 0, -1)) == 10
@@ -111,17 +112,17 @@ async def test_a_reader_killed_mid_batch_loses_nothing_and_a_flushed_redis_is_sw
     receiver = DummyReceiver()
     await receiver.start()
     try:
-        _, secret = await webhooks.create_webhook(db, hook_settings, ADMIN, {"url": receiver.url, "events": "*"})
+        _, secret = await endpoints.create_webhook(db, hook_settings, ADMIN, {"url": receiver.url, "events": "*"})
         ids = {await publish(arq_redis, "message.received", "s1", None) for _ in range(20)}
         # A reader takes the batch and dies before acknowledging it, with half of its deliveries written.
         taken = await read_all(arq_redis, "dead-reader")
-        await webhook_fanout.fan_out(db, arq_redis, hook_settings, webhook_fanout._parse(taken[:10])[0])
-        assert await arq_redis.xpending(events.EVENT_STREAM, webhook_fanout.GROUP) == {
-            **await arq_redis.xpending(events.EVENT_STREAM, webhook_fanout.GROUP), "pending": 20}
+        await fanout.fan_out(db, arq_redis, hook_settings, fanout._parse(taken[:10])[0])
+        assert await arq_redis.xpending(events.EVENT_STREAM, fanout.GROUP) == {
+            **await arq_redis.xpending(events.EVENT_STREAM, fanout.GROUP), "pending": 20}
         # Redis is flushed before any job ran: the queued jobs are gone, the rows are not.
-        claimed = await webhook_fanout.claim_stale(arq_redis, "live-reader", min_idle_ms=0)
+        claimed = await fanout.claim_stale(arq_redis, "live-reader", min_idle_ms=0)
         assert len(claimed) == 20
-        await webhook_fanout.process(db, arq_redis, hook_settings, claimed[:15])  # crashes again after 15
+        await fanout.process(db, arq_redis, hook_settings, claimed[:15])  # crashes again after 15
         valkey.flushall()
         assert await sweep_deliveries(db, arq_redis, grace_s=0) == 15  # the written ones are re-enqueued
         # The stream went with the flush; the rest of the events were only in Redis (see the README).
@@ -142,7 +143,7 @@ async def test_the_worker_started_after_events_delivers_them_and_never_logs_a_se
     receiver = DummyReceiver()
     await receiver.start()
     try:
-        _, secret = await webhooks.create_webhook(db, hook_settings, ADMIN, {"url": receiver.url, "events": "*"})
+        _, secret = await endpoints.create_webhook(db, hook_settings, ADMIN, {"url": receiver.url, "events": "*"})
         async with db() as s:
             stored = (await s.scalars(select(Webhook.secret_encrypted))).one()
         assert secret not in stored and secrets_box.decrypt(hook_settings.encryption_key, stored) == secret

@@ -14,7 +14,7 @@ from tests.services.test_webhooks_delivery import add_webhook, publish
 from tests.services.webhook_receiver import DummyReceiver, running_worker, wait_deliveries, webhook_settings
 from wagate.db.enums import DeliveryStatus
 from wagate.queue.names import WORKER_QUEUE
-from wagate.services.webhook_delivery import DELIVER_JOB
+from wagate.services.webhooks.delivery import DELIVER_JOB
 
 EVENTS = 60
 

@@ -28,7 +28,7 @@ from tests.services.webhook_receiver import (
 )
 from wagate.config import Settings
 from wagate.db.enums import DeliveryStatus, SignatureScheme
-from wagate.services.webhook_delivery import retry_gap
+from wagate.services.webhooks.delivery import retry_gap
 
 
 class Highest(random.Random):

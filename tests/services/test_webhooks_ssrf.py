@@ -15,9 +15,10 @@ from tests.services.webhook_receiver import ADMIN, DummyReceiver, wait_deliverie
 from wagate.config import Settings
 from wagate.db.enums import DeliveryStatus
 from wagate.errors import Invalid
-from wagate.services import events, webhook_fanout, webhooks
-from wagate.services.ssrf import GuardedResolver
-from wagate.services.webhook_delivery import Delivery, HostSlots, Outcome
+from wagate.services import events
+from wagate.services.webhooks import endpoints, fanout
+from wagate.services.webhooks.delivery import Delivery, HostSlots, Outcome
+from wagate.services.webhooks.ssrf import GuardedResolver
 
 REFUSED = {
     "http://169.254.10.1/hook": "link-local",
@@ -64,7 +65,7 @@ def strict(tmp_path: Path, database_url: str, redis_url: str) -> Settings:
 @pytest.mark.parametrize(("url", "reason"), REFUSED.items())
 async def test_each_refused_kind_at_create(db: Any, strict: Settings, url: str, reason: str) -> None:
     with pytest.raises(Invalid) as refused:
-        await webhooks.create_webhook(db, strict, ADMIN, {"url": url, "events": "*"})
+        await endpoints.create_webhook(db, strict, ADMIN, {"url": url, "events": "*"})
     assert reason in refused.value.details["url"][0]
     if reason in ("loopback", "private"):  # the one refusal a setting lifts says which
         assert "WEBHOOK_ALLOW_PRIVATE=true" in refused.value.details["url"][0]
@@ -74,21 +75,21 @@ async def test_each_refused_kind_at_create(db: Any, strict: Settings, url: str, 
 async def test_private_only_with_the_flag_and_never_link_local_or_metadata(db: Any, strict: Settings) -> None:
     allowing = strict.replace(webhook_allow_private=True)
     for url in ("http://127.0.0.1:8080/hook", "http://10.1.2.3/hook", "http://[fd12::1]/hook"):
-        await webhooks.create_webhook(db, allowing, ADMIN, {"url": url, "events": "*"})
+        await endpoints.create_webhook(db, allowing, ADMIN, {"url": url, "events": "*"})
     for url in ("http://169.254.169.254/", "http://[fe80::1]/", "http://metadata.google.internal/"):
         with pytest.raises(Invalid):
-            await webhooks.create_webhook(db, allowing, ADMIN, {"url": url, "events": "*"})
+            await endpoints.create_webhook(db, allowing, ADMIN, {"url": url, "events": "*"})
 
 
 async def test_names_are_checked_by_what_they_resolve_to_at_create_and_update(db: Any, strict: Settings) -> None:
     dns = TableResolver({"hooks.example.com": "93.184.216.34", "internal.example.com": "10.0.0.5"})
-    webhook, _ = await webhooks.create_webhook(db, strict, ADMIN, {"url": "https://hooks.example.com/in",
+    webhook, _ = await endpoints.create_webhook(db, strict, ADMIN, {"url": "https://hooks.example.com/in",
                                                                    "events": "*"}, resolver=dns)
     with pytest.raises(Invalid):
-        await webhooks.create_webhook(db, strict, ADMIN, {"url": "https://internal.example.com/in", "events": "*"},
+        await endpoints.create_webhook(db, strict, ADMIN, {"url": "https://internal.example.com/in", "events": "*"},
                                       resolver=dns)
     with pytest.raises(Invalid):
-        await webhooks.update_webhook(db, strict, ADMIN, webhook.id, {"url": "https://internal.example.com/in"},
+        await endpoints.update_webhook(db, strict, ADMIN, webhook.id, {"url": "https://internal.example.com/in"},
                                       resolver=dns)
 
 
@@ -99,11 +100,11 @@ async def test_a_name_that_rebinds_after_create_is_refused_at_delivery_and_the_c
     settings = webhook_settings(tmp_path, database_url, redis_url, WEBHOOK_ALLOW_PRIVATE="false")
     dns = TableResolver({"hooks.example.com": "93.184.216.34"})
     url = f"http://hooks.example.com:{receiver.port}/hook"
-    await webhooks.create_webhook(db, settings, ADMIN, {"url": url, "events": "*"}, resolver=dns)
+    await endpoints.create_webhook(db, settings, ADMIN, {"url": url, "events": "*"}, resolver=dns)
     dns.table["hooks.example.com"] = "127.0.0.1"  # the attacker's DNS now points at the gateway's own machine
     await events.publish(arq_redis, None, events.envelope("message.received", None, {}))
-    await webhook_fanout.ensure_group(arq_redis)
-    await webhook_fanout.process(db, arq_redis, settings, await webhook_fanout.read_new(arq_redis, "t", block_ms=None))
+    await fanout.ensure_group(arq_redis)
+    await fanout.process(db, arq_redis, settings, await fanout.read_new(arq_redis, "t", block_ms=None))
 
     connector = aiohttp.TCPConnector(resolver=GuardedResolver(allow_private=False, inner=dns), use_dns_cache=False)
     async with aiohttp.ClientSession(connector=connector) as http:

@@ -18,8 +18,8 @@ from wagate.db.enums import DeliveryStatus
 from wagate.db.models_delivery import WebhookDelivery
 from wagate.db.types import utcnow
 from wagate.observability import stalls
-from wagate.services import webhooks
-from wagate.services.webhook_delivery import LATE_AFTER_S
+from wagate.services.webhooks import endpoints
+from wagate.services.webhooks.delivery import LATE_AFTER_S
 from workers import webhook_jobs
 
 
@@ -40,7 +40,8 @@ async def delivery_due(db: Any, webhook_id: int, seconds_ago: float) -> int:
 
 async def test_a_delivery_late_past_the_bound_is_reported_and_its_job_enqueued_again(
         db: Any, arq_redis: ArqRedis, hook_settings: Settings) -> None:
-    webhook, _ = await webhooks.create_webhook(db, hook_settings, ADMIN, {"url": "http://127.0.0.1:9/h", "events": "*"})
+    webhook, _ = await endpoints.create_webhook(db, hook_settings, ADMIN,
+                                                {"url": "http://127.0.0.1:9/h", "events": "*"})
     ctx = {"db": db, "redis": arq_redis}
     await delivery_due(db, webhook.id, 30)  # due, not late: swept, not reported
     assert await webhook_jobs.webhook_sweep(ctx) == 1

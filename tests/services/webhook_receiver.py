@@ -26,7 +26,7 @@ from tests.workers import running_in_loop
 from wagate.config import Settings
 from wagate.db.enums import ActorType
 from wagate.db.models_delivery import WebhookDelivery
-from wagate.services import webhooks
+from wagate.services.webhooks import endpoints
 from workers.worker import create_worker
 
 REPLAY_WINDOW_S = 300
@@ -125,7 +125,7 @@ class SystemActor:
     actor_id: str | None = "tests"
 
 
-ADMIN = webhooks.Caller(SystemActor())
+ADMIN = endpoints.Caller(SystemActor())
 
 
 @asynccontextmanager

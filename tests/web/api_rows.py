@@ -13,7 +13,7 @@ from wagate.db.enums import Role, SessionStatus
 from wagate.db.models_identity import ApiKey, AuditLog, Tenant
 from wagate.db.models_whatsapp import Message, WaSession
 from wagate.queue.names import bridge_queue
-from wagate.services.credentials import hash_token, new_api_key
+from wagate.services.identity.credentials import hash_token, new_api_key
 
 Db = async_sessionmaker[AsyncSession]
 

@@ -19,7 +19,7 @@ from wagate.db.enums import Role, TenantStatus
 from wagate.db.models_identity import ApiKey, Tenant, User
 from wagate.db.models_whatsapp import WaSession
 from wagate.logging import configure_logging
-from wagate.services.credentials import hash_token, new_api_key
+from wagate.services.identity.credentials import hash_token, new_api_key
 from wagate.web.app import create_app
 
 PASSWORD = "correct horse battery"

@@ -11,9 +11,9 @@ from tests.fixtures import make_settings
 from wagate.config import Settings
 from wagate.db.enums import ActorType, SessionStatus
 from wagate.db.models_whatsapp import WaSession
-from wagate.services import tenants
-from wagate.services.credentials import hash_token, new_token
-from wagate.services.sessions import Actor
+from wagate.services.identity import tenants
+from wagate.services.identity.credentials import hash_token, new_token
+from wagate.services.sessions.lifecycle import Actor
 
 Db = async_sessionmaker[AsyncSession]
 SCOPED_A = "key-of-service-a-0123456789"

@@ -18,7 +18,7 @@ from tests.web.identities import PASSWORD, ClientFactory, add_key, add_user, bea
 from wagate.config import Settings
 from wagate.db.enums import Role
 from wagate.db.models_identity import AuditLog, RefreshToken, User
-from wagate.services.credentials import hash_password
+from wagate.services.identity.credentials import hash_password
 
 Session = async_sessionmaker[AsyncSession]
 

@@ -16,8 +16,9 @@ from tests.web.tenancy import Db, reseller_settings, session, tenant
 from wagate.config import Settings
 from wagate.db.enums import ActorType, SessionStatus
 from wagate.db.models_whatsapp import Contact
-from wagate.services import registry, tenants
-from wagate.services.sessions import Actor
+from wagate.services.identity import tenants
+from wagate.services.sessions import registry
+from wagate.services.sessions.lifecycle import Actor
 from wagate.web.keys import REDIS
 
 SESSION_KEYS = {"session_id", "session_name", "status", "connected", "phone", "jid", "push_name", "platform",

@@ -16,7 +16,8 @@ from wagate.db.enums import ActorType, BroadcastStatus, DeliveryStatus, Directio
 from wagate.db.models_delivery import Broadcast, Webhook, WebhookDelivery
 from wagate.db.models_identity import ApiKey, AuditLog
 from wagate.db.models_whatsapp import Message
-from wagate.services import key_requests, metrics
+from wagate.services.identity import key_requests
+from wagate.services.operations import metrics
 from wagate.web.app import redis_client
 from wagate.web.keys import KEY_USAGE
 

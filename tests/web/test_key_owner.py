@@ -19,7 +19,7 @@ from tests.web.identities import add_user, bearer, login
 from tests.web.tenancy import Db
 from wagate.config import Settings
 from wagate.db.enums import Role
-from wagate.services import key_cache
+from wagate.services.identity import key_cache
 from wagate.web.keys import REDIS
 
 

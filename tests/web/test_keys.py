@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tests.web.identities import add_user, bearer, log_text, login
 from wagate.db.enums import Role
 from wagate.db.models_identity import ApiKey, AuditLog
-from wagate.services.credentials import hash_token
+from wagate.services.identity.credentials import hash_token
 from wagate.web.keys import KEY_USAGE
 
 Session = async_sessionmaker[AsyncSession]

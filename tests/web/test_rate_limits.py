@@ -196,7 +196,7 @@ async def test_concurrent_ban_checks_share_a_round_trip_and_each_sees_the_bans_s
     from redis.asyncio import Redis
 
     from tests.fixtures import make_settings
-    from wagate.services.limiter import BAN_KEY, Limiter
+    from wagate.services.operations.limiter import BAN_KEY, Limiter
 
     limiter = Limiter.from_settings(make_settings(tmp_path, REDIS_URL=redis_url))
     redis = Redis.from_url(redis_url)

@@ -24,7 +24,7 @@ from tests.web.identities import (
 )
 from wagate.db.enums import Role, TenantStatus
 from wagate.db.models_identity import ApiKey
-from wagate.services.principal import PERMISSIONS, Permission
+from wagate.services.identity.principal import PERMISSIONS, Permission
 from wagate.web.auth import (
     principal,
     require,

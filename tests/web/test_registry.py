@@ -19,11 +19,11 @@ from tests.web.spec import assert_documented
 from tests.web.tenancy import Db, reseller_settings
 from wagate.config import Settings
 from wagate.db.enums import ActorType, Role
-from wagate.services import registry, sessions
+from wagate.services.sessions import lifecycle, registry
 from wagate.web.app import create_app
 from wagate.web.keys import REDIS
 
-ADMIN = sessions.Actor(ActorType.SYSTEM, "tests")
+ADMIN = lifecycle.Actor(ActorType.SYSTEM, "tests")
 TOKEN = "registry-token-0123456789"
 
 
@@ -39,9 +39,9 @@ def basic(user: str, password: str) -> dict[str, str]:
 
 async def test_the_file_follows_create_rotate_delete(client: TestClient, db: Db, settings: Settings) -> None:
     redis: ArqRedis = client.app[REDIS]
-    one = await sessions.create_session(db, redis, settings, tenant_id=None, session_id="dev-1", name="One",
+    one = await lifecycle.create_session(db, redis, settings, tenant_id=None, session_id="dev-1", name="One",
                                         auto_connect=False, actor=ADMIN)
-    two = await sessions.create_session(db, redis, settings, tenant_id=None, session_id="dev-2", name="Two",
+    two = await lifecycle.create_session(db, redis, settings, tenant_id=None, session_id="dev-2", name="Two",
                                         auto_connect=False, actor=ADMIN)
     path = settings.registry_file
     entries = json.loads(path.read_text())
@@ -50,10 +50,10 @@ async def test_the_file_follows_create_rotate_delete(client: TestClient, db: Db,
         ("dev-1", one.token, one.token), ("dev-2", two.token, two.token)]
     assert entries[0]["createdAt"].endswith("Z") and len(entries[0]["createdAt"]) == 24
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    rotated = await sessions.rotate_token(db, "dev-1", actor=ADMIN, settings=settings)
+    rotated = await lifecycle.rotate_token(db, "dev-1", actor=ADMIN, settings=settings)
     after = {e["sessionId"]: e for e in json.loads(path.read_text())}
     assert after["dev-1"]["token"] == rotated != one.token and after["dev-1"]["createdAt"] == entries[0]["createdAt"]
-    await sessions.delete_session(db, redis, settings, "dev-2", actor=ADMIN)
+    await lifecycle.delete_session(db, redis, settings, "dev-2", actor=ADMIN)
     assert [e["sessionId"] for e in json.loads(path.read_text())] == ["dev-1"]
     assert [p.name for p in path.parent.iterdir() if p.name.endswith(".tmp")] == []  # no temp file left behind
 

@@ -11,8 +11,8 @@ from aiohttp.test_utils import TestClient
 from tests.web.api_rows import Db, Rows, queued
 from wagate.db.enums import Role, SessionStatus
 from wagate.db.models_whatsapp import WaSession
-from wagate.services.credentials import hash_token
 from wagate.services.events import EVENT_STREAM
+from wagate.services.identity.credentials import hash_token
 from wagate.web.keys import REDIS
 
 

@@ -18,7 +18,7 @@ from wagate.db.enums import ActorType, Direction, SessionStatus
 from wagate.db.models_whatsapp import Message
 from wagate.queue import jobs
 from wagate.queue.names import bridge_queue
-from wagate.services import sessions
+from wagate.services.sessions import lifecycle
 from wagate.web.app import create_app
 from wagate.web.keys import REDIS
 from workers.bridge import create_bridge
@@ -30,8 +30,8 @@ SESSION = "sim-1"
 @pytest.fixture
 async def linked(client: TestClient, db: Db, settings: Settings) -> str:
     """A session row for the routes to act on (the bridge is not running: jobs stay queued for inspection)."""
-    await sessions.create_session(db, client.app[REDIS], settings, tenant_id=None, session_id=SESSION, name="Sim",
-                                  auto_connect=False, actor=sessions.Actor(ActorType.SYSTEM, "test"))
+    await lifecycle.create_session(db, client.app[REDIS], settings, tenant_id=None, session_id=SESSION, name="Sim",
+                                  auto_connect=False, actor=lifecycle.Actor(ActorType.SYSTEM, "test"))
     return SESSION
 
 
@@ -139,7 +139,7 @@ async def test_not_on_whatsapp_reaches_every_shard(aiohttp_client: Any, settings
     assert sorted(answer["data"]["job_ids"]) == sorted(job_id for _, job_id, _ in found)
     for _, _, job in found:
         assert job.function == jobs.SIMULATOR_CONTROL
-        assert job.args == (sessions.EVERY_SESSION, "set_not_on_whatsapp", {"phone": "14155552671", "not_on": True})
+        assert job.args == (lifecycle.EVERY_SESSION, "set_not_on_whatsapp", {"phone": "14155552671", "not_on": True})
 
     response = await client.post("/simulator/not-on-whatsapp", json={"phone": "14155552671", "not_on": False})
     assert response.status == 202
@@ -149,8 +149,8 @@ async def test_not_on_whatsapp_reaches_every_shard(aiohttp_client: Any, settings
 
 async def test_routes_are_absent_with_the_real_transport(aiohttp_client: Any, settings: Settings, db: Db) -> None:
     client: TestClient = await aiohttp_client(create_app(settings.replace(wa_transport="neonize")))
-    await sessions.create_session(db, client.app[REDIS], settings, tenant_id=None, session_id=SESSION, name="Real",
-                                  auto_connect=False, actor=sessions.Actor(ActorType.SYSTEM, "test"))
+    await lifecycle.create_session(db, client.app[REDIS], settings, tenant_id=None, session_id=SESSION, name="Real",
+                                  auto_connect=False, actor=lifecycle.Actor(ActorType.SYSTEM, "test"))
     for path in (f"/simulator/sessions/{SESSION}/scan", f"/simulator/sessions/{SESSION}/unlink",
                  "/simulator/not-on-whatsapp"):
         response = await client.post(path, json={"phone": "6281234567890"})
@@ -176,20 +176,20 @@ async def test_a_person_links_and_messages_a_session_through_a_real_bridge(
     client: TestClient = await aiohttp_client(create_app(fast))
     bridge = await start_in_loop(create_bridge(fast, 0, handle_signals=False), lambda w: "bridge" in w.ctx)
     try:
-        await sessions.create_session(db, client.app[REDIS], fast, tenant_id=None, session_id="e2e", name="E2E",
-                                      actor=sessions.Actor(ActorType.SYSTEM, "test"))
-        qr = await until(lambda: sessions.current_qr(client.app[REDIS], "e2e"))
+        await lifecycle.create_session(db, client.app[REDIS], fast, tenant_id=None, session_id="e2e", name="E2E",
+                                      actor=lifecycle.Actor(ActorType.SYSTEM, "test"))
+        qr = await until(lambda: lifecycle.current_qr(client.app[REDIS], "e2e"))
         scan = {"phone": "6281111111111", "code": qr["code"]}  # exactly the code the API would show
         response = await client.post("/simulator/sessions/e2e/scan", json=scan)
         assert response.status == 202
         assert (await response.json())["data"]["done"] is True  # the bridge answered: the phone scanned
 
         async def status() -> SessionStatus | None:
-            row = await sessions.get_session(db, "e2e")
+            row = await lifecycle.get_session(db, "e2e")
             return row.status if row.status == SessionStatus.WORKING else None
 
         await until(status)
-        assert await sessions.current_qr(client.app[REDIS], "e2e") is None  # gone once linked
+        assert await lifecycle.current_qr(client.app[REDIS], "e2e") is None  # gone once linked
         response = await client.post("/simulator/sessions/e2e/inbound", json={"from": "6282222222222", "text": "halo"})
         assert response.status == 202
 
@@ -210,8 +210,8 @@ async def test_a_phone_action_that_cannot_happen_is_409_with_the_reason(
     client: TestClient = await aiohttp_client(create_app(settings))
     bridge = await start_in_loop(create_bridge(settings, 0, handle_signals=False), lambda w: "bridge" in w.ctx)
     try:
-        await sessions.create_session(db, client.app[REDIS], settings, tenant_id=None, session_id="idle",
-                                      name="Idle", auto_connect=False, actor=sessions.Actor(ActorType.SYSTEM, "test"))
+        await lifecycle.create_session(db, client.app[REDIS], settings, tenant_id=None, session_id="idle",
+                                      name="Idle", auto_connect=False, actor=lifecycle.Actor(ActorType.SYSTEM, "test"))
         response = await client.post("/simulator/sessions/idle/scan", json={})
         assert response.status == 409, await response.text()
         answer = await response.json()

@@ -35,9 +35,9 @@ from wagate.db.enums import (
 from wagate.db.models_delivery import Broadcast, Webhook, WebhookDelivery
 from wagate.db.models_identity import ApiKey, Tenant, User
 from wagate.db.models_whatsapp import Message, WaSession
-from wagate.services import secrets_box
-from wagate.services.credentials import new_api_key
-from wagate.services.principal import PERMISSIONS, Permission
+from wagate.services.identity.credentials import new_api_key
+from wagate.services.identity.principal import PERMISSIONS, Permission
+from wagate.services.webhooks import secrets_box
 from wagate.web import openapi
 
 MARK = "zq7x"  # in every name and id of tenant B's things: an answer carrying it carries B's data

@@ -15,7 +15,7 @@ from wagate.db.enums import DeliveryStatus, Role
 from wagate.db.models_delivery import Webhook
 from wagate.db.models_identity import ApiKey, AuditLog
 from wagate.logging import configure_logging
-from wagate.services.credentials import new_api_key
+from wagate.services.identity.credentials import new_api_key
 from wagate.web.app import create_app
 from wagate.web.routes import webhooks as webhook_routes
 

@@ -1,7 +1,7 @@
 """Every bridge of a shard keeps claiming: orphaned sessions are taken over, and the shard's sessions spread fairly.
 
 There is no primary and no standby. Each `CLAIM_EVERY_S` (and at once when another bridge hands sessions over)
-a bridge reads which of its shard's sessions should run and who holds their leases (`wagate.services.drivers`):
+a bridge reads which of its shard's sessions should run and who holds their leases (`wagate.services.sessions.drivers`):
 
 - an orphaned session (no lease, or a lease whose holder is no live bridge) is started here if this bridge
   drives fewer than its fair share (the shard's sessions over its live bridges, rounded up); one still orphaned
@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from wagate.bridge.leases import LeaseHeld, SessionLeases, holder_is_gone
 from wagate.db.enums import SessionStatus
 from wagate.queue.names import shard_of
-from wagate.services import drivers
+from wagate.services.sessions import drivers
 
 log = structlog.get_logger(__name__)
 

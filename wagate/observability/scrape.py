@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from wagate.db import figures
 from wagate.db.enums import SessionStatus
 from wagate.queue.names import WORKER_QUEUE, bridge_queue
-from wagate.services import drivers
+from wagate.services.sessions import drivers
 
 log = structlog.get_logger(__name__)
 

@@ -12,9 +12,9 @@ from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
 from wagate.db.enums import BroadcastStatus, RecipientStatus
 from wagate.db.models_delivery import Broadcast
-from wagate.services.broadcasts import MAX_NAME, MAX_PAGE_SIZE, MEDIA_TYPES
-from wagate.services.broadcasts import Page as ServicePage
-from wagate.services.messaging import MAX_TEXT_CHARS
+from wagate.services.broadcasts.campaigns import MAX_NAME, MAX_PAGE_SIZE, MEDIA_TYPES
+from wagate.services.broadcasts.campaigns import Page as ServicePage
+from wagate.services.messaging.sending import MAX_TEXT_CHARS
 from wagate.session_ids import SessionIdField
 
 ALIASES = {"message": "template", "schedule_at": "start_at", "session_id": "session"}

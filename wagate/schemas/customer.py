@@ -15,10 +15,10 @@ from marshmallow import Schema, ValidationError, fields, validate
 from wagate.db.enums import Direction, MessageStatus
 from wagate.db.models_whatsapp import WaSession
 from wagate.schemas.credentials import status_view
-from wagate.services.messaging import MAX_PAGE_SIZE
-from wagate.services.sessions import is_expired
-from wagate.services.tenants import TenantView
-from wagate.services.webhook_formats import names_wuzapi
+from wagate.services.identity.tenants import TenantView
+from wagate.services.messaging.sending import MAX_PAGE_SIZE
+from wagate.services.sessions.lifecycle import is_expired
+from wagate.services.webhooks.formats import names_wuzapi
 from wagate.session_ids import SessionIdField
 
 OPTION_FIELDS = ("expiration_sec", "history")

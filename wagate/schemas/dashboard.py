@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from wagate.services.metrics import RANGES
+from wagate.services.operations.metrics import RANGES
 
 
 class ChartsQuerySchema(Schema):

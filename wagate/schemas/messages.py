@@ -13,8 +13,7 @@ from zoneinfo import ZoneInfo
 from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
 from wagate.db.enums import Direction, MessageStatus, MessageType, Priority
-from wagate.services.messaging import MAX_PAGE_SIZE
-from wagate.services.send_drafts import (
+from wagate.services.messaging.drafts import (
     MAX_CAPTION_CHARS,
     MAX_LOCATION_TEXT,
     MAX_RECIPIENTS,
@@ -22,6 +21,7 @@ from wagate.services.send_drafts import (
     MAX_TEXT_CHARS,
     SENDABLE_TYPES,
 )
+from wagate.services.messaging.sending import MAX_PAGE_SIZE
 from wagate.session_ids import SessionIdField
 
 ALIASES = {"phone": "to", "text": "message"}

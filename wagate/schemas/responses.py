@@ -20,7 +20,7 @@ from wagate.schemas.messages import MessageSchema
 from wagate.schemas.sessions import SessionSchema
 from wagate.schemas.tenants import KeyInfoSchema
 from wagate.schemas.tenants import UserSchema as TenantUserSchema
-from wagate.services.broadcast_progress import Progress
+from wagate.services.broadcasts.progress import Progress
 
 ANY: dict[str, Any] = {"metadata": {"description": "any JSON value"}}
 

@@ -1,7 +1,7 @@
 """Bodies, queries and answers of the internal reseller API (`/internal/*`, seeds 001 and 002).
 
 `expires_at` takes an ISO 8601 date-time (a zone, or none: then it is wall-clock time in the gateway's
-TIMEZONE), a bare date (the end of that day there), or null (no expiry); see wagate.services.tenants.
+TIMEZONE), a bare date (the end of that day there), or null (no expiry); see wagate.services.identity.tenants.
 Optional body fields that are left out are left unchanged on an upsert or update.
 """
 
@@ -12,8 +12,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from wagate.services.sessions import is_expired
-from wagate.services.tenants import MAX_PAGE_SIZE, TenantView
+from wagate.services.identity.tenants import MAX_PAGE_SIZE, TenantView
+from wagate.services.sessions.lifecycle import is_expired
 
 _SOURCE = validate.Length(min=1, max=100)
 _COUNT = validate.Range(min=0, max=2**53)

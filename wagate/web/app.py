@@ -13,7 +13,7 @@ from arq.connections import ArqRedis
 from wagate.config import Settings
 from wagate.db.engine import create_engine, create_sessionmaker
 from wagate.redis_connect import queue_client
-from wagate.services.send_intake import SendIntake
+from wagate.services.messaging.intake import SendIntake
 from wagate.web import auth as web_auth
 from wagate.web import edge, limits, middlewares, serve
 from wagate.web.database_outage import DatabaseOutage

@@ -26,9 +26,9 @@ from aiohttp import web
 from wagate.errors import Forbidden, Unauthorized
 from wagate.logging import security_log
 from wagate.observability import metrics
-from wagate.services import auth, key_cache
-from wagate.services.limiter import Decision
-from wagate.services.principal import Permission, Principal, PrincipalKind
+from wagate.services.identity import auth, key_cache
+from wagate.services.identity.principal import Permission, Principal, PrincipalKind
+from wagate.services.operations.limiter import Decision
 from wagate.web.keys import DB, KEY_USAGE, LIMITER, PRINCIPAL, REDIS, SETTINGS
 from wagate.web.limits import Handler, rate_limited, too_many, with_headers
 from wagate.web.middlewares import deny, ip_of, json_error
@@ -42,7 +42,7 @@ _REQUIRED = "__wagate_permissions__"  # set by `require` on its wrapper, read by
 
 
 async def key_cache_context(app: web.Application) -> AsyncIterator[None]:
-    """Hear every process's key changes for as long as the app runs (see `wagate.services.key_cache`)."""
+    """Hear every process's key changes for as long as the app runs (see `wagate.services.identity.key_cache`)."""
     stop = asyncio.Event()
     listener = asyncio.create_task(key_cache.listen(app[REDIS], stop), name="key-cache-listener")
     yield

@@ -9,10 +9,10 @@ from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from wagate.config import Settings
-from wagate.services.api_keys import KeyUsage
-from wagate.services.limiter import Limiter
-from wagate.services.principal import Principal
-from wagate.services.send_intake import SendIntake
+from wagate.services.identity.api_keys import KeyUsage
+from wagate.services.identity.principal import Principal
+from wagate.services.messaging.intake import SendIntake
+from wagate.services.operations.limiter import Limiter
 from wagate.web.database_outage import DatabaseOutage
 from wagate.web.event_hub import EventHub
 

@@ -19,8 +19,8 @@ from aiohttp import web
 from wagate.errors import Unauthorized
 from wagate.logging import security_log
 from wagate.observability import metrics
-from wagate.services.api_keys import KeyUsage
-from wagate.services.limiter import ROUTE_LIMITS, Decision, Limiter
+from wagate.services.identity.api_keys import KeyUsage
+from wagate.services.operations.limiter import ROUTE_LIMITS, Decision, Limiter
 from wagate.web.keys import DB, KEY_USAGE, LIMITER, PRINCIPAL, REDIS, SETTINGS
 from wagate.web.middlewares import ip_of, json_error
 

@@ -21,8 +21,8 @@ from wagate.db.models_identity import AUDIT_DENIED
 from wagate.errors import Forbidden, OtherTenant, RateLimited, WAGateError, too_large_message
 from wagate.logging import security_log
 from wagate.observability import metrics
-from wagate.services import audit
-from wagate.services.principal import Principal
+from wagate.services.identity.principal import Principal
+from wagate.services.operations import audit
 from wagate.web import database_outage
 from wagate.web.error_details import field_messages
 from wagate.web.keys import DATABASE_OUTAGE, DB, PRINCIPAL, SETTINGS

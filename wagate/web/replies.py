@@ -14,9 +14,9 @@ from marshmallow.utils import missing
 
 from wagate.db.enums import SessionStatus
 from wagate.errors import Invalid
-from wagate.services import sessions
-from wagate.services.principal import Principal
-from wagate.services.sessions import Actor
+from wagate.services.identity.principal import Principal
+from wagate.services.sessions import lifecycle
+from wagate.services.sessions.lifecycle import Actor
 from wagate.web.auth import PRINCIPAL
 from wagate.web.keys import DB
 from wagate.web.middlewares import CLIENT_IP
@@ -131,7 +131,7 @@ async def chosen_session(request: web.Request, session_id: str | None, *, status
     """
     if session_id is not None:
         return session_id
-    rows = await sessions.list_sessions(request.app[DB], tenant_id=tenant_of(request), status=status)
+    rows = await lifecycle.list_sessions(request.app[DB], tenant_id=tenant_of(request), status=status)
     if len(rows) == 1:
         return rows[0].id
     which = f"{status} " if status is not None else ""

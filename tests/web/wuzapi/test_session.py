@@ -18,7 +18,7 @@ from wagate.config import Settings
 from wagate.db.enums import SessionStatus
 from wagate.db.models_identity import Tenant
 from wagate.queue.names import qr_key
-from wagate.services import sessions
+from wagate.services.sessions import lifecycle
 from wagate.web.keys import REDIS
 
 
@@ -90,7 +90,7 @@ async def test_connect_subscribes_and_is_capped_by_max_sessions(client: TestClie
     answer = await wz(client, "POST", "/wa/session/connect", token, 200,
                       data='{"Subscribe":["Message","ReadReceipt","Bogus"],"Immediate":true}')
     assert answer["data"] == {"details": "Connected!", "events": "Message,ReadReceipt", "jid": "", "webhook": ""}
-    row = await sessions.get_session(db, "s1")
+    row = await lifecycle.get_session(db, "s1")
     assert row.webhook_events == ["message.received", "message.delivered", "message.read"]
     assert (row.settings or {}).get("webhook_format") == "wuzapi"
     # Already running (the row stands in for the bridge): wuzapi's "Already Connected".
@@ -133,7 +133,7 @@ async def test_connect_waits_for_whatsapp_and_pairs_by_phone(client: TestClient,
         answer = await wz(client, "POST", "/wa/session/connect", token, 200,
                           data='{"Subscribe":["Message"],"Immediate":false}')
         assert answer["data"]["events"] == "Message"
-        assert (await sessions.get_session(db, "s1")).status == SessionStatus.SCAN_QR_CODE  # waited for the QR
+        assert (await lifecycle.get_session(db, "s1")).status == SessionStatus.SCAN_QR_CODE  # waited for the QR
         assert (await wz(client, "GET", "/wa/session/qr", token, 200))["data"]["QRCode"].startswith("data:image/png")
         await wz(client, "POST", "/wa/session/pairphone", paired, 400, data="{}")
         code = (await wz(client, "POST", "/wa/session/pairphone", paired, 200,

@@ -15,8 +15,10 @@ from tests.web.wuzapi.calls import wz
 from wagate.config import Settings
 from wagate.db.enums import DeliveryStatus, Role
 from wagate.db.models_identity import ApiKey
-from wagate.services import events, secrets_box, sessions
-from wagate.services.credentials import new_api_key
+from wagate.services import events
+from wagate.services.identity.credentials import new_api_key
+from wagate.services.sessions import lifecycle
+from wagate.services.webhooks import secrets_box
 from wagate.web.keys import REDIS
 
 
@@ -30,7 +32,7 @@ async def test_get_set_update_delete(client: TestClient, db: Db) -> None:
     assert (await wz(client, "GET", "/wa/webhook", token, 200))["data"] == {"webhook": "", "subscribe": ["All"]}
     answer = await wz(client, "POST", "/wa/webhook", token, 200, data='{"webhookURL":"https://93.184.215.14/webhook"}')
     assert answer["data"] == {"webhook": "https://93.184.215.14/webhook"}
-    row = await sessions.get_session(db, "s1")
+    row = await lifecycle.get_session(db, "s1")
     assert row.webhook_url == "https://93.184.215.14/webhook" and row.settings == {"webhook_format": "wuzapi"}
     await wz(client, "POST", "/wa/webhook", token, 200,
              data='{"webhookurl":"https://93.184.215.14/hook2","events":["Message","ReadReceipt"]}')
@@ -39,13 +41,13 @@ async def test_get_set_update_delete(client: TestClient, db: Db) -> None:
     updated = await wz(client, "PUT", "/wa/webhook", token, 200,
                        data='{"webhook":"https://93.184.215.14/hook3","events":["Connected"],"active":true}')
     assert updated["data"] == {"webhook": "https://93.184.215.14/hook3", "events": ["Connected"], "active": True}
-    assert (await sessions.get_session(db, "s1")).webhook_events == ["connection.open"]
+    assert (await lifecycle.get_session(db, "s1")).webhook_events == ["connection.open"]
     await wz(client, "PUT", "/wa/webhook", token, 200, data='{"webhook":"https://93.184.215.14/h","active":false}')
-    assert (await sessions.get_session(db, "s1")).webhook_url is None  # inactive clears it, as in wuzapi
+    assert (await lifecycle.get_session(db, "s1")).webhook_url is None  # inactive clears it, as in wuzapi
     await wz(client, "POST", "/wa/webhook", token, 200, data='{"webhookURL":"https://93.184.215.14/webhook"}')
     deleted = await wz(client, "DELETE", "/wa/webhook", token, 200)
     assert deleted["data"] == {"Details": "Webhook and events deleted successfully"}
-    row = await sessions.get_session(db, "s1")
+    row = await lifecycle.get_session(db, "s1")
     assert (row.webhook_url, row.webhook_events) == (None, None)
     await wz(client, "POST", "/wa/webhook", token, 400, data='{"webhookURL":"ftp://nope"}')
     await wz(client, "POST", "/wa/webhook", token, 400, data='{"webhookURL":"https://a.example","events":"Message"}')
@@ -82,13 +84,13 @@ async def test_a_wuzapi_webhook_gets_wuzapi_bodies_signed(client: TestClient, db
     assert bodies[1]["state"] == "Read" and bodies[1]["event"]["MessageIDs"] == ["3EB0BB"]
     [hook] = listed["data"]
     assert hook["format"] == "wuzapi" and hook["managed_by_session_settings"] is True
-    row = await sessions.get_session(db, "s1")
+    row = await lifecycle.get_session(db, "s1")
     secret = secrets_box.decrypt(settings.encryption_key, row.webhook_secret_encrypted or "")
     assert all(verify_wagate(secret, r) for r in receiver.requests)
     # Its format can be changed there (it is written to the session's settings); nothing else of it can.
     changed = await client.put(f"/api/webhooks/{hook['id']}", headers=admin, json={"format": "wagate"})
     assert changed.status == 200 and (await changed.json())["data"]["format"] == "wagate"
-    assert (await sessions.get_session(db, "s1")).settings == {"webhook_format": "wagate"}
+    assert (await lifecycle.get_session(db, "s1")).settings == {"webhook_format": "wagate"}
     assert (await client.put(f"/api/webhooks/{hook['id']}", headers=admin, json={"url": "http://127.0.0.1:9/x"})
             ).status == 409
     assert (await client.put(f"/api/webhooks/{hook['id']}", headers=admin, json={"format": "xml"})).status == 400
@@ -100,7 +102,7 @@ async def test_v1_events_in_wuzapi_names_choose_wuzapi_bodies(client: TestClient
             "events": "Message,Connected,Disconnected,QR", "auto_connect": False}
     created = await client.post("/v1/sessions", headers={"x-api-key": key}, json=body)
     assert created.status == 201
-    assert (await sessions.get_session(db, "bot-1")).settings == {"webhook_format": "wuzapi"}
+    assert (await lifecycle.get_session(db, "bot-1")).settings == {"webhook_format": "wuzapi"}
     plain = await client.post("/v1/sessions", headers={"x-api-key": key},
                               json={**body, "session_id": "bot-2", "events": "message.received"})
-    assert plain.status == 201 and not (await sessions.get_session(db, "bot-2")).settings
+    assert plain.status == 201 and not (await lifecycle.get_session(db, "bot-2")).settings

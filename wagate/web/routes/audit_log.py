@@ -6,8 +6,8 @@ from aiohttp import web
 
 from wagate.schemas.audit import AuditQuerySchema
 from wagate.schemas.messages import resolve_bound
-from wagate.services import audit_log
-from wagate.services.principal import Permission
+from wagate.services.identity.principal import Permission
+from wagate.services.operations import audit_log
 from wagate.web.auth import rate_limited, require
 from wagate.web.keys import DB, SETTINGS
 from wagate.web.replies import ok, query, tenant_of

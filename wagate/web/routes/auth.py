@@ -15,8 +15,8 @@ from aiohttp import web
 from wagate.errors import Unauthorized
 from wagate.logging import security_log
 from wagate.schemas import auth as schemas
-from wagate.services import auth, tokens, users
-from wagate.services.principal import Permission, Principal
+from wagate.services.identity import auth, tokens, users
+from wagate.services.identity.principal import Permission, Principal
 from wagate.web.auth import principal, require
 from wagate.web.cross_site import same_site_json
 from wagate.web.keys import DB, LIMITER, SETTINGS

@@ -22,9 +22,9 @@ from wagate.schemas.broadcasts import (
     RecipientsQuerySchema,
     page,
 )
-from wagate.services import broadcasts
-from wagate.services.broadcast_csv import RecipientList, from_csv, from_records
-from wagate.services.principal import Permission
+from wagate.services.broadcasts import campaigns
+from wagate.services.broadcasts.recipients import RecipientList, from_csv, from_records
+from wagate.services.identity.principal import Permission
 from wagate.web.auth import rate_limited, require
 from wagate.web.keys import DB, REDIS, SETTINGS
 from wagate.web.replies import actor, chosen_session, json_body, load, multipart_parsing, ok, query, tenant_of
@@ -78,7 +78,7 @@ async def _form(reader: MultipartReader, limit: int) -> Input:
     return found
 
 
-async def _request(request: web.Request, *, need_session: bool) -> broadcasts.BroadcastRequest:
+async def _request(request: web.Request, *, need_session: bool) -> campaigns.BroadcastRequest:
     given = await _input(request)
     values, settings = given.values, request.app[SETTINGS]
     recipients: RecipientList
@@ -94,7 +94,7 @@ async def _request(request: web.Request, *, need_session: bool) -> broadcasts.Br
     session = values["session"]
     if need_session:
         session = await chosen_session(request, session, status=SessionStatus.WORKING, purpose=" to broadcast from")
-    return broadcasts.BroadcastRequest(
+    return campaigns.BroadcastRequest(
         session_id=session or "", name=values["name"], template=values["template"], recipients=recipients,
         media=given.media, media_type=values["media_type"] or ("document" if given.media else None),
         file_name=given.media_name, start_at=values["start_at"])
@@ -104,7 +104,7 @@ async def _request(request: web.Request, *, need_session: bool) -> broadcasts.Br
 @require(Permission.BROADCAST)
 @rate_limited("broadcast")
 async def preview(request: web.Request) -> web.Response:
-    result = broadcasts.preview_broadcast(await _request(request, need_session=False))
+    result = campaigns.preview_broadcast(await _request(request, need_session=False))
     return ok("Broadcast preview", {"total": result.total, "samples": result.samples, "invalid": result.invalid,
                                     "duplicates": result.duplicates, "blank_lines": result.blank_lines,
                                     "variables": result.variables})
@@ -115,7 +115,7 @@ async def preview(request: web.Request) -> web.Response:
 @rate_limited("broadcast")
 async def create(request: web.Request) -> web.Response:
     app = request.app
-    created, report = await broadcasts.create_broadcast(
+    created, report = await campaigns.create_broadcast(
         app[DB], app[REDIS], app[SETTINGS], await _request(request, need_session=True),
         tenant_id=tenant_of(request), actor=actor(request))
     data = {**BroadcastSchema().dump(created), "invalid": report.invalid, "duplicates": report.duplicates,
@@ -129,7 +129,7 @@ async def create(request: web.Request) -> web.Response:
 async def list_all(request: web.Request) -> web.Response:
     params = query(request, ListQuerySchema)
     async with request.app[DB]() as db:
-        result = await broadcasts.list_broadcasts(db, tenant_of(request), **params)
+        result = await campaigns.list_broadcasts(db, tenant_of(request), **params)
     return ok("Broadcasts", page(result, BroadcastSchema(many=True).dump(result.items)))
 
 
@@ -137,7 +137,7 @@ async def list_all(request: web.Request) -> web.Response:
 @require(Permission.BROADCAST)
 async def read(request: web.Request) -> web.Response:
     async with request.app[DB]() as db:
-        view = await broadcasts.get_broadcast(db, int(request.match_info["id"]), tenant_of(request))
+        view = await campaigns.get_broadcast(db, int(request.match_info["id"]), tenant_of(request))
     return ok("Broadcast", {**BroadcastSchema().dump(view.broadcast), "progress": view.progress.as_dict()})
 
 
@@ -146,7 +146,7 @@ async def read(request: web.Request) -> web.Response:
 async def recipients(request: web.Request) -> web.Response:
     params = query(request, RecipientsQuerySchema)
     async with request.app[DB]() as db:
-        result = await broadcasts.list_recipients(db, int(request.match_info["id"]), tenant_of(request), **params)
+        result = await campaigns.list_recipients(db, int(request.match_info["id"]), tenant_of(request), **params)
     return ok("Broadcast recipients", page(result, result.items))
 
 
@@ -157,11 +157,11 @@ async def change(request: web.Request) -> web.Response:
     app, broadcast_id, action = request.app, int(request.match_info["id"]), request.match_info["action"]
     who, tenant = actor(request), tenant_of(request)
     if action == "pause":
-        changed = await broadcasts.pause_broadcast(app[DB], broadcast_id, tenant, who)
+        changed = await campaigns.pause_broadcast(app[DB], broadcast_id, tenant, who)
     elif action == "resume":
-        changed = await broadcasts.resume_broadcast(app[DB], app[REDIS], broadcast_id, tenant, who,
+        changed = await campaigns.resume_broadcast(app[DB], app[REDIS], broadcast_id, tenant, who,
                                                     shards=app[SETTINGS].bridge_shards)
     else:
-        changed = await broadcasts.cancel_broadcast(app[DB], broadcast_id, tenant, who)
+        changed = await campaigns.cancel_broadcast(app[DB], broadcast_id, tenant, who)
     past = {"pause": "paused", "resume": "resumed", "cancel": "cancelled"}[action]
     return ok(f"Broadcast {past}", BroadcastSchema().dump(changed))

@@ -14,8 +14,8 @@ from aiohttp import web
 from wagate.db.models_whatsapp import WaSession
 from wagate.errors import NotFound
 from wagate.schemas.credentials import BasicSessionSchema, CredentialsSessionSchema, StatusSchema, status_view
-from wagate.services import sessions
-from wagate.services.principal import Permission
+from wagate.services.identity.principal import Permission
+from wagate.services.sessions import lifecycle
 from wagate.web.auth import principal, rate_limited, require
 from wagate.web.keys import DB, REDIS
 
@@ -32,7 +32,7 @@ def _one(message: str, data: Any) -> web.Response:
 
 
 async def _rows(request: web.Request, which: str) -> list[WaSession]:
-    rows = await sessions.list_sessions(request.app[DB], tenant_id=principal(request).tenant_id)
+    rows = await lifecycle.list_sessions(request.app[DB], tenant_id=principal(request).tenant_id)
     if which == "active":
         return [row for row in rows if status_view(row.status).is_active]
     if which == "connected":
@@ -42,7 +42,7 @@ async def _rows(request: web.Request, which: str) -> list[WaSession]:
 
 async def _session(request: web.Request) -> WaSession:
     try:
-        return await sessions.get_session(request.app[DB], request.match_info["session_id"],
+        return await lifecycle.get_session(request.app[DB], request.match_info["session_id"],
                                           tenant_id=principal(request).tenant_id)
     except NotFound as exc:
         raise NotFound("Session not found") from exc  # the seed's exact message
@@ -105,7 +105,7 @@ async def session_status(request: web.Request) -> web.Response:
 async def session_qr(request: web.Request) -> web.Response:
     """The QR code to scan now; `qr` is null when there is none (linked, stopped, or between two codes)."""
     row = await _session(request)
-    qr = await sessions.current_qr(request.app[REDIS], row.id)
+    qr = await lifecycle.current_qr(request.app[REDIS], row.id)
     view = status_view(row.status)
     return _one("QR code retrieved successfully" if qr else "No QR code is waiting to be scanned", {
         "sessionId": row.id, "qr": qr["code"] if qr else None, "expiresAt": qr.get("expires_at") if qr else None,

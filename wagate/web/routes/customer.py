@@ -16,9 +16,11 @@ from wagate.db.models_whatsapp import WaSession
 from wagate.errors import Conflict
 from wagate.schemas import customer as schemas
 from wagate.schemas.messages import MessageSchema, load_send
-from wagate.services import contacts, messaging, sessions, tenants
-from wagate.services.messaging import MessageFilters, SendRequest
-from wagate.services.webhook_formats import names_wuzapi
+from wagate.services.identity import tenants
+from wagate.services.messaging import contacts, sending
+from wagate.services.messaging.sending import MessageFilters, SendRequest
+from wagate.services.sessions import lifecycle
+from wagate.services.webhooks.formats import names_wuzapi
 from wagate.web.auth import principal, rate_limited, require_customer
 from wagate.web.keys import DB, REDIS, SEND_INTAKE, SETTINGS
 from wagate.web.replies import actor, json_body, load, multipart_parsing, query, schema_of
@@ -47,7 +49,7 @@ async def me(request: web.Request) -> web.Response:
 @routes.get("/v1/sessions")
 @require_customer()
 async def list_sessions(request: web.Request) -> web.Response:
-    rows = await sessions.list_sessions(request.app[DB], tenant_id=_tenant(request))
+    rows = await lifecycle.list_sessions(request.app[DB], tenant_id=_tenant(request))
     return web.json_response({"sessions": [schemas.session(row) for row in rows], "count": len(rows)})
 
 
@@ -56,7 +58,7 @@ async def list_sessions(request: web.Request) -> web.Response:
 async def create_session(request: web.Request) -> web.Response:
     data = load(schemas.SessionCreateSchema, await json_body(request))
     app = request.app
-    created = await sessions.create_session(
+    created = await lifecycle.create_session(
         app[DB], app[REDIS], app[SETTINGS], tenant_id=_tenant(request), session_id=data.get("session_id"),
         name=data["session_name"], auto_connect=data["auto_connect"], auto_read_enabled=data["auto_read_enabled"],
         typing_enabled=data["typing_enabled"], webhook_url=data.get("webhook_url"),
@@ -64,7 +66,7 @@ async def create_session(request: web.Request) -> web.Response:
     )
     row = created.session
     if names_wuzapi(data.get("events")):  # wuzapi's event names: the session's webhook speaks wuzapi
-        row = await sessions.update_settings(app[DB], row.id, {"webhook_format": "wuzapi"}, settings=app[SETTINGS],
+        row = await lifecycle.update_settings(app[DB], row.id, {"webhook_format": "wuzapi"}, settings=app[SETTINGS],
                                              tenant_id=_tenant(request), actor=actor(request))
     if options := schemas.options_of(data):
         row = await tenants.set_session_options(app[DB], row.id, options, tenant_id=_tenant(request),
@@ -80,14 +82,14 @@ async def create_session(request: web.Request) -> web.Response:
 async def update_session(request: web.Request) -> web.Response:
     data = load(schemas.SessionUpdateSchema, await json_body(request))
     app, tenant_id, session_id = request.app, _tenant(request), _session_id(request)
-    row = await sessions.update_settings(app[DB], session_id, schemas.settings_changes(data), settings=app[SETTINGS],
+    row = await lifecycle.update_settings(app[DB], session_id, schemas.settings_changes(data), settings=app[SETTINGS],
                                          tenant_id=tenant_id, actor=actor(request))
     if options := schemas.options_of(data):
         row = await tenants.set_session_options(app[DB], session_id, options, tenant_id=tenant_id,
                                                 actor=actor(request))
     body: dict[str, Any] = {"session": schemas.session(row)}
     if data.get("auto_connect") and row.status in IDLE:
-        body["start_job_id"] = await sessions.request(app[DB], app[REDIS], app[SETTINGS], session_id, "start",
+        body["start_job_id"] = await lifecycle.request(app[DB], app[REDIS], app[SETTINGS], session_id, "start",
                                                       tenant_id=tenant_id, actor=actor(request))
     return web.json_response(body)
 
@@ -96,7 +98,7 @@ async def update_session(request: web.Request) -> web.Response:
 @require_customer()
 async def delete_session(request: web.Request) -> web.Response:
     app = request.app
-    job_id = await sessions.delete_session(app[DB], app[REDIS], app[SETTINGS], _session_id(request),
+    job_id = await lifecycle.delete_session(app[DB], app[REDIS], app[SETTINGS], _session_id(request),
                                            tenant_id=_tenant(request), actor=actor(request))
     return web.json_response({"deleted": True, "session_id": _session_id(request), "job_id": job_id})
 
@@ -104,7 +106,7 @@ async def delete_session(request: web.Request) -> web.Response:
 @routes.get("/v1/sessions/{session_id}/settings")
 @require_customer()
 async def get_settings(request: web.Request) -> web.Response:
-    row = await sessions.get_session(request.app[DB], _session_id(request), tenant_id=_tenant(request))
+    row = await lifecycle.get_session(request.app[DB], _session_id(request), tenant_id=_tenant(request))
     return web.json_response(_settings_answer(row))
 
 
@@ -112,7 +114,7 @@ async def get_settings(request: web.Request) -> web.Response:
 @require_customer()
 async def put_settings(request: web.Request) -> web.Response:
     data = load(schemas.SessionSettingsSchema, await json_body(request))
-    row = await sessions.update_settings(request.app[DB], _session_id(request), schemas.settings_changes(data),
+    row = await lifecycle.update_settings(request.app[DB], _session_id(request), schemas.settings_changes(data),
                                          settings=request.app[SETTINGS], tenant_id=_tenant(request),
                                          actor=actor(request))
     return web.json_response({**_settings_answer(row), "message": "settings updated"})
@@ -206,9 +208,9 @@ async def send_answer(request: web.Request, session_id: str, tenant_id: int | No
 async def messages_answer(request: web.Request, session_id: str, tenant_id: int | None) -> web.Response:
     params = query(request, schemas.MessagesQuerySchema)
     db = request.app[DB]
-    await sessions.get_session(db, session_id, tenant_id=tenant_id)  # 403/404 before an empty list could mislead
+    await lifecycle.get_session(db, session_id, tenant_id=tenant_id)  # 403/404 before an empty list could mislead
     async with db() as s:
-        page = await messaging.list_messages(s, MessageFilters(session_id=session_id, **params), tenant_id=tenant_id)
+        page = await sending.list_messages(s, MessageFilters(session_id=session_id, **params), tenant_id=tenant_id)
     return web.json_response({"messages": MessageSchema(many=True).dump(page.items), "page": page.page,
                               "limit": page.limit, "total": page.total})
 

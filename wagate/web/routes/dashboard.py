@@ -8,8 +8,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from wagate.schemas.dashboard import ChartsQuerySchema
-from wagate.services import metrics
-from wagate.services.principal import Permission
+from wagate.services.identity.principal import Permission
+from wagate.services.operations import metrics
 from wagate.web.auth import rate_limited, require
 from wagate.web.keys import DB, REDIS, SETTINGS, STARTED_AT
 from wagate.web.replies import ok, query, tenant_of

@@ -36,8 +36,8 @@ from redis.exceptions import RedisError
 
 from wagate.errors import Unauthorized
 from wagate.logging import security_log
-from wagate.services import auth
-from wagate.services.principal import Permission, Principal
+from wagate.services.identity import auth
+from wagate.services.identity.principal import Permission, Principal
 from wagate.web.event_hub import EventHub, Listener
 from wagate.web.keys import DB, EVENT_HUB, EVENT_SOCKETS, LIMITER, REDIS, SETTINGS
 from wagate.web.middlewares import ip_of, json_error

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from wagate.schemas import tenants as schemas
-from wagate.services import tenants
+from wagate.services.identity import tenants
 from wagate.web.auth import principal, require_internal
 from wagate.web.keys import DB, REDIS, SETTINGS
 from wagate.web.replies import actor, json_body, load, query

@@ -21,9 +21,10 @@ from wagate.schemas.messages import (
     load_send,
     resolve_bound,
 )
-from wagate.services import media, messaging, sessions
-from wagate.services.phones import normalize_recipient
-from wagate.services.principal import Permission
+from wagate.services.identity.principal import Permission
+from wagate.services.messaging import media, sending
+from wagate.services.messaging.phones import normalize_recipient
+from wagate.services.sessions import lifecycle
 from wagate.web.auth import rate_limited, require
 from wagate.web.keys import DB, REDIS, SEND_INTAKE, SETTINGS
 from wagate.web.replies import chosen_session, dump, json_body, load, multipart_parsing, ok, query, schema_of, tenant_of
@@ -34,7 +35,7 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 FILE_PART = "file"
 # A text field of a multipart send: the longest text WhatsApp allows, at up to 4 bytes per character.
-MAX_FIELD_BYTES = messaging.MAX_TEXT_CHARS * 4
+MAX_FIELD_BYTES = sending.MAX_TEXT_CHARS * 4
 CHUNK_BYTES = 64 * 1024
 
 
@@ -89,7 +90,7 @@ async def _send_input(request: web.Request) -> tuple[Any, Upload | None]:
 def _message_type(given: str | None, upload: Upload | None, values: dict[str, Any]) -> str:
     """The type the caller gave, else what the input implies: the file's kind, a location, or text."""
     if upload is not None:
-        if given is not None and given not in messaging.MEDIA_TYPES:
+        if given is not None and given not in sending.MEDIA_TYPES:
             raise Invalid("Invalid message", {"file": [f"is not used by a {given} message"]})
         return given or media.sniff(upload.data, upload.file_name).category
     if given is not None:
@@ -107,7 +108,7 @@ async def send(request: web.Request) -> web.Response:
     session_id = await chosen_session(request, values["session"], status=SessionStatus.WORKING,
                                       purpose=" to send from")
     app = request.app
-    queued = await app[SEND_INTAKE].submit(messaging.SendRequest(
+    queued = await app[SEND_INTAKE].submit(sending.SendRequest(
         session_id=session_id, to=values["to"], type=kind, text=values["message"], caption=values["caption"],
         media=upload.data if upload else None, file_name=upload.file_name if upload else None,
         latitude=values["latitude"], longitude=values["longitude"], location_name=values["location_name"],
@@ -128,7 +129,7 @@ async def send_bulk(request: web.Request) -> web.Response:
     session_id = await chosen_session(request, values["session"], status=SessionStatus.WORKING,
                                       purpose=" to send from")
     app = request.app
-    queued = await messaging.queue_messages(
+    queued = await sending.queue_messages(
         app[DB], app[REDIS], app[SETTINGS], session_id, values["to"], values["message"],
         priority=values["priority"], send_at=values["send_at"],
         idempotency_key=request.headers.get(IDEMPOTENCY_HEADER), tenant_id=tenant_of(request),
@@ -144,7 +145,7 @@ async def send_bulk(request: web.Request) -> web.Response:
 async def get_message(request: web.Request) -> web.Response:
     message_id = int(request.match_info["message_id"])
     async with request.app[DB]() as db:
-        message = await messaging.get_message(db, message_id, tenant_of(request))
+        message = await sending.get_message(db, message_id, tenant_of(request))
         return ok("Message", schema_of(MessageSchema).dump(message))
 
 
@@ -155,16 +156,16 @@ async def list_messages(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     tenant_id = tenant_of(request)
     if values["session"] is not None:  # someone else's session is refused, not silently empty
-        await sessions.get_session(request.app[DB], values["session"], tenant_id=tenant_id)
+        await lifecycle.get_session(request.app[DB], values["session"], tenant_id=tenant_id)
     chat = values["chat"]
     if chat is not None:
         chat = normalize_recipient(chat, settings.default_region, field="chat").jid
-    filters = messaging.MessageFilters(
+    filters = sending.MessageFilters(
         session_id=values["session"], status=values["status"], direction=values["direction"], chat=chat,
         since=resolve_bound(values["from_"], settings.timezone, end=False, name="from"),
         until=resolve_bound(values["to"], settings.timezone, end=True, name="to"),
         page=values["page"], limit=values["limit"],
     )
     async with request.app[DB]() as db:
-        page = await messaging.list_messages(db, filters, tenant_id)
+        page = await sending.list_messages(db, filters, tenant_id)
         return ok("Messages", MessagePageSchema().dump(page))

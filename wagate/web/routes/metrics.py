@@ -14,7 +14,7 @@ from aiohttp import web
 
 from wagate.errors import Forbidden
 from wagate.observability import scrape
-from wagate.services.principal import Permission
+from wagate.services.identity.principal import Permission
 from wagate.web.auth import principal, require
 from wagate.web.keys import ENGINE, REDIS, SETTINGS
 from wagate.web.middlewares import CLIENT_IP

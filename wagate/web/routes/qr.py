@@ -17,8 +17,8 @@ from aiohttp import web
 from wagate.db.enums import SessionStatus
 from wagate.errors import Conflict, NotFound
 from wagate.schemas.sessions import QrSchema, SessionChoiceSchema
-from wagate.services import sessions
-from wagate.services.principal import Permission
+from wagate.services.identity.principal import Permission
+from wagate.services.sessions import lifecycle
 from wagate.web.auth import rate_limited, require
 from wagate.web.keys import DB, REDIS
 from wagate.web.replies import chosen_session, ok, query, tenant_of
@@ -45,9 +45,9 @@ def _png_bytes(code: str) -> bytes:
 async def _qr(request: web.Request, session_id: str | None) -> web.StreamResponse:
     values = query(request, SessionChoiceSchema)
     session_id = await chosen_session(request, session_id or values["session"], purpose=" whose QR code to show")
-    row = await sessions.get_session(request.app[DB], session_id, tenant_id=tenant_of(request))
+    row = await lifecycle.get_session(request.app[DB], session_id, tenant_id=tenant_of(request))
     status = SessionStatus(row.status)
-    live = await sessions.current_qr(request.app[REDIS], session_id) if status in WAITING else None
+    live = await lifecycle.current_qr(request.app[REDIS], session_id) if status in WAITING else None
     if live is None:
         details: dict[str, Any] = {"session": session_id, "status": status.value}
         if status in WAITING:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from wagate.logging import security_log
-from wagate.services import registry
+from wagate.services.sessions import registry
 from wagate.web.keys import LIMITER, SETTINGS
 from wagate.web.middlewares import ip_of, json_error
 

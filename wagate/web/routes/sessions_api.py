@@ -22,8 +22,9 @@ from aiohttp import web
 
 from wagate.errors import Forbidden
 from wagate.schemas.sessions import CreateSessionSchema, PairSchema, SessionQuerySchema, SessionSchema, SettingsSchema
-from wagate.services import metrics, sessions
-from wagate.services.principal import Permission
+from wagate.services.identity.principal import Permission
+from wagate.services.operations import metrics
+from wagate.services.sessions import lifecycle
 from wagate.web.auth import require
 from wagate.web.keys import DB, REDIS, SETTINGS
 from wagate.web.replies import actor, caller, json_body, load, ok, query, tenant_of
@@ -32,7 +33,7 @@ routes = web.RouteTableDef()
 SESSION = "/api/sessions/{session_id}"
 
 
-def _dump(request: web.Request, row: sessions.WaSession) -> dict[str, object]:
+def _dump(request: web.Request, row: lifecycle.WaSession) -> dict[str, object]:
     schema = SessionSchema(full_webhook_url=caller(request).can(Permission.WEBHOOKS))
     return schema.dump(row)
 
@@ -41,7 +42,7 @@ def _dump(request: web.Request, row: sessions.WaSession) -> dict[str, object]:
 @require(Permission.VIEW_LOGS)
 async def list_sessions(request: web.Request) -> web.Response:
     values = query(request, SessionQuerySchema)
-    rows = await sessions.list_sessions(request.app[DB], tenant_id=tenant_of(request), status=values["status"])
+    rows = await lifecycle.list_sessions(request.app[DB], tenant_id=tenant_of(request), status=values["status"])
     async with request.app[DB]() as db:
         sent = await metrics.sent_today_by_session(db, request.app[SETTINGS], session_ids=[row.id for row in rows])
     return ok(f"{len(rows)} session(s)", [{**_dump(request, row), "sent_today": sent.get(row.id, 0)} for row in rows])
@@ -55,7 +56,7 @@ async def create_session(request: web.Request) -> web.Response:
     if tenant_id is not None and values["tenant_id"] not in (None, tenant_id):
         raise Forbidden("A tenant's key creates sessions for its own tenant only", {"tenant_id": ["is not yours"]})
     app = request.app
-    created = await sessions.create_session(
+    created = await lifecycle.create_session(
         app[DB], app[REDIS], app[SETTINGS], tenant_id=tenant_id if tenant_id is not None else values["tenant_id"],
         session_id=values["session_id"], name=values["name"], auto_connect=values["auto_connect"],
         auto_read_enabled=values["auto_read_enabled"], typing_enabled=values["typing_enabled"],
@@ -68,7 +69,7 @@ async def create_session(request: web.Request) -> web.Response:
 @routes.get(SESSION)
 @require(Permission.VIEW_LOGS)
 async def get_session(request: web.Request) -> web.Response:
-    row = await sessions.get_session(request.app[DB], request.match_info["session_id"], tenant_id=tenant_of(request))
+    row = await lifecycle.get_session(request.app[DB], request.match_info["session_id"], tenant_id=tenant_of(request))
     return ok("Session", _dump(request, row))
 
 
@@ -77,7 +78,7 @@ async def get_session(request: web.Request) -> web.Response:
 async def delete_session(request: web.Request) -> web.Response:
     app = request.app
     session_id = request.match_info["session_id"]
-    job_id = await sessions.delete_session(app[DB], app[REDIS], app[SETTINGS], session_id,
+    job_id = await lifecycle.delete_session(app[DB], app[REDIS], app[SETTINGS], session_id,
                                            tenant_id=tenant_of(request), actor=actor(request))
     return ok("Session deleted; its bridge logs the device out", {"session": session_id, "job_id": job_id})
 
@@ -85,7 +86,7 @@ async def delete_session(request: web.Request) -> web.Response:
 async def _command(request: web.Request, command: str, params: dict[str, str] | None = None) -> web.Response:
     app = request.app
     session_id = request.match_info["session_id"]
-    job_id = await sessions.request(app[DB], app[REDIS], app[SETTINGS], session_id, command,
+    job_id = await lifecycle.request(app[DB], app[REDIS], app[SETTINGS], session_id, command,
                                     tenant_id=tenant_of(request), actor=actor(request), params=params)
     return ok(f"{command.replace('_', ' ').capitalize()} requested", {"session": session_id, "job_id": job_id},
               status=202)
@@ -125,7 +126,7 @@ async def pair(request: web.Request) -> web.Response:
 @routes.get(SESSION + "/settings")
 @require(Permission.VIEW_LOGS)
 async def get_settings(request: web.Request) -> web.Response:
-    row = await sessions.get_session(request.app[DB], request.match_info["session_id"], tenant_id=tenant_of(request))
+    row = await lifecycle.get_session(request.app[DB], request.match_info["session_id"], tenant_id=tenant_of(request))
     return ok("Session settings", _dump(request, row)["settings"])
 
 
@@ -133,7 +134,7 @@ async def get_settings(request: web.Request) -> web.Response:
 @require(Permission.SYSTEM)
 async def put_settings(request: web.Request) -> web.Response:
     changes = load(SettingsSchema, await json_body(request))
-    row = await sessions.update_settings(request.app[DB], request.match_info["session_id"], changes,
+    row = await lifecycle.update_settings(request.app[DB], request.match_info["session_id"], changes,
                                          settings=request.app[SETTINGS], tenant_id=tenant_of(request),
                                          actor=actor(request))
     return ok("Session settings saved", _dump(request, row)["settings"])
@@ -143,6 +144,6 @@ async def put_settings(request: web.Request) -> web.Response:
 @require(Permission.SYSTEM)
 async def rotate_token(request: web.Request) -> web.Response:
     session_id = request.match_info["session_id"]
-    token = await sessions.rotate_token(request.app[DB], session_id, tenant_id=tenant_of(request),
+    token = await lifecycle.rotate_token(request.app[DB], session_id, tenant_id=tenant_of(request),
                                         actor=actor(request), settings=request.app[SETTINGS])
     return ok("New session token; the old one no longer works", {"session": session_id, "token": token})

@@ -14,7 +14,7 @@ from aiohttp import web
 from marshmallow import Schema
 
 from wagate.schemas import simulator as schemas
-from wagate.services import phone_actions, sessions
+from wagate.services.sessions import lifecycle, phone_actions
 from wagate.web.keys import DB, REDIS, SETTINGS
 from wagate.web.replies import json_body
 
@@ -30,7 +30,7 @@ async def _control(request: web.Request, schema: type[Schema], action: str, mess
     params = schemas.load(schema, await json_body(request, empty={}))  # all of /unlink's and /drop's are optional
     app = request.app
     session_id = request.match_info["session_id"]
-    job_id = await sessions.control_simulator(app[DB], app[REDIS], app[SETTINGS], session_id, action, params)
+    job_id = await lifecycle.control_simulator(app[DB], app[REDIS], app[SETTINGS], session_id, action, params)
     done = await phone_actions.wait_for_answer(app[REDIS], app[SETTINGS].bridge_shards, session_id, job_id)
     if done and action in LINKING:  # linked is done once the session is WORKING, ready to send
         done = await phone_actions.wait_until_working(app[DB], session_id)
@@ -71,7 +71,7 @@ async def send_failure(request: web.Request) -> web.Response:
 async def not_on_whatsapp(request: web.Request) -> web.Response:
     params = schemas.load(schemas.NotOnWhatsAppSchema, await json_body(request, empty={}))
     app = request.app
-    job_ids = await sessions.set_not_on_whatsapp(app[REDIS], app[SETTINGS], params["phone"], params["not_on"])
+    job_ids = await lifecycle.set_not_on_whatsapp(app[REDIS], app[SETTINGS], params["phone"], params["not_on"])
     state = "not on WhatsApp" if params["not_on"] else "on WhatsApp"
     # One job per bridge shard: every shard's simulator must agree on who is on WhatsApp.
     return _accepted(f"{params['phone']} is {state} for every session", job_ids=job_ids)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from wagate import __version__
-from wagate.services import health
+from wagate.services.operations import health
 from wagate.web.keys import DRAINING, ENGINE, REDIS, SETTINGS, STARTED_AT
 
 routes = web.RouteTableDef()

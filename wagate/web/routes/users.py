@@ -8,8 +8,8 @@ from typing import Any
 from aiohttp import web
 
 from wagate.schemas import auth as schemas
-from wagate.services import users
-from wagate.services.principal import Permission
+from wagate.services.identity import users
+from wagate.services.identity.principal import Permission
 from wagate.web.auth import principal, rate_limited, require
 from wagate.web.keys import DB, REDIS
 from wagate.web.middlewares import ip_of

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from wagate.schemas import customer as schemas
 from wagate.schemas.credentials import status_view
-from wagate.services import sessions
+from wagate.services.sessions import lifecycle
 from wagate.web.auth import principal, rate_limited, require_session_token
 from wagate.web.keys import DB, REDIS
 from wagate.web.routes.customer import contacts_answer, messages_answer, send_answer
@@ -38,7 +38,7 @@ async def blocked(request: web.Request) -> web.Response:
 @routes.get("/wa/status")
 @require_session_token()
 async def status(request: web.Request) -> web.Response:
-    row = await sessions.get_session(request.app[DB], _session_id(request))
+    row = await lifecycle.get_session(request.app[DB], _session_id(request))
     view = status_view(row.status)
     return web.json_response({"session": {**schemas.session(row), "connection_status": view.connection_status,
                                           "is_active": view.is_active}})
@@ -48,8 +48,8 @@ async def status(request: web.Request) -> web.Response:
 @require_session_token()
 @rate_limited("qr")
 async def qr(request: web.Request) -> web.Response:
-    row = await sessions.get_session(request.app[DB], _session_id(request))
-    code = await sessions.current_qr(request.app[REDIS], row.id)
+    row = await lifecycle.get_session(request.app[DB], _session_id(request))
+    code = await lifecycle.current_qr(request.app[REDIS], row.id)
     return web.json_response({"session_id": row.id, "status": str(row.status), "qr": code["code"] if code else None,
                               "expires_at": code.get("expires_at") if code else None})
 

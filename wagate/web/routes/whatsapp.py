@@ -12,8 +12,8 @@ from typing import Any
 from aiohttp import web
 
 from wagate.schemas.sessions import SessionChoiceSchema, WhatsAppStatusSchema
-from wagate.services import sessions
-from wagate.services.principal import Permission
+from wagate.services.identity.principal import Permission
+from wagate.services.sessions import lifecycle
 from wagate.web.auth import require
 from wagate.web.keys import DB, REDIS, SETTINGS
 from wagate.web.replies import actor, chosen_session, json_body, load, ok, query, tenant_of
@@ -37,14 +37,14 @@ async def _session_choice(request: web.Request) -> str | None:
 @require(Permission.VIEW_LOGS)
 async def status(request: web.Request) -> web.Response:
     session_id = await chosen_session(request, query(request, SessionChoiceSchema)["session"])
-    row = await sessions.get_session(request.app[DB], session_id, tenant_id=tenant_of(request))
+    row = await lifecycle.get_session(request.app[DB], session_id, tenant_id=tenant_of(request))
     return ok(f"WhatsApp session is {row.status}", WhatsAppStatusSchema().dump(row))
 
 
 async def _command(request: web.Request, command: str) -> web.Response:
     session_id = await chosen_session(request, await _session_choice(request))
     app = request.app
-    job_id = await sessions.request(app[DB], app[REDIS], app[SETTINGS], session_id, command,
+    job_id = await lifecycle.request(app[DB], app[REDIS], app[SETTINGS], session_id, command,
                                     tenant_id=tenant_of(request), actor=actor(request))
     return ok(f"{command.capitalize()} requested", {"session": session_id, "job_id": job_id}, status=202)
 

@@ -18,8 +18,8 @@ from aiohttp import web
 
 from wagate.db.enums import MessageType
 from wagate.errors import Invalid
-from wagate.services.media_fetch import media_of
-from wagate.services.messaging import SendRequest
+from wagate.services.messaging.media_fetch import media_of
+from wagate.services.messaging.sending import SendRequest
 from wagate.transport.base import new_message_id
 from wagate.web.keys import SEND_INTAKE, SETTINGS
 from wagate.web.routes.wuzapi.envelope import answer, field, not_served, payload, session_id, text_field, wuzapi_route

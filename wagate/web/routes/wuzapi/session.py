@@ -11,8 +11,8 @@ from aiohttp import web
 
 from wagate.db.enums import SessionStatus
 from wagate.errors import Conflict, Invalid
-from wagate.services import session_connect, sessions
-from wagate.services.webhook_formats import gateway_events, wuzapi_names
+from wagate.services.sessions import connecting, lifecycle
+from wagate.services.webhooks.formats import gateway_events, wuzapi_names
 from wagate.web.keys import DB, REDIS, SETTINGS
 from wagate.web.replies import actor
 from wagate.web.routes.wuzapi.envelope import answer, field, not_served, payload, session_id, text_field, wuzapi_route
@@ -36,16 +36,16 @@ async def connect(request: web.Request) -> web.Response:
     if not isinstance(immediate, bool):
         raise Invalid("Immediate must be true or false", {"Immediate": ["expects a boolean"]})
     app, sid = request.app, session_id(request)
-    await session_connect.check_can_connect(app[DB], sid)
+    await connecting.check_can_connect(app[DB], sid)
     # As wuzapi: the subscription is set on connect (none given: every event), and the webhook speaks wuzapi.
     events = gateway_events(subscribe or ["All"]) or ["*"]
-    await sessions.update_settings(app[DB], sid, {"webhook_events": events, "webhook_format": "wuzapi"},
+    await lifecycle.update_settings(app[DB], sid, {"webhook_events": events, "webhook_format": "wuzapi"},
                                    settings=app[SETTINGS], actor=actor(request))
-    await session_connect.connect(app[DB], app[REDIS], app[SETTINGS], sid, actor=actor(request))
-    row = await sessions.get_session(app[DB], sid)
+    await connecting.connect(app[DB], app[REDIS], app[SETTINGS], sid, actor=actor(request))
+    row = await lifecycle.get_session(app[DB], sid)
     if not immediate:
-        row = await session_connect.wait_answered(app[DB], sid, CONNECT_WAIT_S)
-        if row.status not in session_connect.ANSWERED:
+        row = await connecting.wait_answered(app[DB], sid, CONNECT_WAIT_S)
+        if row.status not in connecting.ANSWERED:
             raise Conflict("Failed to Connect", {"status": str(row.status), "reason": row.status_reason})
     return answer({"details": "Connected!", "events": _events_string(row.webhook_events), "jid": row.jid or "",
                    "webhook": row.webhook_url or ""})
@@ -54,10 +54,10 @@ async def connect(request: web.Request) -> web.Response:
 async def _logged_in_command(request: web.Request, command: str, refusal: str, done: str) -> web.Response:
     """A command wuzapi allows only on a logged-in session (`refusal` otherwise, its words)."""
     app, sid = request.app, session_id(request)
-    row = await sessions.get_session(app[DB], sid)
+    row = await lifecycle.get_session(app[DB], sid)
     if row.status != SessionStatus.WORKING:
         raise Conflict(refusal, {"status": str(row.status)})
-    await sessions.request(app[DB], app[REDIS], app[SETTINGS], sid, command, actor=actor(request))
+    await lifecycle.request(app[DB], app[REDIS], app[SETTINGS], sid, command, actor=actor(request))
     return answer({"Details": done})
 
 
@@ -76,8 +76,8 @@ async def logout(request: web.Request) -> web.Response:
 @routes.get("/wa/session/status")
 @wuzapi_route()
 async def status(request: web.Request) -> web.Response:
-    row = await sessions.get_session(request.app[DB], session_id(request))
-    return answer({"Connected": row.status in session_connect.ANSWERED, "LoggedIn": row.status == SessionStatus.WORKING,
+    row = await lifecycle.get_session(request.app[DB], session_id(request))
+    return answer({"Connected": row.status in connecting.ANSWERED, "LoggedIn": row.status == SessionStatus.WORKING,
                    "Jid": row.jid or "", "Status": str(row.status)})
 
 
@@ -85,12 +85,12 @@ async def status(request: web.Request) -> web.Response:
 @wuzapi_route(limit="qr")
 async def qr(request: web.Request) -> web.Response:
     app, sid = request.app, session_id(request)
-    row = await sessions.get_session(app[DB], sid)
+    row = await lifecycle.get_session(app[DB], sid)
     if row.status == SessionStatus.WORKING:
         raise Conflict("Already Loggedin", {"status": str(row.status)})
-    if row.status not in session_connect.RUNNING:
+    if row.status not in connecting.RUNNING:
         raise Conflict("Not connected: call /session/connect first", {"status": str(row.status)})
-    code = await sessions.current_qr(app[REDIS], sid)
+    code = await lifecycle.current_qr(app[REDIS], sid)
     # Empty while WhatsApp has not sent the first code yet, as wuzapi answers then.
     image = segno.make(code["code"], error="l", micro=False).png_data_uri(scale=QR_SCALE, border=4) if code else ""
     return answer({"QRCode": image})
@@ -102,12 +102,12 @@ async def pair_phone(request: web.Request) -> web.Response:
     data = await payload(request)
     phone = text_field(data, "Phone")
     app, sid = request.app, session_id(request)
-    row = await sessions.get_session(app[DB], sid)
+    row = await lifecycle.get_session(app[DB], sid)
     if row.status == SessionStatus.WORKING:
         raise Invalid("Already paired", {"status": str(row.status)})
-    job_id = await sessions.request(app[DB], app[REDIS], app[SETTINGS], sid, "pair_phone", actor=actor(request),
+    job_id = await lifecycle.request(app[DB], app[REDIS], app[SETTINGS], sid, "pair_phone", actor=actor(request),
                                     params={"phone": phone})
-    code = await session_connect.command_result(app[REDIS], app[SETTINGS], sid, job_id)
+    code = await connecting.command_result(app[REDIS], app[SETTINGS], sid, job_id)
     return answer({"LinkingCode": code})
 
 

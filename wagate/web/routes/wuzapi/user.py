@@ -9,7 +9,8 @@ from aiohttp import web
 
 from wagate.db.enums import SessionStatus
 from wagate.errors import Conflict, Invalid
-from wagate.services import contacts, session_connect, sessions
+from wagate.services.messaging import contacts
+from wagate.services.sessions import connecting, lifecycle
 from wagate.web.keys import DB, REDIS, SETTINGS
 from wagate.web.replies import actor
 from wagate.web.routes.wuzapi.envelope import answer, field, not_served, payload, session_id, wuzapi_route
@@ -31,13 +32,13 @@ def _phones(data: dict[str, Any]) -> list[str]:
 async def check(request: web.Request) -> web.Response:
     phones = _phones(await payload(request))
     app, sid = request.app, session_id(request)
-    row = await sessions.get_session(app[DB], sid)
+    row = await lifecycle.get_session(app[DB], sid)
     if row.status != SessionStatus.WORKING:
         raise Conflict(f"Session is {row.status}, not WORKING: connect it before checking numbers",
                        {"status": str(row.status)})
-    job_id = await sessions.request(app[DB], app[REDIS], app[SETTINGS], sid, "check_numbers", actor=actor(request),
+    job_id = await lifecycle.request(app[DB], app[REDIS], app[SETTINGS], sid, "check_numbers", actor=actor(request),
                                     params={"phones": phones})
-    found: dict[str, str | None] = await session_connect.command_result(app[REDIS], app[SETTINGS], sid, job_id)
+    found: dict[str, str | None] = await connecting.command_result(app[REDIS], app[SETTINGS], sid, job_id)
     users = []
     for query in phones:
         digits = "".join(ch for ch in query if ch.isdigit())

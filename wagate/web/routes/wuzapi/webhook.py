@@ -1,7 +1,7 @@
 """wuzapi's `/webhook` under `/wa`: the session's own webhook (its settings' URL and events), in wuzapi's names.
 
 A webhook set here receives wuzapi's body (`{"type": "Message", "event": {…}}`), through the same durable, signed,
-retried delivery as every webhook: it is the session settings webhook of `services.webhook_fanout`.
+retried delivery as every webhook: it is the session settings webhook of `services.webhooks.fanout`.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Any
 from aiohttp import web
 
 from wagate.errors import Invalid
-from wagate.services import sessions
-from wagate.services.webhook_formats import gateway_events, wuzapi_names
+from wagate.services.sessions import lifecycle
+from wagate.services.webhooks.formats import gateway_events, wuzapi_names
 from wagate.web.keys import DB, SETTINGS
 from wagate.web.replies import actor
 from wagate.web.routes.wuzapi.envelope import answer, field, payload, session_id, wuzapi_route
@@ -32,14 +32,15 @@ def _events(data: dict[str, Any]) -> list[str] | None:
 
 
 async def _save(request: web.Request, changes: dict[str, Any]) -> Any:
-    return await sessions.update_settings(request.app[DB], session_id(request), {**changes, "webhook_format": "wuzapi"},
-                                          settings=request.app[SETTINGS], actor=actor(request))
+    changes = {**changes, "webhook_format": "wuzapi"}
+    return await lifecycle.update_settings(request.app[DB], session_id(request), changes,
+                                           settings=request.app[SETTINGS], actor=actor(request))
 
 
 @routes.get("/wa/webhook")
 @wuzapi_route()
 async def get_webhook(request: web.Request) -> web.Response:
-    row = await sessions.get_session(request.app[DB], session_id(request))
+    row = await lifecycle.get_session(request.app[DB], session_id(request))
     return answer({"webhook": row.webhook_url or "", "subscribe": wuzapi_names(row.webhook_events)})
 
 

@@ -48,9 +48,9 @@ from wagate.db.models_whatsapp import Message, WaSession
 from wagate.db.types import utcnow
 from wagate.queue.jobs import broadcast_expand_job_id, enqueue_broadcast_expand
 from wagate.services import events
-from wagate.services.broadcast_csv import RecipientRow, parse_template
-from wagate.services.outbox import SendJob, enqueue_sends
-from wagate.services.phones import USER_SERVER
+from wagate.services.broadcasts.recipients import RecipientRow, parse_template
+from wagate.services.messaging.outbox import SendJob, enqueue_sends
+from wagate.services.messaging.phones import USER_SERVER
 
 log = structlog.get_logger("wagate.broadcasts")
 

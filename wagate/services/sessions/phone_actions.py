@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from wagate.db.enums import SessionStatus
 from wagate.errors import Conflict
 from wagate.queue.names import HEALTH_CHECK_SUFFIX, bridge_queue, shard_of
-from wagate.services import sessions
+from wagate.services.sessions import lifecycle
 
 # A phone action takes the bridge milliseconds; the wait only covers a busy shard picking the job up.
 ANSWER_WITHIN_S = 10.0
@@ -43,7 +43,7 @@ async def wait_until_working(db: async_sessionmaker[AsyncSession], session_id: s
     pairing, as whatsmeow does), so a send right after the answer finds it ready."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within_s
-    while (await sessions.get_session(db, session_id)).status != SessionStatus.WORKING:
+    while (await lifecycle.get_session(db, session_id)).status != SessionStatus.WORKING:
         if loop.time() > deadline:
             return False
         await asyncio.sleep(_POLL_S)

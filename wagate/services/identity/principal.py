@@ -13,7 +13,7 @@ are not roles: their routes check the principal's kind and scope instead.
 
 Scope: a caller bound to a tenant sees and changes only that tenant's things, and grants nothing above its own
 role or outside its tenant (`sees`, `may_grant`). An API key made by a user is bound by that user too: its role
-is at most the owner's, its tenant the owner's (`wagate.services.auth.api_key_principal`).
+is at most the owner's, its tenant the owner's (`wagate.services.identity.auth.api_key_principal`).
 """
 
 from __future__ import annotations

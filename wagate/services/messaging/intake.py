@@ -6,7 +6,7 @@ costs one read of its sessions and tenants, one counting UPDATE per tenant, one 
 and one Redis pipeline. Nothing waits on purpose: a lone send is written at once, and sends only gather while
 the write before them is in flight, so the idle latency is that of a single write.
 
-Each send keeps its own answer. Every check `messaging.queue_message` makes is made here in the same order
+Each send keeps its own answer. Every check `sending.queue_message` makes is made here in the same order
 (session, status, subscription, fields), so a refusal is the same refusal; a send that needs more than the
 common path (an idempotency key, a media file) or whose tenant reached its message limit within the batch is
 handed to `queue_message` on its own, which decides it exactly. When the batch's transaction fails (the
@@ -32,9 +32,9 @@ from wagate.db.models_identity import Tenant
 from wagate.db.models_whatsapp import Message, WaSession
 from wagate.db.types import utcnow
 from wagate.errors import Forbidden, Invalid, WAGateError
-from wagate.services import messaging
-from wagate.services.messaging import Owner, QueuedMessage
-from wagate.services.send_drafts import Draft, SendRequest, validate
+from wagate.services.messaging import sending
+from wagate.services.messaging.drafts import Draft, SendRequest, validate
+from wagate.services.messaging.sending import Owner, QueuedMessage
 
 log = structlog.get_logger("wagate.messaging")
 
@@ -61,7 +61,7 @@ class SendIntake:
 
     async def submit(self, request: SendRequest, *, tenant_id: int | None = None) -> QueuedMessage:
         if request.media or request.idempotency_key is not None:
-            return await messaging.queue_message(self.db, self.redis, self.settings, request, tenant_id=tenant_id)
+            return await sending.queue_message(self.db, self.redis, self.settings, request, tenant_id=tenant_id)
         try:
             pending = _Pending(request, tenant_id, validate(request, self.settings, utcnow()), None)
         except Invalid as exc:
@@ -103,14 +103,14 @@ class SendIntake:
     async def _wake_and_answer(self, written: list[tuple[_Pending, Message]]) -> None:
         enqueued = False
         try:
-            enqueued = await messaging.wake_bridge(self.redis, self.settings, [message for _, message in written])
+            enqueued = await sending.wake_bridge(self.redis, self.settings, [message for _, message in written])
         finally:  # committed rows are accepted sends whatever happens to their jobs: the outbox sweep has them
             for pending, message in written:
                 pending.answer.set_result(QueuedMessage(message, created=True, enqueued=enqueued))
 
     async def _write_alone(self, pending: _Pending) -> None:
         try:
-            queued = await messaging.queue_message(self.db, self.redis, self.settings, pending.request,
+            queued = await sending.queue_message(self.db, self.redis, self.settings, pending.request,
                                                    tenant_id=pending.tenant_id)
         except BaseException as exc:  # noqa: BLE001 - handed to the caller
             pending.answer.set_exception(exc)
@@ -132,8 +132,8 @@ class SendIntake:
             accepted: list[tuple[_Pending, Owner]] = []
             for pending in batch:
                 try:
-                    session = messaging.check_owner(found.get(pending.request.session_id), pending.tenant_id)
-                    tenant = await messaging.sendable_tenant(db, session, now)
+                    session = sending.check_owner(found.get(pending.request.session_id), pending.tenant_id)
+                    tenant = await sending.sendable_tenant(db, session, now)
                     if pending.invalid is not None:
                         raise pending.invalid
                 except WAGateError as exc:  # not found, another tenant's, not WORKING, expired, invalid
@@ -144,7 +144,7 @@ class SendIntake:
             over_limit: set[int] = set()
             for tenant_id, count in per_tenant.items():
                 try:
-                    await messaging.count_messages(db, tenant_id, count, now)
+                    await sending.count_messages(db, tenant_id, count, now)
                 except Forbidden:  # at or near its limit: each send decided alone, so the limit holds exactly
                     over_limit.add(tenant_id)
             for pending, owner in accepted:
@@ -152,7 +152,7 @@ class SendIntake:
                     alone.append(pending)
                 else:
                     assert pending.draft is not None
-                    values.append((pending, messaging.row_values(owner, pending.draft, None, None)))
+                    values.append((pending, sending.row_values(owner, pending.draft, None, None)))
             messages = await _insert(db, [row for _, row in values], now)
             await db.commit()
         rows = [(pending, message) for (pending, _), message in zip(values, messages, strict=True)]

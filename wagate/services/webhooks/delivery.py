@@ -42,9 +42,9 @@ from wagate.db.outage import when_reachable
 from wagate.db.types import utcnow
 from wagate.observability import metrics
 from wagate.queue.names import WORKER_QUEUE
-from wagate.services import secrets_box
-from wagate.services.ssrf import DestinationRefused, check_url
-from wagate.services.webhook_records import AttemptRecord, AttemptRecords
+from wagate.services.webhooks import secrets_box
+from wagate.services.webhooks.records import AttemptRecord, AttemptRecords
+from wagate.services.webhooks.ssrf import DestinationRefused, check_url
 
 log = structlog.get_logger("wagate.webhooks")
 
@@ -112,7 +112,7 @@ class DueAttempt:
 
 
 async def enqueue_attempts(redis: ArqRedis, due: Sequence[DueAttempt]) -> int:
-    """Enqueue delivery jobs in one pipeline, idempotently (SET NX, ZADD NX as wagate.services.outbox does)."""
+    """Enqueue delivery jobs in one pipeline, idempotently (SET NX, ZADD NX, as the send outbox does)."""
     if not due:
         return 0
     now_ms = timestamp_ms()

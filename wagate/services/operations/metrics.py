@@ -29,8 +29,8 @@ from wagate.db.models_identity import ApiKey, AuditLog
 from wagate.db.models_whatsapp import Message, WaSession
 from wagate.db.types import utcnow
 from wagate.queue.names import WORKER_QUEUE, bridge_queue
-from wagate.services import key_requests
-from wagate.services.health import process_metrics
+from wagate.services.identity import key_requests
+from wagate.services.operations.health import process_metrics
 
 RANGES = {"day": 24, "week": 7, "month": 30}  # buckets: hours for a day, days otherwise
 TOP = 10

@@ -31,7 +31,7 @@ import structlog
 
 from wagate.config import Settings
 from wagate.db.types import utcnow
-from wagate.services.credentials import same
+from wagate.services.identity.credentials import same
 
 log = structlog.get_logger("wagate.registry")
 

@@ -22,7 +22,7 @@ from wagate.db.models_identity import RefreshToken, User
 from wagate.db.types import utcnow
 from wagate.errors import Unauthorized
 from wagate.logging import security_log
-from wagate.services.credentials import hash_token, new_token
+from wagate.services.identity.credentials import hash_token, new_token
 
 ALGORITHM = "HS256"
 LEEWAY_S = 5  # clock skew tolerated between web processes behind one balancer

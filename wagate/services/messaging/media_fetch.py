@@ -17,7 +17,7 @@ import aiohttp
 
 from wagate.config import Settings
 from wagate.errors import Invalid
-from wagate.services.ssrf import DestinationRefused, GuardedResolver, check_url
+from wagate.services.webhooks.ssrf import DestinationRefused, GuardedResolver, check_url
 
 FETCH_TIMEOUT_S = 20.0
 CHUNK = 64 * 1024

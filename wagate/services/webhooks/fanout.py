@@ -10,7 +10,7 @@ per such session (description `SESSION_SETTINGS_WEBHOOK`) in step with the setti
 row to point to; its body format is the settings' `webhook_format` (wuzapi's when set through `/wa/webhook`).
 Its secret is the session's `webhook_secret_encrypted` when set; otherwise one is generated on first use and
 stored on both rows (rotate it through the webhook API to read it). A webhook in wuzapi's format gets no row for
-an event wuzapi has no name for (see `webhook_formats`).
+an event wuzapi has no name for (see `formats`).
 """
 
 from __future__ import annotations
@@ -37,10 +37,10 @@ from wagate.db.enums import DeliveryStatus, WebhookFormat
 from wagate.db.models_delivery import Webhook, WebhookDelivery
 from wagate.db.models_whatsapp import WaSession
 from wagate.db.types import utcnow
-from wagate.services import secrets_box
 from wagate.services.events import EVENT_STREAM
-from wagate.services.webhook_delivery import DueAttempt, enqueue_attempts
-from wagate.services.webhook_formats import render
+from wagate.services.webhooks import secrets_box
+from wagate.services.webhooks.delivery import DueAttempt, enqueue_attempts
+from wagate.services.webhooks.formats import render
 
 log = structlog.get_logger("wagate.webhooks")
 

@@ -18,7 +18,7 @@ from typing import Any
 import phonenumbers
 
 from wagate.errors import Invalid
-from wagate.services.phones import normalize_phone
+from wagate.services.messaging.phones import normalize_phone
 
 PHONE_COLUMNS = ("phone", "number", "nomor", "hp", "whatsapp", "no_hp", "nohp", "phone_number", "wa")
 NAME_COLUMNS = ("name", "nama")

@@ -21,8 +21,8 @@ from wagate.db.models_identity import Tenant
 from wagate.db.models_whatsapp import WaSession
 from wagate.errors import Conflict, Forbidden, NotFound, TransportError, WAGateError
 from wagate.queue.names import bridge_queue, shard_of
-from wagate.services import sessions
-from wagate.services.sessions import Actor
+from wagate.services.sessions import lifecycle
+from wagate.services.sessions.lifecycle import Actor
 
 # Statuses of a session whose connection is up or under way.
 RUNNING = (SessionStatus.STARTING, SessionStatus.SCAN_QR_CODE, SessionStatus.WORKING)
@@ -56,7 +56,7 @@ async def check_can_connect(db: Db, session_id: str) -> WaSession:
 async def connect(db: Db, redis: ArqRedis, settings: Settings, session_id: str, *, actor: Actor) -> str:
     """Check the cap and queue the start command; its job id."""
     await check_can_connect(db, session_id)
-    return await sessions.request(db, redis, settings, session_id, "start", actor=actor)
+    return await lifecycle.request(db, redis, settings, session_id, "start", actor=actor)
 
 
 async def wait_answered(db: Db, session_id: str, wait_s: float) -> WaSession:
@@ -64,7 +64,7 @@ async def wait_answered(db: Db, session_id: str, wait_s: float) -> WaSession:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_s
     while True:
-        row = await sessions.get_session(db, session_id)
+        row = await lifecycle.get_session(db, session_id)
         if row.status in ANSWERED or loop.time() >= deadline:
             return row
         await asyncio.sleep(POLL_S)

@@ -28,9 +28,10 @@ from wagate.db.models_identity import ApiKey, Tenant
 from wagate.db.models_whatsapp import WaSession
 from wagate.db.types import utcnow
 from wagate.errors import Conflict, Forbidden, Invalid, NotFound, OtherTenant
-from wagate.services import audit, key_cache
-from wagate.services.credentials import NewKey, new_api_key
-from wagate.services.sessions import Actor
+from wagate.services.identity import key_cache
+from wagate.services.identity.credentials import NewKey, new_api_key
+from wagate.services.operations import audit
+from wagate.services.sessions.lifecycle import Actor
 
 log = structlog.get_logger("wagate.tenants")
 Db = async_sessionmaker[AsyncSession]

@@ -19,10 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from wagate.db.enums import Role
 from wagate.db.models_identity import Tenant, User
 from wagate.errors import Conflict, Forbidden, Invalid, NotFound, OtherTenant
-from wagate.services import audit, key_cache, tokens
-from wagate.services.auth import check_password_rules
-from wagate.services.credentials import hash_password_async
-from wagate.services.principal import Principal, check_grant
+from wagate.services.identity import key_cache, tokens
+from wagate.services.identity.auth import check_password_rules
+from wagate.services.identity.credentials import hash_password_async
+from wagate.services.identity.principal import Principal, check_grant
+from wagate.services.operations import audit
 
 LAST_ADMIN = "The last active admin of the install cannot be deleted, demoted, deactivated or bound to a tenant"
 # What a user's API keys inherit from it: a change to any of these must reach the key cache of every process.

@@ -28,10 +28,9 @@ from wagate.db.models_whatsapp import Contact, Message, WaSession
 from wagate.db.types import utcnow
 from wagate.errors import Conflict, Forbidden, Invalid, NotFound, OtherTenant
 from wagate.queue.jobs import enqueue_send
-from wagate.services import media as media_files
-from wagate.services import subscription
-from wagate.services.outbox import SendJob, enqueue_sends
-from wagate.services.send_drafts import (  # noqa: F401 - the limits are part of this module's interface
+from wagate.services.identity import subscription
+from wagate.services.messaging import media as media_files
+from wagate.services.messaging.drafts import (  # noqa: F401 - the limits are part of this module's interface
     MAX_CAPTION_CHARS,
     MAX_TEXT_CHARS,
     MEDIA_TYPES,
@@ -45,6 +44,7 @@ from wagate.services.send_drafts import (  # noqa: F401 - the limits are part of
     validate,
     validate_many,
 )
+from wagate.services.messaging.outbox import SendJob, enqueue_sends
 
 log = structlog.get_logger("wagate.messaging")
 

@@ -25,9 +25,10 @@ from wagate.db.models_whatsapp import WaSession
 from wagate.db.types import utcnow
 from wagate.errors import Invalid, RateLimited, Unauthorized
 from wagate.logging import security_log
-from wagate.services import audit, key_cache, subscription, tokens
-from wagate.services.credentials import hash_password_async, hash_token, same, verify_password_async
-from wagate.services.principal import Principal, lower_role
+from wagate.services.identity import key_cache, subscription, tokens
+from wagate.services.identity.credentials import hash_password_async, hash_token, same, verify_password_async
+from wagate.services.identity.principal import Principal, lower_role
+from wagate.services.operations import audit
 
 MIN_PASSWORD = 10
 BAD_LOGIN = "Invalid username or password"
@@ -177,7 +178,7 @@ class KeyOwner:
 async def api_key_principal(sessions: async_sessionmaker[AsyncSession], key: str) -> KeyOwner:
     """The key's principal, bounded by its owner as the owner is now: a disabled owner disables the key, its role
     is at most the owner's, and a key with no tenant of its own is bound to its owner's. Lookups are cached
-    (see `wagate.services.key_cache`); every change to a key, its owner or its tenant empties the caches."""
+    (see `wagate.services.identity.key_cache`); every change to a key, its owner or its tenant empties the caches."""
     key_hash = hash_token(key)
     row = key_cache.get(key_hash)
     if row is None:

@@ -3,7 +3,7 @@
 The database and Redis are hard dependencies: without either, nothing can be accepted safely, so the
 gateway is `unhealthy`. Queue consumers and WhatsApp sessions can be down while the API still accepts
 and queues work without loss, so they only make it `degraded`. A session counts as connected only while a
-live bridge holds its lease and has written it WORKING (`wagate.services.drivers`); a session that should run
+live bridge holds its lease and has written it WORKING (`wagate.services.sessions.drivers`); a session that should run
 and that no live bridge drives is orphaned, and makes the gateway `degraded` too.
 """
 
@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from wagate.db.enums import SessionStatus
 from wagate.observability import stalls as stall_reports
 from wagate.queue.names import HEALTH_CHECK_SUFFIX, WORKER_QUEUE, bridge_queue
-from wagate.services import drivers
+from wagate.services.sessions import drivers
 
 log = structlog.get_logger(__name__)
 CHECK_TIMEOUT_S = 2.0

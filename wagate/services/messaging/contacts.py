@@ -23,8 +23,8 @@ from wagate.db.enums import SessionStatus
 from wagate.db.models_whatsapp import Contact
 from wagate.errors import Conflict
 from wagate.queue.names import bridge_queue, shard_of
-from wagate.services import sessions
-from wagate.services.sessions import Actor
+from wagate.services.sessions import lifecycle
+from wagate.services.sessions.lifecycle import Actor
 
 Db = async_sessionmaker[AsyncSession]
 
@@ -48,7 +48,7 @@ class ContactList:
 
 async def list_contacts(db: Db, session_id: str, *, tenant_id: int | None) -> list[Contact]:
     """The cached contacts of the session, by name then JID; `Forbidden` for another tenant's session."""
-    await sessions.get_session(db, session_id, tenant_id=tenant_id)
+    await lifecycle.get_session(db, session_id, tenant_id=tenant_id)
     async with db() as s:
         return list(await s.scalars(
             select(Contact).where(Contact.session_id == session_id)
@@ -59,11 +59,11 @@ async def list_contacts(db: Db, session_id: str, *, tenant_id: int | None) -> li
 async def request_sync(db: Db, redis: ArqRedis, settings: Settings, session_id: str, *, tenant_id: int | None,
                        actor: Actor) -> str:
     """Queue a `sync_contacts` command for a connected session; its job id. `Conflict` when not connected."""
-    row = await sessions.get_session(db, session_id, tenant_id=tenant_id)
+    row = await lifecycle.get_session(db, session_id, tenant_id=tenant_id)
     if row.status != SessionStatus.WORKING:
         raise Conflict(f"Session is {row.status}, not WORKING: connect it before syncing contacts",
                        {"status": str(row.status)})
-    return await sessions.request(db, redis, settings, session_id, "sync_contacts", tenant_id=tenant_id,
+    return await lifecycle.request(db, redis, settings, session_id, "sync_contacts", tenant_id=tenant_id,
                                   actor=actor)
 
 

@@ -2,8 +2,8 @@
 
 A webhook is global (no tenant, no session), a tenant's, or one session's. A caller bound to a tenant
 (`scope_tenant`) sees and makes only that tenant's webhooks. The secret is generated when not given, stored
-encrypted (wagate.services.secrets_box) and returned only by create and rotate. Rows that mirror a session's
-settings (see wagate.services.webhook_fanout) change with those settings; here only their secret rotates.
+encrypted (wagate.services.webhooks.secrets_box) and returned only by create and rotate. Rows that mirror a session's
+settings (see wagate.services.webhooks.fanout) change with those settings; here only their secret rotates.
 """
 
 from __future__ import annotations
@@ -27,11 +27,12 @@ from wagate.db.models_delivery import Webhook, WebhookDelivery
 from wagate.db.models_whatsapp import WaSession
 from wagate.db.types import utcnow
 from wagate.errors import Conflict, Invalid, NotFound
-from wagate.services import audit, secrets_box
 from wagate.services.events import new_event_id
-from wagate.services.ssrf import check_saved_url
-from wagate.services.webhook_delivery import DueAttempt, enqueue_attempts
-from wagate.services.webhook_fanout import SESSION_FORMAT_KEY, SESSION_SETTINGS_WEBHOOK
+from wagate.services.operations import audit
+from wagate.services.webhooks import secrets_box
+from wagate.services.webhooks.delivery import DueAttempt, enqueue_attempts
+from wagate.services.webhooks.fanout import SESSION_FORMAT_KEY, SESSION_SETTINGS_WEBHOOK
+from wagate.services.webhooks.ssrf import check_saved_url
 
 TEST_EVENT = "webhook.test"
 PAGE_SIZE = 50
@@ -40,7 +41,7 @@ EDITABLE = ("url", "events", "signature_scheme", "format", "is_active", "descrip
 
 
 class Actor(Protocol):
-    """Who asks (wagate.services.principal.Principal satisfies it)."""
+    """Who asks (wagate.services.identity.principal.Principal satisfies it)."""
 
     @property
     def actor_type(self) -> ActorType: ...

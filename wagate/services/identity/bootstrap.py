@@ -13,8 +13,8 @@ from wagate.db.engine import create_engine, create_sessionmaker
 from wagate.db.enums import ActorType, Role
 from wagate.db.models_identity import ApiKey, Tenant, User
 from wagate.errors import Conflict, Invalid, NotFound
-from wagate.services import audit
-from wagate.services.credentials import NewKey, hash_password_async, new_api_key, new_password
+from wagate.services.identity.credentials import NewKey, hash_password_async, new_api_key, new_password
+from wagate.services.operations import audit
 
 FIRST_ADMIN = "admin"
 MIN_PASSWORD = 10

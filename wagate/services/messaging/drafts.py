@@ -15,7 +15,7 @@ from typing import Any
 from wagate.config import Settings
 from wagate.db.enums import MessageType, Priority
 from wagate.errors import Invalid
-from wagate.services.phones import Recipient, normalize_recipient
+from wagate.services.messaging.phones import Recipient, normalize_recipient
 
 MAX_TEXT_CHARS = 65_536  # WhatsApp's own limit for a text message
 # WhatsApp cuts captions at 1,024 characters; it also keeps the caption within MySQL's TEXT column.

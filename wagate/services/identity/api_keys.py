@@ -19,9 +19,10 @@ from wagate.db.enums import Role
 from wagate.db.models_identity import ApiKey, Tenant, User
 from wagate.db.types import utcnow
 from wagate.errors import Invalid, NotFound, OtherTenant
-from wagate.services import audit, key_cache, key_requests
-from wagate.services.credentials import new_api_key
-from wagate.services.principal import Principal, check_grant
+from wagate.services.identity import key_cache, key_requests
+from wagate.services.identity.credentials import new_api_key
+from wagate.services.identity.principal import Principal, check_grant
+from wagate.services.operations import audit
 
 log = structlog.get_logger("wagate.api_keys")
 USAGE_FLUSH_S = 60.0  # last_used_at is precise to a minute: one UPDATE a minute per process, not one per request

@@ -1,7 +1,7 @@
 """Broadcasts seen from the API: preview, create (start now or schedule), read with progress, pause, resume, cancel.
 
 Creating writes the broadcast and all its recipients in one transaction and nothing else: the worker turns
-recipients into `bulk` messages a chunk at a time (`wagate.services.broadcast_progress`). Every refusal
+recipients into `bulk` messages a chunk at a time (`wagate.services.broadcasts.progress`). Every refusal
 (template, recipients, session, subscription, message limit) happens before anything is written.
 
 Pause holds the broadcast's queued messages back by moving their `send_at` to `HOLD` (the bridge sender only
@@ -38,13 +38,14 @@ from wagate.db.models_whatsapp import Message, WaSession
 from wagate.db.types import utcnow
 from wagate.errors import Conflict, Forbidden, Invalid, NotFound, OtherTenant
 from wagate.queue.jobs import enqueue_broadcast_expand
-from wagate.services import audit, subscription
-from wagate.services import media as media_files
-from wagate.services.broadcast_csv import RecipientList, RecipientRow, Template, parse_template
-from wagate.services.broadcast_progress import Progress, progress_of
-from wagate.services.messaging import MAX_CAPTION_CHARS, MAX_TEXT_CHARS, SEND_AT_GRACE, SEND_AT_HORIZON
-from wagate.services.outbox import SendJob, enqueue_sends
-from wagate.services.sessions import Actor
+from wagate.services.broadcasts.progress import Progress, progress_of
+from wagate.services.broadcasts.recipients import RecipientList, RecipientRow, Template, parse_template
+from wagate.services.identity import subscription
+from wagate.services.messaging import media as media_files
+from wagate.services.messaging.outbox import SendJob, enqueue_sends
+from wagate.services.messaging.sending import MAX_CAPTION_CHARS, MAX_TEXT_CHARS, SEND_AT_GRACE, SEND_AT_HORIZON
+from wagate.services.operations import audit
+from wagate.services.sessions.lifecycle import Actor
 
 log = structlog.get_logger("wagate.broadcasts")
 

@@ -31,9 +31,13 @@ from wagate.db.models_whatsapp import WaSession
 from wagate.errors import Conflict, Forbidden, Invalid, NotFound, OtherTenant, ServiceUnavailable
 from wagate.queue import jobs
 from wagate.queue.names import bridge_queue, qr_key
-from wagate.services import audit, events, registry, ssrf, subscription
-from wagate.services.credentials import hash_token, new_token
+from wagate.services import events
 from wagate.services.events import EVENT_NAMES
+from wagate.services.identity import subscription
+from wagate.services.identity.credentials import hash_token, new_token
+from wagate.services.operations import audit
+from wagate.services.sessions import registry
+from wagate.services.webhooks import ssrf
 
 log = structlog.get_logger("wagate.sessions")
 T = TypeVar("T")
@@ -48,7 +52,7 @@ MAX_CHECKED_NUMBERS = 50  # numbers one check_numbers command asks WhatsApp abou
 # These make the bridge connect to WhatsApp, which an expired subscription no longer pays for.
 CONNECTING_COMMANDS = frozenset({"start", "restart", "pair_phone"})
 SETTINGS_FIELDS = ("name", "auto_read_enabled", "typing_enabled", "webhook_url", "webhook_events", "webhook_format")
-WEBHOOK_FORMATS = ("wagate", "wuzapi")  # the body the session's webhook receives (see services.webhook_formats)
+WEBHOOK_FORMATS = ("wagate", "wuzapi")  # the body the session's webhook receives (see services.webhooks.formats)
 ALL_EVENTS = "*"
 # Event names of the seed API (genfity-wa / wuzapi) → the gateway's own; matched case-insensitively.
 SEED_EVENTS: dict[str, tuple[str, ...]] = {

@@ -1,0 +1,1 @@
+"""Broadcasts: campaigns, their recipients and their progress."""

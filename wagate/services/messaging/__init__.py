@@ -1,0 +1,1 @@
+"""Sending: queued rows, drafts, intake, outbox, media, phone numbers and contacts."""

@@ -1,0 +1,1 @@
+"""Running the gateway: audit trail, backups, health, metrics and rate limits."""

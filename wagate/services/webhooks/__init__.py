@@ -1,0 +1,1 @@
+"""Webhooks: endpoints, fan-out, delivery, body formats, records, the SSRF guard and secrets at rest."""
