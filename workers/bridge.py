@@ -14,8 +14,8 @@ from arq.worker import func
 from wagate.bridge.leases import LeaseHeld
 from wagate.bridge.runtime import Bridge
 from wagate.config import Settings
-from wagate.errors import NotFound
-from wagate.queue.jobs import SEND_MESSAGE, SESSION_COMMAND, SIMULATOR_CONTROL
+from wagate.errors import NotFound, TransportError
+from wagate.queue.jobs import SEND_MESSAGE, SESSION_CALL, SESSION_COMMAND, SIMULATOR_CONTROL
 from wagate.queue.names import bridge_queue
 from workers.common import Ctx, build_worker
 
@@ -25,6 +25,8 @@ log = structlog.get_logger("wagate.jobs")
 # from the queue, releases the session or stops counting as alive (15 s).
 LEASE_RETRY_S = 2
 COMMAND_TRIES = 30
+# A call is given up within the time its caller waits (COMMAND_WAIT_S), so it never acts after the answer was sent.
+CALL_TRIES = 5
 
 
 async def send_message(ctx: Ctx, session_id: str, message_id: int) -> bool:
@@ -46,21 +48,39 @@ async def session_command(ctx: Ctx, session_id: str, command: str, params: dict[
         return None
 
 
+async def _for_the_holder(ctx: Ctx, session_id: str, what: str, tries: int = COMMAND_TRIES) -> str | None:
+    """None when this bridge may act on the session (it holds its lease, or nobody does); otherwise the job goes
+    back on the queue for the holder, or, after `COMMAND_TRIES`, the reason it was given up."""
+    bridge: Bridge = ctx["bridge"]
+    holder = await bridge.leases.holder(session_id)
+    if holder is None or holder == bridge.owner:
+        return None
+    # The phone and WhatsApp talk to the connection of the bridge that drives the session.
+    if ctx["job_try"] >= tries:
+        log.error("job abandoned: the session stays with another bridge", session_id=session_id, job=what)
+        return "the session is driven by another bridge that does not answer"
+    raise Retry(defer=LEASE_RETRY_S)
+
+
 async def simulator_control(ctx: Ctx, session_id: str, action: str, params: dict[str, Any]) -> str | None:
     """The simulator's phone side, driven over HTTP through the web (WA_TRANSPORT=simulator only); the reason
     the phone could not do it, or None."""
     from wagate.bridge.simulator_control import apply
 
-    bridge: Bridge = ctx["bridge"]
-    holder = await bridge.leases.holder(session_id)
-    if holder is not None and holder != bridge.owner:
-        # The phone talks to the connection of the bridge that drives the session, as WhatsApp does.
-        if ctx["job_try"] >= COMMAND_TRIES:
-            log.error("simulator action abandoned: the session stays with another bridge", session_id=session_id,
-                      action=action)
-            return "the session is driven by another bridge that does not answer"
-        raise Retry(defer=LEASE_RETRY_S)
-    return await apply(bridge.transport, session_id, action, params)
+    refused = await _for_the_holder(ctx, session_id, "simulator action")
+    if refused is not None:
+        return refused
+    return await apply(ctx["bridge"].transport, session_id, action, params)
+
+
+async def session_call(ctx: Ctx, session_id: str, name: str, params: dict[str, Any]) -> Any:
+    """A call the web waits on (`wagate.bridge.calls`), answered by the connection that drives the session."""
+    from wagate.bridge import calls
+
+    refused = await _for_the_holder(ctx, session_id, f"call {name}", CALL_TRIES)
+    if refused is not None:
+        raise TransportError(refused)
+    return await calls.run(ctx["bridge"].transport, session_id, name, params)
 
 
 def create_bridge(settings: Settings, shard: int, *, handle_signals: bool = True) -> Worker:
@@ -79,6 +99,7 @@ def create_bridge(settings: Settings, shard: int, *, handle_signals: bool = True
     functions: list[Any] = [
         func(send_message, name=SEND_MESSAGE),
         func(session_command, name=SESSION_COMMAND, max_tries=COMMAND_TRIES),
+        func(session_call, name=SESSION_CALL, max_tries=CALL_TRIES),
     ]
     if settings.wa_transport == "simulator":
         functions.append(func(simulator_control, name=SIMULATOR_CONTROL, max_tries=COMMAND_TRIES))

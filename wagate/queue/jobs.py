@@ -18,6 +18,7 @@ from wagate.queue.names import WORKER_QUEUE, bridge_queue, shard_of, wake_channe
 SEND_MESSAGE = "send_message"  # (session_id, message_id): wake the session's sender for a queued message
 SESSION_COMMAND = "session_command"  # (session_id, command, params): start | stop | restart | logout | delete | pair
 SIMULATOR_CONTROL = "simulator_control"  # (session_id, action, params): the simulator's phone side
+SESSION_CALL = "session_call"  # (session_id, name, params): a call the web waits on (wagate.bridge.calls)
 
 # worker jobs (the worker queue)
 BROADCAST_EXPAND = "broadcast_expand"  # (broadcast_id,): turn the next chunk of recipients into queued messages
@@ -44,6 +45,16 @@ async def enqueue_session_command(redis: ArqRedis, shards: int, session_id: str,
     job_id = f"cmd:{session_id}:{command}:{uuid.uuid4().hex[:12]}"
     await redis.enqueue_job(
         SESSION_COMMAND, session_id, command, params or {}, _job_id=job_id,
+        _queue_name=bridge_queue(shard_of(session_id, shards)),
+    )
+    return job_id
+
+
+async def enqueue_session_call(redis: ArqRedis, shards: int, session_id: str, name: str,
+                               params: dict[str, Any] | None = None) -> str:
+    job_id = f"call:{session_id}:{name}:{uuid.uuid4().hex[:12]}"
+    await redis.enqueue_job(
+        SESSION_CALL, session_id, name, params or {}, _job_id=job_id,
         _queue_name=bridge_queue(shard_of(session_id, shards)),
     )
     return job_id
