@@ -42,6 +42,11 @@ apt_install() {
 
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
 
+# ensure_run_packages: what sending media needs at run time (ffmpeg for voice notes and video thumbnails).
+ensure_run_packages() {
+    { have ffmpeg && have ffprobe; } || apt_install ffmpeg || say "going on without ffmpeg: voice notes and video thumbnails will be refused"
+}
+
 # The servers and browser the tests drive: MariaDB (tests/servers.py), Chromium (Playwright), nginx and logrotate.
 ensure_test_packages() {
     local missing=()
@@ -49,6 +54,7 @@ ensure_test_packages() {
     have chromium || missing+=(chromium fonts-liberation)
     have nginx || missing+=(nginx-light)  # tests/test_deploy_files.py runs nginx.conf for real
     have logrotate || missing+=(logrotate)  # and logrotate.conf
+    { have ffmpeg && have ffprobe; } || missing+=(ffmpeg)  # voice notes, video thumbnails (messaging/media_convert.py)
     if [ ${#missing[@]} -gt 0 ]; then
         apt_install "${missing[@]}" || say "going on without ${missing[*]}: the tests that need them will fail"
     fi

@@ -159,7 +159,7 @@ REFUSALS: list[tuple[str, Arrange, dict[str, Any], type[WAGateError], str]] = [
     ("invalid number", _nothing, {"to": "0812"}, Invalid, "to"),
     ("empty text", _nothing, {"text": "  "}, Invalid, "text"),
     ("text too long", _nothing, {"text": "x" * 65_537}, Invalid, "text"),
-    ("unknown type", _nothing, {"type": "poll"}, Invalid, "type"),
+    ("unknown type", _nothing, {"type": "carousel"}, Invalid, "type"),
     ("bad priority", _nothing, {"priority": "asap"}, Invalid, "priority"),
     ("missing media", _nothing, {"type": "image", "text": None}, Invalid, "media"),
     ("caption too long", _nothing, {"type": "image", "media": PNG, "caption": "c" * 1025}, Invalid, "caption"),

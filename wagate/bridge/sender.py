@@ -40,6 +40,7 @@ from sqlalchemy import Table, bindparam, case, func, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from wagate.bridge import outgoing_rows
 from wagate.db.enums import Direction, MessageStatus, MessageType, Priority
 from wagate.db.models_whatsapp import Message, WaSession
 from wagate.db.outage import when_reachable
@@ -369,26 +370,25 @@ class SessionSender:
 
     async def _call_transport(self, message: Message, wa_id: str) -> SendResult:
         to = message.recipient or ""
-        if message.type == MessageType.TEXT:
+        if outgoing_rows.is_plain(message) and message.type == MessageType.TEXT:
             return await self.transport.send_text(self.session_id, to, message.body or "", reply_to=message.reply_to,
                                                   message_id=wa_id)
-        if message.type == MessageType.LOCATION:
+        if outgoing_rows.is_plain(message) and message.type == MessageType.LOCATION:
             content = message.content or {}
             return await self.transport.send_location(
                 self.session_id, to, float(content["latitude"]), float(content["longitude"]),
                 name=content.get("name"), address=content.get("address"), message_id=wa_id,
             )
-        if message.type in (MessageType.IMAGE, MessageType.VIDEO, MessageType.AUDIO, MessageType.DOCUMENT):
+        data = None
+        if message.type in outgoing_rows.MEDIA_ROW_TYPES:
             try:
                 data = await asyncio.to_thread(Path(message.media_path or "").read_bytes)
             except OSError as exc:
                 raise MessageUnsendable("the media file of this message is missing") from exc
-            return await self.transport.send_media(
-                self.session_id, to, message.type.value, data,  # type: ignore[arg-type]
-                mimetype=message.media_mime or "application/octet-stream", filename=message.media_name,
-                caption=message.caption, message_id=wa_id,
-            )
-        raise MessageUnsendable(f"messages of type {message.type.value} cannot be sent")
+        # A reaction, edit or revoke goes to the chat of the message it is about (a group, or a LID-addressed chat).
+        to = (message.content or {}).get("target_chat") or to
+        return await self.transport.send(self.session_id, to, outgoing_rows.outgoing_of(message, data),
+                                         message_id=wa_id)
 
     async def _show_typing(self, message: Message) -> None:
         if message.type != MessageType.TEXT or not message.body or not self.pacing.typing_s_per_char:

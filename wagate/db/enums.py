@@ -57,6 +57,9 @@ class MessageType(StrEnum):
     LOCATION = "location"
     CONTACT = "contact"
     REACTION = "reaction"
+    POLL = "poll"
+    EDIT = "edit"  # a sent edit of an earlier text of this session
+    REVOKE = "revoke"  # a sent delete-for-everyone of an earlier message
     OTHER = "other"  # received kinds the gateway does not model (polls, calls, …)
 
 

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
 from wagate.db.enums import Direction, MessageStatus, MessageType, Priority
+from wagate.services.messaging import kinds
 from wagate.services.messaging.drafts import (
     MAX_CAPTION_CHARS,
     MAX_LOCATION_TEXT,
@@ -41,14 +42,23 @@ def _aliased(data: Any, aliases: dict[str, str]) -> Any:
     return data
 
 
+class ContactCardSchema(Schema):
+    """A contact card: a name and a phone number (the vCard is made), or a name and a vCard of your own."""
+
+    name = fields.String(required=True, validate=validate.Length(min=1, max=kinds.MAX_CONTACT_NAME))
+    phone = fields.String(load_default=None, validate=validate.Length(min=5, max=32))
+    vcard = fields.String(load_default=None, validate=validate.Length(min=1, max=kinds.MAX_VCARD))
+
+
 class SendSchema(Schema):
     """One message: text, location, or media (the file comes as the multipart `file` part)."""
 
     session = fields.String(load_default=None, validate=_SESSION)
-    to = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    # Required, except by a reaction, edit or revoke: they go to the chat of the message they are about.
+    to = fields.String(load_default=None, validate=validate.Length(min=1, max=128))
     message = fields.String(load_default=None, validate=validate.Length(max=MAX_TEXT_CHARS))
     caption = fields.String(load_default=None, validate=validate.Length(max=MAX_CAPTION_CHARS))
-    type = fields.String(load_default=None, validate=validate.OneOf([t.value for t in SENDABLE_TYPES]))
+    type = fields.String(load_default=None, validate=validate.OneOf(SENDABLE_TYPES))
     priority = fields.String(load_default=Priority.NORMAL.value, validate=validate.OneOf([p.value for p in Priority]))
     send_at = fields.AwareDateTime(load_default=None)
     reply_to = fields.String(load_default=None, validate=validate.Length(min=1, max=MAX_REPLY_TO))
@@ -56,10 +66,37 @@ class SendSchema(Schema):
     longitude = fields.Float(load_default=None, allow_nan=False)
     location_name = fields.String(load_default=None, validate=validate.Length(max=MAX_LOCATION_TEXT))
     address = fields.String(load_default=None, validate=validate.Length(max=MAX_LOCATION_TEXT))
+    # The kinds beyond text, media and location: see `services.messaging.kinds`.
+    target = fields.String(load_default=None, validate=validate.Length(min=1, max=kinds.MAX_TARGET), metadata={
+        "description": "reaction, edit, revoke, forward: the WhatsApp id of a message of this session"})
+    emoji = fields.String(load_default=None, validate=validate.Length(max=kinds.MAX_EMOJI),
+                          metadata={"description": 'reaction: one emoji; "" takes the reaction back'})
+    contacts = fields.List(fields.Nested(ContactCardSchema), load_default=None,
+                           validate=validate.Length(min=1, max=kinds.MAX_CONTACTS))
+    question = fields.String(load_default=None, validate=validate.Length(min=1, max=kinds.MAX_POLL_QUESTION))
+    options = fields.List(fields.String(validate=validate.Length(min=1, max=kinds.MAX_POLL_OPTION)),
+                          load_default=None,
+                          validate=validate.Length(min=kinds.MIN_POLL_OPTIONS, max=kinds.MAX_POLL_OPTIONS))
+    selectable = fields.Integer(load_default=None, strict=True,
+                                validate=validate.Range(min=0, max=kinds.MAX_POLL_OPTIONS),
+                                metadata={"description": "poll: how many options a voter may choose (0: any)"})
+    link_preview = fields.Raw(load_default=None, metadata={
+        "description": "text: true (fetched from the first link), or {title, description, thumbnail}",
+        "oneOf": [{"type": "boolean"}, {"type": "object", "properties": {
+            "title": {"type": "string"}, "description": {"type": "string"},
+            "thumbnail": {"type": "string", "description": "base64 JPEG"}}}]})
+    media_url = fields.Url(load_default=None, schemes={"http", "https"}, require_tld=False,
+                           metadata={"description": "media: fetched at acceptance (public addresses only)"})
+    media_id = fields.Integer(load_default=None, strict=True, validate=validate.Range(min=1),
+                              metadata={"description": "media: the id of a stored message whose medium is sent"})
 
     @pre_load
     def _aliases(self, data: Any, **kwargs: Any) -> Any:
-        return _aliased(data, ALIASES)
+        data = _aliased(data, ALIASES)
+        for name in ("selectable", "media_id"):  # a multipart send's fields are text
+            if isinstance(data.get(name), str) and data[name].strip().isdigit():
+                data[name] = int(data[name])
+        return data
 
 
 _SEND = SendSchema()

@@ -22,6 +22,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from wagate.transport.outgoing import OutgoingMessage
+
 MediaKind = Literal["image", "document", "audio", "video"]
 ReceiptKind = Literal["delivered", "read", "played"]
 ChangeKind = Literal["edited", "revoked", "reaction", "poll_vote"]
@@ -271,3 +273,11 @@ class WhatsAppTransport(abc.ABC):
     @abc.abstractmethod
     async def close(self) -> None:
         """Stop every session cleanly (keeping their links); the transport is unusable afterwards."""
+
+    # --- message kinds ---
+
+    @abc.abstractmethod
+    async def send(
+        self, session_id: str, to: str, message: OutgoingMessage, *, message_id: str | None = None
+    ) -> SendResult:
+        """Send a message of any kind (`wagate.transport.outgoing`) to a phone number or JID, under `message_id`."""

@@ -46,6 +46,7 @@ from wagate.transport.base import (
     WhatsAppTransport,
 )
 from wagate.transport.neonize_recipients import RecipientBook
+from wagate.transport.neonize_sending import NeonizeSending
 
 if TYPE_CHECKING:
     from neonize.aioze.client import NewAClient
@@ -181,7 +182,7 @@ class _Session:
     in_order: asyncio.Lock = field(default_factory=asyncio.Lock)  # one event handler at a time, in arrival order
 
 
-class NeonizeTransport(WhatsAppTransport):
+class NeonizeTransport(NeonizeSending, WhatsAppTransport):
     """WhatsApp over neonize: QR pairing, supervised reconnects, event mapping and sends for many sessions."""
 
     keeps_message_ids = False  # neonize 0.5.2's Go SendMessage takes no SendRequestExtra: whatsmeow picks the id

@@ -52,6 +52,7 @@ from .base import (
     new_message_id,
 )
 from .simulator_phone import PhoneSide, SimSession
+from .simulator_sending import SendingKinds
 from .simulator_wire import PhoneActionError, ReadMarked, SentMessage, TypingShown
 
 __all__ = ["PhoneActionError", "ReadMarked", "SentMessage", "SimulatorTransport", "TypingShown"]
@@ -61,7 +62,7 @@ log = structlog.get_logger(__name__)
 _MEDIA_KINDS = ("image", "document", "audio", "video")
 
 
-class SimulatorTransport(PhoneSide, WhatsAppTransport):
+class SimulatorTransport(SendingKinds, PhoneSide, WhatsAppTransport):
     """Many simulated sessions, one sink; see the module docstring for the phone-side control methods."""
 
     def __init__(
@@ -257,6 +258,7 @@ class SimulatorTransport(PhoneSide, WhatsAppTransport):
         reply_to: str | None = None,
         media: MediaInfo | None = None,
         location: tuple[float, float] | None = None,
+        content: dict[str, Any] | None = None,
     ) -> SendResult:
         s = self._connected(session_id)
         if s.send_failure is not None and s.send_failures_left > 0:
@@ -274,7 +276,7 @@ class SimulatorTransport(PhoneSide, WhatsAppTransport):
             return self._accepted[key]  # the recipient has a message with this id already and discards this one
         result = self._accepted[key] = SendResult(message_id=key[1], timestamp=float(int(time.time())))
         sent = SentMessage(next(self._seq), session_id, jid, kind, text, result.message_id, result.timestamp,
-                           reply_to=reply_to, media=media, location=location)
+                           reply_to=reply_to, media=media, location=location, content=content)
         self.sent.append(sent)
         if self.sent_log is not None:
             self.sent_log.append(sent)

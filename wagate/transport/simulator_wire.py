@@ -67,6 +67,7 @@ class SentMessage:
     media: MediaInfo | None = None
     location: tuple[float, float] | None = None
     at: float = field(default_factory=time.time)  # when WhatsApp accepted it, to the microsecond (pacing tests)
+    content: dict[str, Any] | None = None  # the kind's own fields (simulator_sending), JSON-able
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +176,7 @@ class SentLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         line = json.dumps({"seq": sent.seq, "session_id": sent.session_id, "to": sent.to, "kind": sent.kind,
                            "text": sent.text, "message_id": sent.message_id, "timestamp": sent.timestamp,
-                           "at": sent.at, "pid": os.getpid()})
+                           "at": sent.at, "pid": os.getpid(), "content": sent.content})
         with self.path.open("a", encoding="utf-8") as f:  # closing flushes to the kernel, which keeps it past SIGKILL
             f.write(line + "\n")
 

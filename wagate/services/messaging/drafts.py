@@ -15,6 +15,7 @@ from typing import Any
 from wagate.config import Settings
 from wagate.db.enums import MessageType, Priority
 from wagate.errors import Invalid
+from wagate.services.messaging import kinds
 from wagate.services.messaging.phones import Recipient, normalize_recipient
 
 MAX_TEXT_CHARS = 65_536  # WhatsApp's own limit for a text message
@@ -26,9 +27,9 @@ MAX_LOCATION_TEXT = 256
 SEND_AT_GRACE = timedelta(minutes=1)  # a client clock slightly behind ours is not "in the past"
 SEND_AT_HORIZON = timedelta(days=30)
 MAX_RECIPIENTS = 100  # send-to-many in one request; larger lists are a broadcast
+TARGET_CHAT = Recipient(address="", jid="", kind="user")  # a reaction, edit or revoke without `to`: its target's
 
-SENDABLE_TYPES = (MessageType.TEXT, MessageType.IMAGE, MessageType.VIDEO, MessageType.AUDIO, MessageType.DOCUMENT,
-                  MessageType.LOCATION)
+SENDABLE_TYPES = kinds.SEND_KINDS  # what a send's `type` may be: see `kinds`
 MEDIA_TYPES = (MessageType.IMAGE, MessageType.VIDEO, MessageType.AUDIO, MessageType.DOCUMENT)
 
 
@@ -52,6 +53,22 @@ class SendRequest:
     send_at: datetime | None = None
     idempotency_key: str | None = None
     message_id: str | None = None  # the WhatsApp message id to send under (wuzapi's `Id`); None: the bridge picks
+    # The kinds beyond text, media and location (see `kinds`): a poll's, contact cards', a reaction's … fields.
+    target: str | None = None  # the WhatsApp id of the message a reaction, edit, revoke or forward is about
+    emoji: str | None = None
+    contacts: list[dict[str, Any]] | None = None
+    question: str | None = None
+    options: list[str] | None = None
+    selectable: int | None = None
+    link_preview: Any = None  # True, or {title, description, thumbnail}
+    media_url: str | None = None  # media fetched from an http(s) URL at acceptance
+    media_id: int | None = None  # media of a stored message of the same tenant, sent again
+
+    @property
+    def needs_preparing(self) -> bool:
+        """Whether accepting it needs more than the row (a lookup, a fetch, a file): see `kind_prep`."""
+        return bool(self.media or self.media_url or self.media_id is not None or self.target or self.reply_to
+                    or self.link_preview or str(self.type) not in ("text", "location"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +84,7 @@ class Draft:
     priority: Priority
     send_at: datetime | None
     message_id: str | None = None
+    kind: str = "text"  # what was asked for: a `kinds.SEND_KINDS` name (`voice` is an `audio` row, …)
 
 
 def validate_many(session_id: str, recipients: Sequence[str], text: str, priority: Priority | str,
@@ -96,35 +114,56 @@ def validate(request: SendRequest, settings: Settings, now: datetime, *, field_n
     """Every field check at once, so the caller hears about all bad fields in one `Invalid`."""
     errors: dict[str, str] = {}
     recipient: Recipient | None = None
+    kind = str(request.type.value if isinstance(request.type, MessageType) else request.type)
     try:
-        recipient = normalize_recipient(request.to, settings.default_region, field=field_name)
+        if not request.to and kind in kinds.IN_TARGET_CHAT:
+            recipient = TARGET_CHAT  # `kind_prep` puts the target's chat here
+        else:
+            recipient = normalize_recipient(request.to, settings.default_region, field=field_name)
     except Invalid as exc:
         errors.update(exc.details or {})
-    kind = enum_value(MessageType, request.type, "type", errors)
-    if kind is not None and kind not in SENDABLE_TYPES:
-        errors["type"] = f"must be one of {', '.join(t.value for t in SENDABLE_TYPES)}"
-        kind = None
+    if kind not in kinds.SEND_KINDS:
+        errors["type"] = f"must be one of {', '.join(kinds.SEND_KINDS)}"
     priority = enum_value(Priority, request.priority, "priority", errors) or Priority.NORMAL
 
     body = caption = None
     content: dict[str, Any] | None = None
-    if kind == MessageType.TEXT:
+    if kind == "text":
         if not isinstance(request.text, str) or not request.text.strip():
             errors["text"] = "is required for a text message"
         elif len(request.text) > MAX_TEXT_CHARS:
             errors["text"] = f"is {len(request.text)} characters; WhatsApp allows {MAX_TEXT_CHARS}"
         else:
             body = request.text
-    elif kind in MEDIA_TYPES:
-        if not request.media:
-            errors["media"] = f"is required for a{'n' if kind in (MessageType.IMAGE, MessageType.AUDIO) else ''} " \
-                              f"{kind} message"
+            content = _text_extras(request, errors)
+    elif kind in kinds.MEDIA_KINDS:
+        if not request.media and not request.media_url and request.media_id is None:
+            errors["media"] = f"is required for a{'n' if kind[0] in 'aeiou' else ''} {kind} message: a file, " \
+                              "media_url or media_id"
         caption = request.caption if request.caption is not None else request.text  # text doubles as caption
         if caption is not None and len(caption) > MAX_CAPTION_CHARS:
             errors["caption"] = f"is {len(caption)} characters; WhatsApp allows {MAX_CAPTION_CHARS}"
+        if kind in ("voice", "sticker"):
+            caption = None  # WhatsApp shows no caption on these
         caption = caption or None
-    elif kind == MessageType.LOCATION:
-        content = _location(request, errors)
+        content = kinds.check_kind_fields(kind, {}, errors) or None
+        if caption and (found := kinds.mentions_in(caption)):
+            content = (content or {}) | {"mentions": found}
+    elif kind in ("location", "live_location"):
+        content = (_location(request, errors) or {}) | kinds.check_kind_fields(kind, {}, errors)
+        if kind == "live_location":
+            content["caption"] = content.pop("name", None) or request.caption
+    elif kind in kinds.SEND_KINDS:
+        content = kinds.check_kind_fields(kind, {
+            "target": request.target, "emoji": request.emoji, "contacts": request.contacts,
+            "question": request.question, "options": request.options, "selectable": request.selectable}, errors)
+        if kind == "edit":
+            if not isinstance(request.text, str) or not request.text.strip() or len(request.text) > MAX_TEXT_CHARS:
+                errors["text"] = f"is required for an edit: the new text, 1 to {MAX_TEXT_CHARS} characters"
+            else:
+                body = request.text
+        elif kind == "poll":
+            body = request.question
 
     if request.reply_to is not None and not _is_text(request.reply_to, MAX_REPLY_TO):
         errors["reply_to"] = f"must be a WhatsApp message id of 1 to {MAX_REPLY_TO} characters"
@@ -134,9 +173,21 @@ def validate(request: SendRequest, settings: Settings, now: datetime, *, field_n
 
     if errors:
         raise Invalid("Invalid message", details=errors)
-    assert recipient is not None and kind is not None
-    return Draft(recipient=recipient, type=kind, body=body, caption=caption, content=content,
-                  reply_to=request.reply_to, priority=priority, send_at=send_at, message_id=request.message_id)
+    assert recipient is not None
+    return Draft(recipient=recipient, type=kinds.ROW_TYPES[kind], body=body, caption=caption, content=content or None,
+                  reply_to=request.reply_to, priority=priority, send_at=send_at, message_id=request.message_id,
+                  kind=kind)
+
+
+def _text_extras(request: SendRequest, errors: dict[str, str]) -> dict[str, Any] | None:
+    """Mentions (`@<digits>` in the text) and the link preview asked for."""
+    extras: dict[str, Any] = {}
+    if found := kinds.mentions_in(request.text):
+        extras["mentions"] = found
+    preview = kinds.check_link_preview(request.link_preview, request.text, errors)
+    if preview is not None:
+        extras["preview"] = preview
+    return extras or None
 
 
 def _location(request: SendRequest, errors: dict[str, str]) -> dict[str, Any] | None:

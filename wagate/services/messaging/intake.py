@@ -60,7 +60,7 @@ class SendIntake:
         self._follow_ups: set[asyncio.Task[None]] = set()
 
     async def submit(self, request: SendRequest, *, tenant_id: int | None = None) -> QueuedMessage:
-        if request.media or request.idempotency_key is not None:
+        if request.needs_preparing or request.idempotency_key is not None:
             return await sending.queue_message(self.db, self.redis, self.settings, request, tenant_id=tenant_id)
         try:
             pending = _Pending(request, tenant_id, validate(request, self.settings, utcnow()), None)

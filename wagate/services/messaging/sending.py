@@ -29,6 +29,7 @@ from wagate.db.types import utcnow
 from wagate.errors import Conflict, Forbidden, Invalid, NotFound, OtherTenant
 from wagate.queue.jobs import enqueue_send
 from wagate.services.identity import subscription
+from wagate.services.messaging import kind_prep
 from wagate.services.messaging import media as media_files
 from wagate.services.messaging.drafts import (  # noqa: F401 - the limits are part of this module's interface
     MAX_CAPTION_CHARS,
@@ -111,10 +112,13 @@ async def queue_message(
         owner = Owner(session.id, session.jid, tenant.id if tenant is not None else None)
         draft = validate(request, settings, now)
         stored: media_files.StoredMedia | None = None
-        if draft.type in MEDIA_TYPES and request.media:
-            # Sniffed only once every field is valid; stored last, so nothing before this line needs undoing.
-            kind = media_files.check_upload(request.media, request.file_name, draft.type, settings)
-            stored = await media_files.store(request.media, kind, request.file_name, settings)
+        if request.needs_preparing:
+            # Looked up, fetched and converted only once every field is valid; the file is stored last, so
+            # nothing before this line needs undoing.
+            prepared = await kind_prep.prepare(db, settings, session, request, draft, tenant_id)
+            draft = prepared.draft
+            if prepared.media is not None and prepared.kind is not None:
+                stored = await media_files.store(prepared.media, prepared.kind, prepared.file_name, settings)
         try:
             if owner.tenant_id is not None:
                 await count_messages(db, owner.tenant_id, 1, now)

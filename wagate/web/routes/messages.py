@@ -22,7 +22,7 @@ from wagate.schemas.messages import (
     resolve_bound,
 )
 from wagate.services.identity.principal import Permission
-from wagate.services.messaging import media, sending
+from wagate.services.messaging import kinds, media, sending
 from wagate.services.messaging.phones import normalize_recipient
 from wagate.services.sessions import lifecycle
 from wagate.web.auth import rate_limited, require
@@ -37,6 +37,9 @@ FILE_PART = "file"
 # A text field of a multipart send: the longest text WhatsApp allows, at up to 4 bytes per character.
 MAX_FIELD_BYTES = sending.MAX_TEXT_CHARS * 4
 CHUNK_BYTES = 64 * 1024
+# The send fields of the kinds beyond text, media and location, passed on as they are (see `kinds`).
+KIND_FIELDS = ("target", "emoji", "contacts", "question", "options", "selectable", "link_preview", "media_url",
+               "media_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,11 +93,14 @@ async def _send_input(request: web.Request) -> tuple[Any, Upload | None]:
 def _message_type(given: str | None, upload: Upload | None, values: dict[str, Any]) -> str:
     """The type the caller gave, else what the input implies: the file's kind, a location, or text."""
     if upload is not None:
-        if given is not None and given not in sending.MEDIA_TYPES:
+        if given is not None and given not in kinds.MEDIA_KINDS:
             raise Invalid("Invalid message", {"file": [f"is not used by a {given} message"]})
         return given or media.sniff(upload.data, upload.file_name).category
     if given is not None:
         return given
+    if values.get("media_url") is not None or values.get("media_id") is not None:
+        raise Invalid("Invalid message", {"type": [f"is required with media_url or media_id: one of "
+                                                   f"{', '.join(kinds.MEDIA_KINDS)}"]})
     return MessageType.LOCATION if values.get("latitude") is not None else MessageType.TEXT
 
 
@@ -114,6 +120,7 @@ async def send(request: web.Request) -> web.Response:
         latitude=values["latitude"], longitude=values["longitude"], location_name=values["location_name"],
         address=values["address"], reply_to=values["reply_to"], priority=values["priority"],
         send_at=values["send_at"], idempotency_key=request.headers.get(IDEMPOTENCY_HEADER),
+        **{name: values[name] for name in KIND_FIELDS},
     ), tenant_id=tenant_of(request))
     if not queued.created:
         return ok("Message already accepted with this Idempotency-Key", dump(MessageSchema, queued.message),
