@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from wagate.errors import MessageUnsendable, TransportError
 
-from .base import SendResult
+from .base import Account, SendResult
 from .outgoing import (
     Contacts,
     Decorations,
@@ -213,6 +213,9 @@ class NeonizeSending(abc.ABC):
     @abc.abstractmethod
     def _quote(self, s: Any, message_id: str) -> ContextInfo: ...
 
+    @abc.abstractmethod
+    async def _fetch_account(self, s: Any) -> Account | None: ...
+
     async def send(
         self, session_id: str, to: str, message: OutgoingMessage, *, message_id: str | None = None
     ) -> SendResult:
@@ -240,9 +243,10 @@ class NeonizeSending(abc.ABC):
             case Edit():
                 built = build_edit(message)
             case Revoke():
-                if s.account is None:
+                account = s.account or await self._fetch_account(s)
+                if account is None:
                     raise MessageUnsendable("the session's own number is not known yet")
-                built = build_revoke(message, f"{s.account.phone}@{USER_SERVER}")
+                built = build_revoke(message, f"{account.phone}@{USER_SERVER}")
             case _:
                 raise MessageUnsendable(f"messages of kind {type(message).__name__} cannot be sent")
         return await self._send(s, to, built)
