@@ -40,7 +40,7 @@ from sqlalchemy import Table, bindparam, case, func, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from wagate.bridge import outgoing_rows
+from wagate.bridge import outgoing_rows, sent_changes
 from wagate.db.enums import Direction, MessageStatus, MessageType, Priority
 from wagate.db.models_whatsapp import Message, WaSession
 from wagate.db.outage import when_reachable
@@ -345,6 +345,10 @@ class SessionSender:
 
         await when_reachable(write, patience_s=SENT_WRITE_PATIENCE_S, log=self.log, what="sent status not written",
                              retry_on=(DBAPIError, OSError), message_ids=[m.id for m, _ in done])
+        try:
+            await sent_changes.apply(self.db, [m for m, _ in done], now)
+        except (DBAPIError, OSError):  # the edit or revoke is sent; only the gateway's copy of its target lags
+            self.log.warning("target of a sent edit or revoke not updated", exc_info=True)
         for _ in done:
             metrics.count_send("sent")
         # One line per batch: with pacing off, a JSON line per message cost the bridge as much CPU as the send.
