@@ -100,6 +100,14 @@ class SendSchema(Schema):
 
 
 _SEND = SendSchema()
+# The send fields of the kinds beyond text, media and location, passed on to `SendRequest` as they are.
+KIND_FIELDS = ("target", "emoji", "contacts", "question", "options", "selectable", "link_preview", "media_url",
+               "media_id")
+
+
+def kind_fields(values: dict[str, Any]) -> dict[str, Any]:
+    """The kind fields of a loaded send, as `SendRequest` keyword arguments."""
+    return {name: values[name] for name in KIND_FIELDS}
 
 
 def load_send(data: Any, *, has_media: bool) -> dict[str, Any]:
@@ -127,6 +135,8 @@ def _needs_text(data: dict[str, Any]) -> bool:
     kind = data.get("type")
     if kind not in (None, MessageType.TEXT.value) or (kind is None and data.get("latitude") is not None):
         return False
+    if kind is None and (data.get("media_url") is not None or data.get("media_id") is not None):
+        return False  # a medium without its type: the route says so
     text = data.get("message")
     return not (isinstance(text, str) and text.strip())
 

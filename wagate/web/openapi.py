@@ -61,10 +61,15 @@ AUTH: dict[str, list[dict[str, list[str]]]] = {
 }
 ERRORS = {400: "Invalid input; `details` names the fields", 401: "No or wrong credentials",
           403: "Not allowed: role, tenant, subscription or another site", 404: "Not found", 409: "State conflict",
-          413: "Upload too large", 415: "File or body type not allowed", 429: "Rate limited (Retry-After)",
+          413: "Upload too large", 415: "File or body type not allowed",
+          422: "Valid, but not possible for what it names (an edit or revoke of a received message)",
+          429: "Rate limited (Retry-After)",
           501: "Not served: the capability is missing (wuzapi's routes; `details.capability` names it)",
-          502: "WhatsApp (through the bridge) could not do it", 503: "Database or Redis unavailable"}
-SEND_ERRORS = (400, 401, 403, 404, 409, 413)  # of a reseller or /wa send: 409 while the session is not WORKING
+          502: "WhatsApp (through the bridge) could not do it",
+          503: "Database or Redis unavailable (or, for a send, ffmpeg missing)"}
+# Of a reseller or /wa send: 409 while the session is not WORKING (or an edit past WhatsApp's window), 415 for a
+# file that is not what it says, 422 for an edit or revoke of a received message, 503 without ffmpeg.
+SEND_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 503)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +143,7 @@ def _ops() -> list[Op]:
         # WA-Gate v2 messages
         Op("POST", "/api/messages/send", "Send a message (JSON, or multipart with `file`); honours Idempotency-Key",
            "messages", permission="send_message", body=m.SendSchema, data=m.MessageSchema, status=202,
-           errors=(400, 401, 403, 404, 409, 413, 415, 429), multipart=True),
+           errors=(400, 401, 403, 404, 409, 413, 415, 422, 429, 503), multipart=True),
         Op("POST", "/api/messages/send-bulk", "The same text to up to 100 numbers", "messages",
            permission="send_message", body=m.SendBulkSchema, data=r.BulkSendSchema, status=202,
            errors=(400, 401, 403, 404, 409, 429)),

@@ -15,7 +15,7 @@ from wagate.db.enums import SessionStatus
 from wagate.db.models_whatsapp import WaSession
 from wagate.errors import Conflict
 from wagate.schemas import customer as schemas
-from wagate.schemas.messages import MessageSchema, load_send
+from wagate.schemas.messages import MessageSchema, kind_fields, load_send
 from wagate.services.identity import tenants
 from wagate.services.messaging import contacts, sending
 from wagate.services.messaging.sending import MessageFilters, SendRequest
@@ -192,12 +192,14 @@ async def send_answer(request: web.Request, session_id: str, tenant_id: int | No
     else:
         fields = await json_body(request)
     data = load_send(fields, has_media=media is not None)
-    kind = data["type"] or (_media_type(content_type) if media is not None else "text")
+    kind = data["type"] or (_media_type(content_type) if media is not None else
+                            "location" if data["latitude"] is not None else "text")
     send = SendRequest(
         session_id=session_id, to=data["to"], type=kind, text=data["message"], caption=data["caption"], media=media,
         file_name=file_name, latitude=data["latitude"], longitude=data["longitude"],
         location_name=data["location_name"], address=data["address"], reply_to=data["reply_to"],
         priority=data["priority"], send_at=data["send_at"], idempotency_key=request.headers.get("Idempotency-Key"),
+        **kind_fields(data),
     )
     app = request.app
     queued = await app[SEND_INTAKE].submit(send, tenant_id=tenant_id)

@@ -18,6 +18,7 @@ from wagate.schemas.messages import (
     MessagePageSchema,
     MessageSchema,
     SendBulkSchema,
+    kind_fields,
     load_send,
     resolve_bound,
 )
@@ -37,9 +38,6 @@ FILE_PART = "file"
 # A text field of a multipart send: the longest text WhatsApp allows, at up to 4 bytes per character.
 MAX_FIELD_BYTES = sending.MAX_TEXT_CHARS * 4
 CHUNK_BYTES = 64 * 1024
-# The send fields of the kinds beyond text, media and location, passed on as they are (see `kinds`).
-KIND_FIELDS = ("target", "emoji", "contacts", "question", "options", "selectable", "link_preview", "media_url",
-               "media_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +118,7 @@ async def send(request: web.Request) -> web.Response:
         latitude=values["latitude"], longitude=values["longitude"], location_name=values["location_name"],
         address=values["address"], reply_to=values["reply_to"], priority=values["priority"],
         send_at=values["send_at"], idempotency_key=request.headers.get(IDEMPOTENCY_HEADER),
-        **{name: values[name] for name in KIND_FIELDS},
+        **kind_fields(values),
     ), tenant_id=tenant_of(request))
     if not queued.created:
         return ok("Message already accepted with this Idempotency-Key", dump(MessageSchema, queued.message),
