@@ -1,4 +1,5 @@
-// The Send view: text or media to one number, validated as typed; each sent message tracked live to "read".
+// The Send view: text, media, a voice note, a sticker, a location, a contact or a poll to one number, validated as
+// typed; each sent message tracked live to "read".
 import { api, describeError } from './api.js';
 import { $, el, notice, replace, row, table, when } from './dom.js';
 import { statusCell } from './message-tracker.js';
@@ -19,16 +20,69 @@ function fillSessions() {
 
 function renderTracked() {
   const rows = tracked.map((m) => row(HEADERS, [String(m.id), m.to || '—',
-    m.text || (m.media ? `📎 ${m.media.file_name || m.type}` : m.type), statusCell(m), when(m.created_at)],
+    describe(m), statusCell(m), when(m.created_at)],
   { dataset: { messageId: m.id } }));
   replace($('#send-tracked'), table(HEADERS, rows, { empty: 'Nothing sent from this page yet.' }));
 }
 
+const FILE_LABELS = {
+  media: 'File (image, video, audio or document)',
+  voice: 'Recording (any audio: sent as a voice note)',
+  sticker: 'Image (PNG, JPEG or WebP: made a sticker)',
+};
+
 function kindChanged(form) {
-  const media = form.kind.value === 'media';
-  $('#send-text-field').hidden = media;
-  $('#send-file-field').hidden = !media;
-  $('#send-caption-field').hidden = !media;
+  const kind = form.kind.value;
+  for (const field of form.querySelectorAll('[data-kinds]')) field.hidden = !field.dataset.kinds.split(' ').includes(kind);
+  if (FILE_LABELS[kind]) $('#send-file-label').textContent = FILE_LABELS[kind];
+}
+
+// The body of a send of `kind`, or a [message, field] pair saying what to fill in first.
+function bodyOf(form, kind) {
+  const base = { session: form.session.value, to: form.to.value.trim() };
+  if (kind === 'text') {
+    return form.message.value.trim() ? { ...base, message: form.message.value } : ['Write the message.', form.message];
+  }
+  if (['media', 'voice', 'sticker'].includes(kind)) {
+    if (!form.file.files.length) return ['Choose a file.', form.file];
+    const body = new FormData();
+    for (const [name, value] of Object.entries(base)) body.set(name, value);
+    if (kind !== 'media') body.set('type', kind);
+    if (kind === 'media' && form.caption.value.trim()) body.set('caption', form.caption.value.trim());
+    body.set('file', form.file.files[0]);
+    return body;
+  }
+  if (kind === 'location') {
+    const latitude = Number(form.latitude.value);
+    const longitude = Number(form.longitude.value);
+    if (form.latitude.value.trim() === '' || !Number.isFinite(latitude) || Math.abs(latitude) > 90) {
+      return ['Latitude is a number from -90 to 90.', form.latitude];
+    }
+    if (form.longitude.value.trim() === '' || !Number.isFinite(longitude) || Math.abs(longitude) > 180) {
+      return ['Longitude is a number from -180 to 180.', form.longitude];
+    }
+    const name = form.location_name.value.trim();
+    return { ...base, type: 'location', latitude, longitude, ...(name ? { location_name: name } : {}) };
+  }
+  if (kind === 'contact') {
+    if (!form.contact_name.value.trim()) return ['Write the contact\'s name.', form.contact_name];
+    if (!form.contact_phone.value.trim()) return ['Write the contact\'s phone number.', form.contact_phone];
+    return { ...base, type: 'contact',
+      contacts: [{ name: form.contact_name.value.trim(), phone: form.contact_phone.value.trim() }] };
+  }
+  const options = form.options.value.split('\n').map((o) => o.trim()).filter(Boolean);
+  if (!form.question.value.trim()) return ['Write the question.', form.question];
+  if (options.length < 2 || options.length > 12) return ['Give 2 to 12 options, one per line.', form.options];
+  return { ...base, type: 'poll', question: form.question.value.trim(), options,
+    selectable: form.multiple.checked ? 0 : 1 };
+}
+
+function describe(m) {
+  if (m.text) return m.text;
+  if (m.media) return `📎 ${m.media.file_name || m.type}`;
+  if (m.type === 'contact') return `👤 ${m.content?.contacts?.[0]?.name || 'contact'}`;
+  if (m.type === 'location') return `📍 ${m.content?.name || `${m.content?.latitude}, ${m.content?.longitude}`}`;
+  return m.type;
 }
 
 export function initSend() {
@@ -48,36 +102,26 @@ export function initSend() {
 
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
-    const media = form.kind.value === 'media';
+    const kind = form.kind.value;
     if (!form.session.value) { notice(message, 'No working session to send from: link a phone first.', 'error'); return; }
     if (!toValid()) { notice(message, $('#send-to-hint').textContent, 'error'); form.to.focus(); return; }
-    if (!media && !form.message.value.trim()) {
-      notice(message, 'Write the message.', 'error');
-      form.message.focus();
+    const body = bodyOf(form, kind);
+    if (Array.isArray(body)) {
+      notice(message, body[0], 'error');
+      body[1].focus();
       return;
     }
-    if (media && !form.file.files.length) { notice(message, 'Choose a file.', 'error'); form.file.focus(); return; }
     const button = $('#send-button');
     button.disabled = true;
     try {
-      let sent;
-      if (media) {
-        const body = new FormData();
-        body.set('session', form.session.value);
-        body.set('to', form.to.value.trim());
-        if (form.caption.value.trim()) body.set('caption', form.caption.value.trim());
-        body.set('file', form.file.files[0]);
-        sent = await api.upload('/api/messages/send', body);
-      } else {
-        sent = await api.post('/api/messages/send',
-          { session: form.session.value, to: form.to.value.trim(), message: form.message.value });
-      }
+      const sent = body instanceof FormData ? await api.upload('/api/messages/send', body)
+        : await api.post('/api/messages/send', body);
       tracked.unshift(sent);
       renderTracked();
       notice(message, `Message ${sent.id} queued to ${sent.to}.`, 'ok');
-      form.message.value = '';
-      form.caption.value = '';
-      form.file.value = '';
+      for (const name of ['message', 'caption', 'file', 'question', 'options', 'contact_name', 'contact_phone']) {
+        form[name].value = '';
+      }
       counter.textContent = '0 / 4096';
     } catch (error) {
       notice(message, describeError(error), 'error');

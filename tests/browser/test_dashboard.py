@@ -598,3 +598,46 @@ async def test_send_an_image_and_watch_it_reach_read(browser: Browser, gateway: 
     await expect(row).to_contain_text("📎")
     await expect(row.locator("[data-message-status]")).to_have_attribute("data-value", "read", timeout=20_000)
     watch.check()
+
+
+async def test_send_a_poll_a_contact_and_a_location_from_the_form(browser: Browser, gateway: Gateway) -> None:
+    page, watch = await open_page(browser)
+    await login(page, gateway, "operator")
+    await page.goto(f"{gateway.url}/dashboard.html#send")
+    await page.select_option("#send-session", SESSION)
+    await page.fill("#send-to", "6281298765432")
+    await page.check("#send-kind-poll")
+    await expect(page.locator("#send-text")).to_be_hidden()
+    await page.click("#send-button")
+    await expect(page.locator("#send-notice")).to_contain_text("Write the question")
+    await page.fill("#send-question", "Rapat jam?")
+    await page.fill("#send-options", "09.00\n13.00\n")
+    await page.check("#send-multiple")
+    assert await unlabelled_inputs(page) == []
+    async with page.expect_response("**/api/messages/send") as answer:
+        await page.click("#send-button")
+    poll = (await (await answer.value).json())["data"]
+    assert (poll["type"], poll["content"]) == ("poll", {"question": "Rapat jam?", "options": ["09.00", "13.00"],
+                                                        "selectable": 0}), poll
+
+    await page.check("#send-kind-contact")
+    await page.fill("#send-contact-name", "Budi")
+    await page.fill("#send-contact-phone", "+62 812-1111-2222")
+    async with page.expect_response("**/api/messages/send") as answer:
+        await page.click("#send-button")
+    contact = (await (await answer.value).json())["data"]
+    await expect(page.locator(f"#send-tracked tr[data-message-id='{contact['id']}']")).to_contain_text("Budi")
+
+    await page.check("#send-kind-location")
+    await page.fill("#send-latitude", "-6.1754")
+    await page.fill("#send-longitude", "106.8272")
+    await page.fill("#send-place", "Monas")
+    async with page.expect_response("**/api/messages/send") as answer:
+        await page.click("#send-button")
+    place = (await (await answer.value).json())["data"]
+    assert place["content"] == {"latitude": -6.1754, "longitude": 106.8272, "name": "Monas"}, place
+    for sent in (poll, contact, place):
+        row = page.locator(f"#send-tracked tr[data-message-id='{sent['id']}'] [data-message-status]")
+        await expect(row).to_have_attribute("data-value", "read", timeout=20_000)
+    await both_sizes(page, "send-kinds")
+    watch.check()

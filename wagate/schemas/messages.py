@@ -82,7 +82,7 @@ class SendSchema(Schema):
                                 metadata={"description": "poll: how many options a voter may choose (0: any)"})
     link_preview = fields.Raw(load_default=None, metadata={
         "description": "text: true (fetched from the first link), or {title, description, thumbnail}",
-        "oneOf": [{"type": "boolean"}, {"type": "object", "properties": {
+        "oneOf": [{"type": "null"}, {"type": "boolean"}, {"type": "object", "properties": {
             "title": {"type": "string"}, "description": {"type": "string"},
             "thumbnail": {"type": "string", "description": "base64 JPEG"}}}]})
     media_url = fields.Url(load_default=None, schemes={"http", "https"}, require_tld=False,
@@ -121,9 +121,20 @@ def load_send(data: Any, *, has_media: bool) -> dict[str, Any]:
         problems = dict(exc.messages) if isinstance(exc.messages, dict) else {"_schema": exc.messages}
     if not has_media and isinstance(data, dict) and _needs_text(data) and "message" not in problems:
         problems["message"] = ["is required for a text message"]
+    if isinstance(data, dict) and _needs_to(data) and "to" not in problems:
+        problems["to"] = ["Missing data for required field."]
     if problems:
         raise ValidationError(problems)
     return values
+
+
+def _needs_to(data: dict[str, Any]) -> bool:
+    """Every send names its recipient but a reaction, edit or revoke, which go to their target's chat."""
+    try:
+        data = _aliased(data, ALIASES)
+    except ValidationError:
+        return False  # reported by the schema already
+    return data.get("to") is None and data.get("type") not in kinds.IN_TARGET_CHAT
 
 
 def _needs_text(data: dict[str, Any]) -> bool:

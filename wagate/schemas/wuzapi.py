@@ -75,6 +75,53 @@ class SendLocationBodySchema(Schema):
     Id = S()
 
 
+class SendStickerBodySchema(Schema):
+    """`Sticker`: a data URI or an http(s) URL of a WebP, PNG or JPEG image."""
+
+    Phone = S(required=True)
+    Sticker = S(required=True)
+    PngThumbnail = S()
+    Id = S()
+
+
+class SendContactBodySchema(Schema):
+    Phone = S(required=True)
+    Name = S(required=True)
+    Vcard = S(required=True)
+    Id = S()
+
+
+class SendPollBodySchema(Schema):
+    """`Group` (or `Phone`) to send to, `Header` the question, `Options` 2 to 12 answers."""
+
+    Group = S()
+    Phone = S()
+    Header = S(required=True)
+    Options = fields.List(S(), required=True)
+    Id = S()
+
+
+class EditBodySchema(Schema):
+    """`Id` of a text this session sent, within WhatsApp's 15 minutes; `Body` its new text."""
+
+    Phone = S(required=True)
+    Id = S(required=True)
+    Body = S(required=True)
+
+
+class DeleteBodySchema(Schema):
+    Phone = S(required=True)
+    Id = S(required=True)
+
+
+class ReactBodySchema(Schema):
+    """`Body`: the emoji, or "" to take the reaction back; `Id`: the message (`me:<id>` for the session's own)."""
+
+    Phone = S(required=True)
+    Body = S(required=True)
+    Id = S(required=True)
+
+
 class ConnectedSchema(Schema):
     details = S(required=True)
     events = S(required=True)

@@ -11,6 +11,9 @@ from wagate.web.routes.wuzapi.group import GROUP_ROUTES
 
 ERRORS = (400, 401, 403, 409, 429)
 SEND_ERRORS = (400, 401, 403, 409, 413, 415, 429)
+# The other kinds: 404 for an `Id` naming no message of the session, 422 for an edit or delete of a received one,
+# 503 without ffmpeg.
+KIND_ERRORS = (*SEND_ERRORS, 404, 422, 503)
 NOT_SERVED_ERRORS = (401, 403, 429, 501)
 ANY = "*"
 
@@ -18,10 +21,9 @@ ANY = "*"
 NOT_SERVED = (
     ("POST", "session/proxy", "Not served: proxy per session"),
     ("GET", "session/history", "Not served: history sync"),
-    *[(ANY, f"chat/send/{name}", f"Not served: {name} messages")
-      for name in ("sticker", "contact", "poll", "edit", "template", "buttons", "list")],
+    *[(ANY, f"chat/send/{name}", f"Not served: {name} messages") for name in ("template", "buttons", "list")],
     *[(ANY, f"chat/{name}", f"Not served: chat/{name}")
-      for name in ("delete", "react", "markread", "presence", "history", "downloadimage", "downloadvideo",
+      for name in ("markread", "presence", "history", "downloadimage", "downloadvideo",
                    "downloadaudio", "downloaddocument")],
     ("POST", "user/info", "Not served: profile details"),
     (ANY, "user/avatar", "Not served: profile pictures"),
@@ -64,6 +66,13 @@ def wuzapi_operations(op: Callable[..., Any]) -> list[Any]:
           for name, (_, field) in MEDIA_ROUTES.items()],
         line("POST", "chat/send/location", "Queue a location message", wz.SentAnswer, wz.SendLocationBodySchema,
              errors=SEND_ERRORS),
+        *[line("POST", f"chat/{path}", summary, wz.SentAnswer, body, errors=KIND_ERRORS) for path, summary, body in (
+            ("send/sticker", "Queue a sticker (PNG or JPEG made a 512×512 WebP)", wz.SendStickerBodySchema),
+            ("send/contact", "Queue a contact card (`Name`, `Vcard`)", wz.SendContactBodySchema),
+            ("send/poll", "Queue a poll (`Header`, `Options`; one choice per voter)", wz.SendPollBodySchema),
+            ("send/edit", "Queue an edit of a text sent within WhatsApp's 15 minutes", wz.EditBodySchema),
+            ("delete", "Queue a delete for everyone of a message of this session", wz.DeleteBodySchema),
+            ("react", "Queue a reaction (`Body` \"\" takes it back)", wz.ReactBodySchema))],
         line("POST", "user/check", "Which numbers are on WhatsApp", wz.CheckAnswer, wz.PhonesBodySchema,
              errors=(400, 401, 403, 409, 429, 502)),
         line("GET", "user/contacts", "The contacts, synced with the phone first when connected", wz.ContactsAnswer),

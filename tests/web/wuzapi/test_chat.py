@@ -130,16 +130,8 @@ async def test_send_location(client: TestClient, db: Db) -> None:
 
 
 @pytest.mark.parametrize(("path", "body"), [
-    ("/wa/chat/send/sticker", '{"Phone":"5491155554444","PngThumbnail":"VBORgoAANSU=", "Sticker":"data:image/jpeg;'
-                              'base64,iVBORw0KGgoAAAANSU..."}'),
-    ("/wa/chat/send/contact", '{"Phone":"5491155554444","Name":"Casa",'
-                              '"Vcard":"BEGIN:VCARD\\nVERSION:3.0\\nEND:VCARD"}'),
     ("/wa/chat/send/template", '{"Phone":"5491155554444","Content":"Template content","Footer":"Some footer text",'
                                '"Buttons":[{"DisplayText":"Yes","Type":"quickreply"}]}'),
-    ("/wa/chat/send/poll", '{"Group":"120362023605733675@g.us","Header":"Lunch?","Options":["Yes","No"]}'),
-    ("/wa/chat/send/edit", '{"Phone":"5491155554444","Body":"Fixed","Id":"90B2F8B13FAC8A9CF6B06E99C7834DC5"}'),
-    ("/wa/chat/delete", '{"Phone":"5491155554444","Id":"AABBCCDD112233"}'),
-    ("/wa/chat/react", '{"Phone":"5491155554444","Body":"❤️","Id":"me:069EDE53E81CB5A4773587FB96CB3ED3"}'),
     ("/wa/chat/markread", '{"Id":["AABBCCDD112233","IIOOPPLL43332"],"Chat":"5491155553934.0:1@s.whatsapp.net"}'),
     ("/wa/chat/presence", '{"Phone":"5491155554444","State":"composing","Media":""}'),
     ("/wa/chat/history", '{"chat_jid":"5491155554444@s.whatsapp.net","limit":10}'),

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from wagate.web.routes.wuzapi import chat, group, session, user, webhook
+from wagate.web.routes.wuzapi import chat, chat_kinds, group, session, user, webhook
 
-AREAS = (session, webhook, chat, user, group)
+AREAS = (session, webhook, chat, chat_kinds, user, group)
 
 
 def routes() -> list[web.AbstractRouteDef]:

@@ -1,5 +1,5 @@
-"""wuzapi's `/chat/*` under `/wa`: sends of text, image, audio, document, video and location, and what is not
-served yet (501, naming the capability).
+"""wuzapi's `/chat/*` under `/wa`: sends of text, image, audio, document, video and location (the other kinds are
+in `chat_kinds`), and what is not served yet (501, naming the capability).
 
 A send is the gateway's own: validated, written `queued` and sent by the session's bridge under its pacing, with
 the same idempotency and statistics as `/api/messages/send`. wuzapi's `Id` is the WhatsApp message id to send
@@ -43,10 +43,13 @@ def _reply_to(data: dict[str, Any]) -> str | None:
     return stanza or None
 
 
-async def _queue(request: web.Request, data: dict[str, Any], **fields: Any) -> web.Response:
-    given_id = text_field(data, "Id", required=False)
-    send = SendRequest(session_id=session_id(request), to=text_field(data, "Phone") or "", reply_to=_reply_to(data),
-                       message_id=given_id or new_message_id(), idempotency_key=given_id, **fields)
+async def queue_send(request: web.Request, data: dict[str, Any], *, own_id: bool = True, to: str | None = None,
+                     **fields: Any) -> web.Response:
+    """Queue a send from wuzapi's body; `own_id` False: `Id` names another message (a reaction's, an edit's)."""
+    given_id = text_field(data, "Id", required=False) if own_id else None
+    send = SendRequest(session_id=session_id(request), to=to or text_field(data, "Phone") or "",
+                       reply_to=_reply_to(data), message_id=given_id or new_message_id(), idempotency_key=given_id,
+                       **fields)
     queued = await request.app[SEND_INTAKE].submit(send)
     message = queued.message
     return answer({"Details": "Queued" if queued.created else "Already queued", "Id": message.wa_message_id,
@@ -59,7 +62,7 @@ async def _queue(request: web.Request, data: dict[str, Any], **fields: Any) -> w
 async def send_text(request: web.Request) -> web.Response:
     data = await payload(request)
     text_field(data, "Phone")
-    return await _queue(request, data, type=MessageType.TEXT, text=text_field(data, "Body"))
+    return await queue_send(request, data, type=MessageType.TEXT, text=text_field(data, "Body"))
 
 
 def _media_route(route: str) -> None:
@@ -70,7 +73,7 @@ def _media_route(route: str) -> None:
         text_field(data, "Phone")
         media = await media_of(text_field(data, name) or "", request.app[SETTINGS], name)
         file_name = text_field(data, "FileName", required=kind == MessageType.DOCUMENT) or media.file_name
-        return await _queue(request, data, type=kind, media=media.data, file_name=file_name,
+        return await queue_send(request, data, type=kind, media=media.data, file_name=file_name,
                             caption=text_field(data, "Caption", required=False))
 
     send_media.__name__ = f"send_{route}"
@@ -90,21 +93,15 @@ async def send_location(request: web.Request) -> web.Response:
     for name in ("Latitude", "Longitude"):
         if field(data, name) is None:
             raise Invalid(f"Missing {name} in Payload", {name: ["is required"]})
-    return await _queue(request, data, type=MessageType.LOCATION, latitude=field(data, "Latitude"),
+    return await queue_send(request, data, type=MessageType.LOCATION, latitude=field(data, "Latitude"),
                         longitude=field(data, "Longitude"), location_name=text_field(data, "Name", required=False))
 
 
-_NO_TYPE = "the gateway's messages are text, image, video, audio, document and location"
+_NO_TYPE = "the gateway does not send WhatsApp Business templates, buttons or lists"
 for path, what, why in (
-    ("/wa/chat/send/sticker", "chat/send/sticker (sticker messages)", _NO_TYPE),
-    ("/wa/chat/send/contact", "chat/send/contact (contact cards)", _NO_TYPE),
-    ("/wa/chat/send/poll", "chat/send/poll (polls)", _NO_TYPE),
-    ("/wa/chat/send/edit", "chat/send/edit (editing a sent message)", "messages cannot be edited after sending"),
     ("/wa/chat/send/template", "chat/send/template (template buttons)", _NO_TYPE),
     ("/wa/chat/send/buttons", "chat/send/buttons (buttons)", _NO_TYPE),
     ("/wa/chat/send/list", "chat/send/list (lists)", _NO_TYPE),
-    ("/wa/chat/delete", "chat/delete (revoking a message)", "messages cannot be revoked"),
-    ("/wa/chat/react", "chat/react (reactions)", "reactions cannot be sent"),
     ("/wa/chat/markread", "chat/markread (read receipts on request)",
      "messages are marked read by the session's auto_read setting only"),
     ("/wa/chat/presence", "chat/presence (typing indicator on request)",
