@@ -383,7 +383,7 @@ async def test_get_and_list_messages_are_scoped_and_filtered(db: Any, arq_redis:
         assert [m.id for m in inbound.items] == [received]
         queued = await sending.list_messages(s, MessageFilters(status="queued", limit=2, page=2), tenant_id)
         assert (queued.total, [m.id for m in queued.items]) == (3, [sent[0].id])
-        later = await sending.list_messages(s, MessageFilters(since=utcnow() + timedelta(minutes=1)))  # slow machines too
+        later = await sending.list_messages(s, MessageFilters(since=utcnow() + timedelta(minutes=1)))
         assert [m.id for m in later.items] == [received]
 
         with pytest.raises(Invalid) as raised:
