@@ -11,8 +11,8 @@ from neonize.proto.waE2E import WAWebProtobufsE2E_pb2 as e2e
 
 from tests.transport import test_neonize
 from tests.transport.test_neonize import LID, PHONE, FakeGoCore, MessageReceived, dispatch, incoming, sink
-from wagate.transport import neonize_sending as build
 from wagate.transport.neonize import NeonizeTransport
+from wagate.transport.neonize import sending_kinds as build
 from wagate.transport.outgoing import (
     ContactCard,
     Contacts,

@@ -1,35 +1,20 @@
-"""The neonize transport's side of `WhatsAppTransport.send`: each message kind as WhatsApp's protobuf.
+"""Each message kind as WhatsApp's protobuf, for `NeonizeSending.send`.
 
 The builders follow whatsmeow (`send.go`: BuildReaction, BuildPollCreation, BuildEdit, BuildRevoke,
 BuildMessageKey) and what wuzapi and go-whatsapp-web-multidevice put in media messages (a JPEG thumbnail,
 dimensions, duration, the PTT flag, `mediaKeyTimestamp`). They are plain functions of the message description
 and the upload's answer, so they are tested with neonize's real protobuf types and no network. neonize is
-imported lazily, as in `neonize.py` (importing it configures logging and starts a thread).
+imported lazily, as everywhere in this package (importing it configures logging and starts a thread).
 """
 
 from __future__ import annotations
 
-import abc
 import os
 import time
 from typing import TYPE_CHECKING, Any
 
-from wagate.errors import MessageUnsendable, TransportError
-
-from .base import Account, SendResult
-from .outgoing import (
-    Contacts,
-    Decorations,
-    Edit,
-    Location,
-    Media,
-    OutgoingMessage,
-    Poll,
-    Reaction,
-    Revoke,
-    Target,
-    Text,
-)
+from wagate.transport.neonize.recipients import recipient_jid
+from wagate.transport.outgoing import Contacts, Decorations, Edit, Location, Media, Poll, Reaction, Revoke, Target, Text
 
 if TYPE_CHECKING:
     from neonize.proto.Neonize_pb2 import UploadResponse
@@ -179,8 +164,6 @@ def build_edit(message: Edit) -> Message:
     from neonize.builder import build_edit as neonize_build_edit
     from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message
 
-    from .neonize import recipient_jid
-
     return neonize_build_edit(recipient_jid(message.target.chat), message.target.message_id,
                               Message(conversation=message.text))
 
@@ -189,80 +172,7 @@ def build_revoke(message: Revoke, own_jid: str) -> Message:
     """neonize's `build_revoke` (whatsmeow's BuildRevoke): delete for everyone, by its writer or a group admin."""
     from neonize.builder import build_revoke as neonize_build_revoke
 
-    from .neonize import recipient_jid
-
     target = message.target
     sender = own_jid if target.from_me or not target.sender else target.sender
     return neonize_build_revoke(recipient_jid(target.chat), recipient_jid(sender), target.message_id,
                                 recipient_jid(own_jid))
-
-
-class NeonizeSending(abc.ABC):
-    """Mixed into `NeonizeTransport`: `send` for every kind, through the transport's own recipient check,
-    upload and send path."""
-
-    @abc.abstractmethod
-    async def _ready(self, session_id: str) -> Any: ...
-
-    @abc.abstractmethod
-    async def _recipient(self, s: Any, to: str) -> Any: ...
-
-    @abc.abstractmethod
-    async def _send(self, s: Any, to: str, message: Message) -> SendResult: ...
-
-    @abc.abstractmethod
-    def _quote(self, s: Any, message_id: str) -> ContextInfo: ...
-
-    @abc.abstractmethod
-    async def _fetch_account(self, s: Any) -> Account | None: ...
-
-    async def send(
-        self, session_id: str, to: str, message: OutgoingMessage, *, message_id: str | None = None
-    ) -> SendResult:
-        s = await self._ready(session_id)
-        extras = getattr(message, "extras", None)
-        context = None
-        if isinstance(extras, Decorations):
-            known = extras.quote is not None and extras.quote.message_id in s.recent
-            quoted = self._quote(s, extras.quote.message_id) if known and extras.quote else None
-            context = context_info(extras, quoted)
-        match message:
-            case Text():
-                built = build_text(message, context)
-            case Media():
-                await self._recipient(s, to)  # fail on a bad recipient (or one not on WhatsApp) before uploading
-                built = build_media(message, await self._upload(s, message), context)
-            case Location():
-                built = build_location(message, context)
-            case Contacts():
-                built = build_contacts(message, context)
-            case Poll():
-                built = build_poll(message, context)
-            case Reaction():
-                built = build_reaction(message)
-            case Edit():
-                built = build_edit(message)
-            case Revoke():
-                account = s.account or await self._fetch_account(s)
-                if account is None:
-                    raise MessageUnsendable("the session's own number is not known yet")
-                built = build_revoke(message, f"{account.phone}@{USER_SERVER}")
-            case _:
-                raise MessageUnsendable(f"messages of kind {type(message).__name__} cannot be sent")
-        return await self._send(s, to, built)
-
-    async def _upload(self, s: Any, message: Media) -> UploadResponse:
-        from neonize.exc import NeonizeError
-        from neonize.utils.enum import MediaType
-
-        from .neonize import transport_error
-
-        media_type = {"image": MediaType.MediaImage, "sticker": MediaType.MediaImage,
-                      "video": MediaType.MediaVideo, "audio": MediaType.MediaAudio,
-                      "document": MediaType.MediaDocument}.get(message.kind)
-        if media_type is None:
-            raise TransportError(f"Unknown media kind {message.kind!r}")
-        try:
-            return await s.client.upload(message.data, media_type)
-        except NeonizeError as exc:
-            raise transport_error(exc) from exc

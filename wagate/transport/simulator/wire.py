@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from wagate.errors import InvalidRecipient
-
-from . import key_store
-from .base import Account, Contact, MediaInfo, SendResult
+from wagate.transport import key_store
+from wagate.transport.base import Account, Contact, MediaInfo, SendResult
 
 USER_SERVER = "s.whatsapp.net"
 GROUP_SERVER = "g.us"
@@ -67,7 +66,7 @@ class SentMessage:
     media: MediaInfo | None = None
     location: tuple[float, float] | None = None
     at: float = field(default_factory=time.time)  # when WhatsApp accepted it, to the microsecond (pacing tests)
-    content: dict[str, Any] | None = None  # the kind's own fields (simulator_sending), JSON-able
+    content: dict[str, Any] | None = None  # the kind's own fields (sending_kinds), JSON-able
 
 
 @dataclass(frozen=True, slots=True)

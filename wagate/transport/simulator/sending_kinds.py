@@ -1,16 +1,14 @@
-"""The simulator's side of `WhatsAppTransport.send`: every message kind is accepted as WhatsApp would and recorded
-on the simulated recipient's phone (`sent`: kind, text, media, location and the kind's own fields in `content`)."""
+"""What the simulated recipient's phone records of each message kind (`SimulatorSending.send`): its text, medium,
+location, and the kind's own fields as JSON-able `content`."""
 
 from __future__ import annotations
 
-import abc
 import base64
 from typing import Any
 
 from wagate.errors import MessageUnsendable
-
-from .base import MediaInfo, SendResult
-from .outgoing import (
+from wagate.transport.base import MediaInfo
+from wagate.transport.outgoing import (
     Contacts,
     Decorations,
     Edit,
@@ -22,34 +20,10 @@ from .outgoing import (
     Revoke,
     Target,
     Text,
-    kind_of,
 )
 
 
-class SendingKinds(abc.ABC):
-    """Mixed into `SimulatorTransport`: maps each kind to one recorded `SentMessage`."""
-
-    @abc.abstractmethod
-    async def _send(self, session_id: str, to: str, kind: str, message_id: str | None, *, text: str | None = None,
-                    reply_to: str | None = None, media: MediaInfo | None = None,
-                    location: tuple[float, float] | None = None, content: dict[str, Any] | None = None
-                    ) -> SendResult: ...
-
-    async def send(
-        self, session_id: str, to: str, message: OutgoingMessage, *, message_id: str | None = None
-    ) -> SendResult:
-        kind = kind_of(message)
-        text, content, media, location = _recorded(message)
-        extras = getattr(message, "extras", None)
-        reply_to = None
-        if isinstance(extras, Decorations):
-            reply_to = extras.quote.message_id if extras.quote else None
-            content |= _decorations(extras)
-        return await self._send(session_id, to, kind, message_id, text=text, reply_to=reply_to, media=media,
-                                location=location, content=content)
-
-
-def _recorded(message: OutgoingMessage
+def recorded(message: OutgoingMessage
               ) -> tuple[str | None, dict[str, Any], MediaInfo | None, tuple[float, float] | None]:
     """(text, content, media, location) as the recipient's phone shows them."""
     match message:
@@ -61,7 +35,7 @@ def _recorded(message: OutgoingMessage
                                    if preview else {}), None, None
         case Media():
             if not message.data:
-                raise MessageUnsendable(f"cannot send {kind_of(message)} media of 0 bytes")
+                raise MessageUnsendable(f"cannot send {message.kind} media of 0 bytes")
             info = MediaInfo(kind=message.kind, mimetype=message.mimetype, filename=message.file_name,
                              size=len(message.data), caption=message.caption)
             fields = {"width": message.width, "height": message.height, "seconds": message.seconds,
@@ -93,7 +67,7 @@ def _target(target: Target) -> dict[str, Any]:
     return {"message_id": target.message_id, "chat": target.chat, "from_me": target.from_me, "sender": target.sender}
 
 
-def _decorations(extras: Decorations) -> dict[str, Any]:
+def decorations(extras: Decorations) -> dict[str, Any]:
     found: dict[str, Any] = {}
     if extras.mentions:
         found["mentions"] = list(extras.mentions)
