@@ -41,6 +41,10 @@ class Broadcast(Timestamps, Base):
     media_path: Mapped[str | None] = mapped_column(String(1024))
     media_mime: Mapped[str | None] = mapped_column(String(127))
     media_name: Mapped[str | None] = mapped_column(String(255))
+    # A kind beyond text and one medium (`services.messaging.kinds`): its row type and the fields every recipient's
+    # message shares; NULL: text, or the medium's kind from its mimetype.
+    message_type: Mapped[str | None] = mapped_column(String(16))
+    content: Mapped[dict[str, Any] | None] = mapped_column(JSONValue)
     status: Mapped[BroadcastStatus] = mapped_column(
         StrEnumType(BroadcastStatus, 16), default=BroadcastStatus.DRAFT, server_default=BroadcastStatus.DRAFT.value
     )

@@ -12,8 +12,12 @@ from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
 from wagate.db.enums import BroadcastStatus, RecipientStatus
 from wagate.db.models_delivery import Broadcast
+from wagate.schemas.messages import ContactCardSchema
 from wagate.services.broadcasts.campaigns import MAX_NAME, MAX_PAGE_SIZE, MEDIA_TYPES
 from wagate.services.broadcasts.campaigns import Page as ServicePage
+from wagate.services.broadcasts.kinds import BROADCAST_KINDS
+from wagate.services.messaging import kinds
+from wagate.services.messaging.drafts import MAX_LOCATION_TEXT
 from wagate.services.messaging.sending import MAX_TEXT_CHARS
 from wagate.session_ids import SessionIdField
 
@@ -27,6 +31,18 @@ class CreateSchema(Schema):
     recipients = fields.List(fields.Raw(), load_default=None)  # JSON only; rows are checked one by one later
     start_at = fields.AwareDateTime(load_default=None)
     media_type = fields.String(load_default=None, validate=validate.OneOf([t.value for t in MEDIA_TYPES]))
+    # Any other message kind (`services.broadcasts.kinds`), with the fields a send of it takes; `template` is the text,
+    # or the caption of a medium, filled per recipient.
+    type = fields.String(load_default=None, validate=validate.OneOf(BROADCAST_KINDS))
+    contacts = fields.List(fields.Nested(ContactCardSchema), load_default=None)
+    question = fields.String(load_default=None, validate=validate.Length(min=1, max=kinds.MAX_POLL_QUESTION))
+    options = fields.List(fields.String(validate=validate.Length(min=1, max=kinds.MAX_POLL_OPTION)),
+                          load_default=None)
+    selectable = fields.Integer(load_default=None, validate=validate.Range(min=0, max=kinds.MAX_POLL_OPTIONS))
+    latitude = fields.Float(load_default=None, allow_nan=False)
+    longitude = fields.Float(load_default=None, allow_nan=False)
+    location_name = fields.String(load_default=None, validate=validate.Length(max=MAX_LOCATION_TEXT))
+    address = fields.String(load_default=None, validate=validate.Length(max=MAX_LOCATION_TEXT))
 
     @pre_load
     def _aliases(self, data: Any, **kwargs: Any) -> Any:

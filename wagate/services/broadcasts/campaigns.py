@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +38,7 @@ from wagate.db.models_whatsapp import Message, WaSession
 from wagate.db.types import utcnow
 from wagate.errors import Conflict, Forbidden, Invalid, NotFound, OtherTenant
 from wagate.queue.jobs import enqueue_broadcast_expand
+from wagate.services.broadcasts import kinds as broadcast_kinds
 from wagate.services.broadcasts.progress import Progress, progress_of
 from wagate.services.broadcasts.recipients import RecipientList, RecipientRow, Template, parse_template
 from wagate.services.identity import subscription
@@ -73,6 +74,8 @@ class BroadcastRequest:
     media_type: MessageType | str | None = None  # image, video, audio or document; required with media
     file_name: str | None = None
     start_at: datetime | None = None
+    kind: str | None = None  # any message kind but those of one chat (`broadcasts.kinds`); None: text or the medium
+    fields: dict[str, Any] = field(default_factory=dict)  # the kind's fields: contacts, question, options …
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,9 +124,13 @@ async def create_broadcast(
     """Validate, write the broadcast (running, or scheduled when `start_at` is ahead) and start its expansion."""
     now = utcnow()
     template = _check(request, now, max_recipients)
+    chosen = await broadcast_kinds.prepare(request.kind, request.template, request.recipients.rows[0].phone,
+                                           request.media, request.file_name, request.fields, settings, now) \
+        if request.kind else None
+    media = chosen.media if chosen is not None else request.media
     media_type = MessageType(request.media_type) if request.media and request.media_type else None
-    kind = media_files.check_upload(request.media, request.file_name, media_type, settings) \
-        if request.media and media_type else None
+    kind = chosen.media_kind if chosen is not None else media_files.check_upload(
+        request.media, request.file_name, media_type, settings) if request.media and media_type else None
     starts_now = request.start_at is None or request.start_at <= now
     count = len(request.recipients.rows)
     async with db_factory() as db:
@@ -134,13 +141,13 @@ async def create_broadcast(
         owner = session.tenant_id
         if owner is not None:
             await _check_allowance(db, owner, count, now)
-        stored = await media_files.store(request.media, kind, request.file_name, settings) \
-            if request.media and kind else None
+        stored = await media_files.store(media, kind, request.file_name, settings) if media and kind else None
         try:
             broadcast = Broadcast(
                 tenant_id=owner, session_id=session.id, name=request.name.strip(), template=template.text,
                 media_path=str(stored.path) if stored else None, media_mime=stored.mimetype if stored else None,
                 media_name=stored.file_name if stored else None,
+                message_type=chosen.row_type.value if chosen else None, content=chosen.content if chosen else None,
                 status=BroadcastStatus.RUNNING if starts_now else BroadcastStatus.SCHEDULED,
                 start_at=request.start_at or now, created_by=_who(actor), total_count=count, pending_count=count,
             )
@@ -325,7 +332,7 @@ def _check(request: BroadcastRequest, now: datetime, max_recipients: int) -> Tem
             errors["start_at"] = "is in the past"
         elif start > now + SEND_AT_HORIZON:
             errors["start_at"] = f"is more than {SEND_AT_HORIZON.days} days ahead"
-    if request.media and request.media_type not in [t.value for t in MEDIA_TYPES]:
+    if request.media and request.kind is None and request.media_type not in [t.value for t in MEDIA_TYPES]:
         errors["media_type"] = f"must be one of {', '.join(t.value for t in MEDIA_TYPES)} with a media file"
     if errors:
         raise Invalid("Invalid broadcast", details={

@@ -48,6 +48,7 @@ from wagate.db.models_whatsapp import Message, WaSession
 from wagate.db.types import utcnow
 from wagate.queue.jobs import broadcast_expand_job_id, enqueue_broadcast_expand
 from wagate.services import events
+from wagate.services.broadcasts import kinds as broadcast_kinds
 from wagate.services.broadcasts.recipients import RecipientRow, parse_template
 from wagate.services.messaging.outbox import SendJob, enqueue_sends
 from wagate.services.messaging.phones import USER_SERVER
@@ -147,10 +148,11 @@ async def expand_chunk(db_factory: async_sessionmaker[AsyncSession], redis: ArqR
             return Chunk(0, position, more=False)
         template = parse_template(broadcast.template)
         kind = _media_type(broadcast.media_mime) if broadcast.media_path else None
+        row_type = MessageType(broadcast.message_type) if broadcast.message_type else kind or MessageType.TEXT
         messages = [Message(
             session_id=session.id, direction=Direction.OUTBOUND, chat_jid=f"{r.phone}@{USER_SERVER}",
-            sender_jid=session.jid, recipient=r.phone, type=kind or MessageType.TEXT,
-            body=None if kind else template.render(_values(r)), caption=template.render(_values(r)) if kind else None,
+            sender_jid=session.jid, recipient=r.phone, type=row_type, content=broadcast.content,
+            **broadcast_kinds.message_fields(row_type, broadcast.content, template.render(_values(r))),
             media_path=broadcast.media_path, media_mime=broadcast.media_mime, media_name=broadcast.media_name,
             status=MessageStatus.QUEUED, priority=Priority.BULK, broadcast_id=broadcast_id,
             broadcast_recipient_id=r.id, idempotency_key=f"broadcast:{broadcast_id}:{r.id}",

@@ -72,12 +72,17 @@ async def prepare(db: AsyncSession, settings: Settings, session: WaSession, requ
     data, file_name = await _media_source(db, request, settings, tenant_id)
     if data is None:
         return Prepared(dataclasses.replace(draft, content=content or None))
-    data, kind, facts = await _media(draft.kind, draft.type, data, file_name, settings)
-    content |= {k: v for k, v in (("width", facts.width), ("height", facts.height), ("seconds", facts.seconds),
-                                  ("page_count", facts.page_count)) if v}
+    data, kind, facts = await prepare_media(draft.kind, draft.type, data, file_name, settings)
+    return Prepared(dataclasses.replace(draft, content=with_facts(content, facts) or None), data, kind, file_name)
+
+
+def with_facts(content: dict[str, Any], facts: media_convert.Facts) -> dict[str, Any]:
+    """`content` with what the message shows of its medium: sizes, duration, pages, the thumbnail (base64)."""
+    content = content | {k: v for k, v in (("width", facts.width), ("height", facts.height),
+                                           ("seconds", facts.seconds), ("page_count", facts.page_count)) if v}
     if facts.thumbnail:
         content["thumbnail"] = base64.b64encode(facts.thumbnail).decode()
-    return Prepared(dataclasses.replace(draft, content=content or None), data, kind, file_name)
+    return content
 
 
 async def _stored(db: AsyncSession, session_id: str, wa_id: str) -> Message | None:
@@ -165,8 +170,8 @@ async def _media_source(db: AsyncSession, request: SendRequest, settings: Settin
     return None, None
 
 
-async def _media(kind: str, row_type: MessageType, data: bytes, file_name: str | None, settings: Settings
-                 ) -> tuple[bytes, media_files.MediaKind, media_convert.Facts]:
+async def prepare_media(kind: str, row_type: MessageType, data: bytes, file_name: str | None, settings: Settings
+                        ) -> tuple[bytes, media_files.MediaKind, media_convert.Facts]:
     """The bytes to send (converted where needed), what they are, and what the message shows of them."""
     if kind in ("voice", "sticker"):
         sniffed = media_files.check_upload(data, file_name, MessageType.DOCUMENT, settings)  # size and safety

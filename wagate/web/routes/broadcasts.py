@@ -23,6 +23,7 @@ from wagate.schemas.broadcasts import (
     page,
 )
 from wagate.services.broadcasts import campaigns
+from wagate.services.broadcasts import kinds as broadcast_kinds
 from wagate.services.broadcasts.recipients import RecipientList, from_csv, from_records
 from wagate.services.identity.principal import Permission
 from wagate.web.auth import rate_limited, require
@@ -97,7 +98,8 @@ async def _request(request: web.Request, *, need_session: bool) -> campaigns.Bro
     return campaigns.BroadcastRequest(
         session_id=session or "", name=values["name"], template=values["template"], recipients=recipients,
         media=given.media, media_type=values["media_type"] or ("document" if given.media else None),
-        file_name=given.media_name, start_at=values["start_at"])
+        file_name=given.media_name, start_at=values["start_at"], kind=values["type"],
+        fields={name: values[name] for name in broadcast_kinds.FIELDS})
 
 
 @routes.post("/api/broadcast/preview")
