@@ -180,6 +180,8 @@ async def prepare_media(kind: str, row_type: MessageType, data: bytes, file_name
             raise UnsupportedMediaType(f"A {sniffed.label} cannot be sent as a {kind}; send "
                                        f"{'audio' if kind == 'voice' else 'a PNG, JPEG or WebP image'}",
                                        details={"type": f"does not fit the file, which is a {sniffed.label}"})
+        if kind == "voice" and sniffed.mimetype == "audio/ogg; codecs=opus":
+            return data, sniffed, await _facts(sniffed, MessageType.AUDIO, data)  # already what WhatsApp records
         if kind == "voice":
             data, facts = await media_convert.voice_note(data)
         else:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from wagate.errors import MessageUnsendable, TransportError
 from wagate.transport.base import MediaKind, SendResult
@@ -103,48 +103,11 @@ class NeonizeSending(NeonizeBase):
         caption: str | None = None,
         message_id: str | None = None,
     ) -> SendResult:
-        from neonize.exc import NeonizeError
-        from neonize.proto.waE2E import WAWebProtobufsE2E_pb2 as e2e
-        from neonize.utils.enum import MediaType
-
-        s = await self._ready(session_id)
-        await self._recipient(s, to)  # fail on a bad recipient (or one not on WhatsApp) before uploading
-        media_types = {
-            "image": MediaType.MediaImage,
-            "video": MediaType.MediaVideo,
-            "audio": MediaType.MediaAudio,
-            "document": MediaType.MediaDocument,
-        }
-        if kind not in media_types:
+        """A medium as it is, without thumbnail or sizes (the gateway measures media at acceptance and uses `send`)."""
+        if kind not in ("image", "video", "audio", "document"):
             raise TransportError(f"Unknown media kind {kind!r}")
-        try:
-            # Built here rather than with send_image & co: those parse @mentions out of captions, need ffmpeg
-            # for audio and video, and sniff the MIME type; the caller already knows it.
-            upload = await s.client.upload(data, media_types[kind])
-        except NeonizeError as exc:
-            raise transport_error(exc) from exc
-        common: dict[str, Any] = {
-            "URL": upload.url,
-            "directPath": upload.DirectPath,
-            "mediaKey": upload.MediaKey,
-            "fileEncSHA256": upload.FileEncSHA256,
-            "fileSHA256": upload.FileSHA256,
-            "fileLength": upload.FileLength,
-            "mimetype": mimetype,
-        }
-        if kind == "image":
-            message = e2e.Message(imageMessage=e2e.ImageMessage(caption=caption, **common))
-        elif kind == "video":
-            message = e2e.Message(videoMessage=e2e.VideoMessage(caption=caption, **common))
-        elif kind == "audio":
-            message = e2e.Message(audioMessage=e2e.AudioMessage(**common))  # WhatsApp audio has no caption
-        else:
-            message = e2e.Message(
-                documentMessage=e2e.DocumentMessage(
-                    fileName=filename or "file", title=filename, caption=caption, **common
-                )
-            )
-        return await self._send(s, to, message)
+        return await self.send(session_id, to, Media(kind=kind, data=data, mimetype=mimetype, file_name=filename,
+                                                      caption=caption), message_id=message_id)
 
     async def send_location(
         self,

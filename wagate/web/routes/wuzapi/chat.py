@@ -27,7 +27,8 @@ from wagate.web.routes.wuzapi.envelope import answer, field, not_served, payload
 routes = web.RouteTableDef()
 
 # wuzapi route → (message type, the field holding the media)
-MEDIA_ROUTES = {"image": (MessageType.IMAGE, "Image"), "audio": (MessageType.AUDIO, "Audio"),
+# wuzapi sends `Audio` as a voice note (PTT), as WhatsApp's own recorder does: so does the gateway.
+MEDIA_ROUTES = {"image": (MessageType.IMAGE, "Image"), "audio": ("voice", "Audio"),
                 "document": (MessageType.DOCUMENT, "Document"), "video": (MessageType.VIDEO, "Video")}
 
 
