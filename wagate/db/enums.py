@@ -57,7 +57,10 @@ class MessageType(StrEnum):
     LOCATION = "location"
     CONTACT = "contact"
     REACTION = "reaction"
-    OTHER = "other"  # received kinds the gateway does not model (polls, calls, …)
+    POLL = "poll"
+    LIVE_LOCATION = "live_location"
+    OTHER = "other"  # kept for rows stored before every kind was parsed
+    UNKNOWN = "unknown"  # received kinds the gateway does not know: stored, announced, never dropped
 
 
 class MessageStatus(StrEnum):
@@ -148,7 +151,10 @@ class EventName(StrEnum):
     MESSAGE_EDITED = "message.edited"
     MESSAGE_REVOKED = "message.revoked"
     MESSAGE_REACTION = "message.reaction"
-    MESSAGE_POLL_VOTE = "message.poll_vote"
+    POLL_VOTE = "poll.vote"
+    MESSAGE_POLL_VOTE = "message.poll_vote"  # the old name of poll.vote: a webhook subscribed to it gets poll.vote
+    PRESENCE_UPDATE = "presence.update"
+    HISTORY_SYNCED = "history.synced"
     CONNECTION_OPEN = "connection.open"
     CONNECTION_CLOSE = "connection.close"
     QR_GENERATED = "qr.generated"
