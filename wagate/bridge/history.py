@@ -17,14 +17,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wagate.bridge.inbound import conversation_of, message_row
+from wagate.db.enums import HISTORY_SYNC_MODES, HistorySync
 from wagate.db.models_whatsapp import Message, WaSession
 from wagate.services import events
 from wagate.transport.base import HistorySynced, MessageReceived
 
 log = structlog.get_logger(__name__)
 
-HISTORY_SYNC_MODES = ("none", "recent", "full")
-DEFAULT_MODE = "recent"
+DEFAULT_MODE = HistorySync.RECENT.value
 RECENT_DAYS = 30  # what "recent" keeps: a month of conversations is what an inbox shows without scrolling far
 
 

@@ -63,6 +63,17 @@ class MessageType(StrEnum):
     UNKNOWN = "unknown"  # received kinds the gateway does not know: stored, announced, never dropped
 
 
+class HistorySync(StrEnum):
+    """What of the history the phone sends at link time a session stores (its `history_sync` setting)."""
+
+    NONE = "none"
+    RECENT = "recent"  # the default: the last 30 days
+    FULL = "full"
+
+
+HISTORY_SYNC_MODES = tuple(mode.value for mode in HistorySync)
+
+
 class MessageStatus(StrEnum):
     """queued → sending → sent → delivered → read, or failed; or unknown: WhatsApp may have it, and sending it again
     could show it twice, so the caller decides (only where the transport cannot send again under the same id)."""
