@@ -186,7 +186,7 @@ async def test_presence_and_typing_are_presence_updates(
     await add_session(db, "k3")
     await link_session(running, db, arq_redis, settings, "k3")
     for state in ("available", "composing", "recording", "paused", "unavailable"):
-        await running.sim.contact_presence("k3", FROM, state, last_seen=1_722_000_000.0)  # type: ignore[arg-type]
+        await running.sim.contact_presence("k3", FROM, state, last_seen=1_722_000_000.0)
     await event_log.wait_for(lambda e: e["event"] == "presence.update" and e["data"]["state"] == "unavailable")
     updates = [e["data"] for e in event_log.items if e["event"] == "presence.update"]
     assert [u["state"] for u in updates] == ["available", "composing", "recording", "paused", "unavailable"]

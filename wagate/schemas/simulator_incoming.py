@@ -20,7 +20,7 @@ import base64
 import binascii
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, post_load, validate
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from wagate.schemas.simulator import Phone, _Params
 
@@ -75,6 +75,16 @@ class ContactSendsSchema(_Where):
                           validate=validate.Length(min=2, max=12))
     selectable_count = fields.Integer(load_default=None, strict=True, validate=validate.Range(min=0, max=12))
     link = fields.Nested(_Link, load_default=None)
+
+    @validates_schema
+    def _kind_needs(self, data: dict[str, Any], **kwargs: Any) -> None:
+        """What each kind cannot go without, refused here with the field to add rather than by the phone."""
+        kind = data.get("kind", "text")
+        needs = {"location": ("latitude", "longitude"), "live_location": ("latitude", "longitude"),
+                 "contact": ("contacts",), "poll": ("question", "options")}.get(kind, ())
+        missing = {name: [f"a {kind} message needs it"] for name in needs if data.get(name) is None}
+        if missing:
+            raise ValidationError(missing)
 
     @post_load
     def _decoded(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
