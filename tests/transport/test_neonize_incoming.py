@@ -12,7 +12,6 @@ from neonize.proto.waHistorySync import WAWebProtobufsHistorySync_pb2 as hs
 from neonize.proto.waWeb import WAWebProtobufsWeb_pb2 as web
 
 from tests.transport.test_neonize_events import LID, PHONE, jid, message_event, round_trip
-from wagate.transport import neonize_incoming as incoming
 from wagate.transport.base import (
     LinkPreview,
     Location,
@@ -23,6 +22,7 @@ from wagate.transport.base import (
     SharedContact,
     poll_option_hash,
 )
+from wagate.transport.neonize import incoming
 
 SHA = hashlib.sha256(b"the file").digest()
 ENC = hashlib.sha256(b"the encrypted file").digest()

@@ -25,7 +25,7 @@ from wagate.transport.base import (
     Quoted,
     SharedContact,
 )
-from wagate.transport.neonize_events import _change, epoch_seconds, jid_to_str, sender_jids, unwrap
+from wagate.transport.neonize.mapping import change, epoch_seconds, jid_to_str, sender_jids, unwrap
 
 if TYPE_CHECKING:
     from neonize.proto.Neonize_pb2 import ChatPresence, Presence
@@ -215,16 +215,16 @@ def message_event(session_id: str, ev: MessageEv) -> MessageReceived | MessageCh
     if content.HasField("protocolMessage"):
         protocol = content.protocolMessage
         if protocol.type == _REVOKE:
-            return _change(session_id, ev, "revoked", protocol.key.ID, None)
+            return change(session_id, ev, "revoked", protocol.key.ID, None)
         if protocol.type == _EDIT:
             edited = unwrap(protocol.editedMessage)
-            return _change(session_id, ev, "edited", protocol.key.ID, _text_of(edited, *kind_of(edited)))
+            return change(session_id, ev, "edited", protocol.key.ID, _text_of(edited, *kind_of(edited)))
         return f"internal protocol message {protocol.type}"
     if content.HasField("reactionMessage"):
         reaction = content.reactionMessage
-        return _change(session_id, ev, "reaction", reaction.key.ID, reaction.text or None)
+        return change(session_id, ev, "reaction", reaction.key.ID, reaction.text or None)
     if content.HasField("pollUpdateMessage"):  # decrypted afterwards: only the poll's own device holds the key
-        return _change(session_id, ev, "poll_vote", content.pollUpdateMessage.pollCreationMessageKey.ID, None)
+        return change(session_id, ev, "poll_vote", content.pollUpdateMessage.pollCreationMessageKey.ID, None)
     present = {f.name for f, _ in content.ListFields()}
     if present <= INTERNAL_FIELDS:
         return "internal " + (",".join(sorted(present)) or "empty message")

@@ -10,14 +10,12 @@ offline like any other.
 
 from __future__ import annotations
 
-import abc
 import hashlib
 import time
 from collections.abc import Sequence
 from typing import Any
 
-from . import simulator_wire as wire
-from .base import (
+from wagate.transport.base import (
     ChangeKind,
     HistorySynced,
     LinkPreview,
@@ -30,11 +28,11 @@ from .base import (
     PresenceUpdated,
     Quoted,
     SharedContact,
-    TransportEvent,
     poll_option_hash,
 )
-from .simulator_phone import SimSession
-from .simulator_wire import PhoneActionError
+from wagate.transport.simulator import wire
+from wagate.transport.simulator.session import SimSession, SimulatorBase
+from wagate.transport.simulator.wire import PhoneActionError
 
 SENDABLE_KINDS = ("text", "image", "video", "audio", "document", "sticker", "location", "live_location", "contact",
                   "poll", "unknown")
@@ -50,14 +48,8 @@ def synthetic_media(size: int, seed: str) -> bytes:
     return (block * (size // len(block) + 1))[:size]
 
 
-class SimulatorIncoming(abc.ABC):
+class SimulatorIncoming(SimulatorBase):
     """Phone-side controls of the contacts who write to the session."""
-
-    @abc.abstractmethod
-    def _session(self, session_id: str) -> SimSession: ...
-
-    @abc.abstractmethod
-    async def _deliver(self, s: SimSession, event: TransportEvent) -> None: ...
 
     def _contact(self, session_id: str, from_phone: str, via_lid: bool = False,
                  group: str | None = None) -> tuple[SimSession, str, str | None, str]:
