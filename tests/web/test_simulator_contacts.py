@@ -60,10 +60,12 @@ async def test_contacts_play_every_change_through_a_real_bridge(aiohttp_client: 
         image, poll = await until(two)
         assert image.content is not None and image.content["media"]["sha256"] == hashlib.sha256(photo).hexdigest()
         assert (image.caption, image.media_mime) == ("foto", "image/jpeg")
-        for path, body in (("vote", {"from": CONTACT, "message_id": poll.wa_message_id, "options": ["Selasa"]}),
-                           ("react", {"from": CONTACT, "message_id": image.wa_message_id, "emoji": "🔥"}),
-                           ("presence", {"from": CONTACT, "state": "recording"}),
-                           ("history", {"messages": [{"from": CONTACT, "text": "kemarin", "days_ago": 1}]})):
+        plays: list[tuple[str, dict[str, Any]]] = [
+            ("vote", {"from": CONTACT, "message_id": poll.wa_message_id, "options": ["Selasa"]}),
+            ("react", {"from": CONTACT, "message_id": image.wa_message_id, "emoji": "🔥"}),
+            ("presence", {"from": CONTACT, "state": "recording"}),
+            ("history", {"messages": [{"from": CONTACT, "text": "kemarin", "days_ago": 1}]})]
+        for path, body in plays:
             response = await client.post(f"/simulator/sessions/c1/{path}", json=body)
             assert response.status == 202, (path, await response.text())
 
