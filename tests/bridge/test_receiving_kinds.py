@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from arq.connections import ArqRedis
+from openapi_schema_validator import OAS31Validator
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -18,7 +19,9 @@ from tests.bridge.test_receiving import FROM, FROM_JID, inbound
 from tests.services.webhook_receiver import ADMIN, FAST, DummyReceiver, listening, running_worker
 from wagate.config import Settings
 from wagate.db.models_whatsapp import Message, WaSession
+from wagate.schemas.received import EVENT_DATA
 from wagate.services.webhooks import endpoints
+from wagate.web.openapi import document
 
 OTHER = "6285699990000"
 VIDEO = 10 * 1024 * 1024  # a 10 MB video, as WhatsApp lets a phone send
@@ -33,6 +36,14 @@ def bridge_env() -> dict[str, str]:
 async def receiver() -> AsyncIterator[DummyReceiver]:
     async with listening() as server:
         yield server
+
+
+def documented(*bodies: dict[str, Any]) -> None:
+    """Each event body fits what the OpenAPI document's `webhooks` says of its event."""
+    doc = document()
+    for body in bodies:
+        schema = doc["webhooks"][body["event"]]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        OAS31Validator({**schema, "components": doc["components"]}).validate(body)
 
 
 async def hooked(receiver: DummyReceiver, count: int, event: str) -> list[dict[str, Any]]:
@@ -86,6 +97,7 @@ async def test_every_kind_is_received_with_its_webhook(
             await sim.contact_sends("k1", FROM, "text", text="setuju", group="120363000000000001@g.us"),
         ]
         bodies = await hooked(receiver, len(sent), "message.received")
+    documented(*bodies)
     by_id = {b["data"]["messageId"]: b["data"] for b in bodies}
     assert set(by_id) == {m.message_id for m in sent}
     text, image, video, voice, document, sticker, place, live, card, poll, unknown, group = (
@@ -146,13 +158,16 @@ async def test_reactions_edits_revokes_and_votes_change_the_original(
     await sim.contact_reacts("k2", FROM, text.message_id, "")  # taken back
     await sim.contact_edits("k2", FROM, text.message_id, "rapat jam 10")
     async with running_worker(settings):
-        await sim.contact_votes("k2", FROM, poll.message_id, ["Senin", "Rabu"])
-        await sim.contact_votes("k2", OTHER, poll.message_id, ["Rabu"])
-        await sim.contact_votes("k2", FROM, poll.message_id, ["Selasa"])  # a changed vote replaces the first
-        votes = await hooked(receiver, 3, "poll.vote")
+        cast = [await sim.contact_votes("k2", FROM, poll.message_id, ["Senin", "Rabu"]),
+                await sim.contact_votes("k2", OTHER, poll.message_id, ["Rabu"]),
+                await sim.contact_votes("k2", FROM, poll.message_id, ["Selasa"])]  # a changed vote replaces the first
+        hooks = await hooked(receiver, 3, "poll.vote")
+    by_change = {v["data"]["changeId"]: v for v in hooks}  # deliveries run in parallel: any order
+    votes = [by_change[c.change_id] for c in cast]
     await sim.contact_revokes("k2", FROM, text.message_id)
     revoked = await event_log.wait_for(lambda e: e["event"] == "message.revoked")
 
+    documented(*votes, *[e for e in event_log.items if e["session"] == "k2" and e["event"] in EVENT_DATA])
     assert [v["data"]["options"] for v in votes] == [["Senin", "Rabu"], ["Rabu"], ["Selasa"]]
     assert votes[-1]["data"]["tally"] == {"Senin": 0, "Selasa": 1, "Rabu": 1}
     assert (votes[-1]["data"]["question"], votes[-1]["data"]["messageId"]) == ("Hari?", poll.message_id)
@@ -188,6 +203,7 @@ async def test_presence_and_typing_are_presence_updates(
     for state in ("available", "composing", "recording", "paused", "unavailable"):
         await running.sim.contact_presence("k3", FROM, state, last_seen=1_722_000_000.0)
     await event_log.wait_for(lambda e: e["event"] == "presence.update" and e["data"]["state"] == "unavailable")
+    documented(*[e for e in event_log.items if e["event"] == "presence.update"])
     updates = [e["data"] for e in event_log.items if e["event"] == "presence.update"]
     assert [u["state"] for u in updates] == ["available", "composing", "recording", "paused", "unavailable"]
     assert {(u["chat"], u["from"]) for u in updates} == {(FROM_JID, FROM_JID)}
@@ -230,6 +246,7 @@ async def test_history_is_stored_without_received_events(
         return len(summaries) == 2
 
     await until(two_summaries, what="two history.synced events")
+    documented(*[e for e in event_log.items if e["event"] == "history.synced"])
     rows = [r for r in await inbound(db, "k4") if r.wa_message_id != live.message_id]
     assert {r.body or r.caption for r in rows} == kept
     assert all(r.content and r.content.get("history") for r in rows)

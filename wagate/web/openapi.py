@@ -31,6 +31,7 @@ from wagate.schemas import simulator as sim
 from wagate.schemas import simulator_incoming as sim_in
 from wagate.schemas import tenants as ten
 from wagate.schemas import webhooks as hooks
+from wagate.web.openapi_events import event_schemas, event_webhooks
 from wagate.web.openapi_wuzapi import wuzapi_operations
 
 ANY_METHODS = ("get", "post", "put", "delete")  # how a `*` route appears: every method it answers
@@ -442,4 +443,7 @@ def document(app: web.Application | None = None) -> dict[str, Any]:
             paths.setdefault(op.path, {})[method] = _operation(op)
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)
-    return spec.to_dict()
+    for schema in event_schemas():
+        if _name(schema) not in spec.components.schemas:
+            spec.components.schema(_name(schema), schema=schema)
+    return {**spec.to_dict(), "webhooks": event_webhooks(_name)}
