@@ -53,3 +53,37 @@ def test_subscriptions_in_wuzapi_names() -> None:
     assert names_wuzapi("Message,Connected,Disconnected,QR") and names_wuzapi(["ReadReceipt"])
     assert not names_wuzapi("message.received") and not names_wuzapi("Message,message.read")
     assert not names_wuzapi(None) and not names_wuzapi("")
+
+
+def _received(**data: object) -> dict[str, object]:
+    body = _render(events.message_envelope("message.received", "s1", 4, {
+        "from": "6281200000001@s.whatsapp.net", "messageId": "ABC", "chat": "6281200000001@s.whatsapp.net",
+        "isGroup": False, "fromMe": False, "timestamp": 1765000000, "message": None, "media": None, **data}))
+    assert body is not None
+    message: dict[str, object] = body["event"]["Message"]  # type: ignore[index]
+    return message
+
+
+def test_every_received_kind_reads_as_whatsmeows_message() -> None:
+    voice = {"kind": "audio", "mimetype": "audio/ogg; codecs=opus", "filename": None, "size": 4000, "caption": None,
+             "seconds": 5, "ptt": True}
+    assert _received(type="audio", media=voice) == {"audioMessage": {
+        "mimetype": "audio/ogg; codecs=opus", "fileLength": 4000, "seconds": 5, "PTT": True}}
+    assert _received(type="location", location={"latitude": -6.2, "longitude": 106.8, "name": "Monas",
+                                                "address": None, "url": None, "live": False}) == {
+        "locationMessage": {"degreesLatitude": -6.2, "degreesLongitude": 106.8, "name": "Monas"}}
+    assert _received(type="poll", poll={"question": "Hari?", "options": ["Senin", "Selasa"], "selectableCount": 1}
+                     ) == {"pollCreationMessageV3": {"name": "Hari?", "selectableOptionsCount": 1, "options": [
+                         {"optionName": "Senin"}, {"optionName": "Selasa"}]}}
+    cards = [{"name": "Siti", "vcard": "BEGIN:VCARD", "phones": []}, {"name": "Andi", "vcard": "V2", "phones": []}]
+    assert _received(type="contact", contacts=cards) == {"contactsArrayMessage": {"displayName": "2 contacts",
+        "contacts": [{"displayName": "Siti", "vcard": "BEGIN:VCARD"}, {"displayName": "Andi", "vcard": "V2"}]}}
+    assert _received(type="text", message="lihat @62811", quoted={"id": "Q1", "sender": "62811@s.whatsapp.net",
+                                                                  "text": "apa?"},
+                     mentions=["62811@s.whatsapp.net"], forwarded=True,
+                     linkPreview={"url": "https://example.org", "title": "Ex", "description": None}) == {
+        "extendedTextMessage": {"text": "lihat @62811", "matchedText": "https://example.org", "title": "Ex",
+                                "contextInfo": {"stanzaID": "Q1", "participant": "62811@s.whatsapp.net",
+                                                "quotedMessage": {"conversation": "apa?"},
+                                                "mentionedJID": ["62811@s.whatsapp.net"], "isForwarded": True}}}
+    assert _received(type="text", message="biasa") == {"conversation": "biasa"}
