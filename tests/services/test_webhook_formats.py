@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from unittest.mock import ANY
 
 from wagate.services import events
 from wagate.services.webhooks.formats import gateway_events, names_wuzapi, render, wuzapi_names
@@ -47,7 +48,7 @@ def test_session_events_and_those_wuzapi_has_no_name_for() -> None:
 def test_subscriptions_in_wuzapi_names() -> None:
     assert gateway_events(["Message", "ReadReceipt", "Bogus"]) == ["message.received", "message.delivered",
                                                                   "message.read"]
-    assert gateway_events(["Message", "All"]) == ["*"] and gateway_events(["Presence"]) == []
+    assert gateway_events(["Message", "All"]) == ["*"] and gateway_events(["Presence"]) == ["presence.update"]
     assert wuzapi_names(["message.read", "message.delivered", "qr.generated"]) == ["ReadReceipt", "QR"]
     assert wuzapi_names(None) == wuzapi_names("*") == ["All"]
     assert names_wuzapi("Message,Connected,Disconnected,QR") and names_wuzapi(["ReadReceipt"])
@@ -87,3 +88,21 @@ def test_every_received_kind_reads_as_whatsmeows_message() -> None:
                                                 "quotedMessage": {"conversation": "apa?"},
                                                 "mentionedJID": ["62811@s.whatsapp.net"], "isForwarded": True}}}
     assert _received(type="text", message="biasa") == {"conversation": "biasa"}
+
+
+def test_presence_and_history_read_as_wuzapis_events() -> None:
+    def presence(state: str, **more: object) -> dict[str, object] | None:
+        return _render(events.envelope("presence.update", "s1", {
+            "chat": "62811@s.whatsapp.net", "from": "62811@s.whatsapp.net", "state": state, "lastSeen": None,
+            **more}))
+
+    assert presence("recording") == {"type": "ChatPresence", "session": "s1", "eventId": ANY, "event": {
+        "Chat": "62811@s.whatsapp.net", "Sender": "62811@s.whatsapp.net", "IsFromMe": False, "IsGroup": False,
+        "State": "composing", "Media": "audio"}}
+    offline = presence("unavailable", lastSeen=1765000000)
+    assert offline is not None and offline["type"] == "Presence"
+    assert offline["event"] == {"From": "62811@s.whatsapp.net", "Unavailable": True, "LastSeen": "2025-12-06T05:46:40Z"}
+    synced = _render(events.envelope("history.synced", "s1", {"syncType": "recent", "progress": 40, "stored": 3}))
+    assert synced is not None and synced["type"] == "HistorySync"
+    assert synced["event"] == {"Data": {"syncType": "RECENT", "progress": 40, "stored": 3}}
+    assert gateway_events(["ChatPresence", "HistorySync"]) == ["presence.update", "history.synced"]

@@ -26,6 +26,8 @@ WUZAPI_TYPES = {
     "connection.open": "Connected",
     "connection.close": "Disconnected",
     "qr.generated": "QR",
+    "presence.update": "Presence",  # ChatPresence for typing, recording and paused (wuzapi_body)
+    "history.synced": "HistorySync",
 }
 # wuzapi's subscribable types, and the gateway events each one stands for.
 WUZAPI_EVENTS: dict[str, tuple[str, ...]] = {
@@ -35,9 +37,9 @@ WUZAPI_EVENTS: dict[str, tuple[str, ...]] = {
     "Disconnected": ("connection.close",),
     "QR": ("qr.generated",),
     "LoggedOut": ("connection.close",),
-    "Presence": (),
-    "ChatPresence": (),
-    "HistorySync": (),
+    "Presence": ("presence.update",),
+    "ChatPresence": ("presence.update",),
+    "HistorySync": ("history.synced",),
     "All": ("*",),
 }
 # A received message's type → the key of whatsmeow's protobuf message and wuzapi's `MediaType`.
@@ -164,6 +166,19 @@ def _received(event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _presence(data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """wuzapi's Presence (online, offline) or ChatPresence (typing, recording, paused in a chat)."""
+    state = data.get("state")
+    if state in ("available", "unavailable"):
+        seen = data.get("lastSeen")
+        return "Presence", {"From": data.get("from"), "Unavailable": state == "unavailable",
+                            "LastSeen": _rfc3339(seen) if seen else ""}
+    chat = str(data.get("chat") or "")
+    return "ChatPresence", {"Chat": chat, "Sender": data.get("from"), "IsFromMe": False,
+                            "IsGroup": chat.endswith("@g.us"), "State": "paused" if state == "paused" else "composing",
+                            "Media": "audio" if state == "recording" else ""}
+
+
 def _receipt(event: dict[str, Any]) -> dict[str, Any]:
     data = event["data"]
     return {"Chat": data.get("to"), "Sender": data.get("to"), "IsFromMe": True, "IsGroup": False,
@@ -184,6 +199,11 @@ def wuzapi_body(event: dict[str, Any]) -> dict[str, Any] | None:
     elif kind == "ReadReceipt":
         body["state"] = "Read" if name == "message.read" else "Delivered"
         body["event"] = _receipt(event)
+    elif name == "presence.update":
+        body["type"], body["event"] = _presence(data)
+    elif name == "history.synced":
+        body["event"] = {"Data": {"syncType": str(data.get("syncType") or "").upper(), "progress": data.get("progress"),
+                                  "stored": data.get("stored")}}
     elif name == "qr.generated":
         body["event"] = {"Codes": [data["qr"]]} if data.get("qr") else {"PairingCode": data.get("pairingCode")}
     elif name == "connection.close" and data.get("loggedOut"):
