@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tests.web.api_rows import Rows
+from tests.web.spec import documented_call
 from tests.web.test_simulator_routes import until
 from tests.workers import start_in_loop
 from wagate.config import Settings
-from wagate.db.enums import ActorType, Direction, SessionStatus
+from wagate.db.enums import ActorType, Direction, Role, SessionStatus
 from wagate.db.models_whatsapp import Message
 from wagate.services.sessions import lifecycle
 from wagate.web.app import create_app
@@ -77,6 +80,13 @@ async def test_contacts_play_every_change_through_a_real_bridge(aiohttp_client: 
         image, poll, old = await until(changed)
         assert image.content is not None and image.content["reactions"] == {f"{CONTACT}@s.whatsapp.net": "🔥"}
         assert old.body == "kemarin" and old.content is not None and old.content["history"] is True
+        # The API shows what the message carries, but not the medium's download handle (its key among it).
+        assert image.content["mediaDownload"]
+        listed = await documented_call(client, "GET", "/api/messages?session=c1&direction=in",
+                                       await Rows(db).key(Role.ADMIN), 200)
+        shown = {m["wa_message_id"]: m for m in listed["data"]["items"]}[image.wa_message_id]
+        assert shown["content"]["media"]["sha256"] == hashlib.sha256(photo).hexdigest()
+        assert "mediaDownload" not in shown["content"] and "simulatorMedia" not in json.dumps(listed)
 
         # The phone refuses what WhatsApp would: a group presence of online is not a thing.
         response = await client.post("/simulator/sessions/c1/presence", json={
