@@ -18,7 +18,7 @@ from wagate.transport.base import (
     ReceiptKind,
     ReceiptReceived,
 )
-from wagate.transport.neonize import mapping
+from wagate.transport.neonize import incoming, mapping
 
 PHONE = "6281234567890"
 LID = "123456789012345"
@@ -56,7 +56,7 @@ def message_event(
 def test_text_message_from_a_phone_number() -> None:
     ev = message_event(e2e.Message(conversation="pinjam ruang @62811 besok"), sender=jid(PHONE))
 
-    got = mapping.message_received("s1", ev)
+    got = incoming.message_received("s1", ev)
 
     assert got == MessageReceived(
         session_id="s1",
@@ -80,7 +80,7 @@ def test_lid_sender_is_reported_by_its_phone_number() -> None:
         e2e.Message(conversation="halo"), sender=jid(LID, "lid"), sender_alt=jid(PHONE), chat=jid(LID, "lid")
     )
 
-    got = mapping.message_received("s1", ev)
+    got = incoming.message_received("s1", ev)
 
     assert got.sender == f"{PHONE}@s.whatsapp.net"
     assert got.sender_lid == f"{LID}@lid"
@@ -88,7 +88,7 @@ def test_lid_sender_is_reported_by_its_phone_number() -> None:
 
 
 def test_lid_sender_without_alternative_keeps_the_lid() -> None:
-    got = mapping.message_received("s1", message_event(e2e.Message(conversation="x"), sender=jid(LID, "lid")))
+    got = incoming.message_received("s1", message_event(e2e.Message(conversation="x"), sender=jid(LID, "lid")))
 
     assert (got.sender, got.sender_lid) == (f"{LID}@lid", f"{LID}@lid")
 
@@ -96,7 +96,7 @@ def test_lid_sender_without_alternative_keeps_the_lid() -> None:
 def test_phone_sender_with_lid_alternative_keeps_both() -> None:
     ev = message_event(e2e.Message(conversation="x"), sender=jid(PHONE, device=3), sender_alt=jid(LID, "lid"))
 
-    got = mapping.message_received("s1", ev)
+    got = incoming.message_received("s1", ev)
 
     assert (got.sender, got.sender_lid) == (f"{PHONE}@s.whatsapp.net", f"{LID}@lid")
 
@@ -105,7 +105,7 @@ def test_group_message() -> None:
     group = jid("120363025246125888", "g.us")
     ev = message_event(e2e.Message(conversation="rapat jam 3"), sender=jid(PHONE, device=2), chat=group, is_group=True)
 
-    got = mapping.message_received("s1", ev)
+    got = incoming.message_received("s1", ev)
 
     assert got.chat == "120363025246125888@g.us"
     assert got.sender == f"{PHONE}@s.whatsapp.net"  # the device part addresses a device, not a person
@@ -114,7 +114,7 @@ def test_group_message() -> None:
 
 def test_image_with_caption() -> None:
     image = e2e.ImageMessage(caption="nota", mimetype="image/jpeg", fileLength=2048, URL="https://mmg.example/x")
-    got = mapping.message_received("s1", message_event(e2e.Message(imageMessage=image), sender=jid(PHONE)))
+    got = incoming.message_received("s1", message_event(e2e.Message(imageMessage=image), sender=jid(PHONE)))
 
     assert got.type == "image"
     assert got.text == "nota"
@@ -126,7 +126,7 @@ def test_document_inside_document_with_caption_envelope() -> None:
     envelope = e2e.FutureProofMessage(message=e2e.Message(documentMessage=document))
     wrapped = e2e.Message(documentWithCaptionMessage=envelope)
 
-    got = mapping.message_received("s1", message_event(wrapped, sender=jid(PHONE)))
+    got = incoming.message_received("s1", message_event(wrapped, sender=jid(PHONE)))
 
     assert got.type == "document"
     assert got.media == MediaInfo(
@@ -138,7 +138,7 @@ def test_quoted_reply_carries_the_quoted_message_id() -> None:
     context = e2e.ContextInfo(stanzaID="3EB0QUOTED", participant=f"{PHONE}@s.whatsapp.net")
     content = e2e.Message(extendedTextMessage=e2e.ExtendedTextMessage(text="siap", contextInfo=context))
 
-    got = mapping.message_received("s1", message_event(content, sender=jid(PHONE)))
+    got = incoming.message_received("s1", message_event(content, sender=jid(PHONE)))
 
     assert (got.type, got.text, got.quoted_message_id) == ("text", "siap", "3EB0QUOTED")
 
@@ -149,15 +149,16 @@ def test_quoted_reply_carries_the_quoted_message_id() -> None:
         (e2e.Message(locationMessage=e2e.LocationMessage(degreesLatitude=-6.2, degreesLongitude=106.8)), "location"),
         (e2e.Message(stickerMessage=e2e.StickerMessage(mimetype="image/webp")), "sticker"),
         (e2e.Message(contactMessage=e2e.ContactMessage(displayName="Ani")), "contact"),
-        (e2e.Message(pollCreationMessage=e2e.PollCreationMessage(name="?")), "other"),
+        (e2e.Message(pollCreationMessage=e2e.PollCreationMessage(name="?")), "poll"),
+        (e2e.Message(liveLocationMessage=e2e.LiveLocationMessage(degreesLatitude=-6.2)), "live_location"),
     ],
 )
 def test_message_types(content: e2e.Message, kind: str) -> None:
-    assert mapping.message_received("s1", message_event(content, sender=jid(PHONE))).type == kind
+    assert incoming.message_received("s1", message_event(content, sender=jid(PHONE))).type == kind
 
 
 def test_protocol_type_numbers_match_the_proto() -> None:
-    assert (e2e.ProtocolMessage.REVOKE, e2e.ProtocolMessage.MESSAGE_EDIT) == (mapping._REVOKE, mapping._EDIT)
+    assert (e2e.ProtocolMessage.REVOKE, e2e.ProtocolMessage.MESSAGE_EDIT) == (incoming._REVOKE, incoming._EDIT)
 
 
 def _protocol(kind: int, **fields: object) -> e2e.Message:
@@ -178,7 +179,7 @@ def _protocol(kind: int, **fields: object) -> e2e.Message:
     ],
 )
 def test_changes_to_a_message_are_not_new_messages(content: e2e.Message, change: str, text: str | None) -> None:
-    got = mapping.message_event("s1", message_event(content, sender=jid(LID, "lid"), sender_alt=jid(PHONE)))
+    got = incoming.message_event("s1", message_event(content, sender=jid(LID, "lid"), sender_alt=jid(PHONE)))
 
     assert isinstance(got, MessageChanged)
     assert (got.change, got.message_id, got.change_id, got.text) == (change, "3EB0TARGET", "3EB0ABCDEF", text)
@@ -192,17 +193,22 @@ def test_changes_to_a_message_are_not_new_messages(content: e2e.Message, change:
         (_protocol(e2e.ProtocolMessage.APP_STATE_SYNC_KEY_SHARE), "internal"),
         (e2e.Message(senderKeyDistributionMessage=e2e.SenderKeyDistributionMessage(groupID="g")), "internal"),
         (e2e.Message(), "internal"),
-        (e2e.Message(call=e2e.Call(callKey=b"k")), "unknown"),
     ],
 )
-def test_protocol_traffic_and_unknown_kinds_are_not_messages(content: e2e.Message, verdict: str) -> None:
-    got = mapping.message_event("s1", message_event(content, sender=jid(PHONE)))
+def test_protocol_traffic_is_not_a_message(content: e2e.Message, verdict: str) -> None:
+    got = incoming.message_event("s1", message_event(content, sender=jid(PHONE)))
 
     assert isinstance(got, str) and got.startswith(verdict)
 
 
+def test_an_unknown_kind_is_kept_as_a_message_of_type_unknown() -> None:
+    got = incoming.message_event("s1", message_event(e2e.Message(call=e2e.Call(callKey=b"k")), sender=jid(PHONE)))
+
+    assert isinstance(got, MessageReceived) and (got.type, got.unknown) == ("unknown", ("call",))
+
+
 def test_a_video_note_is_a_video() -> None:
-    got = mapping.message_event("s1", message_event(e2e.Message(ptvMessage=e2e.VideoMessage(mimetype="video/mp4")),
+    got = incoming.message_event("s1", message_event(e2e.Message(ptvMessage=e2e.VideoMessage(mimetype="video/mp4")),
                                                      sender=jid(PHONE)))
     assert isinstance(got, MessageReceived) and got.type == "video"
 

@@ -19,6 +19,7 @@ place in neonize 0.5.2's `goneonize/main.go` or whatsmeow it comes from:
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import queue
 import threading
 from collections.abc import AsyncIterator
@@ -71,6 +72,10 @@ class WhatsmeowDouble:
         self.presences: list[tuple[bytes, bytes]] = []
         self.get_me_delay_s = 0.0  # a slow store read, as under load
         self.read_marks: list[tuple[tuple[str, ...], str, str]] = []
+        # Polls whose secret this device holds (whatsmeow keeps it from the poll's creation), and each vote's choice.
+        self.poll_options: dict[str, list[str]] = {}  # poll message id → its options
+        self.votes: dict[str, list[str]] = {}  # vote message id → the options chosen
+        self.presence_subscriptions: list[str] = []
         self._release = threading.Event()
         self._lock = threading.Lock()
 
@@ -243,6 +248,22 @@ class WhatsmeowDouble:
         return b""
 
     def SendChatPresence(self, *args: Any) -> bytes:  # noqa: N802
+        return b""
+
+    def DecryptPollVote(self, uuid: bytes, message: bytes, length: int) -> bytes:  # noqa: N802
+        """whatsmeow's DecryptPollVote: the choices as SHA-256 hashes of the option names, or the error it gives
+        for a poll whose secret this device never stored."""
+        ev = pb.Message.FromString(message[:length])
+        poll_id = ev.Message.pollUpdateMessage.pollCreationMessageKey.ID
+        if poll_id not in self.poll_options:
+            return pb.ReturnFunctionWithError(Error="failed to get message secret: original message secret key "
+                                                    "not found").SerializePartialToString()
+        chosen = [hashlib.sha256(o.encode()).digest() for o in self.votes.get(ev.Info.ID, [])]
+        return pb.ReturnFunctionWithError(
+            PollVoteMessage=e2e.PollVoteMessage(selectedOptions=chosen)).SerializePartialToString()
+
+    def SubscribePresence(self, uuid: bytes, jid_bytes: bytes, length: int) -> bytes:  # noqa: N802
+        self.presence_subscriptions.append(jid_str(pb.JID.FromString(jid_bytes[:length])))
         return b""
 
 

@@ -171,3 +171,19 @@ async def test_settings_token_and_delete(client: TestClient, rows: Rows) -> None
     assert actions == ["session.update", "session.token_rotate", "session.delete"]
     response = await client.get("/api/sessions", params={"status": "SLEEPING"}, headers=admin)
     assert response.status == 400
+
+
+async def test_history_sync_setting(client: TestClient, rows: Rows) -> None:
+    await rows.session("h1")
+    admin = await rows.key(Role.ADMIN)
+    shown = (await (await client.get("/api/sessions/h1/settings", headers=admin)).json())["data"]
+    assert shown["history_sync"] == "recent"  # the default: the last 30 days of the phone's history
+    response = await client.put("/api/sessions/h1/settings", headers=admin, json={"history_sync": "everything"})
+    assert response.status == 400 and "history_sync" in (await response.json())["details"]
+    response = await client.put("/api/sessions/h1/settings", headers=admin, json={"history_sync": "none"})
+    assert response.status == 200, await response.text()
+    assert (await response.json())["data"]["history_sync"] == "none"
+    row = await rows.get(WaSession, "h1")
+    assert row.settings == {"history_sync": "none"}
+    assert [a.details for a in await rows.audits() if a.action == "session.update"] == [
+        {"changed": {"history_sync": "none"}}]

@@ -63,6 +63,32 @@ GOOD_CALLS: list[tuple[str, dict[str, Any] | None, str, dict[str, Any]]] = [
     ("unlink", {}, "unlink_from_phone", {}),
     ("send-failure", {"kind": "permanent", "times": 3}, "set_send_failure", {"kind": "permanent", "times": 3}),
     ("send-failure", {"kind": "none"}, "set_send_failure", {"kind": "none", "times": 1}),
+    # the contacts' side: every kind, and what they do to messages
+    ("receive", {"from": "6289876543210", "type": "image", "text": "foto", "data_base64": "/9j/4AAQ",
+                 "width": 640}, "contact_sends",
+     {"from_phone": "6289876543210", "kind": "image", "text": "foto", "data": b"\xff\xd8\xff\xe0\x00\x10",
+      "width": 640}),
+    ("receive", {"from": "6289876543210", "type": "poll", "question": "Hari?", "options": ["Senin", "Selasa"],
+                 "selectable_count": 1}, "contact_sends",
+     {"from_phone": "6289876543210", "kind": "poll", "question": "Hari?", "options": ["Senin", "Selasa"],
+      "selectable_count": 1}),
+    ("receive", {"from": "6289876543210", "type": "contact", "contacts": [{"name": "Siti", "phones": ["+62 811"
+                                                                                                     "22223333"]}]},
+     "contact_sends", {"from_phone": "6289876543210", "kind": "contact",
+                       "contacts": [{"name": "Siti", "phones": ["6281122223333"]}]}),
+    ("react", {"from": "6289876543210", "message_id": "3EB0AA", "emoji": ""}, "contact_reacts",
+     {"from_phone": "6289876543210", "message_id": "3EB0AA", "emoji": ""}),
+    ("edit", {"from": "6289876543210", "message_id": "3EB0AA", "text": "baru"}, "contact_edits",
+     {"from_phone": "6289876543210", "message_id": "3EB0AA", "text": "baru"}),
+    ("revoke", {"from": "6289876543210", "message_id": "3EB0AA"}, "contact_revokes",
+     {"from_phone": "6289876543210", "message_id": "3EB0AA"}),
+    ("vote", {"from": "6289876543210", "message_id": "3EB0AA", "options": []}, "contact_votes",
+     {"from_phone": "6289876543210", "message_id": "3EB0AA", "options": []}),
+    ("presence", {"from": "6289876543210", "state": "composing"}, "contact_presence",
+     {"from_phone": "6289876543210", "state": "composing"}),
+    ("history", {"messages": [{"from": "6289876543210", "text": "dulu", "days_ago": 3}]}, "phone_sends_history",
+     {"messages": [{"from_phone": "6289876543210", "kind": "text", "text": "dulu", "days_ago": 3.0,
+                    "from_me": False}], "sync_type": "initial_bootstrap", "progress": 100}),
 ]
 
 
@@ -97,6 +123,19 @@ BAD_BODIES: list[tuple[str, Any, str]] = [
     ("send-failure", {"kind": "transient", "times": 0}, "times"),
     ("send-failure", {"kind": "transient", "times": "2"}, "times"),
     ("send-failure", ["transient"], "_schema"),
+    ("receive", {"from": "6289876543210", "type": "location", "latitude": -6.2}, "longitude"),
+    ("receive", {"from": "6289876543210", "type": "location", "latitude": 91, "longitude": 0}, "latitude"),
+    ("receive", {"from": "6289876543210", "type": "poll", "question": "Hari?", "options": ["Senin"]}, "options"),
+    ("receive", {"from": "6289876543210", "type": "contact"}, "contacts"),
+    ("receive", {"from": "6289876543210", "type": "image", "data_base64": "not base64!"}, "data_base64"),
+    ("receive", {"from": "6289876543210", "type": "video", "size": 17 * 1024 * 1024}, "size"),
+    ("receive", {"from": "6289876543210", "type": "hologram"}, "type"),
+    ("receive", {"from": "6289876543210", "group": "not-a-group"}, "group"),
+    ("react", {"from": "6289876543210"}, "message_id"),
+    ("edit", {"from": "6289876543210", "message_id": "3EB0AA", "text": ""}, "text"),
+    ("vote", {"from": "6289876543210", "message_id": "3EB0AA"}, "options"),
+    ("presence", {"from": "6289876543210", "state": "dancing"}, "state"),
+    ("history", {"messages": [{"text": "no sender"}]}, "messages.0.from"),
 ]
 
 

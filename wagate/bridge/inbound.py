@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from wagate.bridge.received_shape import kind_shape, stored_content
 from wagate.db.enums import Direction, KeywordMatch, MessageStatus, MessageType, Priority, TenantStatus
 from wagate.db.models_identity import Tenant
 from wagate.db.models_whatsapp import Contact, KeywordRule, Message, WaSession
@@ -62,7 +63,8 @@ async def conversation_of(session: AsyncSession, event: MessageReceived) -> tupl
 
 
 def received_data(event: MessageReceived, message: Message) -> dict[str, object]:
-    """The `data` of a `message.received` event (and webhook): the WA-Gate v2 fields first; `chat` as stored."""
+    """The `data` of a `message.received` event (and webhook): the WA-Gate v2 fields first, `chat` as stored, then
+    what the message's kind carries (`wagate.bridge.received_shape`)."""
     media = event.media
     return {
         "from": event.sender,
@@ -77,11 +79,24 @@ def received_data(event: MessageReceived, message: Message) -> dict[str, object]
         "senderLid": event.sender_lid,
         "quotedMessageId": event.quoted_message_id,
         "timestamp": int(event.timestamp),
-        "media": None if media is None else {
-            "kind": media.kind, "mimetype": media.mimetype, "filename": media.filename, "size": media.size,
-            "caption": media.caption,
-        },
+        **kind_shape(event),
     }
+
+
+def message_row(event: MessageReceived, session_row: WaSession, chat: str, chat_lid: str | None, *,
+                history: bool = False) -> Message:
+    """The row of a received message (live, or old from the phone's history)."""
+    media = event.media
+    return Message(
+        session_id=event.session_id, direction=Direction.INBOUND, wa_message_id=event.message_id,
+        chat_jid=chat, chat_lid=chat_lid, sender_jid=event.sender, recipient=session_row.jid,
+        type=MessageType(event.type) if event.type in _KNOWN_TYPES else MessageType.UNKNOWN,
+        body=event.text, caption=media.caption if media else None,
+        media_mime=media.mimetype if media else None, media_name=media.filename if media else None,
+        reply_to=event.quoted_message_id, status=MessageStatus.DELIVERED,
+        content=stored_content(event, history=history),
+        delivered_at=datetime.fromtimestamp(event.timestamp, UTC) if event.timestamp else utcnow(),
+    )
 
 
 async def store_message(db: async_sessionmaker[AsyncSession], event: MessageReceived) -> Stored | None:
@@ -95,19 +110,8 @@ async def store_message(db: async_sessionmaker[AsyncSession], event: MessageRece
         )
         if existing is not None:
             return Stored(row, existing, new=False)
-        media = event.media
         chat, chat_lid = await conversation_of(session, event)
-        message = Message(
-            session_id=event.session_id, direction=Direction.INBOUND, wa_message_id=event.message_id,
-            chat_jid=chat, chat_lid=chat_lid, sender_jid=event.sender, recipient=row.jid,
-            type=MessageType(event.type) if event.type in _KNOWN_TYPES else MessageType.OTHER,
-            body=event.text, caption=media.caption if media else None,
-            media_mime=media.mimetype if media else None, media_name=media.filename if media else None,
-            reply_to=event.quoted_message_id, status=MessageStatus.DELIVERED,
-            content={"pushName": event.push_name, "senderLid": event.sender_lid, "isGroup": event.is_group,
-                     "fromMe": event.from_me},
-            delivered_at=datetime.fromtimestamp(event.timestamp, UTC) if event.timestamp else utcnow(),
-        )
+        message = message_row(event, row, chat, chat_lid)
         session.add(message)
         row.messages_received += 1
         row.last_seen_at = utcnow()

@@ -27,9 +27,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from wagate.bridge import inbound
 from wagate.bridge.claims import Claims
 from wagate.bridge.event_queue import SessionEvents
+from wagate.bridge.history import handle_history
 from wagate.bridge.leases import LeaseHeld, SessionLeases, process_owner
 from wagate.bridge.message_changes import apply_change
 from wagate.bridge.nudges import listen_for_nudges, say_released
+from wagate.bridge.presence import publish_presence
 from wagate.bridge.receipts import apply_receipts
 from wagate.bridge.sender import Pacing, SessionSender
 from wagate.bridge.status import set_status
@@ -50,10 +52,12 @@ from wagate.transport.base import (
     ConnectFailed,
     ContactUpdated,
     Disconnected,
+    HistorySynced,
     LoggedOut,
     MessageChanged,
     MessageReceived,
     Paired,
+    PresenceUpdated,
     QRCodeIssued,
     QRCodesExhausted,
     ReceiptReceived,
@@ -427,6 +431,10 @@ class Bridge:
                 await inbound.update_contact(self.db, event)
             case MessageChanged():
                 await apply_change(self.db, self.redis, event)
+            case PresenceUpdated():
+                await publish_presence(self.db, self.redis, event)
+            case HistorySynced():
+                await handle_history(self.db, self.redis, event)
             case CallsAbandoned(count=count, limit=limit) if count >= limit and not self.recycling:
                 # Each abandoned call holds a thread and memory for good; a fresh process frees them, and every
                 # live session reconnects there (RESUMABLE), its queued messages waiting in the database.

@@ -13,7 +13,8 @@ from wagate.transport.base import WhatsAppTransport
 
 ACTIONS = frozenset({
     "scan", "enter_pair_code", "inject_message", "drop_connection", "unlink_from_phone", "set_send_failure",
-    "set_not_on_whatsapp",
+    "set_not_on_whatsapp", "contact_sends", "contact_reacts", "contact_edits", "contact_revokes", "contact_votes",
+    "contact_presence", "phone_sends_history",
 })
 _FAILURES: dict[str, TransportError | None] = {
     "transient": TransportError("simulated temporary failure"),

@@ -60,7 +60,20 @@ class MessageType(StrEnum):
     POLL = "poll"
     EDIT = "edit"  # a sent edit of an earlier text of this session
     REVOKE = "revoke"  # a sent delete-for-everyone of an earlier message
-    OTHER = "other"  # received kinds the gateway does not model (polls, calls, …)
+    LIVE_LOCATION = "live_location"
+    OTHER = "other"  # kept for rows stored before every kind was parsed
+    UNKNOWN = "unknown"  # received kinds the gateway does not know: stored, announced, never dropped
+
+
+class HistorySync(StrEnum):
+    """What of the history the phone sends at link time a session stores (its `history_sync` setting)."""
+
+    NONE = "none"
+    RECENT = "recent"  # the default: the last 30 days
+    FULL = "full"
+
+
+HISTORY_SYNC_MODES = tuple(mode.value for mode in HistorySync)
 
 
 class MessageStatus(StrEnum):
@@ -151,7 +164,10 @@ class EventName(StrEnum):
     MESSAGE_EDITED = "message.edited"
     MESSAGE_REVOKED = "message.revoked"
     MESSAGE_REACTION = "message.reaction"
-    MESSAGE_POLL_VOTE = "message.poll_vote"
+    POLL_VOTE = "poll.vote"
+    MESSAGE_POLL_VOTE = "message.poll_vote"  # the old name of poll.vote: a webhook subscribed to it gets poll.vote
+    PRESENCE_UPDATE = "presence.update"
+    HISTORY_SYNCED = "history.synced"
     CONNECTION_OPEN = "connection.open"
     CONNECTION_CLOSE = "connection.close"
     QR_GENERATED = "qr.generated"

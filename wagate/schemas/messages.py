@@ -172,6 +172,7 @@ class MediaSchema(Schema):
     file_name = fields.String(attribute="media_name")
 
 
+SERVER_ONLY_CONTENT = frozenset({"mediaDownload"})  # kept in a message's content, never shown (README)
 _NOT_SENT = frozenset({MessageStatus.QUEUED, MessageStatus.SENDING, MessageStatus.FAILED})
 
 
@@ -189,7 +190,7 @@ class MessageSchema(Schema):
     text = fields.String(attribute="body", allow_none=True)
     caption = fields.String(allow_none=True)
     media = fields.Method("_media", allow_none=True)
-    content = fields.Dict(allow_none=True)
+    content = fields.Method("_content", allow_none=True, metadata={"type": "object"})
     reply_to = fields.String(allow_none=True)
     status = fields.String()
     priority = fields.String()
@@ -209,6 +210,11 @@ class MessageSchema(Schema):
         # An outgoing row carries the id it is sent under from its first attempt on, but until WhatsApp has
         # accepted it that is only the id it may get (the neonize transport's answer replaces it).
         return None if message.status in _NOT_SENT else message.wa_message_id
+
+    def _content(self, message: Any) -> dict[str, Any] | None:
+        # The medium's download handle (its decryption key among it) stays on the server, as in webhooks.
+        content = message.content
+        return None if content is None else {k: v for k, v in content.items() if k not in SERVER_ONLY_CONTENT}
 
     def _media(self, message: Any) -> dict[str, Any] | None:
         if not message.media_mime:

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
-from wagate.db.enums import SessionStatus
+from wagate.db.enums import HISTORY_SYNC_MODES, HistorySync, SessionStatus
 from wagate.session_ids import SessionIdField
 
 _NAME = validate.Length(min=1, max=191)
@@ -59,6 +59,8 @@ class SettingsSchema(Schema):
     typing_enabled = _flag()
     webhook_url = fields.String(allow_none=True, validate=validate.Length(max=2048))
     webhook_events = fields.Raw(allow_none=True)
+    # What of the history the phone sends at link time is stored: none, recent (30 days, the default) or full.
+    history_sync = fields.String(validate=validate.OneOf(HISTORY_SYNC_MODES))
 
 
 class PairSchema(Schema):
@@ -90,6 +92,7 @@ class SessionSettingsSchema(Schema):
     typing_enabled = fields.Boolean()
     webhook_url = fields.String(allow_none=True)
     webhook_events = fields.List(fields.String(), allow_none=True)
+    history_sync = fields.String()
 
 
 class SessionSchema(Schema):
@@ -130,6 +133,7 @@ class SessionSchema(Schema):
         return SessionSettingsSchema().dump({
             "name": row.name, "auto_read_enabled": row.auto_read_enabled, "typing_enabled": row.typing_enabled,
             "webhook_url": url, "webhook_events": row.webhook_events,
+            "history_sync": (row.settings or {}).get("history_sync", HistorySync.RECENT.value),
         })
 
 

@@ -10,6 +10,7 @@ import hashlib
 import json
 import secrets
 import time
+from collections.abc import Collection
 from typing import Any
 
 from redis.asyncio import Redis
@@ -28,9 +29,16 @@ PUBLISH_PATIENCE_S = 120.0
 
 EVENT_NAMES = (
     "message.received", "message.sent", "message.delivered", "message.read", "message.failed", "message.unknown",
-    "message.edited", "message.revoked", "message.reaction", "message.poll_vote",
-    "connection.open", "connection.close", "qr.generated", "session.status", "broadcast.completed",
+    "message.edited", "message.revoked", "message.reaction", "poll.vote", "message.poll_vote", "presence.update",
+    "history.synced", "connection.open", "connection.close", "qr.generated", "session.status", "broadcast.completed",
 )
+# Old names a subscription may still use, and the event each stands for (never emitted under the old name).
+EVENT_ALIASES = {"message.poll_vote": "poll.vote"}
+
+
+def subscribed(names: Collection[str], event: str) -> bool:
+    """Whether a subscription to `names` (event names or their old aliases) takes `event`."""
+    return event in names or any(EVENT_ALIASES.get(name) == event for name in names)
 
 
 def new_event_id() -> str:

@@ -17,16 +17,18 @@ ignores it and answers with the id WhatsApp used.
 from __future__ import annotations
 
 import abc
+import hashlib
 import os
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from wagate.transport.outgoing import OutgoingMessage
 
 MediaKind = Literal["image", "document", "audio", "video"]
 ReceiptKind = Literal["delivered", "read", "played"]
 ChangeKind = Literal["edited", "revoked", "reaction", "poll_vote"]
+PresenceState = Literal["available", "unavailable", "composing", "recording", "paused"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,68 @@ class MediaInfo:
     filename: str | None = None
     size: int | None = None
     caption: str | None = None
+    sha256: str | None = None  # hex SHA-256 of the plain file (WhatsApp's fileSHA256)
+    width: int | None = None
+    height: int | None = None
+    seconds: int | None = None  # length of audio and video
+    ptt: bool = False  # an audio recorded as a voice note
+    has_thumbnail: bool = False
+    # What the transport needs to download the file later (neonize: whatsmeow's directPath, mediaKey …); opaque to
+    # everything else, kept server-side and never put in an event or a webhook.
+    download: dict[str, Any] | None = None
+
+
+# --- what a received message carries besides its text and media --------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Quoted:
+    """The message a received one replies to, as the reply carries it."""
+
+    message_id: str
+    sender: str | None = None
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    latitude: float
+    longitude: float
+    name: str | None = None
+    address: str | None = None
+    url: str | None = None
+    live: bool = False  # a live location's update (its position now)
+    accuracy_m: int | None = None
+    caption: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SharedContact:
+    """A contact card (vCard) sent in a message."""
+
+    name: str | None
+    vcard: str | None = None
+    phones: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Poll:
+    question: str
+    options: tuple[str, ...]
+    selectable_count: int = 1  # 0: any number of options
+
+
+@dataclass(frozen=True, slots=True)
+class LinkPreview:
+    url: str | None = None
+    title: str | None = None
+    description: str | None = None
+    has_thumbnail: bool = False
+
+
+def poll_option_hash(option: str) -> str:
+    """How WhatsApp names a poll option in a vote: the hex SHA-256 of its text."""
+    return hashlib.sha256(option.encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,11 +199,20 @@ class MessageReceived(TransportEvent):
     push_name: str | None = None
     is_group: bool = False
     from_me: bool = False
-    type: str = "text"  # text | image | video | audio | document | sticker | location | contact | reaction | other
-    text: str | None = None
+    # text | image | video | audio | document | sticker | location | live_location | contact | poll | unknown
+    type: str = "text"
+    text: str | None = None  # the text, or a medium's caption
     media: MediaInfo | None = None
     quoted_message_id: str | None = None
     timestamp: float = 0.0  # seconds since the epoch
+    quoted: Quoted | None = None
+    mentions: tuple[str, ...] = ()  # JIDs mentioned with @
+    location: Location | None = None
+    contacts: tuple[SharedContact, ...] = ()
+    poll: Poll | None = None
+    link_preview: LinkPreview | None = None
+    forwarded: bool = False
+    unknown: tuple[str, ...] = ()  # for type "unknown": the names of the parts the gateway does not know
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -157,6 +230,9 @@ class MessageChanged(TransportEvent):
     from_me: bool = False
     text: str | None = None
     timestamp: float = 0.0
+    # A poll vote's choice, as WhatsApp names options in a vote: `poll_option_hash` of each chosen option (none: the
+    # vote was taken back). None when the vote could not be decrypted.
+    option_hashes: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -179,6 +255,25 @@ class CallsAbandoned(TransportEvent):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ContactUpdated(TransportEvent):
     contact: Contact = field()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PresenceUpdated(TransportEvent):
+    """A contact is online or offline (`chat` is their own JID), or typing / recording / paused in `chat`."""
+
+    chat: str
+    sender: str  # phone-number JID where known, as in MessageReceived
+    state: PresenceState
+    last_seen: float | None = None  # seconds since the epoch, when WhatsApp tells it with "unavailable"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HistorySynced(TransportEvent):
+    """Old messages the phone sent at link time (one chunk of them): to store, never to announce as new."""
+
+    messages: tuple[MessageReceived, ...]
+    sync_type: str = "recent"  # WhatsApp's name of the chunk: initial_bootstrap, recent, full, on_demand …
+    progress: int | None = None  # percent of the whole history, when WhatsApp tells it
 
 
 EventSink = Callable[[TransportEvent], Awaitable[None]]

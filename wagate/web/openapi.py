@@ -28,8 +28,10 @@ from wagate.schemas import messages as msg
 from wagate.schemas import responses as res
 from wagate.schemas import sessions as ses
 from wagate.schemas import simulator as sim
+from wagate.schemas import simulator_incoming as sim_in
 from wagate.schemas import tenants as ten
 from wagate.schemas import webhooks as hooks
+from wagate.web.openapi_events import event_schemas, event_webhooks
 from wagate.web.openapi_wuzapi import wuzapi_operations
 
 ANY_METHODS = ("get", "post", "put", "delete")  # how a `*` route appears: every method it answers
@@ -304,7 +306,8 @@ def _ops() -> list[Op]:
             ("inbound", "A message to the session", sim.InboundSchema),
             ("drop", "The network drops", sim.DropSchema),
             ("unlink", "The phone removes the linked device", sim.UnlinkSchema),
-            ("send-failure", "Make sends fail", sim.SendFailureSchema))],
+            ("send-failure", "Make sends fail", sim.SendFailureSchema),
+            *((path, summary, schema) for path, (schema, _, summary) in sim_in.CONTACT_PLAYS.items()))],
         Op("POST", "/simulator/not-on-whatsapp", "Treat a number as not on WhatsApp", "simulator", "public",
            body=sim.NotOnWhatsAppSchema, data=r.SimulatorJobsSchema, status=202, errors=(400,)),
         Op("GET", "/api/audit-logs", "The audit trail, newest first (filters: action, actor, target, result, from/to)",
@@ -445,4 +448,7 @@ def document(app: web.Application | None = None) -> dict[str, Any]:
             paths.setdefault(op.path, {})[method] = _operation(op)
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)
-    return spec.to_dict()
+    for schema in event_schemas():
+        if _name(schema) not in spec.components.schemas:
+            spec.components.schema(_name(schema), schema=schema)
+    return {**spec.to_dict(), "webhooks": event_webhooks(_name)}

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wagate import session_ids
 from wagate.config import Settings
-from wagate.db.enums import ActorType, SessionStatus
+from wagate.db.enums import HISTORY_SYNC_MODES, ActorType, SessionStatus
 from wagate.db.models_identity import Tenant
 from wagate.db.models_whatsapp import WaSession
 from wagate.errors import Conflict, Forbidden, Invalid, NotFound, OtherTenant, ServiceUnavailable
@@ -51,7 +51,9 @@ COMMANDS = ("start", "stop", "restart", "logout", "pair_phone", "sync_contacts",
 MAX_CHECKED_NUMBERS = 50  # numbers one check_numbers command asks WhatsApp about
 # These make the bridge connect to WhatsApp, which an expired subscription no longer pays for.
 CONNECTING_COMMANDS = frozenset({"start", "restart", "pair_phone"})
-SETTINGS_FIELDS = ("name", "auto_read_enabled", "typing_enabled", "webhook_url", "webhook_events", "webhook_format")
+SETTINGS_FIELDS = ("name", "auto_read_enabled", "typing_enabled", "webhook_url", "webhook_events", "webhook_format",
+                   "history_sync")
+JSON_SETTINGS = ("webhook_format", "history_sync")  # kept in the settings JSON, not in columns of their own
 WEBHOOK_FORMATS = ("wagate", "wuzapi")  # the body the session's webhook receives (see services.webhooks.formats)
 ALL_EVENTS = "*"
 # Event names of the seed API (genfity-wa / wuzapi) → the gateway's own; matched case-insensitively.
@@ -67,7 +69,8 @@ SEED_EVENTS: dict[str, tuple[str, ...]] = {
 # The phone side of the simulator, by the PhoneSide method the bridge calls; params are its keyword arguments.
 SIMULATOR_ACTIONS = (
     "scan", "enter_pair_code", "inject_message", "drop_connection", "unlink_from_phone", "set_send_failure",
-    "set_not_on_whatsapp",
+    "set_not_on_whatsapp", "contact_sends", "contact_reacts", "contact_edits", "contact_revokes", "contact_votes",
+    "contact_presence", "phone_sends_history",
 )
 # `set_not_on_whatsapp` concerns a phone, not a session: it goes to every shard under this session id.
 EVERY_SESSION = "*"
@@ -228,7 +231,7 @@ async def update_settings(
     actor: Actor,
 ) -> WaSession:
     """Change some of `name`, `auto_read_enabled`, `typing_enabled`, `webhook_url`, `webhook_events`,
-    `webhook_format`."""
+    `webhook_format`, `history_sync`."""
     problems: dict[str, list[str]] = {}
     for key in changes:
         if key not in SETTINGS_FIELDS:
@@ -248,6 +251,8 @@ async def update_settings(
         clean["webhook_events"] = _check_events(changes["webhook_events"], problems)
     if "webhook_format" in changes and changes["webhook_format"] not in WEBHOOK_FORMATS:
         problems["webhook_format"] = [f"expects one of {', '.join(WEBHOOK_FORMATS)}"]
+    if "history_sync" in changes and changes["history_sync"] not in HISTORY_SYNC_MODES:
+        problems["history_sync"] = [f"expects one of {', '.join(HISTORY_SYNC_MODES)}"]
     if problems:
         raise Invalid("Invalid session settings", problems)
     await _check_destination(settings, clean.get("webhook_url"), actor)
@@ -256,10 +261,11 @@ async def update_settings(
         changed = {key: value for key, value in clean.items() if getattr(row, key) != value}
         for key, value in changed.items():
             setattr(row, key, value)
-        if "webhook_format" in changes and (row.settings or {}).get("webhook_format") != changes["webhook_format"]:
-            # A column of its own would need every reader of settings to know it; the JSON holds the rest.
-            row.settings = {**(row.settings or {}), "webhook_format": changes["webhook_format"]}
-            changed["webhook_format"] = changes["webhook_format"]
+        for key in JSON_SETTINGS:
+            if key in changes and (row.settings or {}).get(key) != changes[key]:
+                # A column of its own would need every reader of settings to know it; the JSON holds the rest.
+                row.settings = {**(row.settings or {}), key: changes[key]}
+                changed[key] = changes[key]
         if changed:
             if "webhook_url" in changed:
                 changed["webhook_url"] = _redact_url(changed["webhook_url"])

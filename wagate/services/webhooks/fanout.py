@@ -37,7 +37,7 @@ from wagate.db.enums import DeliveryStatus, WebhookFormat
 from wagate.db.models_delivery import Webhook, WebhookDelivery
 from wagate.db.models_whatsapp import WaSession
 from wagate.db.types import utcnow
-from wagate.services.events import EVENT_STREAM
+from wagate.services.events import EVENT_STREAM, subscribed
 from wagate.services.webhooks import secrets_box
 from wagate.services.webhooks.delivery import DueAttempt, enqueue_attempts
 from wagate.services.webhooks.formats import render
@@ -95,7 +95,7 @@ def _parse(entries: Sequence[Any]) -> tuple[list[StreamEvent], list[str]]:
 
 
 def _matches(webhook: Webhook, event: StreamEvent) -> bool:
-    if webhook.events != "*" and event.event not in (webhook.events or ()):
+    if webhook.events != "*" and not subscribed(webhook.events or (), event.event):
         return False
     if webhook.session_id is not None:
         return webhook.session_id == event.session

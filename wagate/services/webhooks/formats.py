@@ -26,6 +26,8 @@ WUZAPI_TYPES = {
     "connection.open": "Connected",
     "connection.close": "Disconnected",
     "qr.generated": "QR",
+    "presence.update": "Presence",  # ChatPresence for typing, recording and paused (wuzapi_body)
+    "history.synced": "HistorySync",
 }
 # wuzapi's subscribable types, and the gateway events each one stands for.
 WUZAPI_EVENTS: dict[str, tuple[str, ...]] = {
@@ -35,15 +37,19 @@ WUZAPI_EVENTS: dict[str, tuple[str, ...]] = {
     "Disconnected": ("connection.close",),
     "QR": ("qr.generated",),
     "LoggedOut": ("connection.close",),
-    "Presence": (),
-    "ChatPresence": (),
-    "HistorySync": (),
+    "Presence": ("presence.update",),
+    "ChatPresence": ("presence.update",),
+    "HistorySync": ("history.synced",),
     "All": ("*",),
 }
 # A received message's type → the key of whatsmeow's protobuf message and wuzapi's `MediaType`.
 _PROTO_KEYS = {"image": "imageMessage", "video": "videoMessage", "audio": "audioMessage",
                "document": "documentMessage", "sticker": "stickerMessage", "location": "locationMessage",
-               "contact": "contactMessage", "reaction": "reactionMessage"}
+               "live_location": "liveLocationMessage", "contact": "contactMessage", "reaction": "reactionMessage",
+               "poll": "pollCreationMessageV3"}
+_MEDIA_KINDS = frozenset({"image", "video", "audio", "document", "sticker"})
+# The received shape's media fields → whatsmeow's field names.
+_MEDIA_FIELDS = (("width", "width"), ("height", "height"), ("seconds", "seconds"))
 
 
 def gateway_events(wuzapi_names: list[str]) -> list[str]:
@@ -73,22 +79,73 @@ def _rfc3339(seconds: Any) -> str:
     return datetime.fromtimestamp(float(seconds or 0), UTC).isoformat().replace("+00:00", "Z")
 
 
+def _context(data: dict[str, Any]) -> dict[str, Any]:
+    """whatsmeow's contextInfo: the quote, the mentions and the forwarded flag, as far as the event carries them."""
+    context: dict[str, Any] = {}
+    quoted = data.get("quoted") or {}
+    if quoted.get("id"):
+        context["stanzaID"] = quoted["id"]
+        if quoted.get("sender"):
+            context["participant"] = quoted["sender"]
+        if quoted.get("text"):
+            context["quotedMessage"] = {"conversation": quoted["text"]}
+    if data.get("mentions"):
+        context["mentionedJID"] = data["mentions"]
+    if data.get("forwarded"):
+        context["isForwarded"] = True
+    return context
+
+
+def _kind_fields(kind: str, data: dict[str, Any]) -> dict[str, Any]:
+    """What a location, contact card or poll carries, in whatsmeow's field names."""
+    place, poll, cards = data.get("location") or {}, data.get("poll") or {}, data.get("contacts") or []
+    if kind in ("location", "live_location") and place:
+        fields = {"degreesLatitude": place.get("latitude"), "degreesLongitude": place.get("longitude")}
+        extra = {"name": place.get("name"), "address": place.get("address"), "URL": place.get("url")} \
+            if kind == "location" else {"caption": place.get("caption")}
+        return {**fields, **{k: v for k, v in extra.items() if v}}
+    if kind == "contact" and cards:
+        return {"displayName": cards[0].get("name") or "", "vcard": cards[0].get("vcard") or ""}
+    if kind == "poll" and poll:
+        return {"name": poll.get("question"), "options": [{"optionName": o} for o in poll.get("options", [])],
+                "selectableOptionsCount": poll.get("selectableCount", 0)}
+    return {}
+
+
 def _message(data: dict[str, Any]) -> dict[str, Any]:
     kind = data.get("type") or "text"
     text = data.get("message")
     media = data.get("media") or {}
+    context = _context(data)
+    if kind == "contact" and len(data.get("contacts") or []) > 1:
+        cards = [{"displayName": c.get("name") or "", "vcard": c.get("vcard") or ""} for c in data["contacts"]]
+        return {"contactsArrayMessage": {"displayName": f"{len(cards)} contacts", "contacts": cards}}
     key = _PROTO_KEYS.get(kind)
     if key is None:  # text, or a kind whatsmeow would carry as plain text for a client that only reads text
-        return {"conversation": text or ""}
-    body: dict[str, Any] = {}
+        preview = data.get("linkPreview") or {}
+        if not context and not preview:
+            return {"conversation": text or ""}
+        extended: dict[str, Any] = {"text": text or ""}
+        if preview:
+            extended.update({k: v for k, v in (("matchedText", preview.get("url")), ("title", preview.get("title")),
+                                               ("description", preview.get("description"))) if v})
+        if context:
+            extended["contextInfo"] = context
+        return {"extendedTextMessage": extended}
+    body: dict[str, Any] = _kind_fields(kind, data)
     if media.get("mimetype"):
         body["mimetype"] = media["mimetype"]
-    if media.get("caption") or (kind != "location" and text):
+    if media.get("caption") or (kind in _MEDIA_KINDS and text):
         body["caption"] = media.get("caption") or text
     if media.get("filename"):
         body["fileName"] = media["filename"]
     if media.get("size") is not None:
         body["fileLength"] = media["size"]
+    body.update({name: media[field] for field, name in _MEDIA_FIELDS if media.get(field)})
+    if media.get("ptt"):
+        body["PTT"] = True
+    if context:
+        body["contextInfo"] = context
     return {key: body}
 
 
@@ -107,6 +164,19 @@ def _received(event: dict[str, Any]) -> dict[str, Any]:
         "IsEphemeral": False, "IsViewOnce": False, "IsEdit": False,
         "QuotedMessageID": data.get("quotedMessageId"),
     }
+
+
+def _presence(data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """wuzapi's Presence (online, offline) or ChatPresence (typing, recording, paused in a chat)."""
+    state = data.get("state")
+    if state in ("available", "unavailable"):
+        seen = data.get("lastSeen")
+        return "Presence", {"From": data.get("from"), "Unavailable": state == "unavailable",
+                            "LastSeen": _rfc3339(seen) if seen else ""}
+    chat = str(data.get("chat") or "")
+    return "ChatPresence", {"Chat": chat, "Sender": data.get("from"), "IsFromMe": False,
+                            "IsGroup": chat.endswith("@g.us"), "State": "paused" if state == "paused" else "composing",
+                            "Media": "audio" if state == "recording" else ""}
 
 
 def _receipt(event: dict[str, Any]) -> dict[str, Any]:
@@ -129,6 +199,11 @@ def wuzapi_body(event: dict[str, Any]) -> dict[str, Any] | None:
     elif kind == "ReadReceipt":
         body["state"] = "Read" if name == "message.read" else "Delivered"
         body["event"] = _receipt(event)
+    elif name == "presence.update":
+        body["type"], body["event"] = _presence(data)
+    elif name == "history.synced":
+        body["event"] = {"Data": {"syncType": str(data.get("syncType") or "").upper(), "progress": data.get("progress"),
+                                  "stored": data.get("stored")}}
     elif name == "qr.generated":
         body["event"] = {"Codes": [data["qr"]]} if data.get("qr") else {"PairingCode": data.get("pairingCode")}
     elif name == "connection.close" and data.get("loggedOut"):

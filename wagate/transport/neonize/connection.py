@@ -43,6 +43,7 @@ class NeonizeConnection(NeonizeBase):
 
     async def _on_connected(self, s: SessionState, ev: Any) -> None:
         s.paired, s.failures, s.keepalive_lost = True, 0, False
+        s.presence_followed.clear()  # presence subscriptions last one connection
         account = await self._fetch_account(s)
         if account is None:
             s.log.error("whatsapp connected but the account is unknown")

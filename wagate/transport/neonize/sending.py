@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from wagate.errors import MessageUnsendable, TransportError
 from wagate.transport.base import MediaKind, SendResult
-from wagate.transport.neonize import mapping
+from wagate.transport.neonize import incoming, mapping
 from wagate.transport.neonize import sending_kinds as build
 from wagate.transport.neonize.errors import send_error, transport_error
 from wagate.transport.neonize.recipients import recipient_jid
@@ -43,7 +43,7 @@ class NeonizeSending(NeonizeBase):
             sender, original = known
             quoted = Message()
             quoted.CopyFrom(original)
-            kind, sub = mapping.message_type(quoted)
+            kind, sub = incoming.kind_of(quoted)
             if sub is not None and "contextInfo" in sub.DESCRIPTOR.fields_by_name:
                 sub.ClearField("contextInfo")  # a quote carries the message, not the quote it made itself
             context.quotedMessage.CopyFrom(quoted)

@@ -53,6 +53,7 @@ class SessionState:
     recent: OrderedDict[str, tuple[str | None, Message]] = field(default_factory=OrderedDict)  # sender as addressed
     recipients: RecipientBook = field(default_factory=RecipientBook)
     in_order: asyncio.Lock = field(default_factory=asyncio.Lock)  # one event handler at a time, in arrival order
+    presence_followed: set[str] = field(default_factory=set)  # contacts whose presence was subscribed to
 
 
 # A handler of one neonize event for one session.

@@ -14,6 +14,7 @@ from aiohttp import web
 from marshmallow import Schema
 
 from wagate.schemas import simulator as schemas
+from wagate.schemas import simulator_incoming as incoming
 from wagate.services.sessions import lifecycle, phone_actions
 from wagate.web.keys import DB, REDIS, SETTINGS
 from wagate.web.replies import json_body
@@ -65,6 +66,19 @@ async def unlink(request: web.Request) -> web.Response:
 @routes.post("/simulator/sessions/{session_id}/send-failure")
 async def send_failure(request: web.Request) -> web.Response:
     return await _control(request, schemas.SendFailureSchema, "set_send_failure", "Send failures are set")
+
+
+def _contact_play(path: str) -> None:
+    schema, action, message = incoming.CONTACT_PLAYS[path]
+
+    async def play(request: web.Request) -> web.Response:
+        return await _control(request, schema, action, message)
+
+    routes.post(f"/simulator/sessions/{{session_id}}/{path}")(play)
+
+
+for _path in incoming.CONTACT_PLAYS:
+    _contact_play(_path)
 
 
 @routes.post("/simulator/not-on-whatsapp")

@@ -108,7 +108,8 @@ for path, what, why in (
     ("/wa/chat/presence", "chat/presence (typing indicator on request)",
      "typing is shown by the session's typing setting only"),
     ("/wa/chat/history", "chat/history (chat history from WhatsApp)",
-     "history is not synced; the gateway's messages are at GET /wa/messages"),
+     "history is not requested on demand; the history the phone sends at link time is stored (setting "
+     "history_sync) with the gateway's messages at GET /wa/messages"),
     ("/wa/chat/downloadimage", "chat/downloadimage (media download)", "received media is not downloaded"),
     ("/wa/chat/downloadvideo", "chat/downloadvideo (media download)", "received media is not downloaded"),
     ("/wa/chat/downloadaudio", "chat/downloadaudio (media download)", "received media is not downloaded"),

@@ -114,4 +114,5 @@ async def pair_phone(request: web.Request) -> web.Response:
 routes.post("/wa/session/proxy")(not_served(
     "session/proxy", "the bridge connects every session the same way; set a proxy for the bridge process instead"))
 routes.get("/wa/session/history")(not_served(
-    "session/history", "history sync is not requested from WhatsApp; received messages are at GET /wa/messages"))
+    "session/history", "history is not requested on demand; what the phone sends at link time is stored (setting "
+    "history_sync) with received messages at GET /wa/messages"))
