@@ -19,6 +19,7 @@ from wagate.db.types import utcnow
 
 # WhatsApp's "muted for ever" kept as a date no mute reaches (a mute ends at most a year ahead).
 FOREVER = datetime(9999, 12, 31, tzinfo=UTC)
+RECENT_S = 300.0  # a received message stamped this close to now arrived live
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,16 @@ class Activity:
     lid: str | None = None
     name: str | None = None
     unread: int = 0  # 1 for a message received from someone else, 0 for one the session's side sent
+
+
+def activity_time(sent_at: float) -> datetime:
+    """When a received message counts as the chat's activity: now, unless WhatsApp stamped it long ago (history, a
+    backlog after an outage). WhatsApp stamps whole seconds: a message and the answer sent within the same second
+    would otherwise tie, and the newest chat would not surely come first."""
+    now = utcnow()
+    if not sent_at or abs(now.timestamp() - sent_at) < RECENT_S:
+        return now
+    return datetime.fromtimestamp(sent_at, UTC)
 
 
 async def record(db: AsyncSession, session_id: str, activities: Sequence[Activity]) -> None:

@@ -7,10 +7,9 @@ from typing import Any
 
 from aiohttp import web
 
-from wagate.db.enums import SessionStatus
-from wagate.errors import Conflict, Invalid
+from wagate.errors import Invalid
+from wagate.services.chats import people
 from wagate.services.messaging import contacts
-from wagate.services.sessions import connecting, lifecycle
 from wagate.web.keys import DB, REDIS, SETTINGS
 from wagate.web.replies import actor
 from wagate.web.routes.wuzapi.envelope import answer, field, not_served, payload, session_id, wuzapi_route
@@ -31,19 +30,13 @@ def _phones(data: dict[str, Any]) -> list[str]:
 @wuzapi_route()
 async def check(request: web.Request) -> web.Response:
     phones = _phones(await payload(request))
-    app, sid = request.app, session_id(request)
-    row = await lifecycle.get_session(app[DB], sid)
-    if row.status != SessionStatus.WORKING:
-        raise Conflict(f"Session is {row.status}, not WORKING: connect it before checking numbers",
-                       {"status": str(row.status)})
-    job_id = await lifecycle.request(app[DB], app[REDIS], app[SETTINGS], sid, "check_numbers", actor=actor(request),
-                                    params={"phones": phones})
-    found: dict[str, str | None] = await connecting.command_result(app[REDIS], app[SETTINGS], sid, job_id)
+    digits = people.checked_numbers(phones, "Phone")
+    app = request.app
+    found = await people.on_whatsapp(app[DB], app[REDIS], app[SETTINGS], session_id(request), digits, tenant_id=None)
     users = []
-    for query in phones:
-        digits = "".join(ch for ch in query if ch.isdigit())
-        jid = found.get(digits)
-        users.append({"IsInWhatsapp": jid is not None, "JID": jid or f"{digits}@s.whatsapp.net", "Query": query,
+    for query, number in zip(phones, digits, strict=True):
+        jid = found.get(number)
+        users.append({"IsInWhatsapp": jid is not None, "JID": jid or f"{number}@s.whatsapp.net", "Query": query,
                       "VerifiedName": ""})
     return answer({"Users": users})
 
