@@ -27,13 +27,13 @@ from wagate.schemas.chats import (
     ChatPageSchema,
     ChatPresenceAnswerSchema,
     ChatPresenceSchema,
+    ChatSessionQuerySchema,
     ChatsQuerySchema,
     ChatStateSchema,
     MuteSchema,
     PresenceAnswerSchema,
     PresenceSchema,
     ReadSchema,
-    ChatSessionQuerySchema,
 )
 from wagate.services.chats import listing, state
 from wagate.services.identity.principal import Permission

@@ -26,6 +26,7 @@ from wagate.errors import Invalid
 from wagate.schemas.chats import (
     BlocklistSchema,
     BusinessSchema,
+    ChatSessionQuerySchema,
     CheckedSchema,
     CheckSchema,
     LidQuerySchema,
@@ -35,7 +36,6 @@ from wagate.schemas.chats import (
     PictureSchema,
     ProfileAnswerSchema,
     ProfileSchema,
-    ChatSessionQuerySchema,
     UserInfoSchema,
 )
 from wagate.services.chats import people
