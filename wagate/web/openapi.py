@@ -82,6 +82,7 @@ class Op:
     many: bool = False
     count: bool = False  # the answer also has `count`, the length of the `data` list
     no_data: bool = False  # `data` is null
+    maybe_none: bool = False  # `data` is null when there is nothing to show (no picture, not a business)
     status: int = 200
     also: tuple[int, ...] = ()  # other statuses of the same shape (a replayed send's 200, an unhealthy 503)
     errors: tuple[int, ...] = (400, 401, 403, 404)
@@ -355,6 +356,8 @@ def _envelope(op: Op) -> dict[str, Any]:
     if op.data is not None:
         ref = {"$ref": f"#/components/schemas/{_name(op.data)}"}
         data = {"type": "array", "items": ref} if op.many else ref
+        if op.maybe_none:
+            data = {"oneOf": [data, {"type": "null"}]}
     envelope: dict[str, Any] = {"type": "object", "required": ["success", "message"], "properties": {
         "success": {"const": True}, "message": {"type": "string"}, "data": data}}
     if op.count:

@@ -8,9 +8,11 @@ import base64
 from typing import Any
 
 from arq.connections import ArqRedis
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wagate.config import Settings
+from wagate.db.models_whatsapp import WaSession
 from wagate.errors import Invalid
 from wagate.services.chats.state import chat_jid
 from wagate.services.operations import audit
@@ -123,6 +125,8 @@ async def update_profile(db: Db, redis: ArqRedis, settings: Settings, session_id
               "picture": base64.b64encode(picture).decode() if picture is not None else None}
     changed: dict[str, Any] = await calls.call(db, redis, settings, session_id, "profile.update", params)
     async with db() as s, s.begin():
+        if "push_name" in changed:  # shown with the session, as the bridge writes it on connect
+            await s.execute(update(WaSession).where(WaSession.id == session_id).values(push_name=changed["push_name"]))
         audit.record(s, actor_type=actor.type, actor_id=actor.id, ip=actor.ip, action="session.profile",
                      target_type="session", target_id=session_id, tenant_id=row.tenant_id,
                      details={k: v for k, v in changed.items() if k != "picture"})
