@@ -5,7 +5,7 @@ the OpenAPI document."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -18,7 +18,7 @@ from tests.web.tenancy import Db, reseller_settings, session, tenant
 from wagate.config import Settings
 from wagate.db.enums import Role, SessionStatus
 from wagate.db.models_identity import AuditLog
-from wagate.transport.simulator_chats import ChattingSimulator
+from wagate.transport.simulator import SimulatorTransport
 
 PHONE = "6281298765432"
 OTHER = "6281311112222"
@@ -40,8 +40,8 @@ async def call(client: TestClient, method: str, path: str, key: str, status: int
     return answer
 
 
-def sim(handle: RunningBridge) -> ChattingSimulator:
-    return cast(ChattingSimulator, handle.sim)
+def sim(handle: RunningBridge) -> SimulatorTransport:
+    return handle.sim
 
 
 async def linked(client: TestClient, db: Db, settings: Settings) -> tuple[RunningBridge, str, str]:

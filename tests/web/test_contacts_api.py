@@ -18,8 +18,8 @@ from wagate.config import Settings
 from wagate.db.enums import Role
 from wagate.db.models_identity import AuditLog
 from wagate.db.models_whatsapp import WaSession
-from wagate.transport import simulator_wire as wire
 from wagate.transport.base import BusinessProfile
+from wagate.transport.simulator import wire
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64  # enough of a JPEG for WhatsApp's type check
 SHOP = "6281355556666"

@@ -19,7 +19,8 @@ Every delay is divided by `speed`, so a test can run WhatsApp's real timings a h
 One module per area, each holding one mixin of `SimulatorTransport`, all built on `session.SimulatorBase` (the
 shared state and helpers: `_sessions`, `_session`, `_connected`, `_emit`, `_deliver`, `_spawn` …): `connection`
 (QR codes, pairing, linking, connecting, stopping), `sending`, `chats` (read receipts, typing, number checks,
-contacts) and `phone` (the phone side); `wire` holds WhatsApp's formats and the records tests read.
+contacts), `chats_state` (archive, pin, mute, presence), `contacts` (profiles, blocks, LIDs, the own profile) and
+`phone` (the phone side); `wire` holds WhatsApp's formats and the records tests read.
 
 A new WhatsApp area (groups, calls, newsletters, labels …) is one more module `<area>.py` with one mixin
 `Simulator<Area>(SimulatorBase)`, plus its name in `SimulatorTransport`'s bases below; its phone-side controls,
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 from wagate.transport.simulator.chats import SimulatorChats
 from wagate.transport.simulator.connection import SimulatorConnection
+from wagate.transport.simulator.contacts import SimulatorContacts
 from wagate.transport.simulator.phone import PhoneSide
 from wagate.transport.simulator.sending import SimulatorSending
 from wagate.transport.simulator.session import SimSession
@@ -38,5 +40,5 @@ from wagate.transport.simulator.wire import PhoneActionError, ReadMarked, SentMe
 __all__ = ["PhoneActionError", "ReadMarked", "SentMessage", "SimSession", "SimulatorTransport", "TypingShown"]
 
 
-class SimulatorTransport(SimulatorConnection, SimulatorSending, SimulatorChats, PhoneSide):
+class SimulatorTransport(SimulatorConnection, SimulatorSending, SimulatorChats, SimulatorContacts, PhoneSide):
     """Many simulated sessions, one sink; see the package docstring for the phone-side control methods."""
