@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from wagate.bridge.calls.registry import call
+from wagate.errors import TransportError
 from wagate.transport.base import WhatsAppTransport
 
 
@@ -18,9 +19,14 @@ async def read(transport: WhatsAppTransport, session_id: str, params: dict[str, 
         by_sender.setdefault(str(item["sender"]), []).append(str(item["id"]))
     for sender, ids in by_sender.items():
         await transport.mark_read(session_id, chat, sender, ids)
+    badge = None
     if params.get("whole_chat"):
-        await transport.mark_chat_read(session_id, chat)
-    return {"chat": chat, "receipts": sum(len(ids) for ids in by_sender.values())}
+        try:
+            await transport.mark_chat_read(session_id, chat)
+            badge = "cleared"
+        except TransportError as exc:  # the receipts went out: that is the read; the phone's badge is extra
+            badge = exc.message
+    return {"chat": chat, "receipts": sum(len(ids) for ids in by_sender.values()), "badge": badge}
 
 
 @call("chat.archive")
