@@ -140,8 +140,6 @@ async def test_send_location(client: TestClient, db: Db) -> None:
     ("/wa/chat/send/edit", '{"Phone":"5491155554444","Body":"Fixed","Id":"90B2F8B13FAC8A9CF6B06E99C7834DC5"}'),
     ("/wa/chat/delete", '{"Phone":"5491155554444","Id":"AABBCCDD112233"}'),
     ("/wa/chat/react", '{"Phone":"5491155554444","Body":"❤️","Id":"me:069EDE53E81CB5A4773587FB96CB3ED3"}'),
-    ("/wa/chat/markread", '{"Id":["AABBCCDD112233","IIOOPPLL43332"],"Chat":"5491155553934.0:1@s.whatsapp.net"}'),
-    ("/wa/chat/presence", '{"Phone":"5491155554444","State":"composing","Media":""}'),
     ("/wa/chat/history", '{"chat_jid":"5491155554444@s.whatsapp.net","limit":10}'),
     ("/wa/chat/downloadimage", '{"Url":"https://mmg.whatsapp.net/d/f/A.enc","Mimetype":"image/jpeg",'
                                '"FileSHA256":"nMth","FileLength":2039,"MediaKey":"vq0R","FileEncSHA256":"6bMV"}'),

@@ -9,7 +9,7 @@ from typing import Any
 
 import structlog
 from arq.connections import ArqRedis
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wagate.config import Settings
@@ -34,7 +34,11 @@ PUBLISH_PATIENCE_S = 5.0  # a web request does not wait long for Redis: the chan
 
 
 def chat_jid(chat: str, settings: Settings) -> str:
-    """A phone number or JID as the chat's JID; `Invalid` naming `chat` otherwise."""
+    """A phone number or JID as the chat's JID; `Invalid` naming `chat` otherwise. A device JID
+    ("5491155553934.0:1@s.whatsapp.net", as wuzapi's clients write a chat) names the chat of its account."""
+    user, at, server = chat.strip().partition("@")
+    if at:
+        chat = f"{user.split(':', 1)[0].split('.', 1)[0]}@{server}"
     return normalize_recipient(chat, settings.default_region, field="chat").jid
 
 
@@ -68,9 +72,7 @@ async def mark_read(db: Db, redis: ArqRedis, settings: Settings, session_id: str
         else:
             await s.execute(update(Message).where(Message.id.in_([m.id for m in unread])).values(read_at=utcnow()))
             row = await activity.apply_state(s, session_id, jid, activity.StateChange())
-            row.unread_count = int(await s.scalar(select(func.count()).select_from(Message).where(
-                chat_filter(session_id, jid), Message.direction == Direction.INBOUND,  # type: ignore[arg-type]
-                Message.read_at.is_(None), Message.id >= min(m.id for m in unread))) or 0) if row.unread_count else 0
+            row.unread_count = max(0, row.unread_count - len(unread))
         _audit(s, actor, "chat.read", session_id, jid, owner, {"receipts": len(unread)})
         data = activity.chat_data(row)
     await _tell(redis, owner, session_id, data)
@@ -133,3 +135,24 @@ def _audit(s: AsyncSession, actor: Actor, action: str, session_id: str, jid: str
 async def _tell(redis: ArqRedis, tenant_id: int | None, session_id: str, data: dict[str, Any]) -> None:
     await events.publish_durably(redis, tenant_id, events.envelope("chat.updated", session_id, data), log=log,
                                  what="chat.updated", patience_s=PUBLISH_PATIENCE_S, session_id=session_id)
+
+
+async def read_receipts(db: Db, redis: ArqRedis, settings: Settings, session_id: str, chat: str, wa_ids: list[str],
+                        sender: str | None, *, actor: Actor) -> Chat:
+    """Read receipts for exactly these WhatsApp ids (wuzapi's chat/markread: stored here or not); the stored ones
+    are marked read and leave the chat's unread count."""
+    owner = (await lifecycle.get_session(db, session_id)).tenant_id
+    jid = chat_jid(chat, settings)
+    await calls.call(db, redis, settings, session_id, "chat.read", {
+        "chat": jid, "whole_chat": False,
+        "messages": [{"id": i, "sender": chat_jid(sender, settings) if sender else jid} for i in wa_ids]})
+    async with db() as s, s.begin():
+        result = await s.execute(update(Message).where(
+            chat_filter(session_id, jid), Message.direction == Direction.INBOUND,  # type: ignore[arg-type]
+            Message.read_at.is_(None), Message.wa_message_id.in_(wa_ids)).values(read_at=utcnow()))
+        row = await activity.apply_state(s, session_id, jid, activity.StateChange())
+        row.unread_count = max(0, row.unread_count - int(result.rowcount))  # type: ignore[attr-defined]
+        _audit(s, actor, "chat.read", session_id, jid, owner, {"receipts": len(wa_ids)})
+        data = activity.chat_data(row)
+    await _tell(redis, owner, session_id, data)
+    return row
