@@ -119,3 +119,27 @@ async def test_messages_received_by_lid_before_0004_move_under_the_phone_number(
         assert back == [chat for _, chat, _, _ in rows]
     finally:
         await engine.dispose()
+
+
+async def test_messages_stored_before_0008_are_gathered_into_chats(empty_database_url: str) -> None:
+    url = empty_database_url
+    upgrade(url, "0005")
+    engine = create_engine(url, poolclass=pool.NullPool)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO wa_sessions (id, name, token_hash) VALUES ('s1', 's1', 'h1')"))
+            for session, chat, at in (("s1", "6281111111111@s.whatsapp.net", "2026-12-01 10:00:00"),
+                                      ("s1", "6281111111111@s.whatsapp.net", "2026-12-02 10:00:00"),
+                                      ("s1", "120363@g.us", "2026-12-01 09:00:00"),
+                                      (None, "6289999999999@s.whatsapp.net", "2026-12-01 09:00:00")):  # no session
+                await conn.execute(text(
+                    "INSERT INTO messages (session_id, direction, chat_jid, created_at, updated_at) "
+                    "VALUES (:s, 'in', :c, :at, :at)"), {"s": session, "c": chat, "at": at})
+        upgrade(url)
+        async with engine.connect() as conn:
+            chats = (await conn.execute(text(
+                "SELECT session_id, jid, last_message_id, unread_count, archived FROM chats ORDER BY jid"))).all()
+        assert [tuple(r) for r in chats] == [("s1", "120363@g.us", 3, 0, 0),
+                                             ("s1", "6281111111111@s.whatsapp.net", 2, 0, 0)]
+    finally:
+        await engine.dispose()

@@ -117,7 +117,8 @@ async def store_message(db: async_sessionmaker[AsyncSession], event: MessageRece
         await session.flush()  # the message's id, which its event carries
         await chats.record(session, event.session_id, [chats.Activity(
             jid=chat, message_id=message.id, at=chats.activity_time(event.timestamp), lid=chat_lid,
-            name=None if event.is_group or event.from_me else event.push_name, unread=0 if event.from_me else 1)])
+            name=None if event.is_group or event.from_me else event.push_name,
+            unread=0 if event.from_me or row.auto_read_enabled else 1)])  # auto-read reads it at once
         envelope = received_envelope(event, message)
         pending = event_outbox.pending(row.tenant_id, envelope)
         session.add(pending)
