@@ -85,6 +85,35 @@ async def test_a_contact_writes_the_chat_jumps_up_and_the_operator_answers(brows
         await page.wait_for_timeout(200)
     assert _sent_to(gateway, SECOND) == ["Ada, kak. Untuk berapa malam?"]  # the contact's phone has it
     await expect(chats.first).to_contain_text("You: Ada, kak")
+
+    # a reply to the contact's message, then a file
+    await page.locator("#inbox-messages .inbox-in").first.get_by_role("button", name="Reply").click()
+    await expect(page.locator("#inbox-replying")).to_contain_text("Kamar kosong?")
+    await page.fill("#inbox-text", "Dua malam?")
+    await page.click("#inbox-send")
+    await expect(page.locator("#inbox-replying")).to_be_hidden()
+    await expect(page.locator("#inbox-messages .inbox-out").last).to_contain_text("Dua malam?")
+    await page.set_input_files("#inbox-file", files=[{"name": "harga.pdf", "mimeType": "application/pdf",
+                                                      "buffer": b"%PDF-1.4\n%price list\n"}])
+    await page.fill("#inbox-text", "Daftar harga")
+    await page.click("#inbox-send")
+    await expect(page.locator("#inbox-messages .inbox-out").last).to_contain_text("harga.pdf")
+    status, body = gateway.call("GET", f"/api/chats/{SECOND}/messages?session_id={SESSION}&limit=5",
+                                token=gateway.token("operator"))
+    assert status == 200, body
+    newest = body["data"]["items"]
+    incoming = next(m for m in newest if m["direction"] == "in")
+    assert [(m["type"], m["text"] or m["caption"], m["reply_to"]) for m in newest[:2]] == [
+        ("document", "Daftar harga", None), ("text", "Dua malam?", incoming["wa_message_id"])]
+
+    # a kind the server does not take (yet): its own error is shown, nothing breaks
+    watch.allow("/api/messages/send", 400)
+    await page.set_input_files("#inbox-file", files=[{"name": "note.txt", "mimeType": "text/plain",
+                                                      "buffer": b"halo"}])
+    await page.check("#inbox-voice")
+    await page.click("#inbox-send")
+    await expect(page.locator("#inbox-answer-notice")).to_be_visible()
+    assert await page.locator("#inbox-answer-notice").get_attribute("role") == "alert"
     await screenshot(page, "inbox-chat-desktop")
 
     # at 375 px: one pane at a time, nothing scrolls sideways, back to the list
