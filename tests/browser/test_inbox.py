@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, FilePayload, expect
 
 from tests.browser.conftest import DESKTOP, PHONE, Gateway, login, open_page, screenshot, unlabelled_inputs
 
@@ -93,8 +93,8 @@ async def test_a_contact_writes_the_chat_jumps_up_and_the_operator_answers(brows
     await page.click("#inbox-send")
     await expect(page.locator("#inbox-replying")).to_be_hidden()
     await expect(page.locator("#inbox-messages .inbox-out").last).to_contain_text("Dua malam?")
-    await page.set_input_files("#inbox-file", files=[{"name": "harga.pdf", "mimeType": "application/pdf",
-                                                      "buffer": b"%PDF-1.4\n%price list\n"}])
+    pdf: FilePayload = {"name": "harga.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4\n%price list\n"}
+    await page.set_input_files("#inbox-file", files=[pdf])
     await page.fill("#inbox-text", "Daftar harga")
     await page.click("#inbox-send")
     await expect(page.locator("#inbox-messages .inbox-out").last).to_contain_text("harga.pdf")
@@ -108,8 +108,8 @@ async def test_a_contact_writes_the_chat_jumps_up_and_the_operator_answers(brows
 
     # a kind the server does not take (yet): its own error is shown, nothing breaks
     watch.allow("/api/messages/send", 400)
-    await page.set_input_files("#inbox-file", files=[{"name": "note.txt", "mimeType": "text/plain",
-                                                      "buffer": b"halo"}])
+    note: FilePayload = {"name": "note.txt", "mimeType": "text/plain", "buffer": b"halo"}
+    await page.set_input_files("#inbox-file", files=[note])
     await page.check("#inbox-voice")
     await page.click("#inbox-send")
     await expect(page.locator("#inbox-answer-notice")).to_be_visible()
