@@ -38,6 +38,10 @@ export async function loadChats() {
   try {
     const data = await api.get('/api/chats', { session_id: state.session, limit: PAGE, archived: 'false' });
     state.chats = data.items;
+    if (state.open) {  // the open chat's state as WhatsApp has it now (pinned here or on the phone)
+      state.open = state.chats.find((c) => c.chat === state.open.chat) || state.open;
+      $('#inbox-pin').textContent = state.open.pinned ? 'Unpin' : 'Pin';
+    }
     replace($('#inbox-chats'), state.chats.length ? state.chats.map(chatItem)
       : el('li', { class: 'muted inbox-empty' }, 'No chat yet: messages to this number appear here.'));
     notice($('#inbox-notice'), '', 'info');

@@ -75,13 +75,6 @@ async def record(db: AsyncSession, session_id: str, activities: Sequence[Activit
     await db.execute(stmt)
 
 
-async def mark_read(db: AsyncSession, session_id: str, jid: str) -> int:
-    """The chat has no unread messages any more (read here or on the phone); how many rows changed."""
-    result = await db.execute(update(Chat).where(Chat.session_id == session_id, Chat.jid == jid)
-                              .values(unread_count=0, updated_at=utcnow()))
-    return int(result.rowcount)  # type: ignore[attr-defined]
-
-
 @dataclass(frozen=True, slots=True)
 class StateChange:
     """What changed in a chat's state; None: unchanged. `muted_until` None with `muted` True: muted for ever."""

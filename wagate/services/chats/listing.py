@@ -8,7 +8,7 @@ import binascii
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wagate.db.models_chats import Chat
@@ -80,7 +80,7 @@ async def list_chats(db: Db, session_id: str, *, tenant_id: int | None, archived
     return ChatPage(items, _encode(tail.last_message_at, tail.id) if tail and tail.last_message_at else None)
 
 
-def chat_filter(session_id: str, chat: str) -> object:
+def chat_filter(session_id: str, chat: str) -> ColumnElement[bool]:
     """The messages of one conversation: stored under its phone-number JID, or the LID WhatsApp named it by."""
     return and_(Message.session_id == session_id, or_(Message.chat_jid == chat, Message.chat_lid == chat))
 
@@ -99,7 +99,7 @@ async def chat_messages(db: Db, session_id: str, chat: str, *, tenant_id: int | 
                         cursor: str | None = None) -> MessagePage:
     """A chat's messages, newest first (by the order the gateway stored them)."""
     await lifecycle.get_session(db, session_id, tenant_id=tenant_id)
-    query = select(Message).where(chat_filter(session_id, chat))  # type: ignore[arg-type]
+    query = select(Message).where(chat_filter(session_id, chat))
     if cursor is not None:
         _, before = _decode(cursor)
         query = query.where(Message.id < before)

@@ -43,7 +43,7 @@ def chat_jid(chat: str, settings: Settings) -> str:
 
 
 async def _unread(s: AsyncSession, session_id: str, jid: str, wa_ids: list[str] | None) -> list[Message]:
-    query = select(Message).where(chat_filter(session_id, jid), Message.direction == Direction.INBOUND,  # type: ignore[arg-type]
+    query = select(Message).where(chat_filter(session_id, jid), Message.direction == Direction.INBOUND,
                                   Message.read_at.is_(None), Message.wa_message_id.is_not(None))
     if wa_ids is not None:
         query = query.where(Message.wa_message_id.in_(wa_ids))
@@ -148,7 +148,7 @@ async def read_receipts(db: Db, redis: ArqRedis, settings: Settings, session_id:
         "messages": [{"id": i, "sender": chat_jid(sender, settings) if sender else jid} for i in wa_ids]})
     async with db() as s, s.begin():
         result = await s.execute(update(Message).where(
-            chat_filter(session_id, jid), Message.direction == Direction.INBOUND,  # type: ignore[arg-type]
+            chat_filter(session_id, jid), Message.direction == Direction.INBOUND,
             Message.read_at.is_(None), Message.wa_message_id.in_(wa_ids)).values(read_at=utcnow()))
         row = await activity.apply_state(s, session_id, jid, activity.StateChange())
         row.unread_count = max(0, row.unread_count - int(result.rowcount))  # type: ignore[attr-defined]
