@@ -128,3 +128,18 @@ async def test_a_contact_writes_the_chat_jumps_up_and_the_operator_answers(brows
     await screenshot(page, "inbox-list-375")
     await page.set_viewport_size(DESKTOP)
     watch.check()
+
+
+async def test_a_view_only_user_reads_the_inbox_without_answering(browser: Browser, gateway: Gateway) -> None:
+    page, watch = await open_page(browser)
+    await login(page, gateway, "user")
+    await page.goto(f"{gateway.url}/dashboard.html#inbox")
+    await page.select_option("#inbox-session", SESSION)
+    first = page.locator("#inbox-chats .inbox-item").first
+    await expect(first).to_contain_text("Bayu")
+    await first.locator("button").click()
+    await expect(page.locator("#inbox-messages")).to_contain_text("Kamar kosong?")
+    await expect(page.locator("#inbox-answer")).to_be_hidden()
+    await expect(page.locator("#inbox-archive")).to_be_hidden()
+    assert await page.locator("#inbox-messages button").count() == 0  # no reply or reaction buttons
+    watch.check()  # and no refused request: a user's page asks for nothing it may not do
