@@ -5,6 +5,7 @@ import { $, $$, notice } from './dom.js';
 import { live } from './events.js';
 import { showLiveState } from './live-indicator.js';
 import { trackMessageEvents } from './message-tracker.js';
+import { initInbox, showInbox } from './inbox-view.js';
 import { initMessages, loadMessages } from './messages-view.js';
 import { initMetrics, showMetrics } from './metrics-view.js';
 import { applyPermissions } from './permissions.js';
@@ -17,6 +18,7 @@ import { initSettings } from './settings-view.js';
 const VIEWS = {
   sessions: { permission: 'view_logs' },
   send: { permission: 'send_message' },
+  inbox: { permission: 'view_logs', show: showInbox },
   messages: { permission: 'view_logs', show: loadMessages },
   metrics: { permission: 'view_logs', show: showMetrics },
   admin: { permission: 'webhooks', show: showAdmin },
@@ -50,6 +52,7 @@ async function start() {
   initSettings();
   initSessions();
   if (can('send_message')) initSend();
+  initInbox();
   initMessages();
   initMetrics();
   if (can('webhooks')) initAdmin();

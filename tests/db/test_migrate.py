@@ -32,7 +32,7 @@ async def test_upgrade_matches_models_and_downgrade_empties(empty_database_url: 
     # Called from inside this test's running loop on purpose: the functions must cope with that.
     assert current(url) is None
     upgrade(url)
-    assert current(url) == head() == "0006"
+    assert current(url) == head() == "0008"
 
     engine = create_engine(url, poolclass=pool.NullPool)
     try:
@@ -46,7 +46,7 @@ async def test_upgrade_matches_models_and_downgrade_empties(empty_database_url: 
             assert await conn.run_sync(_tables) == {"alembic_version"}
 
         upgrade(url)  # and up again: the downgrade left nothing behind that blocks it
-        assert current(url) == "0006"
+        assert current(url) == "0008"
     finally:
         await engine.dispose()
 
@@ -54,7 +54,7 @@ async def test_upgrade_matches_models_and_downgrade_empties(empty_database_url: 
 def test_functions_work_without_a_loop(tmp_path: Any) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'nested' / 'dir' / 'wagate.db'}"
     upgrade(url)
-    assert current(url) == "0006"
+    assert current(url) == "0008"
     downgrade(url)
     assert current(url) is None
 
@@ -117,5 +117,29 @@ async def test_messages_received_by_lid_before_0004_move_under_the_phone_number(
         async with engine.connect() as conn:
             back = (await conn.execute(text("SELECT chat_jid FROM messages ORDER BY id"))).scalars().all()
         assert back == [chat for _, chat, _, _ in rows]
+    finally:
+        await engine.dispose()
+
+
+async def test_messages_stored_before_0008_are_gathered_into_chats(empty_database_url: str) -> None:
+    url = empty_database_url
+    upgrade(url, "0005")
+    engine = create_engine(url, poolclass=pool.NullPool)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO wa_sessions (id, name, token_hash) VALUES ('s1', 's1', 'h1')"))
+            for session, chat, at in (("s1", "6281111111111@s.whatsapp.net", "2026-12-01 10:00:00"),
+                                      ("s1", "6281111111111@s.whatsapp.net", "2026-12-02 10:00:00"),
+                                      ("s1", "120363@g.us", "2026-12-01 09:00:00"),
+                                      (None, "6289999999999@s.whatsapp.net", "2026-12-01 09:00:00")):  # no session
+                await conn.execute(text(
+                    "INSERT INTO messages (session_id, direction, chat_jid, created_at, updated_at) "
+                    "VALUES (:s, 'in', :c, :at, :at)"), {"s": session, "c": chat, "at": at})
+        upgrade(url)
+        async with engine.connect() as conn:
+            chats = (await conn.execute(text(
+                "SELECT session_id, jid, last_message_id, unread_count, archived FROM chats ORDER BY jid"))).all()
+        assert [tuple(r) for r in chats] == [("s1", "120363@g.us", 3, 0, 0),
+                                             ("s1", "6281111111111@s.whatsapp.net", 2, 0, 0)]
     finally:
         await engine.dispose()

@@ -14,6 +14,8 @@ place in neonize 0.5.2's `goneonize/main.go` or whatsmeow it comes from:
 - Events reach Python from Go threads, one thread each, in whatever order a test asks (`deliver`).
 - Sends answer whatsmeow's error texts (`send_errors`), e.g. 463 and the send-response timeout.
 - LID ↔ phone-number mapping (`lid_map`), `IsOnWhatsApp` answers (`on_whatsapp`), presence and read receipts.
+- User info (`users`), profile pictures (`pictures`, none: whatsmeow's ErrProfilePictureNotSet), the block list
+  (`blocked`) and the own profile (`own`).
 """
 
 from __future__ import annotations
@@ -76,6 +78,11 @@ class WhatsmeowDouble:
         self.poll_options: dict[str, list[str]] = {}  # poll message id → its options
         self.votes: dict[str, list[str]] = {}  # vote message id → the options chosen
         self.presence_subscriptions: list[str] = []
+        self.chat_presences: list[tuple[str, int, int]] = []  # (chat, ChatPresence, ChatPresenceMedia)
+        self.users: dict[str, pb.UserInfo] = {}  # JID string → what GetUserInfo answers for it
+        self.pictures: dict[str, str] = {}  # JID string → picture id (none: ErrProfilePictureNotSet)
+        self.blocked: list[str] = []
+        self.own: dict[str, Any] = {}  # what SetPushName, SetStatusMessage and SetProfilePhoto were given
         self._release = threading.Event()
         self._lock = threading.Lock()
 
@@ -247,7 +254,8 @@ class WhatsmeowDouble:
                                 jid_str(pb.JID.FromString(sender[:sender_len]))))
         return b""
 
-    def SendChatPresence(self, *args: Any) -> bytes:  # noqa: N802
+    def SendChatPresence(self, uuid: bytes, chat: bytes, chat_len: int, state: int, media: int) -> bytes:  # noqa: N802
+        self.chat_presences.append((jid_str(pb.JID.FromString(chat[:chat_len])), state, media))
         return b""
 
     def DecryptPollVote(self, uuid: bytes, message: bytes, length: int) -> bytes:  # noqa: N802
@@ -265,6 +273,56 @@ class WhatsmeowDouble:
     def SubscribePresence(self, uuid: bytes, jid_bytes: bytes, length: int) -> bytes:  # noqa: N802
         self.presence_subscriptions.append(jid_str(pb.JID.FromString(jid_bytes[:length])))
         return b""
+
+    # --- contacts (whatsmeow's user info, pictures, blocks, own profile) ---------------------------------
+
+    def GetUserInfo(self, uuid: bytes, jids: bytes, length: int) -> bytes:  # noqa: N802
+        answers = [pb.GetUserInfoSingleReturnFunction(JID=j, UserInfo=self.users[jid_str(j)])
+                   for j in pb.JIDArray.FromString(jids[:length]).JIDS if jid_str(j) in self.users]
+        return pb.GetUserInfoReturnFunction(UsersInfo=answers).SerializePartialToString()
+
+    def GetProfilePicture(self, uuid: bytes, target: bytes, length: int, extra: bytes,  # noqa: N802
+                          extra_len: int) -> bytes:
+        who = jid_str(pb.JID.FromString(target[:length]))
+        preview = pb.GetProfilePictureParams.FromString(extra[:extra_len]).Preview
+        picture = self.pictures.get(who)
+        if picture is None:  # profilepic.go: ErrProfilePictureNotSet
+            return pb.GetProfilePictureReturnFunction(Error="that user does not have a profile picture")\
+                .SerializePartialToString()
+        kind = "preview" if preview else "image"
+        return pb.GetProfilePictureReturnFunction(Picture=pb.ProfilePictureInfo(
+            URL=f"https://pps.whatsapp.net/v/{picture}/{kind}.jpg", ID=picture, Type=kind,
+            DirectPath=f"/v/{picture}")).SerializePartialToString()
+
+    def GetBlocklist(self, uuid: bytes) -> bytes:  # noqa: N802
+        listed = [jid(j.partition("@")[0], j.partition("@")[2]) for j in self.blocked]
+        return pb.GetBlocklistReturnFunction(Blocklist=pb.Blocklist(DHash="1", JIDs=listed)).SerializePartialToString()
+
+    def UpdateBlocklist(self, uuid: bytes, target: bytes, length: int, action: bytes) -> bytes:  # noqa: N802
+        who = jid_str(pb.JID.FromString(target[:length]))
+        if action == b"block" and who not in self.blocked:
+            self.blocked.append(who)
+        elif action == b"unblock" and who in self.blocked:
+            self.blocked.remove(who)
+        return self.GetBlocklist(uuid)
+
+    def SetPushName(self, uuid: bytes, name: bytes) -> bytes:  # noqa: N802
+        self.own["push_name"] = name.decode()
+        return b""
+
+    def SetStatusMessage(self, uuid: bytes, text: bytes) -> bytes:  # noqa: N802
+        self.own["about"] = text.decode()
+        return b""
+
+    def SetProfilePhoto(self, uuid: bytes, data: bytes, length: int) -> bytes:  # noqa: N802
+        self.own["picture"] = data[:length]
+        return pb.SetGroupPhotoReturnFunction(PictureID="1722000200").SerializePartialToString()
+
+    def GetLIDFromPN(self, uuid: bytes, data: bytes, length: int) -> bytes:  # noqa: N802
+        phone = jid_str(pb.JID.FromString(data[:length]))
+        lid = next((lid for lid, pn in self.lid_map.items() if pn == phone), None)
+        found = jid(lid.partition("@")[0], lid.partition("@")[2]) if lid else jid("")
+        return pb.GetJIDFromStoreReturnFunction(Jid=found).SerializePartialToString()
 
 
 @pytest.fixture

@@ -32,9 +32,11 @@ from wagate.db.enums import (
     Role,
     SessionStatus,
 )
+from wagate.db.models_chats import Chat
 from wagate.db.models_delivery import Broadcast, Webhook, WebhookDelivery
 from wagate.db.models_identity import ApiKey, Tenant, User
 from wagate.db.models_whatsapp import Message, WaSession
+from wagate.db.types import utcnow
 from wagate.services.identity.credentials import new_api_key
 from wagate.services.identity.principal import PERMISSIONS, Permission
 from wagate.services.webhooks import secrets_box
@@ -137,6 +139,22 @@ ROUTES: dict[tuple[str, str], Tenanted | Outside] = {
     ("GET", "/api/dashboard/charts"): Tenanted(),
     # the successful changes: A's own refused attempts name B's things only because A typed them
     ("GET", "/api/audit-logs"): Tenanted(query="?result=success"),
+    # chats, contacts, a session's presence and own profile: B's session named in the query or the body
+    ("GET", "/api/chats"): Tenanted(query=f"?session_id={B_SESSION}"),
+    ("GET", "/api/chats/{chat}/messages"): Tenanted(query=f"?session_id={B_SESSION}"),
+    **{("POST", f"/api/chats/{{chat}}/{action}"): Tenanted(lambda b: {"session_id": B_SESSION})
+       for action in ("read", "archive", "unarchive", "pin", "unpin", "mute", "unmute")},
+    ("POST", "/api/chats/{chat}/presence"): Tenanted(lambda b: {"session_id": B_SESSION, "state": "typing"}),
+    ("POST", "/api/sessions/{session_id}/presence"): Tenanted(lambda b: {"available": True}),
+    ("POST", "/api/contacts/check"): Tenanted(lambda b: {"session_id": B_SESSION, "phones": [PHONE]}),
+    ("GET", "/api/contacts/blocklist"): Tenanted(query=f"?session_id={B_SESSION}"),
+    ("GET", "/api/contacts/lid"): Tenanted(query=f"?session_id={B_SESSION}&phone={PHONE}"),
+    **{("GET", f"/api/contacts/{{chat}}{tail}"): Tenanted(query=f"?session_id={B_SESSION}")
+       for tail in ("", "/picture", "/business")},
+    **{("POST", f"/api/contacts/{{chat}}/{action}"): Tenanted(lambda b: {"session_id": B_SESSION})
+       for action in ("block", "unblock")},
+    ("GET", "/api/sessions/{session_id}/profile"): Tenanted(),
+    ("PUT", "/api/sessions/{session_id}/profile"): Tenanted(lambda b: {"about": f"taken-{MARK}"}),
     # broadcasts
     ("POST", "/api/broadcast/preview"): Tenanted(lambda b: {"session": B_SESSION, "name": "x", "template": "hi",
                                                             "recipients": [PHONE]}),
@@ -197,11 +215,13 @@ ROUTES: dict[tuple[str, str], Tenanted | Outside] = {
         "POST /wa/chat/send/video", "POST /wa/chat/send/location", "POST /wa/user/check", "GET /wa/user/contacts",
         "POST /wa/chat/send/sticker", "POST /wa/chat/send/contact", "POST /wa/chat/send/poll",
         "POST /wa/chat/send/edit", "POST /wa/chat/delete", "POST /wa/chat/react", "POST /wa/session/proxy",
-        "GET /wa/session/history", "POST /wa/user/info", "POST /wa/user/presence")},
+        "GET /wa/session/history", "POST /wa/user/info", "POST /wa/user/presence",
+        "POST /wa/user/avatar", "GET /wa/user/avatar", "POST /wa/user/lid", "GET /wa/user/lid",
+        "POST /wa/chat/markread", "POST /wa/chat/presence")},
     **{(method, f"/wa/{path}"): WUZAPI_NOT_SERVED for method in ("GET", "POST", "PUT", "DELETE") for path in (
-        "chat/send/template", "chat/send/buttons", "chat/send/list", "chat/markread", "chat/presence",
+        "chat/send/template", "chat/send/buttons", "chat/send/list",
         "chat/history", "chat/downloadimage", "chat/downloadvideo", "chat/downloadaudio", "chat/downloaddocument",
-        "user/avatar", "user/lid", "group/list", "group/info", "group/invitelink", "group/create", "group/leave",
+        "group/list", "group/info", "group/invitelink", "group/create", "group/leave",
         "group/photo", "group/name", "group/topic", "group/announce", "group/locked", "group/ephemeral",
         "group/participants", "group/join", "group/inviteinfo", "newsletter/list")},
     ("GET", "/wa/status"): Tenanted(),
@@ -244,7 +264,9 @@ async def _tenant_b(db: Db, settings: Settings) -> Things:
                               template=f"b-template-{MARK}", status=BroadcastStatus.RUNNING)
         webhook = Webhook(tenant_id=b, url=f"https://b-{MARK}.example/hook", events="*",
                           secret_encrypted=secrets_box.encrypt(settings.encryption_key, f"b-secret-{MARK}-0123456"))
-        s.add_all([row, message, broadcast, webhook])
+        chat = Chat(session_id=B_SESSION, jid=f"{PHONE}@s.whatsapp.net", name=f"b-chat-{MARK}", unread_count=3,
+                    last_message_at=utcnow())
+        s.add_all([row, message, broadcast, webhook, chat])
         await s.flush()
         delivery = WebhookDelivery(webhook_id=webhook.id, event_id=f"evt_{MARK}", event="message.sent",
                                    payload=json.dumps({"mark": MARK}), status=DeliveryStatus.FAILED)
@@ -269,7 +291,7 @@ async def _callers(client: TestClient, db: Db) -> list[Caller]:
 
 
 def _path(template: str, b: Things) -> str:
-    values = {"{session_id}": B_SESSION, "{message_id}": str(b.message), "{id}": str(b.broadcast),
+    values = {"{session_id}": B_SESSION, "{chat}": PHONE, "{message_id}": str(b.message), "{id}": str(b.broadcast),
               "{action}": "pause", "{webhook_id}": str(b.webhook), "{delivery_id}": str(b.delivery),
               "{key_id}": str(b.key), "{name}": "x", "{tail}": "/users",
               "{user_id}": b.external_id if template.startswith("/internal/") else str(b.user)}
@@ -301,13 +323,15 @@ async def _snapshot(db: Db, b: Things) -> dict[str, Any]:
         sessions = sorted(await s.scalars(select(WaSession.id).where(WaSession.tenant_id == b.tenant)))
         users = sorted(await s.scalars(select(User.username).where(User.tenant_id == b.tenant)))
         messages = await s.scalars(select(Message.id).where(Message.session_id == B_SESSION))
+        chats = [(c.unread_count, c.archived, c.pinned, c.muted_until) for c in await s.scalars(
+            select(Chat).where(Chat.session_id == B_SESSION))]
     assert session_row and user and key and webhook and broadcast and tenant_row
     return {"session": (session_row.name, session_row.status, session_row.token_hash, session_row.settings,
                         session_row.typing_enabled),
             "user": (user.role, user.password_hash, user.tenant_id, user.is_active), "key": key.revoked_at,
             "webhook": (webhook.url, webhook.secret_encrypted, webhook.is_active),
             "broadcast": broadcast.status, "tenant": (tenant_row.max_sessions, tenant_row.status),
-            "keys": keys, "sessions": sessions, "users": users, "messages": sorted(messages)}
+            "keys": keys, "sessions": sessions, "users": users, "messages": sorted(messages), "chats": chats}
 
 
 def test_every_operation_of_the_document_is_classified(settings: Settings) -> None:

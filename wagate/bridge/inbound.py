@@ -26,6 +26,7 @@ from wagate.db.outage import UNREACHABLE, when_reachable
 from wagate.db.types import utcnow
 from wagate.errors import TransportError
 from wagate.services import event_outbox, events
+from wagate.services.chats import activity as chats
 from wagate.transport.base import ContactUpdated, MessageReceived, WhatsAppTransport
 
 log = structlog.get_logger(__name__)
@@ -118,6 +119,10 @@ async def store_message(db: async_sessionmaker[AsyncSession], event: MessageRece
         if not event.is_group and not event.from_me:
             await _remember_contact(session, event.session_id, event.sender, event.sender_lid, event.push_name)
         await session.flush()  # the message's id, which its event carries
+        await chats.record(session, event.session_id, [chats.Activity(
+            jid=chat, message_id=message.id, at=chats.activity_time(event.timestamp), lid=chat_lid,
+            name=None if event.is_group or event.from_me else event.push_name,
+            unread=0 if event.from_me or row.auto_read_enabled else 1)])  # auto-read reads it at once
         envelope = received_envelope(event, message)
         pending = event_outbox.pending(row.tenant_id, envelope)
         session.add(pending)

@@ -25,6 +25,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wagate.bridge import inbound
+from wagate.bridge.chat_state import apply_chat_state
 from wagate.bridge.claims import Claims
 from wagate.bridge.event_queue import SessionEvents
 from wagate.bridge.history import handle_history
@@ -48,6 +49,7 @@ from wagate.services import events
 from wagate.transport import key_store
 from wagate.transport.base import (
     CallsAbandoned,
+    ChatStateChanged,
     Connected,
     ConnectFailed,
     ContactUpdated,
@@ -170,8 +172,6 @@ class Bridge:
         }
         if command == "pair_phone":
             return await self.pair_phone(session_id, str(params["phone"]))
-        if command == "check_numbers":  # answered to the caller waiting on the job: nothing is written
-            return await self.transport.on_whatsapp(session_id, [str(p) for p in params["phones"]])
         if command not in handlers:
             raise ValueError(f"unknown session command {command!r}")
         await handlers[command](session_id)
@@ -435,6 +435,8 @@ class Bridge:
                 await publish_presence(self.db, self.redis, event)
             case HistorySynced():
                 await handle_history(self.db, self.redis, event)
+            case ChatStateChanged():
+                await apply_chat_state(self.db, self.redis, event)
             case CallsAbandoned(count=count, limit=limit) if count >= limit and not self.recycling:
                 # Each abandoned call holds a thread and memory for good; a fresh process frees them, and every
                 # live session reconnects there (RESUMABLE), its queued messages waiting in the database.

@@ -48,6 +48,7 @@ from wagate.db.types import utcnow
 from wagate.errors import MessageUnsendable, SendOutcomeUnknown, SessionNotConnected, TransportError
 from wagate.observability import metrics
 from wagate.services import events
+from wagate.services.chats import activity as chats
 from wagate.transport.base import SendResult, WhatsAppTransport, new_message_id
 
 log = structlog.get_logger(__name__)
@@ -342,6 +343,8 @@ class SessionSender:
                     update(WaSession).where(WaSession.id == self.session_id)
                     .values(messages_sent=WaSession.messages_sent + len(done), last_seen_at=now)
                 )
+                await chats.record(session, self.session_id, [
+                    chats.Activity(jid=m.chat_jid, message_id=m.id, at=now) for m, _ in done if m.chat_jid])
 
         await when_reachable(write, patience_s=SENT_WRITE_PATIENCE_S, log=self.log, what="sent status not written",
                              retry_on=(DBAPIError, OSError), message_ids=[m.id for m, _ in done])

@@ -1,6 +1,7 @@
 """The storage layer: models, vocabularies, engine and migrations. Importing it registers every table."""
 
 from wagate.db.base import Base
+from wagate.db.models_chats import Chat
 from wagate.db.models_delivery import (
     Broadcast,
     BroadcastRecipient,
@@ -18,6 +19,7 @@ __all__ = [
     "Base",
     "Broadcast",
     "BroadcastRecipient",
+    "Chat",
     "Contact",
     "KeywordRule",
     "PendingEvent",

@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from wagate.errors import TransportError
 from wagate.transport.outgoing import OutgoingMessage
 
 MediaKind = Literal["image", "document", "audio", "video"]
@@ -274,6 +275,54 @@ class HistorySynced(TransportEvent):
     messages: tuple[MessageReceived, ...]
     sync_type: str = "recent"  # WhatsApp's name of the chunk: initial_bootstrap, recent, full, on_demand …
     progress: int | None = None  # percent of the whole history, when WhatsApp tells it
+# --- chats and contacts -------------------------------------------------------------------------------
+
+ChatPresenceKind = Literal["typing", "recording", "paused"]
+
+
+@dataclass(frozen=True, slots=True)
+class UserInfo:
+    """What WhatsApp tells of an account: its about text, picture id, business name and devices."""
+
+    jid: str
+    about: str | None = None
+    picture_id: str | None = None
+    verified_name: str | None = None  # the business's name, verified by WhatsApp
+    lid: str | None = None
+    devices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ProfilePicture:
+    url: str
+    id: str
+    type: str = "image"  # image | preview
+
+
+@dataclass(frozen=True, slots=True)
+class BusinessProfile:
+    jid: str
+    email: str | None = None
+    address: str | None = None
+    description: str | None = None
+    website: tuple[str, ...] = ()
+    category: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChatStateChanged(TransportEvent):
+    """The session's own side changed a chat (here or on the phone): read, archived, pinned or muted.
+
+    A field left None did not change; `muted_until` is seconds since the epoch, 0 for "muted for ever".
+    """
+
+    chat: str
+    read: bool | None = None
+    archived: bool | None = None
+    pinned: bool | None = None
+    muted: bool | None = None
+    muted_until: float | None = None
+    timestamp: float = 0.0
 
 
 EventSink = Callable[[TransportEvent], Awaitable[None]]
@@ -376,3 +425,65 @@ class WhatsAppTransport(abc.ABC):
         self, session_id: str, to: str, message: OutgoingMessage, *, message_id: str | None = None
     ) -> SendResult:
         """Send a message of any kind (`wagate.transport.outgoing`) to a phone number or JID, under `message_id`."""
+    # --- chats and contacts ---
+    # Not abstract: a transport that lacks one refuses it with a TransportError naming what is missing.
+
+    def _lacks(self, what: str) -> TransportError:
+        return TransportError(f"{what} is not available on this transport")
+
+    async def send_chat_presence(self, session_id: str, chat: str, state: ChatPresenceKind) -> None:
+        """Show "typing…" or "recording audio…" in a chat, or stop showing it (`paused`)."""
+        raise self._lacks("chat presence")
+
+    async def set_presence(self, session_id: str, available: bool) -> None:
+        """The session's own presence: online (available) or offline, as contacts see it."""
+        raise self._lacks("presence")
+
+    async def archive_chat(self, session_id: str, chat: str, archived: bool) -> None:
+        raise self._lacks("archiving chats")
+
+    async def pin_chat(self, session_id: str, chat: str, pinned: bool) -> None:
+        raise self._lacks("pinning chats")
+
+    async def mute_chat(self, session_id: str, chat: str, muted: bool, until: float | None = None) -> None:
+        """Mute a chat until `until` (seconds since the epoch; None: for ever), or unmute it."""
+        raise self._lacks("muting chats")
+
+    async def mark_chat_read(self, session_id: str, chat: str) -> None:
+        """Mark the whole chat read in WhatsApp's app state (the phone's unread badge goes too)."""
+        raise self._lacks("marking chats read")
+
+    async def user_info(self, session_id: str, jids: Sequence[str]) -> dict[str, UserInfo]:
+        raise self._lacks("contact info")
+
+    async def profile_picture(self, session_id: str, jid: str, *, preview: bool = False) -> ProfilePicture | None:
+        """The URL of the picture of a contact, a group or the session itself; None when it has none shown."""
+        raise self._lacks("profile pictures")
+
+    async def business_profile(self, session_id: str, jid: str) -> BusinessProfile | None:
+        raise self._lacks("business profiles")
+
+    async def blocklist(self, session_id: str) -> list[str]:
+        raise self._lacks("the block list")
+
+    async def set_blocked(self, session_id: str, jid: str, blocked: bool) -> list[str]:
+        """Block or unblock a contact; the block list afterwards."""
+        raise self._lacks("blocking")
+
+    async def set_push_name(self, session_id: str, name: str) -> None:
+        raise self._lacks("changing the push name")
+
+    async def set_about(self, session_id: str, text: str) -> None:
+        raise self._lacks("changing the about text")
+
+    async def set_profile_picture(self, session_id: str, data: bytes) -> str:
+        """Set the session's own picture (JPEG); the new picture's id."""
+        raise self._lacks("changing the profile picture")
+
+    async def lid_of(self, session_id: str, phone_jid: str) -> str | None:
+        """The LID WhatsApp knows for a phone-number JID, or None."""
+        raise self._lacks("LID lookup")
+
+    async def phone_of(self, session_id: str, lid: str) -> str | None:
+        """The phone-number JID WhatsApp knows for a LID, or None."""
+        raise self._lacks("LID lookup")

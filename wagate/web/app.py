@@ -22,6 +22,8 @@ from wagate.web.routes import (
     audit_log,
     auth,
     broadcasts,
+    chats,
+    contacts,
     credentials,
     customer,
     dashboard,
@@ -127,6 +129,7 @@ def create_app(settings: Settings) -> web.Application:
     for area in (messages, sessions_api, qr, whatsapp, dashboard, openapi, docs):  # the WA-Gate v2 API, its spec
         app.add_routes(area.routes)
     app.add_routes(broadcasts.routes)
+    app.add_routes([*chats.routes, *contacts.routes])  # chats, contacts, a session's presence and own profile
     app.add_routes(webhooks.routes)
     app.add_routes(audit_log.routes)
     app.add_routes(events_ws.routes)  # the dashboard: live events and its pages

@@ -31,6 +31,7 @@ from wagate.schemas import simulator as sim
 from wagate.schemas import simulator_incoming as sim_in
 from wagate.schemas import tenants as ten
 from wagate.schemas import webhooks as hooks
+from wagate.web.openapi_chats import chats_operations
 from wagate.web.openapi_events import event_schemas, event_webhooks
 from wagate.web.openapi_wuzapi import wuzapi_operations
 
@@ -88,6 +89,7 @@ class Op:
     many: bool = False
     count: bool = False  # the answer also has `count`, the length of the `data` list
     no_data: bool = False  # `data` is null
+    maybe_none: bool = False  # `data` is null when there is nothing to show (no picture, not a business)
     status: int = 200
     also: tuple[int, ...] = ()  # other statuses of the same shape (a replayed send's 200, an unhealthy 503)
     errors: tuple[int, ...] = (400, 401, 403, 404)
@@ -326,6 +328,7 @@ def _ops() -> list[Op]:
             ("img", "images", ("image/svg+xml", "image/png", "image/x-icon")))],
         Op("GET", "/favicon.ico", "Redirect to the dashboard icon", "pages", "public", raw=True, errors=(), status=301,
            media=("text/plain",)),
+        *chats_operations(Op),  # chats, contacts, a session's presence and own profile
         *wuzapi_operations(Op),  # wuzapi's API under /wa
     ]
 
@@ -361,6 +364,8 @@ def _envelope(op: Op) -> dict[str, Any]:
     if op.data is not None:
         ref = {"$ref": f"#/components/schemas/{_name(op.data)}"}
         data = {"type": "array", "items": ref} if op.many else ref
+        if op.maybe_none:
+            data = {"oneOf": [data, {"type": "null"}]}
     envelope: dict[str, Any] = {"type": "object", "required": ["success", "message"], "properties": {
         "success": {"const": True}, "message": {"type": "string"}, "data": data}}
     if op.count:

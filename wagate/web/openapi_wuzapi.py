@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from wagate.schemas import wuzapi as wz
+from wagate.schemas import wuzapi_people as wp
 from wagate.web.routes.wuzapi.chat import MEDIA_ROUTES
 from wagate.web.routes.wuzapi.group import GROUP_ROUTES
 
@@ -15,6 +16,7 @@ SEND_ERRORS = (400, 401, 403, 409, 413, 415, 429)
 # 503 without ffmpeg.
 KIND_ERRORS = (*SEND_ERRORS, 404, 422, 503)
 NOT_SERVED_ERRORS = (401, 403, 429, 501)
+ASKED = (400, 401, 403, 409, 429, 502)  # asked of WhatsApp: 409 while not WORKING, 502 when it refused
 ANY = "*"
 
 # (method, path under /wa, summary) of the routes that answer 501 (see each module's table)
@@ -23,12 +25,8 @@ NOT_SERVED = (
     ("GET", "session/history", "Not served: history sync"),
     *[(ANY, f"chat/send/{name}", f"Not served: {name} messages") for name in ("template", "buttons", "list")],
     *[(ANY, f"chat/{name}", f"Not served: chat/{name}")
-      for name in ("markread", "presence", "history", "downloadimage", "downloadvideo",
+      for name in ("history", "downloadimage", "downloadvideo",
                    "downloadaudio", "downloaddocument")],
-    ("POST", "user/info", "Not served: profile details"),
-    (ANY, "user/avatar", "Not served: profile pictures"),
-    ("POST", "user/presence", "Not served: presence on request"),
-    (ANY, "user/lid", "Not served: LID lookup"),
     *[(ANY, f"group/{name}", f"Not served: {what}") for name, what in GROUP_ROUTES],
     (ANY, "newsletter/list", "Not served: channels"),
 )
@@ -76,5 +74,17 @@ def wuzapi_operations(op: Callable[..., Any]) -> list[Any]:
         line("POST", "user/check", "Which numbers are on WhatsApp", wz.CheckAnswer, wz.PhonesBodySchema,
              errors=(400, 401, 403, 409, 429, 502)),
         line("GET", "user/contacts", "The contacts, synced with the phone first when connected", wz.ContactsAnswer),
+        line("POST", "user/info", "About text (`Status`), picture id, devices and verified name of numbers",
+             wp.UsersAnswer, wp.PhoneListBodySchema, errors=ASKED),
+        *[line(method, "user/avatar", "The profile picture's URL (404: none the session may see)", wp.AvatarAnswer,
+               wp.AvatarBodySchema, errors=(*ASKED, 404)) for method in ("POST", "GET")],
+        line("POST", "user/presence", "The session online (available) or offline (unavailable)", wz.DetailsAnswer,
+             wp.PresenceBodySchema, errors=ASKED),
+        *[line(method, "user/lid", "The LID of `Phone`, or the phone-number JID of a LID given as `Phone`",
+               wp.LidAnswer, wz.PhoneBodySchema, errors=ASKED) for method in ("POST", "GET")],
+        line("POST", "chat/markread", "Read receipts for `Id` in `Chat` (`Sender` in a group)", wz.DetailsAnswer,
+             wp.MarkReadBodySchema, errors=ASKED),
+        line("POST", "chat/presence", "Typing (`composing`), recording (`Media` audio) or `paused` in a chat",
+             wz.DetailsAnswer, wp.ChatPresenceBodySchema, errors=ASKED),
         *[line(method, path, summary, errors=NOT_SERVED_ERRORS) for method, path, summary in NOT_SERVED],
     ]

@@ -132,8 +132,6 @@ async def test_send_location(client: TestClient, db: Db) -> None:
 @pytest.mark.parametrize(("path", "body"), [
     ("/wa/chat/send/template", '{"Phone":"5491155554444","Content":"Template content","Footer":"Some footer text",'
                                '"Buttons":[{"DisplayText":"Yes","Type":"quickreply"}]}'),
-    ("/wa/chat/markread", '{"Id":["AABBCCDD112233","IIOOPPLL43332"],"Chat":"5491155553934.0:1@s.whatsapp.net"}'),
-    ("/wa/chat/presence", '{"Phone":"5491155554444","State":"composing","Media":""}'),
     ("/wa/chat/history", '{"chat_jid":"5491155554444@s.whatsapp.net","limit":10}'),
     ("/wa/chat/downloadimage", '{"Url":"https://mmg.whatsapp.net/d/f/A.enc","Mimetype":"image/jpeg",'
                                '"FileSHA256":"nMth","FileLength":2039,"MediaKey":"vq0R","FileEncSHA256":"6bMV"}'),

@@ -47,8 +47,7 @@ Sessions = async_sessionmaker[AsyncSession]
 NAME_MAX = 191  # wa_sessions.name
 WEBHOOK_URL_MAX = 2048  # wa_sessions.webhook_url
 # Commands a caller may request; `delete` goes through delete_session so the row and the job stay in step.
-COMMANDS = ("start", "stop", "restart", "logout", "pair_phone", "sync_contacts", "check_numbers")
-MAX_CHECKED_NUMBERS = 50  # numbers one check_numbers command asks WhatsApp about
+COMMANDS = ("start", "stop", "restart", "logout", "pair_phone", "sync_contacts")
 # These make the bridge connect to WhatsApp, which an expired subscription no longer pays for.
 CONNECTING_COMMANDS = frozenset({"start", "restart", "pair_phone"})
 SETTINGS_FIELDS = ("name", "auto_read_enabled", "typing_enabled", "webhook_url", "webhook_events", "webhook_format",
@@ -166,19 +165,16 @@ async def request(
     actor: Actor,
     params: Mapping[str, Any] | None = None,
 ) -> str:
-    """Ask the session's bridge to `start | stop | restart | logout | pair_phone | sync_contacts | check_numbers`;
-    the job id."""
+    """Ask the session's bridge to `start | stop | restart | logout | pair_phone | sync_contacts`; the job id."""
     if command not in COMMANDS:
         raise Invalid(f"unknown session command {command!r}", {"command": [f"expects one of {', '.join(COMMANDS)}"]})
     job_params: dict[str, Any] = {}
     if command == "pair_phone":
         phone = (params or {}).get("phone")
-        digits = _phone_digits(phone) if isinstance(phone, str) else None
+        digits = phone_digits(phone) if isinstance(phone, str) else None
         if digits is None:
             raise Invalid("Invalid phone", {"phone": [PHONE_RULE]})
         job_params["phone"] = digits
-    elif command == "check_numbers":
-        job_params["phones"] = _checked_numbers((params or {}).get("phones"))
     async with db() as s, s.begin():
         row = await _owned(s, session_id, tenant_id)
         if command in CONNECTING_COMMANDS and row.tenant_id is not None:
@@ -339,7 +335,7 @@ async def control_simulator(
 
 async def set_not_on_whatsapp(redis: ArqRedis, settings: Settings, phone: str, not_on: bool = True) -> list[str]:
     """Every shard's simulator treats `phone` as not on WhatsApp (or on it again); one job per shard."""
-    digits = _phone_digits(phone)
+    digits = phone_digits(phone)
     if digits is None:
         raise Invalid("Invalid phone", {"phone": [PHONE_RULE]})
     job_ids = []
@@ -473,17 +469,8 @@ def _check_events(value: Any, problems: dict[str, list[str]]) -> list[str] | Non
     return [ALL_EVENTS] if ALL_EVENTS in events else events
 
 
-def _checked_numbers(phones: Any) -> list[str]:
-    if not isinstance(phones, list) or not 1 <= len(phones) <= MAX_CHECKED_NUMBERS:
-        raise Invalid("Invalid phones", {"phones": [f"expects a list of 1 to {MAX_CHECKED_NUMBERS} numbers"]})
-    digits = [_phone_digits(p) if isinstance(p, str) else None for p in phones]
-    bad = [str(p) for p, d in zip(phones, digits, strict=True) if d is None]
-    if bad:
-        raise Invalid("Invalid phone", {"phones": [f"{', '.join(bad[:5])}: {PHONE_RULE}"]})
-    return [d for d in digits if d is not None]
-
-
-def _phone_digits(phone: str) -> str | None:
+def phone_digits(phone: str) -> str | None:
+    """The digits of an international phone number, or None when it cannot be one."""
     digits = _PHONE_PUNCTUATION.sub("", phone)
     return digits if digits.isdigit() and digits.isascii() and 8 <= len(digits) <= 15 and digits[0] != "0" else None
 

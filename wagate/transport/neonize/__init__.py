@@ -12,6 +12,8 @@ state: `_sessions`, `_emit`, `_ready`, `_remember` …):
 - `events`: incoming messages, changes to messages and receipts (mapped by the pure functions of `mapping`);
 - `sending`: every message kind (`sending_kinds` builds each one's protobuf);
 - `chats`: read receipts, typing, number checks, contacts;
+- `chats_state`: archive, pin, mute and read as app-state patches, presence; `contacts`: user info, pictures,
+  blocks, LIDs and the own profile;
 - `recipients`: JIDs from numbers and the per-session answers WhatsApp gave; `errors`: our errors for neonize's;
   `loop`: the event loop, thread pool and import neonize needs, and the reachability probe.
 
@@ -23,8 +25,10 @@ declared by overriding `_event_handlers` (returning `{**super()._event_handlers(
 from __future__ import annotations
 
 from wagate.transport.neonize.chats import NeonizeChats
+from wagate.transport.neonize.chats_state import NeonizeChatState
 from wagate.transport.neonize.client import NeonizeClient
 from wagate.transport.neonize.connection import NeonizeConnection
+from wagate.transport.neonize.contacts import NeonizeContacts
 from wagate.transport.neonize.errors import send_error, transport_error
 from wagate.transport.neonize.events import NeonizeEvents
 from wagate.transport.neonize.loop import import_neonize, prepare_event_loop, whatsapp_reachable
@@ -43,5 +47,6 @@ __all__ = [
 ]
 
 
-class NeonizeTransport(NeonizeClient, NeonizeConnection, NeonizeEvents, NeonizeSending, NeonizeChats):
+class NeonizeTransport(NeonizeClient, NeonizeConnection, NeonizeEvents, NeonizeSending, NeonizeChats, NeonizeChatState,
+                       NeonizeContacts):
     """WhatsApp over neonize: QR pairing, supervised reconnects, event mapping and sends for many sessions."""

@@ -18,10 +18,12 @@ from aiohttp import web
 
 from wagate.db.enums import MessageType
 from wagate.errors import Invalid
+from wagate.services.chats import state
 from wagate.services.messaging.media_fetch import media_of
 from wagate.services.messaging.sending import SendRequest
 from wagate.transport.base import new_message_id
-from wagate.web.keys import SEND_INTAKE, SETTINGS
+from wagate.web.keys import DB, REDIS, SEND_INTAKE, SETTINGS
+from wagate.web.replies import actor
 from wagate.web.routes.wuzapi.envelope import answer, field, not_served, payload, session_id, text_field, wuzapi_route
 
 routes = web.RouteTableDef()
@@ -103,10 +105,6 @@ for path, what, why in (
     ("/wa/chat/send/template", "chat/send/template (template buttons)", _NO_TYPE),
     ("/wa/chat/send/buttons", "chat/send/buttons (buttons)", _NO_TYPE),
     ("/wa/chat/send/list", "chat/send/list (lists)", _NO_TYPE),
-    ("/wa/chat/markread", "chat/markread (read receipts on request)",
-     "messages are marked read by the session's auto_read setting only"),
-    ("/wa/chat/presence", "chat/presence (typing indicator on request)",
-     "typing is shown by the session's typing setting only"),
     ("/wa/chat/history", "chat/history (chat history from WhatsApp)",
      "history is not requested on demand; the history the phone sends at link time is stored (setting "
      "history_sync) with the gateway's messages at GET /wa/messages"),
@@ -116,3 +114,35 @@ for path, what, why in (
     ("/wa/chat/downloaddocument", "chat/downloaddocument (media download)", "received media is not downloaded"),
 ):
     routes.route("*", path)(not_served(what, why))
+
+
+@routes.post("/wa/chat/markread")
+@wuzapi_route()
+async def markread(request: web.Request) -> web.Response:
+    """Read receipts for `Id` (a list of message ids) in `Chat`; `Sender` in a group: who sent them."""
+    data = await payload(request)
+    chat = text_field(data, "Chat") or ""
+    ids = field(data, "Id")
+    if not ids:
+        raise Invalid("Missing Id in Payload", {"Id": ["is required"]})
+    if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids) or len(ids) > 500:
+        raise Invalid("Id must be a list of message ids", {"Id": ["expects 1 to 500 strings"]})
+    app = request.app
+    await state.read_receipts(app[DB], app[REDIS], app[SETTINGS], session_id(request), chat, ids,
+                              text_field(data, "Sender", required=False), actor=actor(request))
+    return answer({"Details": "Message(s) marked as read"})
+
+
+@routes.post("/wa/chat/presence")
+@wuzapi_route()
+async def chat_presence(request: web.Request) -> web.Response:
+    """`State` composing or paused; `Media` "audio" turns composing into recording."""
+    data = await payload(request)
+    phone = text_field(data, "Phone") or ""
+    kind = text_field(data, "State")
+    if kind not in ("composing", "paused"):
+        raise Invalid("Invalid State: composing or paused", {"State": ["expects composing or paused"]})
+    shown = "paused" if kind == "paused" else "recording" if field(data, "Media") == "audio" else "typing"
+    app = request.app
+    await state.chat_presence(app[DB], app[REDIS], app[SETTINGS], session_id(request), phone, shown, tenant_id=None)
+    return answer({"Details": "Chat presence set successfuly"})  # sic: wuzapi's own words
