@@ -45,6 +45,7 @@ from wagate.transport.base import (
     TransportEvent,
     WhatsAppTransport,
 )
+from wagate.transport.neonize_groups import NeonizeGroups
 from wagate.transport.neonize_recipients import RecipientBook
 
 if TYPE_CHECKING:
@@ -181,7 +182,7 @@ class _Session:
     in_order: asyncio.Lock = field(default_factory=asyncio.Lock)  # one event handler at a time, in arrival order
 
 
-class NeonizeTransport(WhatsAppTransport):
+class NeonizeTransport(NeonizeGroups, WhatsAppTransport):
     """WhatsApp over neonize: QR pairing, supervised reconnects, event mapping and sends for many sessions."""
 
     keeps_message_ids = False  # neonize 0.5.2's Go SendMessage takes no SendRequestExtra: whatsmeow picks the id
@@ -284,6 +285,8 @@ class NeonizeTransport(WhatsAppTransport):
             ev.KeepAliveRestoredEv: self._on_keepalive_restored,
             ev.MessageEv: self._on_message,
             ev.ReceiptEv: self._on_receipt,
+            ev.JoinedGroupEv: self._on_joined_group,
+            ev.GroupInfoEv: self._on_group_info,
         }
         for event_type, handler in handlers.items():
             s.client.event(event_type)(self._guarded(s, s.client, event_type.__name__, handler))

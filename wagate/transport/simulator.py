@@ -51,6 +51,7 @@ from .base import (
     WhatsAppTransport,
     new_message_id,
 )
+from .simulator_groups import SimulatorGroups
 from .simulator_phone import PhoneSide, SimSession
 from .simulator_wire import PhoneActionError, ReadMarked, SentMessage, TypingShown
 
@@ -61,7 +62,7 @@ log = structlog.get_logger(__name__)
 _MEDIA_KINDS = ("image", "document", "audio", "video")
 
 
-class SimulatorTransport(PhoneSide, WhatsAppTransport):
+class SimulatorTransport(SimulatorGroups, PhoneSide, WhatsAppTransport):
     """Many simulated sessions, one sink; see the module docstring for the phone-side control methods."""
 
     def __init__(

@@ -27,6 +27,7 @@ from wagate.web.routes import (
     dashboard,
     docs,
     events_ws,
+    groups,
     internal,
     keys,
     messages,
@@ -126,6 +127,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(wuzapi.routes())  # after wa: /wa/admin* is refused before any of these
     for area in (messages, sessions_api, qr, whatsapp, dashboard, openapi, docs):  # the WA-Gate v2 API, its spec
         app.add_routes(area.routes)
+    app.add_routes(groups.routes)  # a session's groups and communities, through its connection
     app.add_routes(broadcasts.routes)
     app.add_routes(webhooks.routes)
     app.add_routes(audit_log.routes)

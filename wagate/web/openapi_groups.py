@@ -1,0 +1,62 @@
+"""The OpenAPI lines of a session's groups and communities (wagate.web.routes.groups), added to `openapi.OPERATIONS`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from wagate.schemas import groups as g
+
+GROUPS = "/api/sessions/{session_id}/groups"
+GROUP = GROUPS + "/{jid}"
+COMMUNITIES = "/api/sessions/{session_id}/communities"
+COMMUNITY = COMMUNITIES + "/{jid}"
+# 409: the session is not WORKING; 502: WhatsApp refused or did not answer; 403 also: not an admin of the group.
+READ = (400, 401, 403, 404, 409, 502)
+CHANGE = (400, 401, 403, 404, 409, 502)
+
+
+def groups_operations(op: Callable[..., Any]) -> list[Any]:
+    """The lines, made with `openapi.Op` (passed in: this module is imported by that one)."""
+    view, send = "view_logs", "send_message"
+
+    def line(method: str, path: str, summary: str, permission: str, **kwargs: Any) -> Any:
+        kwargs.setdefault("errors", READ if method == "GET" else CHANGE)
+        # the router spells a group's JID with its pattern; the document names it {jid}
+        return op(method, path, summary, "groups", permission=permission, **kwargs)
+
+    return [
+        line("GET", GROUPS, "The session's groups (live from WhatsApp)", view, data=g.GroupSchema, many=True),
+        line("POST", GROUPS, "Create a group with participants", send, body=g.CreateGroupSchema, data=g.GroupSchema,
+             status=201),
+        line("POST", GROUPS + "/join", "Join a group by invite link or code", send, body=g.InviteSchema,
+             data=g.JoinedSchema),
+        line("GET", GROUPS + "/preview", "The group an invite link leads to, without joining", view,
+             query=g.InviteSchema, data=g.GroupSchema),
+        line("GET", GROUP, "One group: subject, description, owner, participants, settings (+ invite link for "
+             "operators when the number is an admin)", view, data=g.GroupSchema),
+        line("PUT", GROUP, "Change subject, description, announce, locked, join approval, disappearing timer", send,
+             body=g.UpdateGroupSchema, data=g.GroupSchema),
+        line("POST", GROUP + "/leave", "Leave the group", send, data=g.JoinedSchema),
+        line("PUT", GROUP + "/picture", "Set the group's picture (a JPEG, base64)", send, body=g.PictureSchema,
+             data=g.PictureSetSchema),
+        line("POST", GROUP + "/participants", "Add, remove, promote or demote; WhatsApp's result per participant",
+             send, body=g.ParticipantsSchema, data=g.ParticipantResultSchema, many=True),
+        line("GET", GROUP + "/requests", "Requests to join (groups with join approval)", view,
+             data=g.JoinRequestSchema, many=True),
+        line("POST", GROUP + "/requests", "Approve or reject requests to join", send, body=g.JoinRequestsSchema,
+             data=g.ParticipantResultSchema, many=True),
+        line("GET", GROUP + "/invite", "The group's invite link (admins of the group)", send,
+             data=g.InviteLinkSchema),
+        line("POST", GROUP + "/invite/revoke", "Revoke the invite link; answers the new one", send,
+             data=g.InviteLinkSchema),
+        line("GET", COMMUNITIES, "The session's communities", view, data=g.GroupSchema, many=True),
+        line("POST", COMMUNITIES, "Create a community", send, body=g.CreateCommunitySchema, data=g.GroupSchema,
+             status=201),
+        line("GET", COMMUNITY + "/groups", "The groups linked to a community", view, data=g.GroupRefSchema,
+             many=True),
+        line("POST", COMMUNITY + "/groups", "Link a group to the community", send, body=g.LinkGroupSchema,
+             data=g.GroupRefSchema),
+        line("DELETE", COMMUNITY + "/groups/{group}", "Unlink a group from the community", send,
+             data=g.GroupRefSchema),
+    ]
