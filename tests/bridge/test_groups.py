@@ -43,7 +43,7 @@ async def test_create_manage_and_hear_a_group(db: Db, arq_redis: ArqRedis, setti
     await link_session(running, db, arq_redis, settings, "s1", phone=OWNER)
     sim = running.sim
     sim.set_not_on_whatsapp(ABSENT)
-    sim.group_privacy(PRIVATE)
+    await sim.group_privacy("s1", PRIVATE)
 
     participants = operations.participant_jids([FRIEND, f"+{PRIVATE}", f"{ABSENT}@s.whatsapp.net"], settings)
     group = await _change(db, arq_redis, settings, "groups.create", {"subject": "Kelas 7A",
@@ -101,7 +101,7 @@ async def test_create_manage_and_hear_a_group(db: Db, arq_redis: ArqRedis, setti
 
     async with db() as s:
         actions = list(await s.scalars(select(AuditLog.action).where(AuditLog.target_id == jid)))
-    assert actions == ["group.participants", "group.participants", "group.update", "group.leave"]
+    assert actions == ["group.create", "group.participants", "group.participants", "group.update", "group.leave"]
 
 
 async def test_admin_rules_invites_and_join_approval(db: Db, arq_redis: ArqRedis, settings: Settings,

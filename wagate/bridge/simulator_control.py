@@ -10,10 +10,11 @@ from typing import Any
 
 from wagate.errors import MessageUnsendable, TransportError
 from wagate.transport.base import WhatsAppTransport
+from wagate.transport.simulator_groups import MEMBER_ACTIONS
 
 ACTIONS = frozenset({
     "scan", "enter_pair_code", "inject_message", "drop_connection", "unlink_from_phone", "set_send_failure",
-    "set_not_on_whatsapp",
+    "set_not_on_whatsapp", *MEMBER_ACTIONS,
 })
 _FAILURES: dict[str, TransportError | None] = {
     "transient": TransportError("simulated temporary failure"),

@@ -42,6 +42,9 @@ from .groups import (
 from .simulator_phone import SimSession
 from .simulator_wire import PhoneActionError
 
+# The other members' side, as `simulator_control` actions (each a method below taking the session id first).
+MEMBER_ACTIONS = ("group_add_session", "group_member_action", "group_member_update", "group_join_request",
+                  "group_privacy")
 INVITE_PREFIX = "https://chat.whatsapp.com/"
 INVITE_TTL_S = 21 * 86400  # how long WhatsApp keeps an invite issued to a number that cannot be added directly
 
@@ -260,16 +263,20 @@ class SimulatorGroups(abc.ABC):
 
     # --- the other members' side ---------------------------------------------------------------------
 
-    def group_privacy(self, phone: str, invite_only: bool = True) -> None:
-        """`phone` lets only its contacts add it to groups: adding it gives an invite instead."""
+    async def group_privacy(self, session_id: str, phone: str, invite_only: bool = True) -> None:
+        """`phone` lets only its contacts add it to groups: adding it gives an invite instead (on the simulator
+        that drives `session_id`)."""
         digits = self._digits(phone)
         (self.invite_only.add if invite_only else self.invite_only.discard)(digits)
 
     async def group_add_session(self, session_id: str, from_phone: str, subject: str = "Grup Simulasi",
-                                members: Sequence[str] = ()) -> str:
-        """Someone (`from_phone`, its owner) creates a group with the session's number and `members` in it."""
+                                members: Sequence[str] = (), group: str | None = None) -> str:
+        """Someone (`from_phone`, its owner) creates a group with the session's number and `members` in it;
+        `group` chooses its JID (a fresh one otherwise)."""
         owner, phone = self._digits(from_phone), self._linked_phone(session_id)
-        jid = f"120363{int.from_bytes(os.urandom(6)) % 10**12:012d}@{wire.GROUP_SERVER}"
+        jid = group or f"120363{int.from_bytes(os.urandom(6)) % 10**12:012d}@{wire.GROUP_SERVER}"
+        if jid in self.group_world:
+            raise PhoneActionError(f"{jid} exists already")
         g = self.group_world[jid] = SimGroup(jid=jid, subject=subject, owner=owner, created_at=float(int(time.time())),
                                              members={owner: "owner", phone: "member"})
         for member in members:

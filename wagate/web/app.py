@@ -37,6 +37,7 @@ from wagate.web.routes import (
     registry,
     sessions_api,
     simulator,
+    simulator_groups,
     static,
     system,
     users,
@@ -135,4 +136,5 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(static.routes)
     if settings.wa_transport == "simulator":  # the phone side of a fake WhatsApp: never with the real one
         app.add_routes(simulator.routes)
+        app.add_routes(simulator_groups.routes)
     return app

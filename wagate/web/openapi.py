@@ -341,7 +341,7 @@ def undocumented(app: web.Application) -> list[tuple[str, str]]:
 # Schemas of the reseller API share class names with the dashboard API's (UserUpdate, SessionSettings): their
 # components are prefixed, so a name never stands for two shapes.
 _AREA_PREFIX = {"wagate.schemas.tenants": "Internal", "wagate.schemas.customer": "Customer",
-                "wagate.schemas.wuzapi": "Wuzapi"}
+                "wagate.schemas.wuzapi": "Wuzapi", "wagate.schemas.simulator_groups": "SimulatedGroup"}
 
 
 def _name(schema: type[Schema] | Schema) -> str:

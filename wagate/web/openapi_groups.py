@@ -6,6 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 from wagate.schemas import groups as g
+from wagate.schemas import responses as r
+from wagate.schemas import simulator_groups as sim
 
 GROUPS = "/api/sessions/{session_id}/groups"
 GROUP = GROUPS + "/{jid}"
@@ -59,4 +61,14 @@ def groups_operations(op: Callable[..., Any]) -> list[Any]:
              data=g.GroupRefSchema),
         line("DELETE", COMMUNITY + "/groups/{group}", "Unlink a group from the community", send,
              data=g.GroupRefSchema),
+            # the other members of simulated groups (WA_TRANSPORT=simulator only)
+        *[op("POST", f"/simulator/sessions/{{session_id}}/groups/{name}", summary, "simulator", "public", body=body,
+             data=r.SimulatorJobSchema, status=202, errors=(400, 404, 409))
+          for name, summary, body in (
+            ("added", "Someone creates a group with the session's number in it", sim.AddedSchema),
+            ("member-action", "An admin of a group adds, removes, promotes or demotes members", sim.MemberActionSchema),
+            ("member-update", "A member of a group changes its subject, description or settings",
+             sim.MemberUpdateSchema),
+            ("join-request", "Someone asks to join a group with join approval", sim.AskToJoinSchema),
+            ("privacy", "A number lets only its contacts add it to groups", sim.PrivacySchema))],
     ]

@@ -66,8 +66,10 @@ async def change(db: Db, redis: ArqRedis, settings: Settings, session_id: str, n
     """Make the change `name` through the session's connection, then audit it as `group.<what>`."""
     row = await lifecycle.get_session(db, session_id, tenant_id=tenant_id)
     answer = await calls.call(db, redis, settings, session_id, name, params)
+    if target is None:  # a group made or joined is named by the answer
+        target = params.get("jid") or (answer.get("jid") if isinstance(answer, dict) else answer)
     async with db() as s, s.begin():
         audit.record(s, actor_type=actor.type, actor_id=actor.id, ip=actor.ip, action=name.replace("groups.", "group."),
-                     target_type="group", target_id=target or params.get("jid"), tenant_id=row.tenant_id,
+                     target_type="group", target_id=target, tenant_id=row.tenant_id,
                      details={"session": session_id, **(details or {})})
     return answer

@@ -38,6 +38,7 @@ from wagate.services.identity.credentials import hash_token, new_token
 from wagate.services.operations import audit
 from wagate.services.sessions import registry
 from wagate.services.webhooks import ssrf
+from wagate.transport.simulator_groups import MEMBER_ACTIONS
 
 log = structlog.get_logger("wagate.sessions")
 T = TypeVar("T")
@@ -67,7 +68,7 @@ SEED_EVENTS: dict[str, tuple[str, ...]] = {
 # The phone side of the simulator, by the PhoneSide method the bridge calls; params are its keyword arguments.
 SIMULATOR_ACTIONS = (
     "scan", "enter_pair_code", "inject_message", "drop_connection", "unlink_from_phone", "set_send_failure",
-    "set_not_on_whatsapp",
+    "set_not_on_whatsapp", *MEMBER_ACTIONS,
 )
 # `set_not_on_whatsapp` concerns a phone, not a session: it goes to every shard under this session id.
 EVERY_SESSION = "*"
