@@ -169,7 +169,9 @@ class NeonizeGroups(abc.ABC):
             info = await client.create_group(
                 subject, jids,
                 linked_parent=GroupLinkedParent(LinkedParentJID=self._group_jid(parent)) if parent else None,
-                group_parent=GroupParent(IsParent=True) if community else None)
+                # a proto2 required field: whatsmeow's own default for a new community ("request_required")
+                group_parent=GroupParent(IsParent=True, DefaultMembershipApprovalMode="request_required")
+                if community else None)
         except NeonizeError as exc:
             raise group_error(exc) from exc
         return group_from_info(info)
