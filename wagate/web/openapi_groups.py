@@ -8,6 +8,8 @@ from typing import Any
 from wagate.schemas import groups as g
 from wagate.schemas import responses as r
 from wagate.schemas import simulator_groups as sim
+from wagate.schemas import wuzapi as wz
+from wagate.schemas import wuzapi_groups as wg
 
 GROUPS = "/api/sessions/{session_id}/groups"
 GROUP = GROUPS + "/{jid}"
@@ -71,4 +73,35 @@ def groups_operations(op: Callable[..., Any]) -> list[Any]:
              sim.MemberUpdateSchema),
             ("join-request", "Someone asks to join a group with join approval", sim.AskToJoinSchema),
             ("privacy", "A number lets only its contacts add it to groups", sim.PrivacySchema))],
+    ]
+
+
+def wuzapi_groups_operations(op: Callable[..., Any]) -> list[Any]:
+    """wuzapi's `/group/*` under `/wa` (wagate.web.routes.wuzapi.group)."""
+    errors = (400, 401, 403, 404, 409, 429, 502)
+
+    def line(method: str, path: str, summary: str, answer: Any, body: Any = None) -> Any:
+        return op(method, f"/wa/group/{path}", summary, "wuzapi", "wuzapi", raw=True, data=answer, body=body,
+                  errors=errors)
+
+    return [
+        line("GET", "list", "The session's groups, as whatsmeow's GroupInfo", wg.GroupListAnswer),
+        line("GET", "info", "One group (`?groupJID=`)", wg.GroupInfoAnswer),
+        line("GET", "invitelink", "The invite link (`?groupJID=`, `&reset=true` revokes it first)",
+             wg.InviteLinkAnswer),
+        line("POST", "photo", "Set the group's picture (a JPEG data URI)", wg.PhotoSetAnswer, wg.GroupPhotoBodySchema),
+        line("POST", "name", "Rename the group", wz.DetailsAnswer, wg.GroupNameBodySchema),
+        line("POST", "topic", "Set the group's description", wz.DetailsAnswer, wg.GroupTopicBodySchema),
+        line("POST", "announce", "Only admins send (or everyone again)", wz.DetailsAnswer, wg.GroupAnnounceBodySchema),
+        line("POST", "locked", "Only admins edit the group's info (or everyone again)", wz.DetailsAnswer,
+             wg.GroupLockedBodySchema),
+        line("POST", "ephemeral", "Disappearing messages: 24h, 7d, 90d or off", wz.DetailsAnswer,
+             wg.GroupEphemeralBodySchema),
+        line("POST", "create", "Create a group with participants", wg.GroupInfoAnswer, wg.GroupCreateBodySchema),
+        line("POST", "leave", "Leave the group", wz.DetailsAnswer, wg.GroupJidBodySchema),
+        line("POST", "participants", "Add, remove, promote or demote; WhatsApp's outcome per participant",
+             wg.ParticipantsChangedAnswer, wg.GroupParticipantsBodySchema),
+        line("POST", "join", "Join by invite link or code", wg.JoinedAnswer, wg.GroupCodeBodySchema),
+        line("POST", "inviteinfo", "The group an invite leads to, without joining", wg.GroupInfoAnswer,
+             wg.GroupCodeBodySchema),
     ]

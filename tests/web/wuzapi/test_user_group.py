@@ -1,5 +1,5 @@
-"""wuzapi's /user/*, /group/* and /newsletter/* under /wa: numbers checked and contacts listed through a real
-bridge on the simulator, and the routes the transport cannot answer (501 naming them)."""
+"""wuzapi's /user/* and /newsletter/* under /wa: numbers checked and contacts listed through a real bridge on the
+simulator, and the routes the transport cannot answer (501 naming them). /group/* is tests/web/wuzapi/test_group.py."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from tests.web.tenancy import Db, reseller_settings, session, tenant
 from tests.web.wuzapi.calls import OTHER_PHONE, PHONE, wz
 from wagate.config import Settings
 from wagate.db.enums import SessionStatus
-from wagate.web.routes.wuzapi.group import GROUP_ROUTES
 
 
 @pytest.fixture
@@ -55,8 +54,6 @@ async def test_check_and_contacts_of_a_linked_session(client: TestClient, db: Db
     ("POST", "/wa/user/presence", '{"type":"available"}'),
     ("GET", "/wa/user/lid", '{"Phone":"5491155554445"}'),
     ("GET", "/wa/newsletter/list", None),
-    *[("GET" if name in ("list", "info", "invitelink") else "POST", f"/wa/group/{name}",
-       '{"GroupJID":"120362023605733675@g.us","Name":"New Group Name"}') for name, _ in GROUP_ROUTES],
 ])
 async def test_unserved_routes_answer_501_naming_the_capability(client: TestClient, db: Db, method: str, path: str,
                                                                 body: str | None) -> None:
