@@ -17,8 +17,7 @@ from wagate.errors import Conflict, Invalid, OtherTenant
 from wagate.services.groups import operations
 from wagate.services.messaging.sending import SendRequest, queue_message
 from wagate.services.sessions.lifecycle import Actor
-from wagate.transport.groups import GroupNotFound, NotGroupAdmin
-from wagate.transport.simulator_groups import GroupJoinPending
+from wagate.transport.groups import GroupJoinPending, GroupNotFound, NotGroupAdmin
 
 OWNER = "6281234567890"
 OTHER = "6281298765432"

@@ -23,7 +23,7 @@ from wagate.transport.groups import (
     NotGroupAdmin,
 )
 from wagate.transport.neonize import NeonizeTransport
-from wagate.transport.neonize_groups import GroupFeatureMissing
+from wagate.transport.neonize.groups import GroupFeatureMissing
 
 PHONE, FRIEND, PRIVATE, ABSENT = "6281234567890", "6281311112222", "6281333334444", "6281355556666"
 

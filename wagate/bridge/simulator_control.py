@@ -10,7 +10,7 @@ from typing import Any
 
 from wagate.errors import MessageUnsendable, TransportError
 from wagate.transport.base import WhatsAppTransport
-from wagate.transport.simulator_groups import MEMBER_ACTIONS
+from wagate.transport.simulator.groups import MEMBER_ACTIONS
 
 ACTIONS = frozenset({
     "scan", "enter_pair_code", "inject_message", "drop_connection", "unlink_from_phone", "set_send_failure",

@@ -33,6 +33,14 @@ class GroupNotFound(TransportError):
     permanent = True
 
 
+class GroupJoinPending(TransportError):
+    """Joined by link a group whose admins approve new members: the request waits for them."""
+
+    status = 409
+    default_message = "The group's admins approve new members: the request to join waits for them"
+    permanent = True
+
+
 class NotGroupAdmin(TransportError):
     """The change needs the session's number to be an admin of the group (or the group's owner)."""
 

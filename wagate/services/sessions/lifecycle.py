@@ -38,7 +38,7 @@ from wagate.services.identity.credentials import hash_token, new_token
 from wagate.services.operations import audit
 from wagate.services.sessions import registry
 from wagate.services.webhooks import ssrf
-from wagate.transport.simulator_groups import MEMBER_ACTIONS
+from wagate.transport.simulator.groups import MEMBER_ACTIONS
 
 log = structlog.get_logger("wagate.sessions")
 T = TypeVar("T")

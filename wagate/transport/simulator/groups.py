@@ -13,25 +13,21 @@ instead (`group_privacy`); a group with join approval turns a join by link into 
 
 from __future__ import annotations
 
-import abc
 import os
 import secrets
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from wagate.errors import InvalidRecipient, TransportError
-
-from . import simulator_wire as wire
-from .base import TransportEvent
-from .groups import (
+from wagate.transport.base import TransportEvent
+from wagate.transport.groups import (
     Group,
     GroupJoined,
+    GroupJoinPending,
     GroupLeft,
     GroupNotFound,
-    GroupParticipant,
     GroupParticipantsChanged,
-    GroupSettings,
     GroupUpdated,
     JoinRequest,
     NotGroupAdmin,
@@ -39,73 +35,16 @@ from .groups import (
     ParticipantResult,
     RequestAction,
 )
-from .simulator_phone import SimSession
-from .simulator_wire import PhoneActionError
+from wagate.transport.simulator import wire
+from wagate.transport.simulator.group_world import INVITE_PREFIX, INVITE_TTL_S, SimGroup, invite_code, jid_of
+from wagate.transport.simulator.session import SimulatorBase
+from wagate.transport.simulator.wire import PhoneActionError
 
 # The other members' side, as `simulator_control` actions (each a method below taking the session id first).
 MEMBER_ACTIONS = ("group_add_session", "group_member_action", "group_member_update", "group_join_request",
                   "group_privacy")
-INVITE_PREFIX = "https://chat.whatsapp.com/"
-INVITE_TTL_S = 21 * 86400  # how long WhatsApp keeps an invite issued to a number that cannot be added directly
-
-
-class GroupJoinPending(TransportError):
-    """Joined by link a group whose admins approve new members: the request waits for them."""
-
-    status = 409
-    default_message = "The group's admins approve new members: the request to join waits for them"
-    permanent = True
-
-
-@dataclass(eq=False)
-class SimGroup:
-    jid: str
-    subject: str
-    owner: str  # phone digits
-    created_at: float
-    description: str = ""
-    settings: GroupSettings = field(default_factory=GroupSettings)
-    members: dict[str, str] = field(default_factory=dict)  # phone digits → "member" | "admin" | "owner"
-    requests: dict[str, float] = field(default_factory=dict)  # phone digits → when they asked to join
-    invite_code: str = field(default_factory=lambda: secrets.token_urlsafe(16)[:22])
-    picture_id: str | None = None
-    is_community: bool = False
-    community: str | None = None
-
-    def view(self) -> Group:
-        participants = tuple(
-            GroupParticipant(jid=f"{phone}@{wire.USER_SERVER}", lid=wire.lid_for(phone), is_admin=role != "member",
-                             is_super_admin=role == "owner") for phone, role in self.members.items())
-        return Group(jid=self.jid, subject=self.subject, description=self.description,
-                     owner=f"{self.owner}@{wire.USER_SERVER}", created_at=self.created_at, settings=self.settings,
-                     participants=participants, is_community=self.is_community, community=self.community)
-
-
-def _jid_of(phone: str) -> str:
-    return f"{phone}@{wire.USER_SERVER}"
-
-
-def _invite_code(code_or_link: str) -> str:
-    return code_or_link.strip().removeprefix(INVITE_PREFIX).strip("/")
-
-
-class SimulatorGroups(abc.ABC):
-    """The groups part of `SimulatorTransport`; the transport supplies the sessions and the event delivery."""
-
-    _sessions: dict[str, SimSession]
-    _not_on_whatsapp: set[str]
-
-    @abc.abstractmethod
-    def _session(self, session_id: str) -> SimSession: ...
-
-    @abc.abstractmethod
-    def _connected(self, session_id: str) -> SimSession: ...
-
-    @abc.abstractmethod
-    def _on_whatsapp(self, digits: str) -> bool: ...
-
-    @abc.abstractmethod
-    async def _deliver(self, s: SimSession, event: TransportEvent) -> None: ...
+class SimulatorGroups(SimulatorBase):
+    """The groups part of `SimulatorTransport`, and the other members' side of its groups."""
 
     @property
     def group_world(self) -> dict[str, SimGroup]:
@@ -143,16 +82,16 @@ class SimulatorGroups(abc.ABC):
         for result in results:  # the added members hear of it as a group they joined
             if result.outcome == "done":
                 await self._tell_phone(result.jid.partition("@")[0], GroupJoined(
-                    session_id="", group=g.view(), by=_jid_of(phone), reason="add"))
+                    session_id="", group=g.view(), by=jid_of(phone), reason="add"))
         return g.view()
 
     async def leave_group(self, session_id: str, jid: str) -> None:
         g, phone = self._member_group(session_id, jid)
         await self._tell(g, GroupParticipantsChanged(session_id="", jid=jid, action="removed",
-                                                     participants=(_jid_of(phone),), by=_jid_of(phone),
+                                                     participants=(jid_of(phone),), by=jid_of(phone),
                                                      timestamp=time.time()), skip=phone)
         self._remove(g, phone)
-        await self._tell_phone(phone, GroupLeft(session_id="", jid=jid, by=_jid_of(phone)))
+        await self._tell_phone(phone, GroupLeft(session_id="", jid=jid, by=jid_of(phone)))
 
     async def change_participants(self, session_id: str, jid: str, action: ParticipantAction,
                                   participants: Sequence[str]) -> list[ParticipantResult]:
@@ -161,7 +100,7 @@ class SimulatorGroups(abc.ABC):
 
     async def join_requests(self, session_id: str, jid: str) -> list[JoinRequest]:
         g, _ = self._admin_group(session_id, jid)
-        return [JoinRequest(jid=_jid_of(p), requested_at=at) for p, at in g.requests.items()]
+        return [JoinRequest(jid=jid_of(p), requested_at=at) for p, at in g.requests.items()]
 
     async def answer_join_requests(self, session_id: str, jid: str, action: RequestAction,
                                    participants: Sequence[str]) -> list[ParticipantResult]:
@@ -170,19 +109,19 @@ class SimulatorGroups(abc.ABC):
         for participant in participants:
             digits = self._digits(participant)
             if digits not in g.requests:
-                results.append(ParticipantResult(jid=_jid_of(digits), outcome="refused", code=404))
+                results.append(ParticipantResult(jid=jid_of(digits), outcome="refused", code=404))
                 continue
             del g.requests[digits]
             if action == "approve":
                 g.members[digits] = "member"
                 approved.append(digits)
-            results.append(ParticipantResult(jid=_jid_of(digits), outcome="done", code=200))
+            results.append(ParticipantResult(jid=jid_of(digits), outcome="done", code=200))
         if approved:
             await self._tell(g, GroupParticipantsChanged(session_id="", jid=jid, action="added",
-                                                         participants=tuple(map(_jid_of, approved)),
-                                                         by=_jid_of(phone), timestamp=time.time()))
+                                                         participants=tuple(map(jid_of, approved)),
+                                                         by=jid_of(phone), timestamp=time.time()))
             for digits in approved:
-                await self._tell_phone(digits, GroupJoined(session_id="", group=g.view(), by=_jid_of(phone),
+                await self._tell_phone(digits, GroupJoined(session_id="", group=g.view(), by=jid_of(phone),
                                                            reason="approved"))
         return results
 
@@ -191,7 +130,7 @@ class SimulatorGroups(abc.ABC):
         if reset:
             g.invite_code = secrets.token_urlsafe(16)[:22]
             await self._tell(g, GroupUpdated(session_id="", jid=jid, changes={"invite_link": "reset"},
-                                             by=_jid_of(phone), timestamp=time.time()))
+                                             by=jid_of(phone), timestamp=time.time()))
         return INVITE_PREFIX + g.invite_code
 
     async def join_group(self, session_id: str, code: str) -> str:
@@ -204,7 +143,7 @@ class SimulatorGroups(abc.ABC):
             raise GroupJoinPending()
         g.members[phone] = "member"
         await self._tell(g, GroupParticipantsChanged(session_id="", jid=g.jid, action="added",
-                                                     participants=(_jid_of(phone),), timestamp=time.time()),
+                                                     participants=(jid_of(phone),), timestamp=time.time()),
                          skip=phone)
         await self._tell_phone(phone, GroupJoined(session_id="", group=g.view(), reason="invite"))
         return g.jid
@@ -231,7 +170,7 @@ class SimulatorGroups(abc.ABC):
             raise TransportError("WhatsApp takes a group picture as a JPEG image")
         g.picture_id = str(int(time.time() * 1000))
         await self._tell(g, GroupUpdated(session_id="", jid=jid, changes={"picture": g.picture_id},
-                                         by=_jid_of(phone), timestamp=time.time()))
+                                         by=jid_of(phone), timestamp=time.time()))
         return g.picture_id
 
     async def link_group(self, session_id: str, community: str, jid: str) -> None:
@@ -243,7 +182,7 @@ class SimulatorGroups(abc.ABC):
             raise TransportError(f"{jid} is linked to another community already")
         child.community = community
         await self._tell(parent, GroupUpdated(session_id="", jid=community, changes={"linked": jid},
-                                              by=_jid_of(phone), timestamp=time.time()))
+                                              by=jid_of(phone), timestamp=time.time()))
 
     async def unlink_group(self, session_id: str, community: str, jid: str) -> None:
         parent, phone = self._admin_group(session_id, community)
@@ -252,7 +191,7 @@ class SimulatorGroups(abc.ABC):
             raise GroupNotFound(f"{jid} is not linked to {community}")
         child.community = None
         await self._tell(parent, GroupUpdated(session_id="", jid=community, changes={"unlinked": jid},
-                                              by=_jid_of(phone), timestamp=time.time()))
+                                              by=jid_of(phone), timestamp=time.time()))
 
     async def community_groups(self, session_id: str, community: str) -> list[Group]:
         parent, _ = self._member_group(session_id, community)
@@ -281,7 +220,7 @@ class SimulatorGroups(abc.ABC):
                                              members={owner: "owner", phone: "member"})
         for member in members:
             g.members.setdefault(self._digits(member), "member")
-        await self._tell(g, GroupJoined(session_id="", group=g.view(), by=_jid_of(owner), reason="add"))
+        await self._tell(g, GroupJoined(session_id="", group=g.view(), by=jid_of(owner), reason="add"))
         return jid
 
     async def group_member_action(self, session_id: str, group: str, from_phone: str, action: ParticipantAction,
@@ -322,42 +261,42 @@ class SimulatorGroups(abc.ABC):
             if action == "add":
                 result = self._add(g, digits)
             elif digits not in g.members:
-                result = ParticipantResult(jid=_jid_of(digits), outcome="not_member", code=404)
+                result = ParticipantResult(jid=jid_of(digits), outcome="not_member", code=404)
             elif g.members[digits] == "owner" and action != "promote":
-                result = ParticipantResult(jid=_jid_of(digits), outcome="refused", code=403)  # the owner stays
+                result = ParticipantResult(jid=jid_of(digits), outcome="refused", code=403)  # the owner stays
             else:
                 if action == "remove":
                     self._remove(g, digits)
                 else:
                     g.members[digits] = "admin" if action == "promote" else "member"
-                result = ParticipantResult(jid=_jid_of(digits), outcome="done", code=200)
+                result = ParticipantResult(jid=jid_of(digits), outcome="done", code=200)
             results.append(result)
             if result.outcome == "done":
                 changed.append(digits)
         if changed:
             done = {"add": "added", "remove": "removed", "promote": "promoted", "demote": "demoted"}[action]
             await self._tell(g, GroupParticipantsChanged(session_id="", jid=g.jid, action=done,  # type: ignore[arg-type]
-                                                         participants=tuple(map(_jid_of, changed)),
-                                                         by=_jid_of(actor), timestamp=time.time()))
+                                                         participants=tuple(map(jid_of, changed)),
+                                                         by=jid_of(actor), timestamp=time.time()))
             for digits in changed:
                 if action == "add":
-                    await self._tell_phone(digits, GroupJoined(session_id="", group=g.view(), by=_jid_of(actor),
+                    await self._tell_phone(digits, GroupJoined(session_id="", group=g.view(), by=jid_of(actor),
                                                                reason="add"))
                 elif action == "remove":
-                    await self._tell_phone(digits, GroupLeft(session_id="", jid=g.jid, by=_jid_of(actor)))
+                    await self._tell_phone(digits, GroupLeft(session_id="", jid=g.jid, by=jid_of(actor)))
         return results
 
     def _add(self, g: SimGroup, participant: str) -> ParticipantResult:
         digits = self._digits(participant)
         if not self._on_whatsapp(digits):
-            return ParticipantResult(jid=_jid_of(digits), outcome="not_on_whatsapp", code=404)
+            return ParticipantResult(jid=jid_of(digits), outcome="not_on_whatsapp", code=404)
         if digits in g.members:
-            return ParticipantResult(jid=_jid_of(digits), outcome="already_member", code=409)
+            return ParticipantResult(jid=jid_of(digits), outcome="already_member", code=409)
         if digits in self.invite_only:
-            return ParticipantResult(jid=_jid_of(digits), outcome="invited", code=403,
+            return ParticipantResult(jid=jid_of(digits), outcome="invited", code=403,
                                      invite_code=secrets.token_urlsafe(12), invite_expires=time.time() + INVITE_TTL_S)
         g.members[digits] = "member"
-        return ParticipantResult(jid=_jid_of(digits), outcome="done", code=200)
+        return ParticipantResult(jid=jid_of(digits), outcome="done", code=200)
 
     def _remove(self, g: SimGroup, phone: str) -> None:
         g.members.pop(phone, None)
@@ -378,7 +317,7 @@ class SimulatorGroups(abc.ABC):
         if settings:
             g.settings = replace(g.settings, **settings)  # type: ignore[arg-type]
         if given:
-            await self._tell(g, GroupUpdated(session_id="", jid=g.jid, changes=given, by=_jid_of(actor),
+            await self._tell(g, GroupUpdated(session_id="", jid=g.jid, changes=given, by=jid_of(actor),
                                              timestamp=time.time()))
 
     async def _tell(self, g: SimGroup, event: TransportEvent, *, skip: str | None = None) -> None:
@@ -423,7 +362,7 @@ class SimulatorGroups(abc.ABC):
         return g, phone
 
     def _by_invite(self, code: str) -> SimGroup:
-        wanted = _invite_code(code)
+        wanted = invite_code(code)
         for g in self.group_world.values():
             if wanted and secrets.compare_digest(g.invite_code, wanted):
                 return g

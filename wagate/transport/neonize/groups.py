@@ -13,16 +13,15 @@ Quirks of neonize's Go core handled here (goneonize/main.go, utils/encoder.go at
 
 from __future__ import annotations
 
-import abc
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from wagate.errors import TransportError
-
-from .base import Account, TransportEvent
-from .groups import (
+from wagate.transport.base import Account, TransportEvent
+from wagate.transport.groups import (
     Group,
     GroupJoined,
+    GroupJoinPending,
     GroupLeft,
     GroupNotFound,
     GroupParticipant,
@@ -36,6 +35,9 @@ from .groups import (
     ParticipantResult,
     RequestAction,
 )
+from wagate.transport.neonize.errors import transport_error
+from wagate.transport.neonize.recipients import recipient_jid
+from wagate.transport.neonize.session import EventHandler, NeonizeBase, SessionState
 
 if TYPE_CHECKING:
     from neonize.aioze.client import NewAClient
@@ -55,10 +57,10 @@ class GroupFeatureMissing(TransportError):
 
 def group_error(exc: Exception) -> TransportError:
     """Our error for a failed group call, judged from whatsmeow's error text."""
-    from wagate.transport.neonize import transport_error
-
     text = str(exc) or type(exc).__name__
     lowered = text.lower()
+    if "pending" in lowered or "approval" in lowered:  # whatsmeow: the join waits for the admins
+        return GroupJoinPending(f"WhatsApp answered: {text}")
     if any(s in lowered for s in _NOT_ADMIN):
         return NotGroupAdmin(f"WhatsApp refused: {text}")
     if any(s in lowered for s in _NOT_FOUND):
@@ -110,18 +112,17 @@ def participant_result(participant: Any, action: str) -> ParticipantResult:
                              invite_expires=expires)
 
 
-class NeonizeGroups(abc.ABC):
-    """The groups part of `NeonizeTransport`; the transport supplies the logged-in session and event delivery."""
+class NeonizeGroups(NeonizeBase):
+    """The groups part of `NeonizeTransport`: whatsmeow's group calls, and its group events."""
 
-    @abc.abstractmethod
-    async def _ready(self, session_id: str) -> Any: ...
+    def _event_handlers(self) -> dict[type, EventHandler]:
+        from neonize.aioze import events as ev
 
-    @abc.abstractmethod
-    async def _emit(self, event: TransportEvent) -> None: ...
+        return {**super()._event_handlers(), ev.JoinedGroupEv: self._on_joined_group,
+                ev.GroupInfoEv: self._on_group_info}
 
     async def _client(self, session_id: str) -> NewAClient:
-        client: NewAClient = (await self._ready(session_id)).client
-        return client
+        return (await self._ready(session_id)).client
 
     @staticmethod
     def _group_jid(jid: str) -> JID:
@@ -134,8 +135,6 @@ class NeonizeGroups(abc.ABC):
 
     @staticmethod
     def _person_jid(value: str) -> JID:
-        from wagate.transport.neonize import recipient_jid
-
         return recipient_jid(value)
 
     # --- the interface -----------------------------------------------------------------------------
@@ -252,16 +251,16 @@ class NeonizeGroups(abc.ABC):
 
     # --- events ------------------------------------------------------------------------------------
 
-    async def _on_joined_group(self, s: Any, ev: Any) -> None:
+    async def _on_joined_group(self, s: SessionState, ev: Any) -> None:
         reason = ev.Reason or ev.Type or None
         await self._emit(GroupJoined(session_id=s.id, group=group_from_info(ev.GroupInfo), by=jid_str(ev.SenderPN)
                                      or jid_str(ev.Sender), reason=reason))
 
-    async def _on_group_info(self, s: Any, ev: Any) -> None:
+    async def _on_group_info(self, s: SessionState, ev: Any) -> None:
         for event in await self._group_info_events(s, ev):
             await self._emit(event)
 
-    async def _group_info_events(self, s: Any, ev: Any) -> list[TransportEvent]:
+    async def _group_info_events(self, s: SessionState, ev: Any) -> list[TransportEvent]:
         """whatsmeow's GroupInfo: one notification may carry several changes; each becomes its event."""
         jid, at = jid_str(ev.JID) or "", float(ev.Timestamp)
         by = await self._phone_of(s, jid_str(ev.Sender)) if ev.HasField("Sender") else None
@@ -299,7 +298,7 @@ class NeonizeGroups(abc.ABC):
             found.append(GroupUpdated(session_id=s.id, jid=jid, changes=changes, by=by, timestamp=at))
         return found
 
-    async def _phone_of(self, s: Any, jid: str | None) -> str | None:
+    async def _phone_of(self, s: SessionState, jid: str | None) -> str | None:
         """A participant's phone-number JID: WhatsApp names them by LID in LID-addressed groups."""
         if jid is None or not jid.endswith("@lid"):
             return jid
