@@ -3,6 +3,7 @@ import { initAdmin, showAdmin } from './admin-view.js';
 import { auth, can } from './auth.js';
 import { $, $$, notice } from './dom.js';
 import { live } from './events.js';
+import { initGroups, showGroups } from './groups-view.js';
 import { showLiveState } from './live-indicator.js';
 import { trackMessageEvents } from './message-tracker.js';
 import { initMessages, loadMessages } from './messages-view.js';
@@ -18,6 +19,7 @@ const VIEWS = {
   sessions: { permission: 'view_logs' },
   send: { permission: 'send_message' },
   messages: { permission: 'view_logs', show: loadMessages },
+  groups: { permission: 'view_logs', show: showGroups },
   metrics: { permission: 'view_logs', show: showMetrics },
   admin: { permission: 'webhooks', show: showAdmin },
 };
@@ -51,6 +53,7 @@ async function start() {
   initSessions();
   if (can('send_message')) initSend();
   initMessages();
+  initGroups();
   initMetrics();
   if (can('webhooks')) initAdmin();
   window.addEventListener('hashchange', route);
