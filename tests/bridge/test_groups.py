@@ -3,13 +3,17 @@ session's connection, each change WhatsApp reports an event (and so a webhook), 
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
 
+import pytest
 from arq.connections import ArqRedis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.bridge.conftest import EventLog, RunningBridge, add_session, link_session, sent_by, wait_message
+from tests.services.webhook_receiver import FAST, listening, running_worker
 from wagate.config import Settings
 from wagate.db.enums import ActorType, MessageStatus
 from wagate.db.models_identity import AuditLog
@@ -220,3 +224,26 @@ async def test_refusals_before_whatsapp_is_asked(db: Db, arq_redis: ArqRedis, se
     except Invalid as exc:
         assert "participants.0" in exc.details
     assert operations.invite_code("https://chat.whatsapp.com/AbCdEf123456") == "AbCdEf123456"
+
+
+@pytest.mark.parametrize("bridge_env", [FAST])
+async def test_group_events_reach_a_sessions_webhook(db: Db, arq_redis: ArqRedis, settings: Settings,
+                                                     running: RunningBridge) -> None:
+    """Through the real worker: the session's webhook, subscribed to two group events, gets exactly those."""
+    async with listening() as receiver, running_worker(settings):
+        await add_session(db, "s1", webhook_url=receiver.url,
+                          webhook_events=["group.participants", "group.left"])
+        await link_session(running, db, arq_redis, settings, "s1", phone=OWNER)
+        jid = await running.sim.group_add_session("s1", FRIEND, "Arisan", members=[OTHER])
+        await running.sim.group_member_action("s1", jid, FRIEND, "promote", [OTHER])
+        await running.sim.group_member_update("s1", jid, FRIEND, subject="Arisan Bulanan")  # not subscribed
+        await running.sim.group_member_action("s1", jid, FRIEND, "remove", [OWNER])
+        hooks = await receiver.wait_for(2, timeout_s=20)
+        bodies = [json.loads(h.body) for h in hooks]
+        assert [(b["event"], b["session"]) for b in bodies] == [("group.participants", "s1"), ("group.left", "s1")]
+        assert bodies[0]["data"] == {"jid": jid, "action": "promoted", "participants": [f"{OTHER}@s.whatsapp.net"],
+                                     "by": f"{FRIEND}@s.whatsapp.net"}
+        assert bodies[1]["data"] == {"jid": jid, "by": f"{FRIEND}@s.whatsapp.net"}
+        assert all(h.headers["X-WAGate-Event"] == b["event"] for h, b in zip(hooks, bodies, strict=True))
+        await asyncio.sleep(1.0)  # group.joined and group.updated were published too, and are not delivered
+        assert len(receiver.requests) == 2
