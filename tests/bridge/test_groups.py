@@ -194,7 +194,14 @@ async def test_communities_and_sending_to_a_group(db: Db, arq_redis: ArqRedis, s
                                                                       text="Rapat jam 3"))
     sent = await wait_message(db, queued.message.id, MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ)
     assert sent.chat_jid == group["jid"]
-    assert [(m.to, m.text) for m in sent_by(running.sim, "s1")] == [(group["jid"], "Rapat jam 3")]
+    assert [(m.to, m.text, m.mentions) for m in sent_by(running.sim, "s1")] == [(group["jid"], "Rapat jam 3", ())]
+
+    # "@<member>" mentions that member, "@everyone" every member; a number outside the group stays text
+    for text in (f"@{FRIEND} tolong cek, cc @6289900000000", "Rapat dimulai @everyone"):
+        queued = await queue_message(db, arq_redis, settings, SendRequest(session_id="s1", to=group["jid"], text=text))
+        await wait_message(db, queued.message.id, MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ)
+    assert [m.mentions for m in sent_by(running.sim, "s1")[1:]] == [
+        (f"{FRIEND}@s.whatsapp.net",), (f"{OWNER}@s.whatsapp.net", f"{FRIEND}@s.whatsapp.net")]
 
 
 async def test_refusals_before_whatsapp_is_asked(db: Db, arq_redis: ArqRedis, settings: Settings,

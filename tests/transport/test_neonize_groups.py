@@ -149,3 +149,19 @@ async def test_group_events_from_the_go_core(transport: NeonizeTransport, whatsm
     [left] = await events(transport).wait_for(GroupLeft)
     assert (left.jid, left.by) == ("120363555@g.us", f"{FRIEND}@s.whatsapp.net")
     assert len([e for e in events(transport).seen if isinstance(e, GroupParticipantsChanged)]) == 2
+
+
+async def test_a_group_text_mentions_members_and_everyone(transport: NeonizeTransport,
+                                                         whatsmeow_groups: WhatsmeowGroups) -> None:
+    whatsmeow_groups.groups["120363777"] = GoGroup(group_info("120363777", "Tim", PHONE, [
+        participant(PHONE, admin=True, owner=True), participant(FRIEND)]))
+    await transport.send_text("s1", "120363777@g.us", f"@{FRIEND} cek ya, juga @6289900000000")
+    await transport.send_text("s1", "120363777@g.us", "Rapat @everyone")
+    await transport.send_text("s1", "120363777@g.us", "tanpa sebutan")
+    [(to, one), (_, every), (_, plain)] = whatsmeow_groups.sent
+    assert to == "120363777@g.us"
+    assert one.extendedTextMessage.text == f"@{FRIEND} cek ya, juga @6289900000000"
+    assert list(one.extendedTextMessage.contextInfo.mentionedJID) == [f"{FRIEND}@s.whatsapp.net"]
+    assert list(every.extendedTextMessage.contextInfo.mentionedJID) == [f"{PHONE}@s.whatsapp.net",
+                                                                        f"{FRIEND}@s.whatsapp.net"]
+    assert plain.conversation == "tanpa sebutan" and not plain.HasField("extendedTextMessage")

@@ -7,6 +7,8 @@ in `community`. Participants are named by phone-number JID wherever WhatsApp giv
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -23,6 +25,10 @@ ParticipantOutcome = Literal["done", "invited", "not_on_whatsapp", "already_memb
 GroupChangeKind = Literal["subject", "description", "announce", "locked", "join_approval", "disappearing",
                           "picture", "invite_link", "linked", "unlinked", "deleted"]
 GROUP_SERVER = "g.us"
+# "@6281234567890" mentions that member; "@everyone" (or "@all") mentions every member, as WhatsApp's own
+# mention-all notifies everyone while the text shows as written.
+_MENTION = re.compile(r"(?<![\w@])@(\d{6,15}|everyone|all)\b", re.IGNORECASE)
+EVERYONE = frozenset({"everyone", "all"})
 
 
 class GroupNotFound(TransportError):
@@ -135,3 +141,13 @@ class GroupUpdated(TransportEvent):
 
 def is_group_jid(jid: str) -> bool:
     return jid.endswith("@" + GROUP_SERVER)
+
+
+def mentioned(text: str, members: Mapping[str, str]) -> list[str]:
+    """The JIDs a group text mentions, in order, each once; `members` maps a member's phone digits to the JID
+    WhatsApp addresses them by. A number that is not a member is left as plain text."""
+    found: list[str] = []
+    for token in _MENTION.findall(text):
+        picked = list(members.values()) if token.lower() in EVERYONE else [members[token]] if token in members else []
+        found.extend(jid for jid in picked if jid not in found)
+    return found

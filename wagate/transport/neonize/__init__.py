@@ -43,6 +43,6 @@ __all__ = [
 ]
 
 
-class NeonizeTransport(NeonizeClient, NeonizeConnection, NeonizeEvents, NeonizeSending, NeonizeChats,
-                       NeonizeGroups):
+# NeonizeGroups before NeonizeSending: it knows whom a group text mentions (`_mentions`).
+class NeonizeTransport(NeonizeClient, NeonizeConnection, NeonizeEvents, NeonizeGroups, NeonizeSending, NeonizeChats):
     """WhatsApp over neonize: QR pairing, supervised reconnects, event mapping and sends for many sessions."""

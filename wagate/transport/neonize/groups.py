@@ -34,6 +34,7 @@ from wagate.transport.groups import (
     ParticipantOutcome,
     ParticipantResult,
     RequestAction,
+    mentioned,
 )
 from wagate.transport.neonize.errors import transport_error
 from wagate.transport.neonize.recipients import recipient_jid
@@ -248,6 +249,19 @@ class NeonizeGroups(NeonizeBase):
             return await getattr(client, method)(*args)
         except NeonizeError as exc:
             raise group_error(exc) from exc
+
+    async def _mentions(self, s: SessionState, to: str, text: str) -> list[str]:
+        """The members a group text mentions, by the JID WhatsApp addresses each by (a LID in LID groups)."""
+        from neonize.exc import NeonizeError
+
+        if not to.endswith("@g.us") or "@" not in text:
+            return []
+        try:
+            info = await s.client.get_group_info(self._group_jid(to))
+        except NeonizeError as exc:
+            raise transport_error(exc) from exc  # nothing was sent: safe to retry
+        members = {_phone_jid(p).partition("@")[0]: jid_str(p.JID) or _phone_jid(p) for p in info.Participants}
+        return mentioned(text, members)
 
     # --- events ------------------------------------------------------------------------------------
 

@@ -39,5 +39,6 @@ from wagate.transport.simulator.wire import PhoneActionError, ReadMarked, SentMe
 __all__ = ["PhoneActionError", "ReadMarked", "SentMessage", "SimSession", "SimulatorTransport", "TypingShown"]
 
 
-class SimulatorTransport(SimulatorConnection, SimulatorSending, SimulatorChats, SimulatorGroups, PhoneSide):
+# SimulatorGroups before SimulatorSending: it knows whom a group text mentions (`_mentions`).
+class SimulatorTransport(SimulatorConnection, SimulatorGroups, SimulatorSending, SimulatorChats, PhoneSide):
     """Many simulated sessions, one sink; see the package docstring for the phone-side control methods."""

@@ -34,6 +34,7 @@ from wagate.transport.groups import (
     ParticipantAction,
     ParticipantResult,
     RequestAction,
+    mentioned,
 )
 from wagate.transport.simulator import wire
 from wagate.transport.simulator.group_world import INVITE_PREFIX, INVITE_TTL_S, SimGroup, invite_code, jid_of
@@ -199,6 +200,12 @@ class SimulatorGroups(SimulatorBase):
             raise GroupNotFound(f"{community} is not a community")
         return [Group(jid=g.jid, subject=g.subject, community=community) for g in self.group_world.values()
                 if g.community == community]
+
+    def _mentions(self, to: str, text: str) -> tuple[str, ...]:
+        g = self.group_world.get(to)
+        if g is None or "@" not in text:
+            return ()
+        return tuple(mentioned(text, {phone: jid_of(phone) for phone in g.members}))
 
     # --- the other members' side ---------------------------------------------------------------------
 
