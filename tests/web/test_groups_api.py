@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.web.identities import add_key, bearer
+from tests.web.tenancy import tenant
 from tests.workers import InLoopWorker, start_in_loop
 from wagate.config import Settings
 from wagate.db.enums import ActorType, Role, SessionStatus
@@ -215,3 +216,36 @@ async def test_communities_invites_and_join_requests(web: TestClient, db: Db) ->
     revoked = await _ok(await web.post(f"/api/sessions/g1/groups/{other['jid']}/invite/revoke", headers=op))
     assert revoked["invite_link"] != invite
     await _refused(await web.get("/api/sessions/g2/groups/preview", params={"link": invite}, headers=user), 404)
+
+
+async def test_the_customer_api_mirrors_groups_for_its_tenant_only(web: TestClient, db: Db) -> None:
+    tenant_id, customer_key = await tenant(db, "usr_groups")
+    other_id, other_key = await tenant(db, "usr_other")
+    await lifecycle.create_session(db, web.app[REDIS], web.app[SETTINGS], tenant_id=tenant_id, session_id="c1",
+                                  name="C1", actor=lifecycle.Actor(ActorType.SYSTEM, "test"))
+    for _ in range(200):
+        if await lifecycle.current_qr(web.app[REDIS], "c1"):
+            break
+        await asyncio.sleep(0.05)
+    await _ok(await web.post("/simulator/sessions/c1/scan", json={"phone": "6281200000099"}), 202)
+    mine = {"x-api-key": customer_key}
+    created = await web.post("/v1/sessions/c1/groups", headers=mine, json={"subject": "Reseller", "participants": [
+        FRIEND]})
+    assert created.status == 201, await created.text()
+    group = (await created.json())["group"]
+    listed = await (await web.get("/v1/sessions/c1/groups", headers=mine)).json()
+    assert listed["count"] == 1 and listed["groups"][0]["jid"] == group["jid"]
+    changed = await web.post(f"/v1/sessions/c1/groups/{group['jid']}/participants", headers=mine,
+                             json={"action": "promote", "participants": [FRIEND]})
+    assert changed.status == 200 and [r["outcome"] for r in (await changed.json())["results"]] == ["done"]
+
+    # another tenant's key: as if the session did not exist; a user-role key of the tenant: reads only
+    theirs = {"x-api-key": other_key}
+    await _refused(await web.get("/v1/sessions/c1/groups", headers=theirs), 404)
+    await _refused(await web.post("/v1/sessions/c1/groups", headers=theirs, json={"subject": "x"}), 404)
+    _, user_key = await add_key(db, Role.USER, tenant_id=tenant_id)
+    viewer = {"x-api-key": user_key}
+    assert (await web.get("/v1/sessions/c1/groups", headers=viewer)).status == 200
+    refused = await _refused(await web.post("/v1/sessions/c1/groups", headers=viewer, json={"subject": "x"}), 403)
+    assert refused["message"] == "Permission denied: send_message required"
+    assert other_id != tenant_id

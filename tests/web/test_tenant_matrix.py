@@ -203,6 +203,10 @@ ROUTES: dict[tuple[str, str], Tenanted | Outside] = {
     ("POST", "/v1/sessions/{session_id}/contacts/sync"): Tenanted(),
     ("POST", "/v1/sessions/{session_id}/messages"): Tenanted(lambda b: {"to": PHONE, "message": "hi"}),
     ("GET", "/v1/sessions/{session_id}/messages"): Tenanted(),
+    ("GET", "/v1/sessions/{session_id}/groups"): Tenanted(),
+    ("POST", "/v1/sessions/{session_id}/groups"): Tenanted(lambda b: {"subject": "taken", "participants": [PHONE]}),
+    ("POST", "/v1/sessions/{session_id}/groups/{jid}/participants"): Tenanted(
+        lambda b: {"action": "add", "participants": [PHONE]}),
     # the seed's credentials API
     **{("GET", path): Tenanted() for path in ("/sessions", "/sessions/connected", "/sessions/connected/credentials",
                                               "/sessions/all", "/sessions/all/credentials", "/sessions/{session_id}",

@@ -146,3 +146,21 @@ class PictureSetSchema(Schema):
 class GroupRefSchema(Schema):
     jid = fields.String()
     community = fields.String(allow_none=True)
+
+
+# --- the customer API's plain objects (/v1) ----------------------------------------------------------------------
+
+
+class CustomerGroupsSchema(Schema):
+    groups = fields.List(fields.Nested(GroupSchema), required=True)
+    count = fields.Integer(required=True)
+
+
+class CustomerGroupSchema(Schema):
+    group = fields.Nested(GroupSchema, required=True)
+
+
+class CustomerParticipantsSchema(Schema):
+    jid = fields.String(required=True)
+    action = fields.String(required=True)
+    results = fields.List(fields.Nested(ParticipantResultSchema), required=True)

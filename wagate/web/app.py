@@ -24,6 +24,7 @@ from wagate.web.routes import (
     broadcasts,
     credentials,
     customer,
+    customer_groups,
     dashboard,
     docs,
     events_ws,
@@ -129,6 +130,7 @@ def create_app(settings: Settings) -> web.Application:
     for area in (messages, sessions_api, qr, whatsapp, dashboard, openapi, docs):  # the WA-Gate v2 API, its spec
         app.add_routes(area.routes)
     app.add_routes(groups.routes)  # a session's groups and communities, through its connection
+    app.add_routes(customer_groups.routes)  # the same on /v1
     app.add_routes(broadcasts.routes)
     app.add_routes(webhooks.routes)
     app.add_routes(audit_log.routes)

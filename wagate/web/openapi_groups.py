@@ -63,7 +63,16 @@ def groups_operations(op: Callable[..., Any]) -> list[Any]:
              data=g.GroupRefSchema),
         line("DELETE", COMMUNITY + "/groups/{group}", "Unlink a group from the community", send,
              data=g.GroupRefSchema),
-            # the other members of simulated groups (WA_TRANSPORT=simulator only)
+            # the customer API (/v1): the same, in its plain objects
+        op("GET", "/v1/sessions/{session_id}/groups", "The session's groups", "customer", "customer", raw=True,
+           data=g.CustomerGroupsSchema, errors=READ),
+        op("POST", "/v1/sessions/{session_id}/groups", "Create a group with participants (operator or admin keys)",
+           "customer", "customer", raw=True, body=g.CreateGroupSchema, data=g.CustomerGroupSchema, status=201,
+           errors=CHANGE),
+        op("POST", "/v1/sessions/{session_id}/groups/{jid}/participants", "Add, remove, promote or demote "
+           "(operator or admin keys); WhatsApp's result per participant", "customer", "customer", raw=True,
+           body=g.ParticipantsSchema, data=g.CustomerParticipantsSchema, errors=CHANGE),
+        # the other members of simulated groups (WA_TRANSPORT=simulator only)
         *[op("POST", f"/simulator/sessions/{{session_id}}/groups/{name}", summary, "simulator", "public", body=body,
              data=r.SimulatorJobSchema, status=202, errors=(400, 404, 409))
           for name, summary, body in (

@@ -54,10 +54,11 @@ from wagate.web.keys import DB, REDIS, SETTINGS
 from wagate.web.replies import actor, caller, json_body, load, ok, query, schema_of, tenant_of
 
 routes = web.RouteTableDef()
+GROUP_ID = r"\d{5,20}(?:-\d{5,20})?(?:@g\.us)?"  # a group's JID in a path, or its digits alone
 GROUPS = "/api/sessions/{session_id}/groups"
-GROUP = GROUPS + r"/{jid:\d{5,20}(?:-\d{5,20})?(?:@g\.us)?}"
+GROUP = GROUPS + "/{jid:" + GROUP_ID + "}"
 COMMUNITIES = "/api/sessions/{session_id}/communities"
-COMMUNITY = COMMUNITIES + r"/{jid:\d{5,20}(?:-\d{5,20})?(?:@g\.us)?}"
+COMMUNITY = COMMUNITIES + "/{jid:" + GROUP_ID + "}"
 
 
 def group_view(group: dict[str, Any], invite_link: str | None = None) -> dict[str, Any]:
@@ -91,7 +92,7 @@ def _participants(request: web.Request, values: list[str]) -> list[str]:
     return operations.participant_jids(values, request.app[SETTINGS])
 
 
-def _results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def results_view(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [schema_of(ParticipantResultSchema).dump({**r, "invite_expires": int(r["invite_expires"])
                                                      if r.get("invite_expires") else None}) for r in results]
 
@@ -190,7 +191,7 @@ async def change_participants(request: web.Request) -> web.Response:
                                                              "participants": participants},
                             details={"action": values["action"], "participants": participants})
     done = sum(r["outcome"] == "done" for r in results)
-    return ok(f"{values['action'].capitalize()}: {done} of {len(results)} done", _results(results))
+    return ok(f"{values['action'].capitalize()}: {done} of {len(results)} done", results_view(results))
 
 
 @routes.get(GROUP + "/requests")
@@ -209,7 +210,7 @@ async def answer_requests(request: web.Request) -> web.Response:
     results = await _change(request, "groups.answer_requests", {"jid": _jid(request), "action": values["action"],
                                                                 "participants": participants},
                             details={"action": values["action"], "participants": participants})
-    return ok(f"Requests: {values['action']}", _results(results))
+    return ok(f"Requests: {values['action']}", results_view(results))
 
 
 @routes.get(GROUP + "/invite")
@@ -270,7 +271,7 @@ async def link_group(request: web.Request) -> web.Response:
     return ok("Group linked to the community", {"jid": group, "community": community})
 
 
-@routes.delete(COMMUNITY + r"/groups/{group:\d{5,20}(?:-\d{5,20})?(?:@g\.us)?}")
+@routes.delete(COMMUNITY + "/groups/{group:" + GROUP_ID + "}")
 @require(Permission.SEND_MESSAGE)
 async def unlink_group(request: web.Request) -> web.Response:
     community = _jid(request)
