@@ -3,6 +3,7 @@ import { initAdmin, showAdmin } from './admin-view.js';
 import { auth, can } from './auth.js';
 import { $, $$, notice } from './dom.js';
 import { live } from './events.js';
+import { initGroups, showGroups } from './groups-view.js';
 import { showLiveState } from './live-indicator.js';
 import { trackMessageEvents } from './message-tracker.js';
 import { initInbox, showInbox } from './inbox-view.js';
@@ -20,6 +21,7 @@ const VIEWS = {
   send: { permission: 'send_message' },
   inbox: { permission: 'view_logs', show: showInbox },
   messages: { permission: 'view_logs', show: loadMessages },
+  groups: { permission: 'view_logs', show: showGroups },
   metrics: { permission: 'view_logs', show: showMetrics },
   admin: { permission: 'webhooks', show: showAdmin },
 };
@@ -54,6 +56,7 @@ async function start() {
   if (can('send_message')) initSend();
   initInbox();
   initMessages();
+  initGroups();
   initMetrics();
   if (can('webhooks')) initAdmin();
   window.addEventListener('hashchange', route);

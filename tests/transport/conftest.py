@@ -15,3 +15,4 @@ with warnings.catch_warnings():
     gc.collect()
 
 from tests.transport.whatsmeow_double import whatsmeow  # noqa: E402, F401 - the Go-core double, as a fixture
+from tests.transport.whatsmeow_groups import whatsmeow_groups  # noqa: E402, F401 - its group functions too

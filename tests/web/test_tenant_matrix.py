@@ -45,6 +45,7 @@ from wagate.web import openapi
 MARK = "zq7x"  # in every name and id of tenant B's things: an answer carrying it carries B's data
 B_SESSION = f"b-session-{MARK}"
 A_SESSION = "a-session"
+B_GROUP = "120363000000000001@g.us"
 PHONE = "6281234567890"
 UNLIMITED = "none"
 
@@ -102,6 +103,9 @@ ROUTES: dict[tuple[str, str], Tenanted | Outside] = {
        for action in ("scan", "pair-code", "inbound", "drop", "unlink", "send-failure", "receive", "react", "edit",
                       "revoke", "vote", "presence", "history")},
     ("POST", "/simulator/not-on-whatsapp"): Outside("the simulated network (simulator only)"),
+    **{("POST", f"/simulator/sessions/{{session_id}}/groups/{action}"): Outside("simulated group members (simulator "
+                                                                                "only)")
+       for action in ("added", "member-action", "member-update", "join-request", "privacy")},
     # install-wide data: refused to tenant-bound callers
     ("GET", "/metrics"): Tenanted(),
     ("GET", "/admin/device-registry"): Tenanted(),
@@ -130,6 +134,27 @@ ROUTES: dict[tuple[str, str], Tenanted | Outside] = {
     ("POST", "/api/sessions/{session_id}/pair"): Tenanted(lambda b: {"phone": PHONE}),
     ("GET", "/api/sessions/{session_id}/settings"): Tenanted(),
     ("PUT", "/api/sessions/{session_id}/settings"): Tenanted(lambda b: {"name": "taken", "typing_enabled": True}),
+    # a session's groups and communities
+    ("GET", "/api/sessions/{session_id}/groups"): Tenanted(),
+    ("POST", "/api/sessions/{session_id}/groups"): Tenanted(lambda b: {"subject": "taken", "participants": [PHONE]}),
+    ("POST", "/api/sessions/{session_id}/groups/join"): Tenanted(lambda b: {"link": "AbCdEfGhIjKl"}),
+    ("GET", "/api/sessions/{session_id}/groups/preview"): Tenanted(query="?link=AbCdEfGhIjKl"),
+    ("GET", "/api/sessions/{session_id}/groups/{jid}"): Tenanted(),
+    ("PUT", "/api/sessions/{session_id}/groups/{jid}"): Tenanted(lambda b: {"subject": "taken"}),
+    ("POST", "/api/sessions/{session_id}/groups/{jid}/leave"): Tenanted(),
+    ("PUT", "/api/sessions/{session_id}/groups/{jid}/picture"): Tenanted(lambda b: {"image": "/9j/4AAQSkZJRg=="}),
+    ("POST", "/api/sessions/{session_id}/groups/{jid}/participants"): Tenanted(
+        lambda b: {"action": "add", "participants": [PHONE]}),
+    ("GET", "/api/sessions/{session_id}/groups/{jid}/requests"): Tenanted(),
+    ("POST", "/api/sessions/{session_id}/groups/{jid}/requests"): Tenanted(
+        lambda b: {"action": "approve", "participants": [PHONE]}),
+    ("GET", "/api/sessions/{session_id}/groups/{jid}/invite"): Tenanted(),
+    ("POST", "/api/sessions/{session_id}/groups/{jid}/invite/revoke"): Tenanted(),
+    ("GET", "/api/sessions/{session_id}/communities"): Tenanted(),
+    ("POST", "/api/sessions/{session_id}/communities"): Tenanted(lambda b: {"subject": "taken"}),
+    ("GET", "/api/sessions/{session_id}/communities/{jid}/groups"): Tenanted(),
+    ("POST", "/api/sessions/{session_id}/communities/{jid}/groups"): Tenanted(lambda b: {"group": B_GROUP}),
+    ("DELETE", "/api/sessions/{session_id}/communities/{jid}/groups/{group}"): Tenanted(),
     ("GET", "/api/qr"): Tenanted(query=f"?session={B_SESSION}"),
     ("GET", "/api/qr/{session_id}"): Tenanted(),
     ("GET", "/api/whatsapp/status"): Tenanted(query=f"?session={B_SESSION}"),
@@ -197,6 +222,10 @@ ROUTES: dict[tuple[str, str], Tenanted | Outside] = {
     ("POST", "/v1/sessions/{session_id}/contacts/sync"): Tenanted(),
     ("POST", "/v1/sessions/{session_id}/messages"): Tenanted(lambda b: {"to": PHONE, "message": "hi"}),
     ("GET", "/v1/sessions/{session_id}/messages"): Tenanted(),
+    ("GET", "/v1/sessions/{session_id}/groups"): Tenanted(),
+    ("POST", "/v1/sessions/{session_id}/groups"): Tenanted(lambda b: {"subject": "taken", "participants": [PHONE]}),
+    ("POST", "/v1/sessions/{session_id}/groups/{jid}/participants"): Tenanted(
+        lambda b: {"action": "add", "participants": [PHONE]}),
     # the seed's credentials API
     **{("GET", path): Tenanted() for path in ("/sessions", "/sessions/connected", "/sessions/connected/credentials",
                                               "/sessions/all", "/sessions/all/credentials", "/sessions/{session_id}",
@@ -217,13 +246,15 @@ ROUTES: dict[tuple[str, str], Tenanted | Outside] = {
         "POST /wa/chat/send/edit", "POST /wa/chat/delete", "POST /wa/chat/react", "POST /wa/session/proxy",
         "GET /wa/session/history", "POST /wa/user/info", "POST /wa/user/presence",
         "POST /wa/user/avatar", "GET /wa/user/avatar", "POST /wa/user/lid", "GET /wa/user/lid",
-        "POST /wa/chat/markread", "POST /wa/chat/presence")},
+        "POST /wa/chat/markread", "POST /wa/chat/presence",
+        "GET /wa/group/list", "GET /wa/group/info", "GET /wa/group/invitelink", "POST /wa/group/photo",
+        "POST /wa/group/name", "POST /wa/group/topic", "POST /wa/group/announce", "POST /wa/group/locked",
+        "POST /wa/group/ephemeral", "POST /wa/group/create", "POST /wa/group/leave", "POST /wa/group/participants",
+        "POST /wa/group/join", "POST /wa/group/inviteinfo")},
     **{(method, f"/wa/{path}"): WUZAPI_NOT_SERVED for method in ("GET", "POST", "PUT", "DELETE") for path in (
         "chat/send/template", "chat/send/buttons", "chat/send/list",
         "chat/history", "chat/downloadimage", "chat/downloadvideo", "chat/downloadaudio", "chat/downloaddocument",
-        "group/list", "group/info", "group/invitelink", "group/create", "group/leave",
-        "group/photo", "group/name", "group/topic", "group/announce", "group/locked", "group/ephemeral",
-        "group/participants", "group/join", "group/inviteinfo", "newsletter/list")},
+        "newsletter/list")},
     ("GET", "/wa/status"): Tenanted(),
     ("GET", "/wa/qr"): Tenanted(),
     ("POST", "/wa/send"): Tenanted(lambda b: {"Phone": PHONE, "Body": "hi"}),
@@ -293,7 +324,7 @@ async def _callers(client: TestClient, db: Db) -> list[Caller]:
 def _path(template: str, b: Things) -> str:
     values = {"{session_id}": B_SESSION, "{chat}": PHONE, "{message_id}": str(b.message), "{id}": str(b.broadcast),
               "{action}": "pause", "{webhook_id}": str(b.webhook), "{delivery_id}": str(b.delivery),
-              "{key_id}": str(b.key), "{name}": "x", "{tail}": "/users",
+              "{key_id}": str(b.key), "{name}": "x", "{tail}": "/users", "{jid}": B_GROUP, "{group}": B_GROUP,
               "{user_id}": b.external_id if template.startswith("/internal/") else str(b.user)}
     for name, value in values.items():
         template = template.replace(name, value)

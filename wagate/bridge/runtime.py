@@ -24,7 +24,7 @@ from redis.asyncio import Redis
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from wagate.bridge import inbound
+from wagate.bridge import group_events, inbound
 from wagate.bridge.chat_state import apply_chat_state
 from wagate.bridge.claims import Claims
 from wagate.bridge.event_queue import SessionEvents
@@ -67,6 +67,7 @@ from wagate.transport.base import (
     WhatsAppTransport,
 )
 from wagate.transport.factory import create_transport
+from wagate.transport.groups import GroupJoined, GroupLeft, GroupParticipantsChanged, GroupUpdated
 
 log = structlog.get_logger(__name__)
 
@@ -437,6 +438,8 @@ class Bridge:
                 await handle_history(self.db, self.redis, event)
             case ChatStateChanged():
                 await apply_chat_state(self.db, self.redis, event)
+            case GroupJoined() | GroupLeft() | GroupParticipantsChanged() | GroupUpdated():
+                await group_events.publish(self.db, self.redis, event)
             case CallsAbandoned(count=count, limit=limit) if count >= limit and not self.recycling:
                 # Each abandoned call holds a thread and memory for good; a fresh process frees them, and every
                 # live session reconnects there (RESUMABLE), its queued messages waiting in the database.

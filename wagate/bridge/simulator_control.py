@@ -10,11 +10,12 @@ from typing import Any
 
 from wagate.errors import MessageUnsendable, TransportError
 from wagate.transport.base import WhatsAppTransport
+from wagate.transport.simulator.groups import MEMBER_ACTIONS
 
 ACTIONS = frozenset({
     "scan", "enter_pair_code", "inject_message", "drop_connection", "unlink_from_phone", "set_send_failure",
     "set_not_on_whatsapp", "contact_sends", "contact_reacts", "contact_edits", "contact_revokes", "contact_votes",
-    "contact_presence", "phone_sends_history",
+    "contact_presence", "phone_sends_history", *MEMBER_ACTIONS,
 })
 _FAILURES: dict[str, TransportError | None] = {
     "transient": TransportError("simulated temporary failure"),

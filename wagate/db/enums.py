@@ -173,3 +173,7 @@ class EventName(StrEnum):
     QR_GENERATED = "qr.generated"
     SESSION_STATUS = "session.status"
     BROADCAST_COMPLETED = "broadcast.completed"
+    GROUP_JOINED = "group.joined"
+    GROUP_LEFT = "group.left"
+    GROUP_PARTICIPANTS = "group.participants"  # added, removed, promoted, demoted, with who did it
+    GROUP_UPDATED = "group.updated"  # subject, description, settings, picture, invite link, community links

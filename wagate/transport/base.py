@@ -21,10 +21,13 @@ import hashlib
 import os
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from wagate.errors import TransportError
 from wagate.transport.outgoing import OutgoingMessage
+
+if TYPE_CHECKING:
+    from .groups import Group, JoinRequest, ParticipantAction, ParticipantResult, RequestAction
 
 MediaKind = Literal["image", "document", "audio", "video"]
 ReceiptKind = Literal["delivered", "read", "played"]
@@ -487,3 +490,65 @@ class WhatsAppTransport(abc.ABC):
     async def phone_of(self, session_id: str, lid: str) -> str | None:
         """The phone-number JID WhatsApp knows for a LID, or None."""
         raise self._lacks("LID lookup")
+    # --- groups ---
+    # Answer a group the session's number is not in with `groups.GroupNotFound`, and a change only admins may make
+    # with `groups.NotGroupAdmin`; JIDs of groups end in "@g.us", participants are phone numbers or JIDs.
+
+    @abc.abstractmethod
+    async def groups(self, session_id: str) -> list[Group]:
+        """Every group and community the session's number is in."""
+
+    @abc.abstractmethod
+    async def group(self, session_id: str, jid: str) -> Group: ...
+
+    @abc.abstractmethod
+    async def create_group(self, session_id: str, subject: str, participants: Sequence[str], *,
+                           community: bool = False, parent: str | None = None) -> Group:
+        """A new group (or a community) with the session's number as its owner; `parent` links it to a community."""
+
+    @abc.abstractmethod
+    async def leave_group(self, session_id: str, jid: str) -> None: ...
+
+    @abc.abstractmethod
+    async def change_participants(self, session_id: str, jid: str, action: ParticipantAction,
+                                  participants: Sequence[str]) -> list[ParticipantResult]:
+        """Add, remove, promote or demote; what WhatsApp did for each participant."""
+
+    @abc.abstractmethod
+    async def join_requests(self, session_id: str, jid: str) -> list[JoinRequest]: ...
+
+    @abc.abstractmethod
+    async def answer_join_requests(self, session_id: str, jid: str, action: RequestAction,
+                                   participants: Sequence[str]) -> list[ParticipantResult]: ...
+
+    @abc.abstractmethod
+    async def invite_link(self, session_id: str, jid: str, *, reset: bool = False) -> str:
+        """The group's invite link; `reset` revokes the current one and answers the new one."""
+
+    @abc.abstractmethod
+    async def join_group(self, session_id: str, code: str) -> str:
+        """Join by an invite link or its code; the group's JID."""
+
+    @abc.abstractmethod
+    async def invite_preview(self, session_id: str, code: str) -> Group:
+        """The group an invite link or code leads to, without joining it."""
+
+    @abc.abstractmethod
+    async def update_group(self, session_id: str, jid: str, *, subject: str | None = None,
+                           description: str | None = None, announce: bool | None = None, locked: bool | None = None,
+                           join_approval: bool | None = None, disappearing: int | None = None) -> None:
+        """Change what is given (None: left as it is), one change after the other as WhatsApp takes them."""
+
+    @abc.abstractmethod
+    async def set_group_picture(self, session_id: str, jid: str, image: bytes) -> str:
+        """Set the group's picture from JPEG bytes; the new picture's id."""
+
+    @abc.abstractmethod
+    async def link_group(self, session_id: str, community: str, jid: str) -> None: ...
+
+    @abc.abstractmethod
+    async def unlink_group(self, session_id: str, community: str, jid: str) -> None: ...
+
+    @abc.abstractmethod
+    async def community_groups(self, session_id: str, community: str) -> list[Group]:
+        """The groups linked to a community (their JID and subject; details through `group`)."""

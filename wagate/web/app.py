@@ -26,9 +26,11 @@ from wagate.web.routes import (
     contacts,
     credentials,
     customer,
+    customer_groups,
     dashboard,
     docs,
     events_ws,
+    groups,
     internal,
     keys,
     messages,
@@ -38,6 +40,7 @@ from wagate.web.routes import (
     registry,
     sessions_api,
     simulator,
+    simulator_groups,
     static,
     system,
     users,
@@ -128,6 +131,8 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(wuzapi.routes())  # after wa: /wa/admin* is refused before any of these
     for area in (messages, sessions_api, qr, whatsapp, dashboard, openapi, docs):  # the WA-Gate v2 API, its spec
         app.add_routes(area.routes)
+    app.add_routes(groups.routes)  # a session's groups and communities, through its connection
+    app.add_routes(customer_groups.routes)  # the same on /v1
     app.add_routes(broadcasts.routes)
     app.add_routes([*chats.routes, *contacts.routes])  # chats, contacts, a session's presence and own profile
     app.add_routes(webhooks.routes)
@@ -136,4 +141,5 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(static.routes)
     if settings.wa_transport == "simulator":  # the phone side of a fake WhatsApp: never with the real one
         app.add_routes(simulator.routes)
+        app.add_routes(simulator_groups.routes)
     return app

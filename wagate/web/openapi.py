@@ -33,6 +33,7 @@ from wagate.schemas import tenants as ten
 from wagate.schemas import webhooks as hooks
 from wagate.web.openapi_chats import chats_operations
 from wagate.web.openapi_events import event_schemas, event_webhooks
+from wagate.web.openapi_groups import groups_operations, wuzapi_groups_operations
 from wagate.web.openapi_wuzapi import wuzapi_operations
 
 ANY_METHODS = ("get", "post", "put", "delete")  # how a `*` route appears: every method it answers
@@ -329,7 +330,9 @@ def _ops() -> list[Op]:
         Op("GET", "/favicon.ico", "Redirect to the dashboard icon", "pages", "public", raw=True, errors=(), status=301,
            media=("text/plain",)),
         *chats_operations(Op),  # chats, contacts, a session's presence and own profile
+        *groups_operations(Op),  # a session's groups and communities
         *wuzapi_operations(Op),  # wuzapi's API under /wa
+        *wuzapi_groups_operations(Op),
     ]
 
 
@@ -350,7 +353,8 @@ def undocumented(app: web.Application) -> list[tuple[str, str]]:
 # Schemas of the reseller API share class names with the dashboard API's (UserUpdate, SessionSettings): their
 # components are prefixed, so a name never stands for two shapes.
 _AREA_PREFIX = {"wagate.schemas.tenants": "Internal", "wagate.schemas.customer": "Customer",
-                "wagate.schemas.wuzapi": "Wuzapi"}
+                "wagate.schemas.wuzapi": "Wuzapi", "wagate.schemas.wuzapi_groups": "Wuzapi",
+                "wagate.schemas.simulator_groups": "SimulatedGroup"}
 
 
 def _name(schema: type[Schema] | Schema) -> str:

@@ -8,7 +8,6 @@ from typing import Any
 from wagate.schemas import wuzapi as wz
 from wagate.schemas import wuzapi_people as wp
 from wagate.web.routes.wuzapi.chat import MEDIA_ROUTES
-from wagate.web.routes.wuzapi.group import GROUP_ROUTES
 
 ERRORS = (400, 401, 403, 409, 429)
 SEND_ERRORS = (400, 401, 403, 409, 413, 415, 429)
@@ -27,7 +26,6 @@ NOT_SERVED = (
     *[(ANY, f"chat/{name}", f"Not served: chat/{name}")
       for name in ("history", "downloadimage", "downloadvideo",
                    "downloadaudio", "downloaddocument")],
-    *[(ANY, f"group/{name}", f"Not served: {what}") for name, what in GROUP_ROUTES],
     (ANY, "newsletter/list", "Not served: channels"),
 )
 

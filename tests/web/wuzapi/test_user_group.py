@@ -1,5 +1,5 @@
-"""wuzapi's /user/*, /group/* and /newsletter/* under /wa: numbers checked and contacts listed through a real
-bridge on the simulator, and the routes the transport cannot answer (501 naming them)."""
+"""wuzapi's /user/* and /newsletter/* under /wa: numbers checked and contacts listed through a real bridge on the
+simulator, and the routes the transport cannot answer (501 naming them). /group/* is tests/web/wuzapi/test_group.py."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from tests.web.tenancy import Db, reseller_settings, session, tenant
 from tests.web.wuzapi.calls import OTHER_PHONE, PHONE, wz
 from wagate.config import Settings
 from wagate.db.enums import SessionStatus
-from wagate.web.routes.wuzapi.group import GROUP_ROUTES
 
 
 @pytest.fixture
@@ -100,8 +99,6 @@ async def test_profiles_presence_lids_and_read_receipts_as_wuzapi_answers_them(c
 
 @pytest.mark.parametrize(("method", "path", "body"), [
     ("GET", "/wa/newsletter/list", None),
-    *[("GET" if name in ("list", "info", "invitelink") else "POST", f"/wa/group/{name}",
-       '{"GroupJID":"120362023605733675@g.us","Name":"New Group Name"}') for name, _ in GROUP_ROUTES],
 ])
 async def test_unserved_routes_answer_501_naming_the_capability(client: TestClient, db: Db, method: str, path: str,
                                                                 body: str | None) -> None:

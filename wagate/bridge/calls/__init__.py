@@ -9,7 +9,8 @@ package registers every area. The web side is `wagate.services.sessions.calls`.
 from wagate.bridge.calls import (  # noqa: F401 - registers their calls
     chats,
     contacts,
-    profile,  # noqa: F401 - registers its calls
+    groups,
+    profile,
 )
 from wagate.bridge.calls.registry import CALLS, Call, call, run
 

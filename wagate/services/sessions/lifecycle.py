@@ -38,6 +38,7 @@ from wagate.services.identity.credentials import hash_token, new_token
 from wagate.services.operations import audit
 from wagate.services.sessions import registry
 from wagate.services.webhooks import ssrf
+from wagate.transport.simulator.groups import MEMBER_ACTIONS
 
 log = structlog.get_logger("wagate.sessions")
 T = TypeVar("T")
@@ -69,7 +70,7 @@ SEED_EVENTS: dict[str, tuple[str, ...]] = {
 SIMULATOR_ACTIONS = (
     "scan", "enter_pair_code", "inject_message", "drop_connection", "unlink_from_phone", "set_send_failure",
     "set_not_on_whatsapp", "contact_sends", "contact_reacts", "contact_edits", "contact_revokes", "contact_votes",
-    "contact_presence", "phone_sends_history",
+    "contact_presence", "phone_sends_history", *MEMBER_ACTIONS,
 )
 # `set_not_on_whatsapp` concerns a phone, not a session: it goes to every shard under this session id.
 EVERY_SESSION = "*"

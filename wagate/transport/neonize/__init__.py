@@ -31,6 +31,7 @@ from wagate.transport.neonize.connection import NeonizeConnection
 from wagate.transport.neonize.contacts import NeonizeContacts
 from wagate.transport.neonize.errors import send_error, transport_error
 from wagate.transport.neonize.events import NeonizeEvents
+from wagate.transport.neonize.groups import NeonizeGroups
 from wagate.transport.neonize.loop import import_neonize, prepare_event_loop, whatsapp_reachable
 from wagate.transport.neonize.recipients import phone_digits, recipient_jid
 from wagate.transport.neonize.sending import NeonizeSending
@@ -47,6 +48,7 @@ __all__ = [
 ]
 
 
-class NeonizeTransport(NeonizeClient, NeonizeConnection, NeonizeEvents, NeonizeSending, NeonizeChats, NeonizeChatState,
-                       NeonizeContacts):
+# NeonizeGroups before NeonizeSending: it knows whom a group text mentions (`_mentions`).
+class NeonizeTransport(NeonizeClient, NeonizeConnection, NeonizeEvents, NeonizeGroups, NeonizeSending, NeonizeChats,
+                       NeonizeChatState, NeonizeContacts):
     """WhatsApp over neonize: QR pairing, supervised reconnects, event mapping and sends for many sessions."""

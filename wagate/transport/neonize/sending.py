@@ -82,14 +82,21 @@ class NeonizeSending(NeonizeBase):
     async def send_text(
         self, session_id: str, to: str, text: str, *, reply_to: str | None = None, message_id: str | None = None
     ) -> SendResult:
-        from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import ExtendedTextMessage, Message
+        from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import ContextInfo, ExtendedTextMessage, Message
 
         s = await self._ready(session_id)
-        if reply_to is None:
+        mentions = await self._mentions(s, to, text)
+        if reply_to is None and not mentions:
             message = Message(conversation=text)  # a str would be scanned for @mentions; this is sent as is
         else:
-            message = Message(extendedTextMessage=ExtendedTextMessage(text=text, contextInfo=self._quote(s, reply_to)))
+            context = self._quote(s, reply_to) if reply_to is not None else ContextInfo()
+            context.mentionedJID.extend(mentions)
+            message = Message(extendedTextMessage=ExtendedTextMessage(text=text, contextInfo=context))
         return await self._send(s, to, message)
+
+    async def _mentions(self, s: SessionState, to: str, text: str) -> list[str]:
+        """Who a text mentions: only a group has members to mention (the groups part knows them)."""
+        return []
 
     async def send_media(
         self,

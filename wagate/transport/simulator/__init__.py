@@ -33,6 +33,7 @@ from __future__ import annotations
 from wagate.transport.simulator.chats import SimulatorChats
 from wagate.transport.simulator.connection import SimulatorConnection
 from wagate.transport.simulator.contacts import SimulatorContacts
+from wagate.transport.simulator.groups import SimulatorGroups
 from wagate.transport.simulator.incoming import SimulatorIncoming
 from wagate.transport.simulator.phone import PhoneSide
 from wagate.transport.simulator.sending import SimulatorSending
@@ -42,6 +43,7 @@ from wagate.transport.simulator.wire import PhoneActionError, ReadMarked, SentMe
 __all__ = ["PhoneActionError", "ReadMarked", "SentMessage", "SimSession", "SimulatorTransport", "TypingShown"]
 
 
-class SimulatorTransport(SimulatorConnection, SimulatorSending, SimulatorChats, SimulatorContacts, SimulatorIncoming,
-                         PhoneSide):
+# SimulatorGroups before SimulatorSending: it knows whom a group text mentions (`_mentions`).
+class SimulatorTransport(SimulatorConnection, SimulatorGroups, SimulatorSending, SimulatorChats, SimulatorContacts,
+                         SimulatorIncoming, PhoneSide):
     """Many simulated sessions, one sink; see the package docstring for the phone-side control methods."""

@@ -23,7 +23,12 @@ class SimulatorSending(SimulatorBase):
     async def send_text(
         self, session_id: str, to: str, text: str, *, reply_to: str | None = None, message_id: str | None = None
     ) -> SendResult:
-        return await self._send(session_id, to, "text", message_id, text=text, reply_to=reply_to)
+        return await self._send(session_id, to, "text", message_id, text=text, reply_to=reply_to,
+                                mentions=self._mentions(to, text))
+
+    def _mentions(self, to: str, text: str) -> tuple[str, ...]:
+        """Who a text mentions: only a group has members to mention (the groups part knows them)."""
+        return ()
 
     async def send_media(
         self,
@@ -80,6 +85,7 @@ class SimulatorSending(SimulatorBase):
         media: MediaInfo | None = None,
         location: tuple[float, float] | None = None,
         content: dict[str, Any] | None = None,
+        mentions: tuple[str, ...] = (),
     ) -> SendResult:
         s = self._connected(session_id)
         if s.send_failure is not None and s.send_failures_left > 0:
@@ -97,7 +103,7 @@ class SimulatorSending(SimulatorBase):
             return self._accepted[key]  # the recipient has a message with this id already and discards this one
         result = self._accepted[key] = SendResult(message_id=key[1], timestamp=float(int(time.time())))
         sent = SentMessage(next(self._seq), session_id, jid, kind, text, result.message_id, result.timestamp,
-                           reply_to=reply_to, media=media, location=location, content=content)
+                           reply_to=reply_to, media=media, location=location, content=content, mentions=mentions)
         self.sent.append(sent)
         if self.sent_log is not None:
             self.sent_log.append(sent)

@@ -65,6 +65,7 @@ class SentMessage:
     reply_to: str | None = None
     media: MediaInfo | None = None
     location: tuple[float, float] | None = None
+    mentions: tuple[str, ...] = ()  # the JIDs a group text mentions
     at: float = field(default_factory=time.time)  # when WhatsApp accepted it, to the microsecond (pacing tests)
     content: dict[str, Any] | None = None  # the kind's own fields (sending_kinds), JSON-able
 
