@@ -36,6 +36,9 @@ class CreateSessionSchema(Schema):
     typing_enabled = _flag(load_default=False)
     webhook_url = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2048))
     webhook_events = fields.Raw(load_default=None)
+    proxy_url = fields.String(load_default=None, allow_none=True)  # checked by services.sessions.proxy
+    reject_calls = _flag(load_default=False)
+    reject_call_message = fields.String(load_default=None, allow_none=True)
 
     @pre_load
     def _one_session_id(self, data: Any, **_: Any) -> Any:
@@ -59,6 +62,9 @@ class SettingsSchema(Schema):
     typing_enabled = _flag()
     webhook_url = fields.String(allow_none=True, validate=validate.Length(max=2048))
     webhook_events = fields.Raw(allow_none=True)
+    proxy_url = fields.String(allow_none=True)  # null: connect directly; a change restarts a running session
+    reject_calls = _flag()
+    reject_call_message = fields.String(allow_none=True)
 
 
 class PairSchema(Schema):
@@ -90,6 +96,9 @@ class SessionSettingsSchema(Schema):
     typing_enabled = fields.Boolean()
     webhook_url = fields.String(allow_none=True)
     webhook_events = fields.List(fields.String(), allow_none=True)
+    proxy_url = fields.String(allow_none=True)  # redacted: scheme, host and port
+    reject_calls = fields.Boolean()
+    reject_call_message = fields.String(allow_none=True)
 
 
 class SessionSchema(Schema):
@@ -130,6 +139,9 @@ class SessionSchema(Schema):
         return SessionSettingsSchema().dump({
             "name": row.name, "auto_read_enabled": row.auto_read_enabled, "typing_enabled": row.typing_enabled,
             "webhook_url": url, "webhook_events": row.webhook_events,
+            "proxy_url": (row.settings or {}).get("proxy_url"),
+            "reject_calls": bool((row.settings or {}).get("reject_calls", False)),
+            "reject_call_message": (row.settings or {}).get("reject_call_message"),
         })
 
 

@@ -22,6 +22,7 @@ from wagate.web.routes import (
     audit_log,
     auth,
     broadcasts,
+    channels,
     credentials,
     customer,
     dashboard,
@@ -126,6 +127,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(wuzapi.routes())  # after wa: /wa/admin* is refused before any of these
     for area in (messages, sessions_api, qr, whatsapp, dashboard, openapi, docs):  # the WA-Gate v2 API, its spec
         app.add_routes(area.routes)
+    app.add_routes(channels.routes)  # statuses and channels of a session
     app.add_routes(broadcasts.routes)
     app.add_routes(webhooks.routes)
     app.add_routes(audit_log.routes)

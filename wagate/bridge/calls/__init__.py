@@ -6,7 +6,7 @@ transport, the session id and the JSON-able params of the request, and returns a
 package registers every area. The web side is `wagate.services.sessions.calls`.
 """
 
-from wagate.bridge.calls import profile  # noqa: F401 - registers its calls
+from wagate.bridge.calls import newsletters, profile  # noqa: F401 - registers their calls
 from wagate.bridge.calls.registry import CALLS, Call, call, run
 
 __all__ = ["CALLS", "Call", "call", "run"]

@@ -15,7 +15,7 @@ from typing import Any
 from wagate.config import Settings
 from wagate.db.enums import MessageType, Priority
 from wagate.errors import Invalid
-from wagate.services.messaging.phones import Recipient, normalize_recipient
+from wagate.services.messaging.phones import STATUS, Recipient, normalize_recipient
 
 MAX_TEXT_CHARS = 65_536  # WhatsApp's own limit for a text message
 # WhatsApp cuts captions at 1,024 characters; it also keeps the caption within MySQL's TEXT column.
@@ -52,6 +52,7 @@ class SendRequest:
     send_at: datetime | None = None
     idempotency_key: str | None = None
     message_id: str | None = None  # the WhatsApp message id to send under (wuzapi's `Id`); None: the bridge picks
+    status: bool = False  # posted as the session's status (story) to status@broadcast; `to` is not read
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +98,8 @@ def validate(request: SendRequest, settings: Settings, now: datetime, *, field_n
     errors: dict[str, str] = {}
     recipient: Recipient | None = None
     try:
-        recipient = normalize_recipient(request.to, settings.default_region, field=field_name)
+        recipient = STATUS if request.status else normalize_recipient(request.to, settings.default_region,
+                                                                         field=field_name)
     except Invalid as exc:
         errors.update(exc.details or {})
     kind = enum_value(MessageType, request.type, "type", errors)
