@@ -78,8 +78,10 @@ class SimulatorExtras(_Base):
         s = self._connected(session_id)
         self.extras.rejected_calls.append((session_id, caller, call_id))
         phone = caller.split("@", 1)[0]
-        await self._deliver(s, CallEnded(session_id=session_id, call_id=call_id, caller=f"{phone}@{wire.USER_SERVER}",
-                                         reason="rejected", timestamp=float(int(time.time()))))
+        # Told later, as WhatsApp does: the bridge rejects while it handles the offer, and waits for nothing else.
+        self._spawn(s.tasks, self._deliver(s, CallEnded(
+            session_id=session_id, call_id=call_id, caller=f"{phone}@{wire.USER_SERVER}", reason="rejected",
+            timestamp=float(int(time.time())))))
 
     async def ring(self, session_id: str, from_phone: str, *, video: bool = False) -> CallOffered:
         """Someone calls the session's number (phone side); the call id is returned in the event."""
