@@ -3,8 +3,6 @@ with its look, contacts' statuses stored and told, channels listed, looked up, f
 
 from __future__ import annotations
 
-from typing import cast
-
 import pytest
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -17,14 +15,9 @@ from wagate.services.channels import newsletters, statuses
 from wagate.services.messaging import sending
 from wagate.services.messaging.drafts import SendRequest
 from wagate.services.sessions.lifecycle import Actor
-from wagate.transport.simulator_extras import SimulatorWithExtras
 
 ADMIN = Actor(ActorType.SYSTEM, "test")
 DONE = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ)
-
-
-def phone(running: RunningBridge) -> SimulatorWithExtras:
-    return cast(SimulatorWithExtras, running.sim)
 
 
 async def test_a_text_status_goes_out_with_its_background_and_font(
@@ -37,7 +30,7 @@ async def test_a_text_status_goes_out_with_its_background_and_font(
     row = await wait_message(db, queued.message.id, *DONE)
     assert row.recipient == "status@broadcast" and row.content == {"status": {"background_argb": 0xFF1E88E5,
                                                                               "font": 2}}
-    [post] = phone(running).extras.status_posts
+    [post] = running.sim.status_posts
     assert post | {"message_id": None} == {"session_id": "s1", "message_id": None, "text": "Promo hari ini",
                                            "background_argb": 0xFF1E88E5, "font": 2}
     assert post["message_id"] == row.wa_message_id
@@ -97,8 +90,8 @@ async def test_channels_are_listed_looked_up_followed_and_an_owned_one_is_posted
     tenant = await add_tenant(db)
     await add_session(db, "s1", tenant=tenant)
     await link_session(running, db, arq_redis, settings, "s1")
-    owned = phone(running).add_channel("Info Toko", owner="s1", subscribers=120)
-    news = phone(running).add_channel("Berita Kota", description="Kabar harian", subscribers=5000)
+    owned = running.sim.add_channel("Info Toko", owner="s1", subscribers=120)
+    news = running.sim.add_channel("Berita Kota", description="Kabar harian", subscribers=5000)
 
     followed = await newsletters.followed(db, arq_redis, settings, "s1", tenant_id=tenant)
     assert [(c["jid"], c["role"]) for c in followed] == [(owned.jid, "owner")]

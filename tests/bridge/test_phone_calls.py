@@ -3,8 +3,6 @@ answer the caller with a message that goes out through the send queue."""
 
 from __future__ import annotations
 
-from typing import cast
-
 from arq.connections import ArqRedis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -15,13 +13,8 @@ from wagate.db.enums import ActorType, Direction, MessageStatus
 from wagate.db.models_whatsapp import Message
 from wagate.services.sessions import call_policy
 from wagate.services.sessions.lifecycle import Actor
-from wagate.transport.simulator_extras import SimulatorWithExtras
 
 ADMIN = Actor(ActorType.SYSTEM, "test")
-
-
-def phone(running: RunningBridge) -> SimulatorWithExtras:
-    return cast(SimulatorWithExtras, running.sim)
 
 
 async def test_a_call_rings_unanswered_by_default_and_both_ends_are_told(
@@ -30,16 +23,16 @@ async def test_a_call_rings_unanswered_by_default_and_both_ends_are_told(
 ) -> None:
     await add_session(db, "s1")
     await link_session(running, db, arq_redis, settings, "s1")
-    offer = await phone(running).ring("s1", "6285700000001", video=True)
+    offer = await running.sim.ring("s1", "6285700000001", video=True)
     received = await event_log.wait_for(lambda e: e["event"] == "call.received")
     assert received["session"] == "s1"
     assert received["data"] | {"fromLid": None} == {
         "callId": offer.call_id, "from": "6285700000001@s.whatsapp.net", "fromLid": None, "video": True,
         "group": False, "rejected": False}
-    await phone(running).hang_up("s1", offer, reason="timeout")
+    await running.sim.hang_up("s1", offer, reason="timeout")
     ended = await event_log.wait_for(lambda e: e["event"] == "call.ended")
     assert ended["data"] == {"callId": offer.call_id, "from": "6285700000001@s.whatsapp.net", "reason": "timeout"}
-    assert phone(running).extras.rejected_calls == []
+    assert running.sim.rejected_calls == []
 
 
 async def test_the_policy_rejects_calls_and_answers_the_caller_once_through_the_send_queue(
@@ -50,10 +43,10 @@ async def test_the_policy_rejects_calls_and_answers_the_caller_once_through_the_
     await call_policy.set_policy(db, "s1", {"reject_calls": True, "reject_call_message": "Maaf, kami tidak bisa "
                                             "menerima telepon. Silakan kirim pesan."}, tenant_id=None, actor=ADMIN)
     await link_session(running, db, arq_redis, settings, "s1")
-    offer = await phone(running).ring("s1", "6285700000002")
+    offer = await running.sim.ring("s1", "6285700000002")
     received = await event_log.wait_for(lambda e: e["event"] == "call.received")
     assert received["data"]["rejected"] is True
-    assert phone(running).extras.rejected_calls == [("s1", "6285700000002@s.whatsapp.net", offer.call_id)]
+    assert running.sim.rejected_calls == [("s1", "6285700000002@s.whatsapp.net", offer.call_id)]
     ended = await event_log.wait_for(lambda e: e["event"] == "call.ended")
     assert ended["data"]["reason"] == "rejected"
 

@@ -37,7 +37,7 @@ async def test_a_session_connects_through_its_proxy_with_its_credentials(
         tunnel = await server.wait_for_tunnel()
         assert (tunnel.host, tunnel.port) == ("web.whatsapp.com", 443)
         assert (tunnel.user, tunnel.password) == ("alice", "s3cr:et")
-        assert [dial[0] for dial in running.sim.extras.proxy_dials] == ["s1"]  # type: ignore[attr-defined]
+        assert [dial[0] for dial in running.sim.proxy_dials] == ["s1"]
 
 
 async def test_a_proxy_that_is_down_or_refuses_fails_the_session_with_a_clear_reason(

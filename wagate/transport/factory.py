@@ -8,9 +8,9 @@ from wagate.transport.base import EventSink, WhatsAppTransport
 
 def create_transport(settings: Settings, sink: EventSink) -> WhatsAppTransport:
     if settings.wa_transport == "simulator":
-        from wagate.transport.simulator_extras import SimulatorWithExtras
+        from wagate.transport.simulator import SimulatorTransport
 
-        return SimulatorWithExtras(sink, state_dir=settings.auth_sessions_dir, speed=settings.simulator_speed)
+        return SimulatorTransport(sink, state_dir=settings.auth_sessions_dir, speed=settings.simulator_speed)
     # Imported here so that only a bridge running the real transport ever loads neonize (and its Go core).
     from wagate.transport.neonize import NeonizeTransport, import_neonize, prepare_event_loop
 

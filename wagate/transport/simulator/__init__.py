@@ -18,8 +18,9 @@ Every delay is divided by `speed`, so a test can run WhatsApp's real timings a h
 
 One module per area, each holding one mixin of `SimulatorTransport`, all built on `session.SimulatorBase` (the
 shared state and helpers: `_sessions`, `_session`, `_connected`, `_emit`, `_deliver`, `_spawn` …): `connection`
-(QR codes, pairing, linking, connecting, stopping), `sending`, `chats` (read receipts, typing, number checks,
-contacts) and `phone` (the phone side); `wire` holds WhatsApp's formats and the records tests read.
+(QR codes, pairing, linking, connecting, stopping), `proxy` (dialled before connecting, so it comes first),
+`sending`, `status` (statuses, built on sending), `chats` (read receipts, typing, number checks, contacts), `calls`,
+`newsletters` and `phone` (the phone side); `wire` holds WhatsApp's formats and the records tests read.
 
 A new WhatsApp area (groups, calls, newsletters, labels …) is one more module `<area>.py` with one mixin
 `Simulator<Area>(SimulatorBase)`, plus its name in `SimulatorTransport`'s bases below; its phone-side controls,
@@ -28,15 +29,20 @@ if any, go in the same module.
 
 from __future__ import annotations
 
+from wagate.transport.simulator.calls import SimulatorCalls
 from wagate.transport.simulator.chats import SimulatorChats
 from wagate.transport.simulator.connection import SimulatorConnection
+from wagate.transport.simulator.newsletters import SimulatorNewsletters
 from wagate.transport.simulator.phone import PhoneSide
+from wagate.transport.simulator.proxy import SimulatorProxy
 from wagate.transport.simulator.sending import SimulatorSending
 from wagate.transport.simulator.session import SimSession
+from wagate.transport.simulator.status import SimulatorStatus
 from wagate.transport.simulator.wire import PhoneActionError, ReadMarked, SentMessage, TypingShown
 
 __all__ = ["PhoneActionError", "ReadMarked", "SentMessage", "SimSession", "SimulatorTransport", "TypingShown"]
 
 
-class SimulatorTransport(SimulatorConnection, SimulatorSending, SimulatorChats, PhoneSide):
+class SimulatorTransport(SimulatorProxy, SimulatorConnection, SimulatorStatus, SimulatorSending, SimulatorChats,
+                         SimulatorCalls, SimulatorNewsletters, PhoneSide):
     """Many simulated sessions, one sink; see the package docstring for the phone-side control methods."""
