@@ -10,7 +10,8 @@ state: `_sessions`, `_emit`, `_ready`, `_remember` …):
 - `client`: the sessions' clients and their life (connect, supervise, stop, log out, QR codes, pairing by code);
 - `connection`: what a client reports about its connection (paired, connected, logged out, failures, drops);
 - `events`: incoming messages, changes to messages and receipts (mapped by the pure functions of `mapping`);
-- `sending`: text, media and location sends; `chats`: read receipts, typing, number checks, contacts;
+- `sending`: text, media and location sends; `status`: text statuses (on sending); `chats`: read receipts, typing,
+  number checks, contacts; `calls`: call events and rejecting; `newsletters`: channels; `proxy`: a session's proxy;
 - `recipients`: JIDs from numbers and the per-session answers WhatsApp gave; `errors`: our errors for neonize's;
   `loop`: the event loop, thread pool and import neonize needs, and the reachability probe.
 
@@ -21,14 +22,18 @@ declared by overriding `_event_handlers` (returning `{**super()._event_handlers(
 
 from __future__ import annotations
 
+from wagate.transport.neonize.calls import NeonizeCalls
 from wagate.transport.neonize.chats import NeonizeChats
 from wagate.transport.neonize.client import NeonizeClient
 from wagate.transport.neonize.connection import NeonizeConnection
 from wagate.transport.neonize.errors import send_error, transport_error
 from wagate.transport.neonize.events import NeonizeEvents
 from wagate.transport.neonize.loop import import_neonize, prepare_event_loop, whatsapp_reachable
+from wagate.transport.neonize.newsletters import NeonizeNewsletters
+from wagate.transport.neonize.proxy import NeonizeProxy
 from wagate.transport.neonize.recipients import phone_digits, recipient_jid
 from wagate.transport.neonize.sending import NeonizeSending
+from wagate.transport.neonize.status import NeonizeStatus
 
 __all__ = [
     "NeonizeTransport",
@@ -42,5 +47,6 @@ __all__ = [
 ]
 
 
-class NeonizeTransport(NeonizeClient, NeonizeConnection, NeonizeEvents, NeonizeSending, NeonizeChats):
+class NeonizeTransport(NeonizeClient, NeonizeConnection, NeonizeEvents, NeonizeStatus, NeonizeSending, NeonizeChats,
+                       NeonizeCalls, NeonizeNewsletters, NeonizeProxy):
     """WhatsApp over neonize: QR pairing, supervised reconnects, event mapping and sends for many sessions."""
