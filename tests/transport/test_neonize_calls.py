@@ -62,7 +62,7 @@ async def test_a_reject_names_the_caller_as_the_offer_did_and_a_refusal_is_an_er
     neonize_transport: NeonizeTransport,
 ) -> None:
     core = CallsGoCore()
-    neonize_transport.client("s1")._NewAClient__client = core  # type: ignore[attr-defined]
+    neonize_transport.client("s1")._NewAClient__client = core
     await neonize_transport.reject_call("s1", f"{LID}@lid", "CALL1D")
     [(to, call_id)] = core.rejected
     assert (to.User, to.Server, call_id) == (LID, "lid", "CALL1D")

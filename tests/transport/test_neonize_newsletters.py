@@ -68,7 +68,7 @@ class ChannelsGoCore(FakeGoCore):
 
 async def test_channel_calls_reach_the_go_layer(neonize_transport: NeonizeTransport) -> None:
     core = ChannelsGoCore()
-    neonize_transport.client("s1")._NewAClient__client = core  # type: ignore[attr-defined]
+    neonize_transport.client("s1")._NewAClient__client = core
     listed = await neonize_transport.newsletters("s1")
     assert [(c.name, c.role) for c in listed] == [("Info Toko", "owner"), ("Berita", "subscriber")]
     assert (await neonize_transport.newsletter("s1", jid=f"{CHANNEL}@newsletter")).subscribers == 321
@@ -92,7 +92,7 @@ async def test_a_text_status_is_an_extended_text_on_its_background_sent_to_statu
     neonize_transport: NeonizeTransport,
 ) -> None:
     core = FakeGoCore()
-    neonize_transport.client("s1")._NewAClient__client = core  # type: ignore[attr-defined]
+    neonize_transport.client("s1")._NewAClient__client = core
     result = await neonize_transport.send_status_text("s1", "Promo", background_argb=0xFF1E88E5, font=2)
     [(to, message)] = core.sent
     assert (to.User, to.Server) == ("status", "broadcast")
@@ -103,7 +103,7 @@ async def test_a_text_status_is_an_extended_text_on_its_background_sent_to_statu
 
 async def test_a_message_to_an_owned_channel_goes_to_its_jid(neonize_transport: NeonizeTransport) -> None:
     core = FakeGoCore()
-    neonize_transport.client("s1")._NewAClient__client = core  # type: ignore[attr-defined]
+    neonize_transport.client("s1")._NewAClient__client = core
     await neonize_transport.send_text("s1", f"{CHANNEL}@newsletter", "Buka jam 9")
     [(to, message)] = core.sent
     assert (to.User, to.Server, message.conversation) == (CHANNEL, "newsletter", "Buka jam 9")
