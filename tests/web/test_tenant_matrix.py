@@ -129,6 +129,12 @@ ROUTES: dict[tuple[str, str], Tenanted | Outside] = {
     ("PUT", "/api/sessions/{session_id}/settings"): Tenanted(lambda b: {"name": "taken", "typing_enabled": True}),
     ("GET", "/api/qr"): Tenanted(query=f"?session={B_SESSION}"),
     ("GET", "/api/qr/{session_id}"): Tenanted(),
+    ("GET", "/api/sessions/{session_id}/statuses"): Tenanted(),
+    ("POST", "/api/sessions/{session_id}/statuses"): Tenanted(lambda b: {"type": "text", "text": "hi"}),
+    ("GET", "/api/sessions/{session_id}/newsletters"): Tenanted(),
+    ("GET", "/api/sessions/{session_id}/newsletters/info"): Tenanted(query="?jid=120363000000000001@newsletter"),
+    ("PUT", "/api/sessions/{session_id}/newsletters/{jid}/follow"): Tenanted(),
+    ("DELETE", "/api/sessions/{session_id}/newsletters/{jid}/follow"): Tenanted(),
     ("GET", "/api/whatsapp/status"): Tenanted(query=f"?session={B_SESSION}"),
     ("POST", "/api/whatsapp/restart"): Tenanted(lambda b: {"session": B_SESSION}),
     ("POST", "/api/whatsapp/logout"): Tenanted(lambda b: {"session": B_SESSION}),
@@ -201,7 +207,8 @@ ROUTES: dict[tuple[str, str], Tenanted | Outside] = {
         "chat/history", "chat/downloadimage", "chat/downloadvideo", "chat/downloadaudio", "chat/downloaddocument",
         "user/avatar", "user/lid", "group/list", "group/info", "group/invitelink", "group/create", "group/leave",
         "group/photo", "group/name", "group/topic", "group/announce", "group/locked", "group/ephemeral",
-        "group/participants", "group/join", "group/inviteinfo", "newsletter/list")},
+        "group/participants", "group/join", "group/inviteinfo")},
+    **{(method, "/wa/newsletter/list"): WUZAPI_SERVED for method in ("GET", "POST", "PUT", "DELETE")},
     ("GET", "/wa/status"): Tenanted(),
     ("GET", "/wa/qr"): Tenanted(),
     ("POST", "/wa/send"): Tenanted(lambda b: {"Phone": PHONE, "Body": "hi"}),
@@ -269,7 +276,7 @@ async def _callers(client: TestClient, db: Db) -> list[Caller]:
 def _path(template: str, b: Things) -> str:
     values = {"{session_id}": B_SESSION, "{message_id}": str(b.message), "{id}": str(b.broadcast),
               "{action}": "pause", "{webhook_id}": str(b.webhook), "{delivery_id}": str(b.delivery),
-              "{key_id}": str(b.key), "{name}": "x", "{tail}": "/users",
+              "{key_id}": str(b.key), "{name}": "x", "{tail}": "/users", "{jid}": "120363000000000001@newsletter",
               "{user_id}": b.external_id if template.startswith("/internal/") else str(b.user)}
     for name, value in values.items():
         template = template.replace(name, value)

@@ -26,3 +26,21 @@ class NewsletterQuerySchema(Schema):
 
     jid = fields.String(load_default=None)
     invite = fields.String(load_default=None)
+
+
+class NewsletterSchema(Schema):
+    """A channel as the session sees it; `role` is the session's: owner, admin, subscriber or guest."""
+
+    jid = fields.String(required=True)
+    name = fields.String(required=True)
+    description = fields.String(allow_none=True)
+    invite_code = fields.String(allow_none=True)
+    subscribers = fields.Integer(allow_none=True)
+    role = fields.String(allow_none=True)
+    muted = fields.Boolean(allow_none=True)
+    verified = fields.Boolean(allow_none=True)
+
+
+class FollowingSchema(Schema):
+    jid = fields.String(required=True)
+    following = fields.Boolean(required=True)

@@ -54,7 +54,6 @@ async def test_check_and_contacts_of_a_linked_session(client: TestClient, db: Db
     ("GET", "/wa/user/avatar", '{"Phone":"5491155554445","Preview":true}'),
     ("POST", "/wa/user/presence", '{"type":"available"}'),
     ("GET", "/wa/user/lid", '{"Phone":"5491155554445"}'),
-    ("GET", "/wa/newsletter/list", None),
     *[("GET" if name in ("list", "info", "invitelink") else "POST", f"/wa/group/{name}",
        '{"GroupJID":"120362023605733675@g.us","Name":"New Group Name"}') for name, _ in GROUP_ROUTES],
 ])

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from wagate.web.routes.wuzapi import chat, group, session, user, webhook
+from wagate.web.routes.wuzapi import chat, group, newsletter, session, user, webhook
 
-AREAS = (session, webhook, chat, user, group)
+AREAS = (session, webhook, chat, user, group, newsletter)
 
 
 def routes() -> list[web.AbstractRouteDef]:

@@ -1,5 +1,5 @@
-"""wuzapi's `/group/*` and `/newsletter/*` under `/wa`: the transport has no group or channel operations yet, so
-every route answers 501 naming the capability (after authenticating, as every other route)."""
+"""wuzapi's `/group/*` under `/wa`: the transport has no group operations yet, so every route answers 501 naming
+the capability (after authenticating, as every other route)."""
 
 from __future__ import annotations
 
@@ -20,4 +20,3 @@ GROUP_ROUTES = (
 for name, what in GROUP_ROUTES:
     # Any method: several wuzapi clients send GET routes' fields as a POST body, and should hear 501, not 405.
     routes.route("*", f"/wa/group/{name}")(not_served(f"group/{name} ({what})", _NO_GROUPS))
-routes.route("*", "/wa/newsletter/list")(not_served("newsletter/list (channels)", "the transport has no channels"))
