@@ -15,7 +15,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from wagate.db.enums import SessionStatus
-from wagate.errors import Invalid
+from wagate.errors import Conflict, Invalid
 from wagate.schemas.channels import NewsletterQuerySchema, StatusPostSchema, StatusQuerySchema
 from wagate.schemas.messages import MessageSchema
 from wagate.services.channels import newsletters, statuses
@@ -48,7 +48,7 @@ async def post_status(request: web.Request) -> web.Response:
     app, session_id, tenant_id = request.app, request.match_info["session_id"], tenant_of(request)
     row = await lifecycle.get_session(app[DB], session_id, tenant_id=tenant_id)
     if row.status != SessionStatus.WORKING:
-        raise Invalid(f"Session is {row.status}, not WORKING: connect it to post", {"session": ["is not WORKING"]})
+        raise Conflict(f"Session is {row.status}, not WORKING: connect it to post", {"status": str(row.status)})
     fetched = None
     if values["type"] != "text":
         if not values["media"]:
