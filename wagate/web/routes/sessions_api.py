@@ -8,7 +8,7 @@
     POST   /api/sessions/{id}/logout            system        202: unlinks the phone, a new scan is needed
     POST   /api/sessions/{id}/pair              send_message  202: pairing code for {"phone"}
     GET    /api/sessions/{id}/settings          view_logs
-    PUT    /api/sessions/{id}/settings          system
+    PUT    /api/sessions/{id}/settings          system        also the proxy (encrypted) and the call policy
     POST   /api/sessions/{id}/token             system        a new session token, shown once
 
 Operators run the numbers (start, stop, restart, pair) as they send from them; unlinking a phone, creating
