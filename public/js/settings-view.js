@@ -1,10 +1,11 @@
-// The settings dialog of one session: auto read, typing, its webhook URL and events.
+// The settings dialog of one session: auto read, typing, its webhook URL and events, its proxy and call policy.
 import { api, describeError } from './api.js';
 import { $, el, notice, replace } from './dom.js';
 import { sessions } from './sessions-store.js';
 
 const EVENTS = ['message.received', 'message.sent', 'message.delivered', 'message.read', 'message.failed',
-  'connection.open', 'connection.close', 'qr.generated', 'session.status', 'broadcast.completed'];
+  'connection.open', 'connection.close', 'qr.generated', 'session.status', 'broadcast.completed', 'call.received',
+  'call.ended', 'status.received'];
 let current = null;
 
 export async function openSettings(sessionId) {
@@ -19,6 +20,12 @@ export async function openSettings(sessionId) {
     form.auto_read_enabled.checked = Boolean(settings.auto_read_enabled);
     form.typing_enabled.checked = Boolean(settings.typing_enabled);
     form.webhook_url.value = settings.webhook_url || '';
+    // The proxy is shown redacted only: the field stays empty and a new URL typed in replaces the stored one.
+    form.proxy_url.value = '';
+    form.proxy_none.checked = false;
+    $('#settings-proxy-current').textContent = settings.proxy_url ? `Now: ${settings.proxy_url}` : 'Now: direct';
+    form.reject_calls.checked = Boolean(settings.reject_calls);
+    form.reject_call_message.value = settings.reject_call_message || '';
     const chosen = new Set(settings.webhook_events || []);
     replace($('#settings-events'), EVENTS.map((name) => {
       const id = `settings-event-${name.replace('.', '-')}`;
@@ -48,6 +55,11 @@ export function initSettings() {
     const body = { auto_read_enabled: form.auto_read_enabled.checked, typing_enabled: form.typing_enabled.checked,
       webhook_url: url || null, webhook_events: events.length ? events : null };
     if (form.name.value.trim()) body.name = form.name.value.trim();
+    const proxy = form.proxy_url.value.trim();
+    if (form.proxy_none.checked) body.proxy_url = null;
+    else if (proxy) body.proxy_url = proxy;
+    body.reject_calls = form.reject_calls.checked;
+    body.reject_call_message = form.reject_call_message.value.trim() || null;
     try {
       await api.put(`/api/sessions/${encodeURIComponent(current)}/settings`, body);
       notice(message, 'Settings saved.', 'ok');

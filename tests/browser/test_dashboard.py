@@ -423,13 +423,16 @@ async def test_session_settings_and_actions_show_in_the_list_live(browser: Brows
     # settings: saved, then read back from the server when the dialog opens again
     await card.locator("[data-action=settings]").click()
     dialog = page.locator("#settings-dialog")
-    await expect(page.locator("#settings-events input")).to_have_count(10)
+    await expect(page.locator("#settings-events input")).to_have_count(13)
+    await expect(page.locator("#settings-proxy-current")).to_have_text("Now: direct")
     assert await unlabelled_inputs(page) == []
     await page.check("#settings-autoread")
     await page.check("#settings-typing")
     await page.fill("#settings-webhook", "https://93.184.215.14/wa/ops-1")
     await page.check("#settings-event-message-received")
     await page.check("#settings-event-broadcast-completed")
+    await page.check("#settings-reject-calls")
+    await page.fill("#settings-call-message", "Maaf, tidak menerima telepon")
     await both_sizes(page, "session-settings")
     await dialog.locator("button[type=submit]").click()
     await expect(page.locator("#settings-notice")).to_have_text("Settings saved.")
@@ -438,12 +441,15 @@ async def test_session_settings_and_actions_show_in_the_list_live(browser: Brows
     await expect(page.locator("#settings-webhook")).to_have_value("https://93.184.215.14/wa/ops-1")
     await expect(page.locator("#settings-autoread")).to_be_checked()
     await expect(page.locator("#settings-typing")).to_be_checked()
+    await expect(page.locator("#settings-reject-calls")).to_be_checked()
+    await expect(page.locator("#settings-call-message")).to_have_value("Maaf, tidak menerima telepon")
     checked = await page.eval_on_selector_all("#settings-events input:checked", "(inputs) => inputs.map(i => i.value)")
     assert checked == ["message.received", "broadcast.completed"]
     await page.click("#settings-close")
     status, body = gateway.call("GET", f"/api/sessions/{sid}/settings", token=gateway.token("admin"))
     assert (body["data"]["auto_read_enabled"], body["data"]["typing_enabled"], body["data"]["webhook_events"]) == (
         True, True, ["message.received", "broadcast.completed"]), body
+    assert (body["data"]["reject_calls"], body["data"]["proxy_url"]) == (True, None), body
 
     # From here on the card follows the WebSocket alone: session.status for the status, connection.open for the
     # phone's details. Neither a status change nor the passing of time re-reads the list.

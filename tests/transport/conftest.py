@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import gc
 import warnings
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
 
 # Importing neonize runs `os.popen("uname -a").read()` without closing the pipe (neonize/utils/platform.py),
 # which under filterwarnings=error turns into an unraisable ResourceWarning in whichever test runs first.
@@ -16,3 +20,14 @@ with warnings.catch_warnings():
 
 from tests.transport.whatsmeow_double import whatsmeow  # noqa: E402, F401 - the Go-core double, as a fixture
 from tests.transport.whatsmeow_groups import whatsmeow_groups  # noqa: E402, F401 - its group functions too
+from wagate.transport.neonize import NeonizeTransport  # noqa: E402
+
+
+@pytest.fixture
+async def neonize_transport(tmp_path: Path) -> AsyncIterator[NeonizeTransport]:
+    """A NeonizeTransport on a real neonize client, recording its events in an `Events` sink."""
+    from tests.transport.test_neonize import Events
+
+    transport = NeonizeTransport(Events(), auth_dir=tmp_path / "auth", reconnect_backoff=(0.05, 0.1, 0.2))
+    yield transport
+    await transport.close()

@@ -157,6 +157,12 @@ ROUTES: dict[tuple[str, str], Tenanted | Outside] = {
     ("DELETE", "/api/sessions/{session_id}/communities/{jid}/groups/{group}"): Tenanted(),
     ("GET", "/api/qr"): Tenanted(query=f"?session={B_SESSION}"),
     ("GET", "/api/qr/{session_id}"): Tenanted(),
+    ("GET", "/api/sessions/{session_id}/statuses"): Tenanted(),
+    ("POST", "/api/sessions/{session_id}/statuses"): Tenanted(lambda b: {"type": "text", "text": "hi"}),
+    ("GET", "/api/sessions/{session_id}/newsletters"): Tenanted(),
+    ("GET", "/api/sessions/{session_id}/newsletters/info"): Tenanted(query="?jid=120363000000000001@newsletter"),
+    ("PUT", "/api/sessions/{session_id}/newsletters/{jid}/follow"): Tenanted(),
+    ("DELETE", "/api/sessions/{session_id}/newsletters/{jid}/follow"): Tenanted(),
     ("GET", "/api/whatsapp/status"): Tenanted(query=f"?session={B_SESSION}"),
     ("POST", "/api/whatsapp/restart"): Tenanted(lambda b: {"session": B_SESSION}),
     ("POST", "/api/whatsapp/logout"): Tenanted(lambda b: {"session": B_SESSION}),
@@ -253,8 +259,8 @@ ROUTES: dict[tuple[str, str], Tenanted | Outside] = {
         "POST /wa/group/join", "POST /wa/group/inviteinfo")},
     **{(method, f"/wa/{path}"): WUZAPI_NOT_SERVED for method in ("GET", "POST", "PUT", "DELETE") for path in (
         "chat/send/template", "chat/send/buttons", "chat/send/list",
-        "chat/history", "chat/downloadimage", "chat/downloadvideo", "chat/downloadaudio", "chat/downloaddocument",
-        "newsletter/list")},
+        "chat/history", "chat/downloadimage", "chat/downloadvideo", "chat/downloadaudio", "chat/downloaddocument")},
+    **{(method, "/wa/newsletter/list"): WUZAPI_SERVED for method in ("GET", "POST", "PUT", "DELETE")},
     ("GET", "/wa/status"): Tenanted(),
     ("GET", "/wa/qr"): Tenanted(),
     ("POST", "/wa/send"): Tenanted(lambda b: {"Phone": PHONE, "Body": "hi"}),
@@ -324,7 +330,8 @@ async def _callers(client: TestClient, db: Db) -> list[Caller]:
 def _path(template: str, b: Things) -> str:
     values = {"{session_id}": B_SESSION, "{chat}": PHONE, "{message_id}": str(b.message), "{id}": str(b.broadcast),
               "{action}": "pause", "{webhook_id}": str(b.webhook), "{delivery_id}": str(b.delivery),
-              "{key_id}": str(b.key), "{name}": "x", "{tail}": "/users", "{jid}": B_GROUP, "{group}": B_GROUP,
+              "{key_id}": str(b.key), "{name}": "x", "{tail}": "/users", "{group}": B_GROUP,
+              "{jid}": "120363000000000001@newsletter" if "/newsletters/" in template else B_GROUP,
               "{user_id}": b.external_id if template.startswith("/internal/") else str(b.user)}
     for name, value in values.items():
         template = template.replace(name, value)

@@ -27,7 +27,7 @@ from wagate.db.types import utcnow
 from wagate.errors import TransportError
 from wagate.services import event_outbox, events
 from wagate.services.chats import activity as chats
-from wagate.transport.base import ContactUpdated, MessageReceived, WhatsAppTransport
+from wagate.transport.base import STATUS_JID, ContactUpdated, MessageReceived, WhatsAppTransport
 
 log = structlog.get_logger(__name__)
 
@@ -167,7 +167,7 @@ async def handle_received(db: async_sessionmaker[AsyncSession], redis: Redis, tr
             log.warning("published event not forgotten", session_id=event.session_id, error=type(exc).__name__)
     if again:
         return False  # read and answered the first time
-    if event.from_me:
+    if event.from_me or event.chat == STATUS_JID:  # an auto-reply to a contact's status would post a status
         return False
     if stored.session.auto_read_enabled:
         try:

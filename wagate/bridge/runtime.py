@@ -24,7 +24,7 @@ from redis.asyncio import Redis
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from wagate.bridge import group_events, inbound
+from wagate.bridge import group_events, inbound, phone_calls, session_proxy, statuses
 from wagate.bridge.chat_state import apply_chat_state
 from wagate.bridge.claims import Claims
 from wagate.bridge.event_queue import SessionEvents
@@ -48,6 +48,8 @@ from wagate.queue.names import qr_key
 from wagate.services import events
 from wagate.transport import key_store
 from wagate.transport.base import (
+    CallEnded,
+    CallOffered,
     CallsAbandoned,
     ChatStateChanged,
     Connected,
@@ -202,6 +204,11 @@ class Bridge:
             await set_status(self.db, self.redis, session_id, SessionStatus.STARTING,
                              fields={"started_at": utcnow()})
         self._sender(session_id).start()
+        if (refused := await session_proxy.apply(self.settings, self.transport, row)) is not None:
+            await self._drop_sender(session_id)
+            await set_status(self.db, self.redis, session_id, SessionStatus.FAILED, reason=refused)
+            await self.leases.release(session_id)
+            return
         await self.transport.connect(session_id)
 
     async def stop_session(self, session_id: str, *, reason: str | None = None) -> None:
@@ -428,6 +435,10 @@ class Bridge:
             case MessageReceived():
                 if await inbound.handle_received(self.db, self.redis, self.transport, event):
                     self.wake(sid)  # an auto-reply was queued
+                await statuses.received(self.db, self.redis, event)
+            case CallOffered() | CallEnded():
+                if await phone_calls.handle(self.db, self.redis, self.transport, event):
+                    self.wake(sid)  # the call policy's reply was queued
             case ContactUpdated():
                 await inbound.update_contact(self.db, event)
             case MessageChanged():

@@ -49,7 +49,7 @@ from wagate.errors import MessageUnsendable, SendOutcomeUnknown, SessionNotConne
 from wagate.observability import metrics
 from wagate.services import events
 from wagate.services.chats import activity as chats
-from wagate.transport.base import SendResult, WhatsAppTransport, new_message_id
+from wagate.transport.base import STATUS_JID, SendResult, WhatsAppTransport, new_message_id
 
 log = structlog.get_logger(__name__)
 
@@ -377,6 +377,11 @@ class SessionSender:
 
     async def _call_transport(self, message: Message, wa_id: str) -> SendResult:
         to = message.recipient or ""
+        if message.type == MessageType.TEXT and to == STATUS_JID:  # a text status: its background and font
+            look = (message.content or {}).get("status") or {}
+            return await self.transport.send_status_text(self.session_id, message.body or "", message_id=wa_id,
+                                                         background_argb=look.get("background_argb"),
+                                                         font=look.get("font"))
         if outgoing_rows.is_plain(message) and message.type == MessageType.TEXT:
             return await self.transport.send_text(self.session_id, to, message.body or "", reply_to=message.reply_to,
                                                   message_id=wa_id)

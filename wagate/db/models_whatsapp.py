@@ -50,6 +50,8 @@ class WaSession(Timestamps, Base):
     webhook_events: Mapped[list[str] | None] = mapped_column(JSONValue)
     webhook_secret_encrypted: Mapped[str | None] = mapped_column(String(512))
     settings: Mapped[dict[str, Any] | None] = mapped_column(JSONValue)  # everything without its own column
+    # Fernet token of the proxy URL (its credentials are secrets): services.sessions.proxy.
+    proxy_url_encrypted: Mapped[str | None] = mapped_column(String(1024))
     messages_sent: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     messages_received: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     messages_failed: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))

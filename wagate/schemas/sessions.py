@@ -36,6 +36,9 @@ class CreateSessionSchema(Schema):
     typing_enabled = _flag(load_default=False)
     webhook_url = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2048))
     webhook_events = fields.Raw(load_default=None)
+    proxy_url = fields.String(load_default=None, allow_none=True)  # checked by services.sessions.proxy
+    reject_calls = _flag(load_default=False)
+    reject_call_message = fields.String(load_default=None, allow_none=True)
 
     @pre_load
     def _one_session_id(self, data: Any, **_: Any) -> Any:
@@ -61,6 +64,9 @@ class SettingsSchema(Schema):
     webhook_events = fields.Raw(allow_none=True)
     # What of the history the phone sends at link time is stored: none, recent (30 days, the default) or full.
     history_sync = fields.String(validate=validate.OneOf(HISTORY_SYNC_MODES))
+    proxy_url = fields.String(allow_none=True)  # null: connect directly; a change restarts a running session
+    reject_calls = _flag()
+    reject_call_message = fields.String(allow_none=True)
 
 
 class PairSchema(Schema):
@@ -93,6 +99,9 @@ class SessionSettingsSchema(Schema):
     webhook_url = fields.String(allow_none=True)
     webhook_events = fields.List(fields.String(), allow_none=True)
     history_sync = fields.String()
+    proxy_url = fields.String(allow_none=True)  # redacted: scheme, host and port
+    reject_calls = fields.Boolean()
+    reject_call_message = fields.String(allow_none=True)
 
 
 class SessionSchema(Schema):
@@ -134,6 +143,9 @@ class SessionSchema(Schema):
             "name": row.name, "auto_read_enabled": row.auto_read_enabled, "typing_enabled": row.typing_enabled,
             "webhook_url": url, "webhook_events": row.webhook_events,
             "history_sync": (row.settings or {}).get("history_sync", HistorySync.RECENT.value),
+            "proxy_url": (row.settings or {}).get("proxy_url"),
+            "reject_calls": bool((row.settings or {}).get("reject_calls", False)),
+            "reject_call_message": (row.settings or {}).get("reject_call_message"),
         })
 
 

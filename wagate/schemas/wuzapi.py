@@ -182,6 +182,20 @@ class ContactSchema(Schema):
     PushName = S(required=True)
 
 
+class ProxyBodySchema(Schema):
+    proxy_url = S()  # socks5://user:pass@host:port, http://host:port or https://host:port; required with enable
+    enable = B(required=True)
+
+
+class ProxySetSchema(Schema):
+    Details = S(required=True)
+    ProxyURL = S()  # redacted: scheme, host and port
+
+
+class NewsletterListSchema(Schema):
+    Newsletter = fields.List(fields.Dict(), required=True)  # whatsmeow's NewsletterMetadata JSON, one per channel
+
+
 ConnectAnswer = _answer(ConnectedSchema, "Connect")
 DetailsAnswer = _answer(DetailsSchema, "Details")
 StatusAnswer = _answer(StatusSchema, "Status")
@@ -191,3 +205,5 @@ WebhookAnswer = _answer(WebhookSchema, "Webhook")
 SentAnswer = _answer(SentSchema, "Sent")
 CheckAnswer = _answer(CheckedUsersSchema, "Check")
 ContactsAnswer = _answer(fields.Dict(keys=S(), values=fields.Nested(ContactSchema), required=True), "Contacts")
+ProxyAnswer = _answer(ProxySetSchema, "Proxy")
+NewsletterListAnswer = _answer(NewsletterListSchema, "NewsletterList")

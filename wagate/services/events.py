@@ -31,7 +31,8 @@ EVENT_NAMES = (
     "message.received", "message.sent", "message.delivered", "message.read", "message.failed", "message.unknown",
     "message.edited", "message.revoked", "message.reaction", "poll.vote", "message.poll_vote", "presence.update",
     "history.synced", "connection.open", "connection.close", "qr.generated", "session.status", "broadcast.completed",
-    "chat.updated", "group.joined", "group.left", "group.participants", "group.updated",
+    "chat.updated", "group.joined", "group.left", "group.participants", "group.updated", "call.received", "call.ended",
+    "status.received",
 )
 # Old names a subscription may still use, and the event each stands for (never emitted under the old name).
 EVENT_ALIASES = {"message.poll_vote": "poll.vote"}

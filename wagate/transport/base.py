@@ -29,6 +29,7 @@ from wagate.transport.outgoing import OutgoingMessage
 if TYPE_CHECKING:
     from .groups import Group, JoinRequest, ParticipantAction, ParticipantResult, RequestAction
 
+
 MediaKind = Literal["image", "document", "audio", "video"]
 ReceiptKind = Literal["delivered", "read", "played"]
 ChangeKind = Literal["edited", "revoked", "reaction", "poll_vote"]
@@ -259,6 +260,45 @@ class CallsAbandoned(TransportEvent):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ContactUpdated(TransportEvent):
     contact: Contact = field()
+
+
+# --- status, channels, calls, labels, proxy: data and events ---
+
+STATUS_JID = "status@broadcast"  # where statuses (stories) are posted and where contacts' statuses come from
+
+
+@dataclass(frozen=True, slots=True)
+class Newsletter:
+    """A WhatsApp channel as the session sees it; `role` is the session's: owner, admin, subscriber or guest."""
+
+    jid: str  # "<digits>@newsletter"
+    name: str
+    description: str | None = None
+    invite_code: str | None = None
+    subscribers: int | None = None
+    role: str | None = None
+    muted: bool | None = None
+    verified: bool | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallOffered(TransportEvent):
+    """Someone is calling the session's number (ringing until it is answered, rejected, or ends)."""
+
+    call_id: str
+    caller: str  # phone-number JID of the caller, even when WhatsApp addressed it by LID
+    caller_lid: str | None = None
+    video: bool = False
+    group: bool = False
+    timestamp: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallEnded(TransportEvent):
+    call_id: str
+    caller: str
+    reason: str | None = None  # WhatsApp's own word, e.g. "timeout", "busy", "reject"
+    timestamp: float = 0.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -552,3 +592,33 @@ class WhatsAppTransport(abc.ABC):
     @abc.abstractmethod
     async def community_groups(self, session_id: str, community: str) -> list[Group]:
         """The groups linked to a community (their JID and subject; details through `group`)."""
+
+    # --- status, channels, calls, labels, proxy ---
+    # Not abstract: a transport without them answers that it cannot, and everything else keeps working.
+
+    async def use_proxy(self, session_id: str, proxy_url: str | None) -> None:
+        """The proxy (http://, https:// or socks5://, maybe with credentials) the session's next connect dials
+        through; None: connect directly. A proxy that fails makes the connect fail with a reason naming it."""
+        if proxy_url is not None:
+            raise TransportError("this transport cannot connect through a proxy")
+
+    async def reject_call(self, session_id: str, caller: str, call_id: str) -> None:
+        raise TransportError("this transport cannot reject calls")
+
+    async def send_status_text(
+        self, session_id: str, text: str, *, background_argb: int | None = None, font: int | None = None,
+        message_id: str | None = None,
+    ) -> SendResult:
+        """Post a text status (story) on its coloured background, in one of WhatsApp's status fonts (0-9)."""
+        raise TransportError("this transport cannot post statuses")
+
+    async def newsletters(self, session_id: str) -> list[Newsletter]:
+        """The channels the session follows or owns."""
+        raise TransportError("this transport cannot list channels")
+
+    async def newsletter(self, session_id: str, *, jid: str | None = None, invite: str | None = None) -> Newsletter:
+        """One channel, by its JID or by the code of its invite link (whatsapp.com/channel/<code>)."""
+        raise TransportError("this transport cannot look channels up")
+
+    async def follow_newsletter(self, session_id: str, jid: str, follow: bool) -> None:
+        raise TransportError("this transport cannot follow channels")

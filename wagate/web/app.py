@@ -22,6 +22,7 @@ from wagate.web.routes import (
     audit_log,
     auth,
     broadcasts,
+    channels,
     chats,
     contacts,
     credentials,
@@ -133,6 +134,7 @@ def create_app(settings: Settings) -> web.Application:
         app.add_routes(area.routes)
     app.add_routes(groups.routes)  # a session's groups and communities, through its connection
     app.add_routes(customer_groups.routes)  # the same on /v1
+    app.add_routes(channels.routes)  # statuses and channels of a session
     app.add_routes(broadcasts.routes)
     app.add_routes([*chats.routes, *contacts.routes])  # chats, contacts, a session's presence and own profile
     app.add_routes(webhooks.routes)

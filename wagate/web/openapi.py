@@ -31,6 +31,7 @@ from wagate.schemas import simulator as sim
 from wagate.schemas import simulator_incoming as sim_in
 from wagate.schemas import tenants as ten
 from wagate.schemas import webhooks as hooks
+from wagate.web.openapi_channels import channel_operations
 from wagate.web.openapi_chats import chats_operations
 from wagate.web.openapi_events import event_schemas, event_webhooks
 from wagate.web.openapi_groups import groups_operations, wuzapi_groups_operations
@@ -331,6 +332,7 @@ def _ops() -> list[Op]:
            media=("text/plain",)),
         *chats_operations(Op),  # chats, contacts, a session's presence and own profile
         *groups_operations(Op),  # a session's groups and communities
+        *channel_operations(Op),  # statuses and channels of a session
         *wuzapi_operations(Op),  # wuzapi's API under /wa
         *wuzapi_groups_operations(Op),
     ]

@@ -20,13 +20,11 @@ ANY = "*"
 
 # (method, path under /wa, summary) of the routes that answer 501 (see each module's table)
 NOT_SERVED = (
-    ("POST", "session/proxy", "Not served: proxy per session"),
     ("GET", "session/history", "Not served: history sync"),
     *[(ANY, f"chat/send/{name}", f"Not served: {name} messages") for name in ("template", "buttons", "list")],
     *[(ANY, f"chat/{name}", f"Not served: chat/{name}")
       for name in ("history", "downloadimage", "downloadvideo",
                    "downloadaudio", "downloaddocument")],
-    (ANY, "newsletter/list", "Not served: channels"),
 )
 
 
@@ -47,6 +45,10 @@ def wuzapi_operations(op: Callable[..., Any]) -> list[Any]:
         line("GET", "session/status", "Connected and LoggedIn", wz.StatusAnswer),
         line("GET", "session/qr", "The QR code to scan, as a PNG data URI (empty until WhatsApp sent one)",
              wz.QrAnswer),
+        line("POST", "session/proxy", "Set (`enable` true, `proxy_url`) or clear the session's proxy; a running "
+             "session restarts through it. `ProxyURL` is answered redacted", wz.ProxyAnswer, wz.ProxyBodySchema),
+        line(ANY, "newsletter/list", "The channels the session follows (whatsmeow's NewsletterMetadata JSON)",
+             wz.NewsletterListAnswer, errors=(401, 403, 409, 429, 502)),
         line("POST", "session/pairphone", "A linking code to type on the phone instead of scanning", wz.PairAnswer,
              wz.PhoneBodySchema, errors=(400, 401, 403, 409, 429, 502)),
         line("GET", "webhook", "The session's webhook and subscribed events", wz.WebhookAnswer),

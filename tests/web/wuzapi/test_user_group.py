@@ -95,14 +95,3 @@ async def test_profiles_presence_lids_and_read_receipts_as_wuzapi_answers_them(c
             ("presence", False), ("chat_presence", "recording")]
     finally:
         await handle.stop()
-
-
-@pytest.mark.parametrize(("method", "path", "body"), [
-    ("GET", "/wa/newsletter/list", None),
-])
-async def test_unserved_routes_answer_501_naming_the_capability(client: TestClient, db: Db, method: str, path: str,
-                                                                body: str | None) -> None:
-    token = await session(db, "s1", (await tenant(db))[0])
-    answer = await wz(client, method, path, token, 501, data=body)
-    assert answer["details"]["capability"][0].split(" ")[0] == path.removeprefix("/wa/")
-    assert (await wz(client, method, path, "wrong-token", 401, data=body))["success"] is False

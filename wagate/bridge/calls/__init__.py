@@ -10,6 +10,7 @@ from wagate.bridge.calls import (  # noqa: F401 - registers their calls
     chats,
     contacts,
     groups,
+    newsletters,
     profile,
 )
 from wagate.bridge.calls.registry import CALLS, Call, call, run

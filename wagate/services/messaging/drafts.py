@@ -16,7 +16,7 @@ from wagate.config import Settings
 from wagate.db.enums import MessageType, Priority
 from wagate.errors import Invalid
 from wagate.services.messaging import kinds
-from wagate.services.messaging.phones import Recipient, normalize_recipient
+from wagate.services.messaging.phones import STATUS, Recipient, normalize_recipient
 
 MAX_TEXT_CHARS = 65_536  # WhatsApp's own limit for a text message
 # WhatsApp cuts captions at 1,024 characters; it also keeps the caption within MySQL's TEXT column.
@@ -69,6 +69,7 @@ class SendRequest:
         """Whether accepting it needs more than the row (a lookup, a fetch, a file): see `kind_prep`."""
         return bool(self.media or self.media_url or self.media_id is not None or self.target or self.reply_to
                     or self.link_preview or str(self.type) not in ("text", "location"))
+    status: bool = False  # posted as the session's status (story) to status@broadcast; `to` is not read
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +117,9 @@ def validate(request: SendRequest, settings: Settings, now: datetime, *, field_n
     recipient: Recipient | None = None
     kind = str(request.type.value if isinstance(request.type, MessageType) else request.type)
     try:
-        if not request.to and kind in kinds.IN_TARGET_CHAT:
+        if request.status:
+            recipient = STATUS
+        elif not request.to and kind in kinds.IN_TARGET_CHAT:
             recipient = TARGET_CHAT  # `kind_prep` puts the target's chat here
         else:
             recipient = normalize_recipient(request.to, settings.default_region, field=field_name)

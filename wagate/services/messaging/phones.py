@@ -20,7 +20,7 @@ USER_SERVER = "s.whatsapp.net"
 GROUP_SERVER = "g.us"
 LID_SERVER = "lid"
 
-RecipientKind = Literal["phone", "user", "group", "lid"]
+RecipientKind = Literal["phone", "user", "group", "lid", "newsletter", "status"]
 
 # Only what people put between digits; letters (vanity numbers, "ext.") are refused rather than guessed at.
 _PHONE_CHARS = re.compile(r"^\+?[\d\s\-().\/]+$")
@@ -30,6 +30,7 @@ _USER_JID = re.compile(r"^(\d{6,15})(?::\d{1,3})?@(s\.whatsapp\.net|c\.us)$")  #
 # Groups: "<creator>-<timestamp>@g.us" (old) or a bare 18-digit id (since 2020).
 _GROUP_JID = re.compile(r"^\d{5,20}(?:-\d{5,20})?@g\.us$")
 _LID_JID = re.compile(r"^(\d{5,20})(?::\d{1,3})?@lid$")
+_NEWSLETTER_JID = re.compile(r"^\d{5,25}@newsletter$")
 _MOBILE_TYPES = (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
 
 
@@ -40,6 +41,10 @@ class Recipient:
     address: str
     jid: str
     kind: RecipientKind
+
+
+# Not a chat: a status is posted through the status API (`SendRequest.status`), never sent to by number or JID.
+STATUS = Recipient(address="status@broadcast", jid="status@broadcast", kind="status")
 
 
 def normalize_phone(value: str, default_region: str, *, field: str = "to") -> str:
@@ -97,9 +102,12 @@ def _recipient(raw: str, default_region: str, field: str) -> Recipient:
     if match := _LID_JID.match(jid):
         jid = f"{match.group(1)}@{LID_SERVER}"
         return Recipient(address=jid, jid=jid, kind="lid")
+    if _NEWSLETTER_JID.match(jid):  # a channel: only its owner and admins can post to it
+        return Recipient(address=jid, jid=jid, kind="newsletter")
     raise Invalid(
         "Invalid recipient",
-        details={field: "is not a valid WhatsApp JID (expected <number>@s.whatsapp.net, <id>@g.us or <id>@lid)"},
+        details={field: "is not a valid WhatsApp JID (expected <number>@s.whatsapp.net, <id>@g.us, <id>@lid, "
+                        "or <id>@newsletter)"},
     )
 
 

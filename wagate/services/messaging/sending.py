@@ -8,6 +8,7 @@ before the job is enqueued; when Redis is down the send still succeeds and the o
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -97,8 +98,10 @@ async def queue_message(
     request: SendRequest,
     *,
     tenant_id: int | None = None,
+    content: dict[str, Any] | None = None,
 ) -> QueuedMessage:
-    """Validate `request`, commit its `queued` row and enqueue its send job; see the module docstring."""
+    """Validate `request`, commit its `queued` row and enqueue its send job; see the module docstring. `content` is
+    added to the row's type-specific content (a status's background and font)."""
     now = utcnow()
     async with db_factory() as db:
         session = await owned_session(db, request.session_id, tenant_id)
@@ -111,6 +114,8 @@ async def queue_message(
         # Plain values: a rollback expires the ORM objects, and an expired attribute would need a lazy load.
         owner = Owner(session.id, session.jid, tenant.id if tenant is not None else None)
         draft = validate(request, settings, now)
+        if content:
+            draft = dataclasses.replace(draft, content={**(draft.content or {}), **content})
         stored: media_files.StoredMedia | None = None
         if request.needs_preparing:
             # Looked up, fetched and converted only once every field is valid; the file is stored last, so

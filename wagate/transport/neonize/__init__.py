@@ -10,8 +10,9 @@ state: `_sessions`, `_emit`, `_ready`, `_remember` …):
 - `client`: the sessions' clients and their life (connect, supervise, stop, log out, QR codes, pairing by code);
 - `connection`: what a client reports about its connection (paired, connected, logged out, failures, drops);
 - `events`: incoming messages, changes to messages and receipts (mapped by the pure functions of `mapping`);
-- `sending`: every message kind (`sending_kinds` builds each one's protobuf);
-- `chats`: read receipts, typing, number checks, contacts;
+- `sending`: every message kind (`sending_kinds` builds each one's protobuf); `status`: text statuses (on sending);
+- `chats`: read receipts, typing, number checks, contacts; `calls`: call events and rejecting; `newsletters`:
+  channels; `proxy`: a session's proxy;
 - `chats_state`: archive, pin, mute and read as app-state patches, presence; `contacts`: user info, pictures,
   blocks, LIDs and the own profile;
 - `recipients`: JIDs from numbers and the per-session answers WhatsApp gave; `errors`: our errors for neonize's;
@@ -24,6 +25,7 @@ declared by overriding `_event_handlers` (returning `{**super()._event_handlers(
 
 from __future__ import annotations
 
+from wagate.transport.neonize.calls import NeonizeCalls
 from wagate.transport.neonize.chats import NeonizeChats
 from wagate.transport.neonize.chats_state import NeonizeChatState
 from wagate.transport.neonize.client import NeonizeClient
@@ -33,8 +35,11 @@ from wagate.transport.neonize.errors import send_error, transport_error
 from wagate.transport.neonize.events import NeonizeEvents
 from wagate.transport.neonize.groups import NeonizeGroups
 from wagate.transport.neonize.loop import import_neonize, prepare_event_loop, whatsapp_reachable
+from wagate.transport.neonize.newsletters import NeonizeNewsletters
+from wagate.transport.neonize.proxy import NeonizeProxy
 from wagate.transport.neonize.recipients import phone_digits, recipient_jid
 from wagate.transport.neonize.sending import NeonizeSending
+from wagate.transport.neonize.status import NeonizeStatus
 
 __all__ = [
     "NeonizeTransport",
@@ -49,6 +54,6 @@ __all__ = [
 
 
 # NeonizeGroups before NeonizeSending: it knows whom a group text mentions (`_mentions`).
-class NeonizeTransport(NeonizeClient, NeonizeConnection, NeonizeEvents, NeonizeGroups, NeonizeSending, NeonizeChats,
-                       NeonizeChatState, NeonizeContacts):
+class NeonizeTransport(NeonizeClient, NeonizeConnection, NeonizeEvents, NeonizeGroups, NeonizeStatus, NeonizeSending,
+                       NeonizeChats, NeonizeChatState, NeonizeContacts, NeonizeCalls, NeonizeNewsletters, NeonizeProxy):
     """WhatsApp over neonize: QR pairing, supervised reconnects, event mapping and sends for many sessions."""

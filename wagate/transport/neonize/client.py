@@ -24,6 +24,7 @@ from wagate.transport.base import (
 )
 from wagate.transport.neonize.errors import transport_error
 from wagate.transport.neonize.loop import prepare_event_loop
+from wagate.transport.neonize.proxy import proxy_settings
 from wagate.transport.neonize.recipients import phone_digits
 from wagate.transport.neonize.session import EventHandler, NeonizeBase, SessionState, log
 
@@ -146,7 +147,8 @@ class NeonizeClient(NeonizeBase):
         s.attempt += 1
         s.qr_count, s.paired, s.restart_reason, s.keepalive_lost = 0, False, None, False
         s.qr_seen.clear()
-        if self.network_probe is not None:
+        proxy_url = self._proxy_for(s.id)
+        if self.network_probe is not None and proxy_url is None:  # through a proxy, the proxy resolves and dials
             # Each Go connect opens a store it never closes (+1 fd, ~180 KB): while WhatsApp cannot be reached,
             # attempts are checked from Python and the Go core is not called.
             unreachable = await self.network_probe()
@@ -158,7 +160,7 @@ class NeonizeClient(NeonizeBase):
             from neonize.exc import NeonizeError
 
             try:
-                task = await s.client.connect()
+                task = await s.client.connect(proxy_settings(proxy_url))
             except NeonizeError as exc:
                 return str(exc) or type(exc).__name__
             s.connect_task = task

@@ -97,6 +97,10 @@ class NeonizeBase(WhatsAppTransport):
         self._go_lock = asyncio.Lock()
         self._closed = False
 
+    def _proxy_for(self, session_id: str) -> str | None:
+        """The proxy the session's next connect dials through (the proxy part keeps them); None: directly."""
+        return None
+
     def _event_handlers(self) -> dict[type, EventHandler]:
         """neonize event type → handler, registered on every client of a session; each area adds its own."""
         return {}

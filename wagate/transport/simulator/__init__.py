@@ -18,10 +18,12 @@ Every delay is divided by `speed`, so a test can run WhatsApp's real timings a h
 
 One module per area, each holding one mixin of `SimulatorTransport`, all built on `session.SimulatorBase` (the
 shared state and helpers: `_sessions`, `_session`, `_connected`, `_emit`, `_deliver`, `_spawn` …): `connection`
-(QR codes, pairing, linking, connecting, stopping), `sending` (every kind; `sending_kinds` says what the phone
-records of each), `chats` (read receipts, typing, number checks, contacts), `chats_state` (archive, pin, mute,
-presence), `contacts` (profiles, blocks, LIDs, the own profile), `phone` (the phone side) and `incoming` (contacts
-sending every kind, reacting, editing, voting …); `wire` holds WhatsApp's formats and the records tests read.
+(QR codes, pairing, linking, connecting, stopping), `proxy` (dialled before connecting, so it comes first),
+`sending` (every kind; `sending_kinds` says what the phone records of each), `status` (statuses, built on sending),
+`chats` (read receipts, typing, number checks, contacts), `chats_state` (archive, pin, mute, presence), `contacts`
+(profiles, blocks, LIDs, the own profile), `calls`, `newsletters`, `phone` (the phone side) and `incoming`
+(contacts sending every kind, reacting, editing, voting …); `wire` holds WhatsApp's formats and the records tests
+read.
 
 A new WhatsApp area (groups, calls, newsletters, labels …) is one more module `<area>.py` with one mixin
 `Simulator<Area>(SimulatorBase)`, plus its name in `SimulatorTransport`'s bases below; its phone-side controls,
@@ -30,20 +32,25 @@ if any, go in the same module.
 
 from __future__ import annotations
 
+from wagate.transport.simulator.calls import SimulatorCalls
 from wagate.transport.simulator.chats import SimulatorChats
 from wagate.transport.simulator.connection import SimulatorConnection
 from wagate.transport.simulator.contacts import SimulatorContacts
 from wagate.transport.simulator.groups import SimulatorGroups
 from wagate.transport.simulator.incoming import SimulatorIncoming
+from wagate.transport.simulator.newsletters import SimulatorNewsletters
 from wagate.transport.simulator.phone import PhoneSide
+from wagate.transport.simulator.proxy import SimulatorProxy
 from wagate.transport.simulator.sending import SimulatorSending
 from wagate.transport.simulator.session import SimSession
+from wagate.transport.simulator.status import SimulatorStatus
 from wagate.transport.simulator.wire import PhoneActionError, ReadMarked, SentMessage, TypingShown
 
 __all__ = ["PhoneActionError", "ReadMarked", "SentMessage", "SimSession", "SimulatorTransport", "TypingShown"]
 
 
 # SimulatorGroups before SimulatorSending: it knows whom a group text mentions (`_mentions`).
-class SimulatorTransport(SimulatorConnection, SimulatorGroups, SimulatorSending, SimulatorChats, SimulatorContacts,
-                         SimulatorIncoming, PhoneSide):
+class SimulatorTransport(SimulatorProxy, SimulatorConnection, SimulatorGroups, SimulatorStatus, SimulatorSending,
+                         SimulatorChats, SimulatorContacts, SimulatorCalls, SimulatorNewsletters, SimulatorIncoming,
+                         PhoneSide):
     """Many simulated sessions, one sink; see the package docstring for the phone-side control methods."""

@@ -8,7 +8,7 @@
     POST   /api/sessions/{id}/logout            system        202: unlinks the phone, a new scan is needed
     POST   /api/sessions/{id}/pair              send_message  202: pairing code for {"phone"}
     GET    /api/sessions/{id}/settings          view_logs
-    PUT    /api/sessions/{id}/settings          system
+    PUT    /api/sessions/{id}/settings          system        also the proxy (encrypted) and the call policy
     POST   /api/sessions/{id}/token             system        a new session token, shown once
 
 Operators run the numbers (start, stop, restart, pair) as they send from them; unlinking a phone, creating
@@ -24,7 +24,7 @@ from wagate.errors import Forbidden
 from wagate.schemas.sessions import CreateSessionSchema, PairSchema, SessionQuerySchema, SessionSchema, SettingsSchema
 from wagate.services.identity.principal import Permission
 from wagate.services.operations import metrics
-from wagate.services.sessions import lifecycle
+from wagate.services.sessions import connection_settings, lifecycle
 from wagate.web.auth import require
 from wagate.web.keys import DB, REDIS, SETTINGS
 from wagate.web.replies import actor, caller, json_body, load, ok, query, tenant_of
@@ -56,12 +56,9 @@ async def create_session(request: web.Request) -> web.Response:
     if tenant_id is not None and values["tenant_id"] not in (None, tenant_id):
         raise Forbidden("A tenant's key creates sessions for its own tenant only", {"tenant_id": ["is not yours"]})
     app = request.app
-    created = await lifecycle.create_session(
-        app[DB], app[REDIS], app[SETTINGS], tenant_id=tenant_id if tenant_id is not None else values["tenant_id"],
-        session_id=values["session_id"], name=values["name"], auto_connect=values["auto_connect"],
-        auto_read_enabled=values["auto_read_enabled"], typing_enabled=values["typing_enabled"],
-        webhook_url=values["webhook_url"], webhook_events=values["webhook_events"], actor=actor(request),
-    )
+    owner = tenant_id if tenant_id is not None else values["tenant_id"]
+    created = await connection_settings.create(app[DB], app[REDIS], app[SETTINGS], values, tenant_id=owner,
+                                               actor=actor(request))
     data = {"session": _dump(request, created.session), "token": created.token, "start_job_id": created.start_job_id}
     return ok("Session created; keep the token now, it is not shown again", data, status=201)
 
@@ -134,9 +131,9 @@ async def get_settings(request: web.Request) -> web.Response:
 @require(Permission.SYSTEM)
 async def put_settings(request: web.Request) -> web.Response:
     changes = load(SettingsSchema, await json_body(request))
-    row = await lifecycle.update_settings(request.app[DB], request.match_info["session_id"], changes,
-                                         settings=request.app[SETTINGS], tenant_id=tenant_of(request),
-                                         actor=actor(request))
+    app = request.app
+    row = await connection_settings.save(app[DB], app[REDIS], app[SETTINGS], request.match_info["session_id"], changes,
+                                         tenant_id=tenant_of(request), actor=actor(request))
     return ok("Session settings saved", _dump(request, row)["settings"])
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from wagate.web.routes.wuzapi import chat, chat_kinds, group, session, user, webhook
+from wagate.web.routes.wuzapi import chat, chat_kinds, group, newsletter, session, user, webhook
 
-AREAS = (session, webhook, chat, chat_kinds, user, group)
+AREAS = (session, webhook, chat, chat_kinds, user, group, newsletter)
 
 
 def routes() -> list[web.AbstractRouteDef]:

@@ -1,8 +1,6 @@
 """wuzapi's `/group/*` under `/wa`: a session's groups in wuzapi's fields and answers, through the same calls to
 the session's connection as `/api/sessions/{id}/groups` (so the same rules: WORKING or 409, WhatsApp's refusals,
 audited changes). A group is answered as whatsmeow's `GroupInfo` marshalled by Go, as wuzapi answers it.
-
-`/newsletter/list` (channels) is not served: 501 naming the capability.
 """
 
 from __future__ import annotations
@@ -18,7 +16,7 @@ from wagate.schemas.groups import MAX_PICTURE_BYTES, SUBJECT
 from wagate.services.groups import operations
 from wagate.web.keys import DB, REDIS, SETTINGS
 from wagate.web.replies import actor
-from wagate.web.routes.wuzapi.envelope import answer, field, not_served, payload, session_id, text_field, wuzapi_route
+from wagate.web.routes.wuzapi.envelope import answer, field, payload, session_id, text_field, wuzapi_route
 
 routes = web.RouteTableDef()
 
@@ -226,4 +224,3 @@ async def invite_info(request: web.Request) -> web.Response:
     return answer(group_info(await _read(request, "groups.preview", {"code": code})))
 
 
-routes.route("*", "/wa/newsletter/list")(not_served("newsletter/list (channels)", "the transport has no channels"))

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from wagate.db.enums import SessionStatus
 from wagate.errors import Conflict, Invalid
-from wagate.services.sessions import connecting, lifecycle
+from wagate.services.sessions import connecting, lifecycle, proxy
 from wagate.services.webhooks.formats import gateway_events, wuzapi_names
 from wagate.web.keys import DB, REDIS, SETTINGS
 from wagate.web.replies import actor
@@ -111,8 +111,25 @@ async def pair_phone(request: web.Request) -> web.Response:
     return answer({"LinkingCode": code})
 
 
-routes.post("/wa/session/proxy")(not_served(
-    "session/proxy", "the bridge connects every session the same way; set a proxy for the bridge process instead"))
+
+
+@routes.post("/wa/session/proxy")
+@wuzapi_route()
+async def set_proxy(request: web.Request) -> web.Response:
+    """wuzapi's `{"proxy_url", "enable"}`; where wuzapi refuses while connected, the session restarts through it."""
+    data = await payload(request)
+    enable = field(data, "enable")
+    if not isinstance(enable, bool):
+        raise Invalid("enable must be true or false", {"enable": ["expects a boolean"]})
+    url = text_field(data, "proxy_url") if enable else None
+    app = request.app
+    shown = await proxy.set_proxy(app[DB], app[REDIS], app[SETTINGS], session_id(request), url, tenant_id=None,
+                                  actor=actor(request))
+    if shown is None:
+        return answer({"Details": "Proxy disabled successfully"})
+    return answer({"Details": "Proxy configured successfully", "ProxyURL": shown})
+
+
 routes.get("/wa/session/history")(not_served(
     "session/history", "history is not requested on demand; what the phone sends at link time is stored (setting "
     "history_sync) with received messages at GET /wa/messages"))

@@ -1,0 +1,1 @@
+"""What a session publishes and follows beyond its chats: channels (newsletters) and statuses (stories)."""
