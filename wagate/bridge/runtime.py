@@ -43,6 +43,7 @@ from wagate.errors import NotFound, TransportError
 from wagate.observability import metrics
 from wagate.queue.names import qr_key
 from wagate.services import events
+from wagate.services.media.store import media_stores
 from wagate.transport import key_store
 from wagate.transport.base import (
     CallsAbandoned,
@@ -272,6 +273,7 @@ class Bridge:
             self.senders[session_id] = SessionSender(
                 session_id, db=self.db, redis=self.redis, transport=self.transport, pacing=self.pacing,
                 lock=self._lock(session_id), tenant_id=lambda: self._tenant(session_id),
+                media=media_stores(self.settings),
             )
         return self.senders[session_id]
 

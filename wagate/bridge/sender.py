@@ -31,7 +31,6 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import cast
 
 import structlog
@@ -40,12 +39,14 @@ from sqlalchemy import Table, bindparam, case, func, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from wagate.bridge.outgoing_media import STORE_RETRY_S, MediumUnreachable, media_bytes
 from wagate.db.enums import Direction, MessageStatus, MessageType, Priority
 from wagate.db.models_whatsapp import Message, WaSession
 from wagate.db.outage import when_reachable
 from wagate.db.types import utcnow
 from wagate.errors import MessageUnsendable, SendOutcomeUnknown, SessionNotConnected, TransportError
 from wagate.observability import metrics
+from wagate.services.media.store import MediaStores
 from wagate.services import events
 from wagate.transport.base import SendResult, WhatsAppTransport, new_message_id
 
@@ -119,6 +120,7 @@ class SessionSender:
         pacing: Pacing,
         lock: asyncio.Lock,
         tenant_id: Callable[[], Awaitable[int | None]],
+        media: MediaStores,
     ) -> None:
         self.session_id = session_id
         self.db = db
@@ -127,6 +129,7 @@ class SessionSender:
         self.pacing = pacing
         self.lock = lock  # shared with the receipt handler: a receipt never overtakes the commit of its send
         self.tenant_id = tenant_id
+        self.media = media
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._last_sent: float | None = None
@@ -258,6 +261,9 @@ class SessionSender:
             except SessionNotConnected:
                 await self._requeue(message, attempt - 1, None)  # not the message's fault: wait for the session
                 return
+            except MediumUnreachable as exc:  # nor is a media store outage: wait for the store
+                await self._requeue(message, attempt - 1, STORE_RETRY_S, exc.message)
+                return
             except (TransportError, TimeoutError, OSError) as exc:
                 await self._failed_attempt(message, attempt, self._outcome(exc))
                 return
@@ -281,6 +287,11 @@ class SessionSender:
                     for rest in batch[n:]:  # not the messages' fault: they wait for the session
                         await self._requeue(rest, rest.attempts, None)
                     return
+                except MediumUnreachable as exc:  # the media store is out: this one waits for it, the rest go on
+                    await self._sent_many(done)
+                    done, started = [], time.monotonic()
+                    await self._requeue(message, message.attempts, STORE_RETRY_S, exc.message)
+                    continue
                 except (TransportError, TimeoutError, OSError) as exc:
                     await self._sent_many(done)
                     done, started = [], time.monotonic()
@@ -379,10 +390,7 @@ class SessionSender:
                 name=content.get("name"), address=content.get("address"), message_id=wa_id,
             )
         if message.type in (MessageType.IMAGE, MessageType.VIDEO, MessageType.AUDIO, MessageType.DOCUMENT):
-            try:
-                data = await asyncio.to_thread(Path(message.media_path or "").read_bytes)
-            except OSError as exc:
-                raise MessageUnsendable("the media file of this message is missing") from exc
+            data = await media_bytes(self.db, self.media, message)
             return await self.transport.send_media(
                 self.session_id, to, message.type.value, data,  # type: ignore[arg-type]
                 mimetype=message.media_mime or "application/octet-stream", filename=message.media_name,

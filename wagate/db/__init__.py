@@ -10,6 +10,7 @@ from wagate.db.models_delivery import (
     WebhookDelivery,
 )
 from wagate.db.models_identity import ApiKey, AuditLog, RefreshToken, Tenant, User
+from wagate.db.models_media import Medium
 from wagate.db.models_whatsapp import Contact, KeywordRule, Message, QrCode, WaSession
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "Contact",
     "KeywordRule",
     "PendingEvent",
+    "Medium",
     "Message",
     "QrCode",
     "RefreshToken",

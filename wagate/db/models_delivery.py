@@ -41,6 +41,7 @@ class Broadcast(Timestamps, Base):
     media_path: Mapped[str | None] = mapped_column(String(1024))
     media_mime: Mapped[str | None] = mapped_column(String(127))
     media_name: Mapped[str | None] = mapped_column(String(255))
+    media_id: Mapped[int | None] = mapped_column(ForeignKey("media.id", ondelete="SET NULL"))  # wagate.services.media
     status: Mapped[BroadcastStatus] = mapped_column(
         StrEnumType(BroadcastStatus, 16), default=BroadcastStatus.DRAFT, server_default=BroadcastStatus.DRAFT.value
     )

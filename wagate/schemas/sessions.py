@@ -59,6 +59,7 @@ class SettingsSchema(Schema):
     typing_enabled = _flag()
     webhook_url = fields.String(allow_none=True, validate=validate.Length(max=2048))
     webhook_events = fields.Raw(allow_none=True)
+    media_download = fields.String(validate=validate.OneOf(["arrival", "on_request"]))
 
 
 class PairSchema(Schema):
@@ -90,6 +91,7 @@ class SessionSettingsSchema(Schema):
     typing_enabled = fields.Boolean()
     webhook_url = fields.String(allow_none=True)
     webhook_events = fields.List(fields.String(), allow_none=True)
+    media_download = fields.String(allow_none=True)  # null: the install's MEDIA_DOWNLOAD
 
 
 class SessionSchema(Schema):
@@ -130,6 +132,7 @@ class SessionSchema(Schema):
         return SessionSettingsSchema().dump({
             "name": row.name, "auto_read_enabled": row.auto_read_enabled, "typing_enabled": row.typing_enabled,
             "webhook_url": url, "webhook_events": row.webhook_events,
+            "media_download": (row.settings or {}).get("media_download"),
         })
 
 

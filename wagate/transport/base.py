@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import abc
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
+
+from wagate.errors import TransportError
 
 MediaKind = Literal["image", "document", "audio", "video"]
 ReceiptKind = Literal["delivered", "read", "played"]
@@ -54,6 +56,9 @@ class MediaInfo:
     filename: str | None = None
     size: int | None = None
     caption: str | None = None
+    # What `download_media` needs to fetch the bytes (WhatsApp's direct path, media key, hashes): kept server-side
+    # with the message, never put in an event or a webhook.
+    handle: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,3 +276,10 @@ class WhatsAppTransport(abc.ABC):
     @abc.abstractmethod
     async def close(self) -> None:
         """Stop every session cleanly (keeping their links); the transport is unusable afterwards."""
+
+    # --- media ---
+
+    def download_media(self, session_id: str, handle: dict[str, Any]) -> AsyncIterator[bytes]:
+        """The bytes of a received medium (`MediaInfo.handle`), decrypted, in chunks; `TransportError` when
+        WhatsApp no longer has it or refuses. Transports that cannot download say so."""
+        raise TransportError("this transport cannot download media")

@@ -41,6 +41,8 @@ from wagate.queue.jobs import enqueue_broadcast_expand
 from wagate.services.broadcasts.progress import Progress, progress_of
 from wagate.services.broadcasts.recipients import RecipientList, RecipientRow, Template, parse_template
 from wagate.services.identity import subscription
+from wagate.services.media.keeping import chunks_of, keep
+from wagate.services.media.store import media_stores
 from wagate.services.messaging import media as media_files
 from wagate.services.messaging.outbox import SendJob, enqueue_sends
 from wagate.services.messaging.sending import MAX_CAPTION_CHARS, MAX_TEXT_CHARS, SEND_AT_GRACE, SEND_AT_HORIZON
@@ -134,29 +136,26 @@ async def create_broadcast(
         owner = session.tenant_id
         if owner is not None:
             await _check_allowance(db, owner, count, now)
-        stored = await media_files.store(request.media, kind, request.file_name, settings) \
-            if request.media and kind else None
-        try:
-            broadcast = Broadcast(
-                tenant_id=owner, session_id=session.id, name=request.name.strip(), template=template.text,
-                media_path=str(stored.path) if stored else None, media_mime=stored.mimetype if stored else None,
-                media_name=stored.file_name if stored else None,
-                status=BroadcastStatus.RUNNING if starts_now else BroadcastStatus.SCHEDULED,
-                start_at=request.start_at or now, created_by=_who(actor), total_count=count, pending_count=count,
-            )
-            db.add(broadcast)
-            await db.flush()
-            await _insert_recipients(db, broadcast.id, request.recipients.rows)
-            audit.record(db, actor_type=actor.type, actor_id=actor.id, ip=actor.ip, action="broadcast.create",
-                         target_type="broadcast", target_id=broadcast.id, tenant_id=owner, details={
-                             "name": broadcast.name, "session_id": session.id, "recipients": count,
-                             "invalid": len(request.recipients.invalid),
-                             "start_at": (request.start_at or now).isoformat(),
-                             "media": stored.mimetype if stored else None})
-            await db.commit()
-        except BaseException:
-            media_files.discard(stored.path if stored else None)
-            raise
+        # One copy however many recipients: every message of the broadcast points at the same medium.
+        stored = await keep(db_factory, settings, media_stores(settings), chunks_of(request.media),
+                            file_name=request.file_name) if request.media and kind else None
+        broadcast = Broadcast(
+            tenant_id=owner, session_id=session.id, name=request.name.strip(), template=template.text,
+            media_id=stored.medium_id if stored else None, media_mime=stored.kind.mimetype if stored else None,
+            media_name=stored.file_name if stored else None,
+            status=BroadcastStatus.RUNNING if starts_now else BroadcastStatus.SCHEDULED,
+            start_at=request.start_at or now, created_by=_who(actor), total_count=count, pending_count=count,
+        )
+        db.add(broadcast)
+        await db.flush()
+        await _insert_recipients(db, broadcast.id, request.recipients.rows)
+        audit.record(db, actor_type=actor.type, actor_id=actor.id, ip=actor.ip, action="broadcast.create",
+                     target_type="broadcast", target_id=broadcast.id, tenant_id=owner, details={
+                         "name": broadcast.name, "session_id": session.id, "recipients": count,
+                         "invalid": len(request.recipients.invalid),
+                         "start_at": (request.start_at or now).isoformat(),
+                         "media": stored.kind.mimetype if stored else None})
+        await db.commit()
     if starts_now:
         await _wake_expansion(redis, broadcast.id, 0)
     log.info("broadcast created", broadcast_id=broadcast.id, session_id=broadcast.session_id, recipients=count,

@@ -1,7 +1,8 @@
 """Sending: validate a send, write its `queued` row (the outbox) in one transaction, then wake the bridge.
 
-Every refusal happens before anything is written, and anything written before a failure is undone (the
-stored media file included), so a refused send leaves no row, no job and no file. The row is committed
+Every refusal happens before anything is written, and anything written before a failure is undone, so a refused
+send leaves no row and no job (a medium kept for it and never referenced goes at the next retention run,
+wagate.services.media.retention). The row is committed
 before the job is enqueued; when Redis is down the send still succeeds and the outbox sweep enqueues it.
 """
 
@@ -29,6 +30,8 @@ from wagate.db.types import utcnow
 from wagate.errors import Conflict, Forbidden, Invalid, NotFound, OtherTenant
 from wagate.queue.jobs import enqueue_send
 from wagate.services.identity import subscription
+from wagate.services.media.keeping import Kept, chunks_of, keep
+from wagate.services.media.store import media_stores
 from wagate.services.messaging import media as media_files
 from wagate.services.messaging.drafts import (  # noqa: F401 - the limits are part of this module's interface
     MAX_CAPTION_CHARS,
@@ -110,11 +113,13 @@ async def queue_message(
         # Plain values: a rollback expires the ORM objects, and an expired attribute would need a lazy load.
         owner = Owner(session.id, session.jid, tenant.id if tenant is not None else None)
         draft = validate(request, settings, now)
-        stored: media_files.StoredMedia | None = None
+        stored: Kept | None = None
         if draft.type in MEDIA_TYPES and request.media:
-            # Sniffed only once every field is valid; stored last, so nothing before this line needs undoing.
-            kind = media_files.check_upload(request.media, request.file_name, draft.type, settings)
-            stored = await media_files.store(request.media, kind, request.file_name, settings)
+            # Sniffed only once every field is valid; kept last. A medium whose message is never committed is
+            # unreferenced, and retention removes it (wagate.services.media.retention).
+            media_files.check_upload(request.media, request.file_name, draft.type, settings)
+            stored = await keep(db_factory, settings, media_stores(settings), chunks_of(request.media),
+                                file_name=request.file_name)
         try:
             if owner.tenant_id is not None:
                 await count_messages(db, owner.tenant_id, 1, now)
@@ -123,14 +128,10 @@ async def queue_message(
             await db.commit()
         except IntegrityError:
             await db.rollback()
-            media_files.discard(stored.path if stored else None)
             existing = await _find_by_key(db, owner.session_id, key) if key is not None else None
             if existing is None:
                 raise
             return QueuedMessage(existing, created=False, enqueued=False)  # a concurrent twin committed first
-        except BaseException:
-            media_files.discard(stored.path if stored else None)
-            raise
     enqueued = await wake_bridge(redis, settings, [message])
     return QueuedMessage(message, created=True, enqueued=enqueued)
 
@@ -320,12 +321,11 @@ async def _find_by_keys(db: AsyncSession, session_id: str, keys: list[str]) -> d
     return {row.idempotency_key: row for row in rows if row.idempotency_key is not None}
 
 
-def new_row(owner: Owner, draft: Draft, key: str | None, stored: media_files.StoredMedia | None) -> Message:
+def new_row(owner: Owner, draft: Draft, key: str | None, stored: Kept | None) -> Message:
     return Message(**row_values(owner, draft, key, stored))
 
 
-def row_values(owner: Owner, draft: Draft, key: str | None, stored: media_files.StoredMedia | None
-               ) -> dict[str, Any]:
+def row_values(owner: Owner, draft: Draft, key: str | None, stored: Kept | None) -> dict[str, Any]:
     """The column values of a new outgoing `queued` row."""
     return dict(
         session_id=owner.session_id,
@@ -336,8 +336,8 @@ def row_values(owner: Owner, draft: Draft, key: str | None, stored: media_files.
         type=draft.type,
         body=draft.body,
         caption=draft.caption,
-        media_path=str(stored.path) if stored else None,
-        media_mime=stored.mimetype if stored else None,
+        media_id=stored.medium_id if stored else None,
+        media_mime=stored.kind.mimetype if stored else None,
         media_name=stored.file_name if stored else None,
         content=draft.content,
         reply_to=draft.reply_to,

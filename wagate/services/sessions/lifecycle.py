@@ -51,7 +51,9 @@ COMMANDS = ("start", "stop", "restart", "logout", "pair_phone", "sync_contacts",
 MAX_CHECKED_NUMBERS = 50  # numbers one check_numbers command asks WhatsApp about
 # These make the bridge connect to WhatsApp, which an expired subscription no longer pays for.
 CONNECTING_COMMANDS = frozenset({"start", "restart", "pair_phone"})
-SETTINGS_FIELDS = ("name", "auto_read_enabled", "typing_enabled", "webhook_url", "webhook_events", "webhook_format")
+SETTINGS_FIELDS = ("name", "auto_read_enabled", "typing_enabled", "webhook_url", "webhook_events", "webhook_format",
+                   "media_download")
+MEDIA_DOWNLOADS = ("arrival", "on_request")  # when a received medium is downloaded: as it arrives, or when first asked
 WEBHOOK_FORMATS = ("wagate", "wuzapi")  # the body the session's webhook receives (see services.webhooks.formats)
 ALL_EVENTS = "*"
 # Event names of the seed API (genfity-wa / wuzapi) → the gateway's own; matched case-insensitively.
@@ -228,7 +230,7 @@ async def update_settings(
     actor: Actor,
 ) -> WaSession:
     """Change some of `name`, `auto_read_enabled`, `typing_enabled`, `webhook_url`, `webhook_events`,
-    `webhook_format`."""
+    `webhook_format`, `media_download`."""
     problems: dict[str, list[str]] = {}
     for key in changes:
         if key not in SETTINGS_FIELDS:
@@ -248,6 +250,8 @@ async def update_settings(
         clean["webhook_events"] = _check_events(changes["webhook_events"], problems)
     if "webhook_format" in changes and changes["webhook_format"] not in WEBHOOK_FORMATS:
         problems["webhook_format"] = [f"expects one of {', '.join(WEBHOOK_FORMATS)}"]
+    if "media_download" in changes and changes["media_download"] not in MEDIA_DOWNLOADS:
+        problems["media_download"] = [f"expects one of {', '.join(MEDIA_DOWNLOADS)}"]
     if problems:
         raise Invalid("Invalid session settings", problems)
     await _check_destination(settings, clean.get("webhook_url"), actor)
@@ -256,10 +260,11 @@ async def update_settings(
         changed = {key: value for key, value in clean.items() if getattr(row, key) != value}
         for key, value in changed.items():
             setattr(row, key, value)
-        if "webhook_format" in changes and (row.settings or {}).get("webhook_format") != changes["webhook_format"]:
-            # A column of its own would need every reader of settings to know it; the JSON holds the rest.
-            row.settings = {**(row.settings or {}), "webhook_format": changes["webhook_format"]}
-            changed["webhook_format"] = changes["webhook_format"]
+        for key in ("webhook_format", "media_download"):
+            if key in changes and (row.settings or {}).get(key) != changes[key]:
+                # A column of its own would need every reader of settings to know it; the JSON holds the rest.
+                row.settings = {**(row.settings or {}), key: changes[key]}
+                changed[key] = changes[key]
         if changed:
             if "webhook_url" in changed:
                 changed["webhook_url"] = _redact_url(changed["webhook_url"])
