@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from wagate.config import Settings
 from wagate.db.enums import Direction, KeywordMatch, MessageStatus, MessageType, Priority, TenantStatus
 from wagate.db.models_identity import Tenant
 from wagate.db.models_whatsapp import Contact, KeywordRule, Message, WaSession
@@ -25,6 +26,7 @@ from wagate.db.outage import UNREACHABLE, when_reachable
 from wagate.db.types import utcnow
 from wagate.errors import TransportError
 from wagate.services import event_outbox, events
+from wagate.services.media import links
 from wagate.transport.base import ContactUpdated, MessageReceived, WhatsAppTransport
 
 log = structlog.get_logger(__name__)
@@ -61,8 +63,9 @@ async def conversation_of(session: AsyncSession, event: MessageReceived) -> tupl
     return (f"{phone}@s.whatsapp.net" if phone else event.chat), event.chat
 
 
-def received_data(event: MessageReceived, message: Message) -> dict[str, object]:
-    """The `data` of a `message.received` event (and webhook): the WA-Gate v2 fields first; `chat` as stored."""
+def received_data(event: MessageReceived, message: Message, settings: Settings | None = None) -> dict[str, object]:
+    """The `data` of a `message.received` event (and webhook): the WA-Gate v2 fields first; `chat` as stored.
+    A medium's `url` is a signed, expiring link to `GET /api/media/{id}` (the download handle never goes out)."""
     media = event.media
     return {
         "from": event.sender,
@@ -80,11 +83,13 @@ def received_data(event: MessageReceived, message: Message) -> dict[str, object]
         "media": None if media is None else {
             "kind": media.kind, "mimetype": media.mimetype, "filename": media.filename, "size": media.size,
             "caption": media.caption,
+            "url": links.signed_url(settings, message.id) if settings is not None else None,
         },
     }
 
 
-async def store_message(db: async_sessionmaker[AsyncSession], event: MessageReceived) -> Stored | None:
+async def store_message(db: async_sessionmaker[AsyncSession], event: MessageReceived,
+                        settings: Settings | None = None) -> Stored | None:
     async with db() as session, session.begin():
         row = await session.get(WaSession, event.session_id)
         if row is None:
@@ -103,6 +108,7 @@ async def store_message(db: async_sessionmaker[AsyncSession], event: MessageRece
             type=MessageType(event.type) if event.type in _KNOWN_TYPES else MessageType.OTHER,
             body=event.text, caption=media.caption if media else None,
             media_mime=media.mimetype if media else None, media_name=media.filename if media else None,
+            media_source=media.handle if media else None,
             reply_to=event.quoted_message_id, status=MessageStatus.DELIVERED,
             content={"pushName": event.push_name, "senderLid": event.sender_lid, "isGroup": event.is_group,
                      "fromMe": event.from_me},
@@ -114,20 +120,20 @@ async def store_message(db: async_sessionmaker[AsyncSession], event: MessageRece
         if not event.is_group and not event.from_me:
             await _remember_contact(session, event.session_id, event.sender, event.sender_lid, event.push_name)
         await session.flush()  # the message's id, which its event carries
-        envelope = received_envelope(event, message)
+        envelope = received_envelope(event, message, settings)
         pending = event_outbox.pending(row.tenant_id, envelope)
         session.add(pending)
         await session.flush()
     return Stored(row, message, new=True, pending_event_id=pending.id, event=envelope)
 
 
-def received_envelope(event: MessageReceived, message: Message) -> dict[str, Any]:
-    return events.message_envelope("message.received", event.session_id, message.id, received_data(event, message),
-                                   timestamp=event.timestamp or time.time())
+def received_envelope(event: MessageReceived, message: Message, settings: Settings | None = None) -> dict[str, Any]:
+    return events.message_envelope("message.received", event.session_id, message.id,
+                                   received_data(event, message, settings), timestamp=event.timestamp or time.time())
 
 
 async def handle_received(db: async_sessionmaker[AsyncSession], redis: Redis, transport: WhatsAppTransport,
-                          event: MessageReceived) -> bool:
+                          event: MessageReceived, settings: Settings | None = None) -> bool:
     """Store an incoming message, publish `message.received`, then auto-read and auto-reply; True if it replied.
 
     A database out of reach is waited for (STORE_PATIENCE_S), and so is Redis for the event: WhatsApp does not
@@ -138,7 +144,7 @@ async def handle_received(db: async_sessionmaker[AsyncSession], redis: Redis, tr
     async def store() -> Stored | None:
         nonlocal tries
         tries += 1
-        return await store_message(db, event)
+        return await store_message(db, event, settings)
 
     stored = await when_reachable(store, patience_s=STORE_PATIENCE_S, log=log, what="incoming message not stored",
                                   session_id=event.session_id, wa_message_id=event.message_id)
@@ -149,7 +155,7 @@ async def handle_received(db: async_sessionmaker[AsyncSession], redis: Redis, tr
     # same id, so it makes no second webhook. Dashboards showed it already.
     again = not stored.new and tries == 1
     published = await events.publish_durably(
-        redis, stored.session.tenant_id, stored.event or received_envelope(event, stored.message), log=log,
+        redis, stored.session.tenant_id, stored.event or received_envelope(event, stored.message, settings), log=log,
         what="message.received", live=not again, session_id=event.session_id, message_id=stored.message.id)
     if published and stored.pending_event_id is not None:
         try:

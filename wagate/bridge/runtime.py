@@ -24,7 +24,7 @@ from redis.asyncio import Redis
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from wagate.bridge import inbound
+from wagate.bridge import inbound, incoming_media
 from wagate.bridge.claims import Claims
 from wagate.bridge.event_queue import SessionEvents
 from wagate.bridge.leases import LeaseHeld, SessionLeases, process_owner
@@ -102,6 +102,7 @@ class Bridge:
             typing_max_s=settings.typing_max_ms / 1000,
         )
         self.senders: dict[str, SessionSender] = {}
+        self.downloads = incoming_media.Downloads(db, settings, self.transport)  # received media, on arrival
         self._locks: dict[str, asyncio.Lock] = {}  # per session: a send and the receipts of its message id
         self._events: dict[str, SessionEvents] = {}  # per session: its events, one at a time
         self._handling: set[asyncio.Future[None]] = set()  # events being handled; close() waits for them
@@ -134,6 +135,7 @@ class Bridge:
         for sender in list(self.senders.values()):
             await sender.stop()
         self.senders.clear()
+        await self.downloads.close()  # a medium left half-way is fetched on its first request
         with contextlib.suppress(Exception):
             await self.transport.close()
         if self._handling:  # finish what the transport already reported before Redis and the database close
@@ -167,6 +169,8 @@ class Bridge:
         }
         if command == "pair_phone":
             return await self.pair_phone(session_id, str(params["phone"]))
+        if command == "download_media":  # a received medium asked for before it was downloaded
+            return await incoming_media.download(self.db, self.settings, self.transport, int(params["messageId"]))
         if command == "check_numbers":  # answered to the caller waiting on the job: nothing is written
             return await self.transport.on_whatsapp(session_id, [str(p) for p in params["phones"]])
         if command not in handlers:
@@ -423,8 +427,9 @@ class Bridge:
             case LoggedOut(reason=reason):
                 await self._logged_out(sid, reason)
             case MessageReceived():
-                if await inbound.handle_received(self.db, self.redis, self.transport, event):
+                if await inbound.handle_received(self.db, self.redis, self.transport, event, self.settings):
                     self.wake(sid)  # an auto-reply was queued
+                await self.downloads.on_received(event)
             case ContactUpdated():
                 await inbound.update_contact(self.db, event)
             case MessageChanged():

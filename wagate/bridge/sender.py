@@ -46,8 +46,8 @@ from wagate.db.outage import when_reachable
 from wagate.db.types import utcnow
 from wagate.errors import MessageUnsendable, SendOutcomeUnknown, SessionNotConnected, TransportError
 from wagate.observability import metrics
-from wagate.services.media.store import MediaStores
 from wagate.services import events
+from wagate.services.media.store import MediaStores
 from wagate.transport.base import SendResult, WhatsAppTransport, new_message_id
 
 log = structlog.get_logger(__name__)

@@ -29,6 +29,7 @@ from wagate.web.routes import (
     events_ws,
     internal,
     keys,
+    media,
     messages,
     metrics,
     openapi,
@@ -127,6 +128,7 @@ def create_app(settings: Settings) -> web.Application:
     for area in (messages, sessions_api, qr, whatsapp, dashboard, openapi, docs):  # the WA-Gate v2 API, its spec
         app.add_routes(area.routes)
     app.add_routes(broadcasts.routes)
+    app.add_routes(media.routes)  # GET /api/media/{id}: a message's medium, with a key or a signed link
     app.add_routes(webhooks.routes)
     app.add_routes(audit_log.routes)
     app.add_routes(events_ws.routes)  # the dashboard: live events and its pages

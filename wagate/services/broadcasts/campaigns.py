@@ -41,7 +41,7 @@ from wagate.queue.jobs import enqueue_broadcast_expand
 from wagate.services.broadcasts.progress import Progress, progress_of
 from wagate.services.broadcasts.recipients import RecipientList, RecipientRow, Template, parse_template
 from wagate.services.identity import subscription
-from wagate.services.media.keeping import chunks_of, keep
+from wagate.services.media.keeping import Kept, chunks_of, discard, keep
 from wagate.services.media.store import media_stores
 from wagate.services.messaging import media as media_files
 from wagate.services.messaging.outbox import SendJob, enqueue_sends
@@ -139,28 +139,41 @@ async def create_broadcast(
         # One copy however many recipients: every message of the broadcast points at the same medium.
         stored = await keep(db_factory, settings, media_stores(settings), chunks_of(request.media),
                             file_name=request.file_name) if request.media and kind else None
-        broadcast = Broadcast(
-            tenant_id=owner, session_id=session.id, name=request.name.strip(), template=template.text,
-            media_id=stored.medium_id if stored else None, media_mime=stored.kind.mimetype if stored else None,
-            media_name=stored.file_name if stored else None,
-            status=BroadcastStatus.RUNNING if starts_now else BroadcastStatus.SCHEDULED,
-            start_at=request.start_at or now, created_by=_who(actor), total_count=count, pending_count=count,
-        )
-        db.add(broadcast)
-        await db.flush()
-        await _insert_recipients(db, broadcast.id, request.recipients.rows)
-        audit.record(db, actor_type=actor.type, actor_id=actor.id, ip=actor.ip, action="broadcast.create",
-                     target_type="broadcast", target_id=broadcast.id, tenant_id=owner, details={
-                         "name": broadcast.name, "session_id": session.id, "recipients": count,
-                         "invalid": len(request.recipients.invalid),
-                         "start_at": (request.start_at or now).isoformat(),
-                         "media": stored.kind.mimetype if stored else None})
-        await db.commit()
+        try:
+            broadcast = await _write(db, request, template, owner, session, stored, starts_now, now, count, actor)
+        except BaseException:
+            await db.rollback()  # before the discard: on SQLite this session may hold the one write lock
+            await discard(db_factory, media_stores(settings), stored)
+            raise
     if starts_now:
         await _wake_expansion(redis, broadcast.id, 0)
     log.info("broadcast created", broadcast_id=broadcast.id, session_id=broadcast.session_id, recipients=count,
              status=str(broadcast.status))
     return broadcast, _preview(request.recipients, template, [])
+
+
+async def _write(db: AsyncSession, request: BroadcastRequest, template: Template, owner: int | None,
+                 session: WaSession, stored: Kept | None, starts_now: bool, now: datetime, count: int, actor: Actor
+                 ) -> Broadcast:
+    """The broadcast's row, its recipients and its audit entry, committed."""
+    broadcast = Broadcast(
+        tenant_id=owner, session_id=session.id, name=request.name.strip(), template=template.text,
+        media_id=stored.medium_id if stored else None, media_mime=stored.kind.mimetype if stored else None,
+        media_name=stored.file_name if stored else None,
+        status=BroadcastStatus.RUNNING if starts_now else BroadcastStatus.SCHEDULED,
+        start_at=request.start_at or now, created_by=_who(actor), total_count=count, pending_count=count,
+    )
+    db.add(broadcast)
+    await db.flush()
+    await _insert_recipients(db, broadcast.id, request.recipients.rows)
+    audit.record(db, actor_type=actor.type, actor_id=actor.id, ip=actor.ip, action="broadcast.create",
+                 target_type="broadcast", target_id=broadcast.id, tenant_id=owner, details={
+                     "name": broadcast.name, "session_id": session.id, "recipients": count,
+                     "invalid": len(request.recipients.invalid),
+                     "start_at": (request.start_at or now).isoformat(),
+                     "media": stored.kind.mimetype if stored else None})
+    await db.commit()
+    return broadcast
 
 
 async def _insert_recipients(db: AsyncSession, broadcast_id: int, rows: Sequence[RecipientRow]) -> None:

@@ -151,7 +151,8 @@ async def expand_chunk(db_factory: async_sessionmaker[AsyncSession], redis: ArqR
             session_id=session.id, direction=Direction.OUTBOUND, chat_jid=f"{r.phone}@{USER_SERVER}",
             sender_jid=session.jid, recipient=r.phone, type=kind or MessageType.TEXT,
             body=None if kind else template.render(_values(r)), caption=template.render(_values(r)) if kind else None,
-            media_path=broadcast.media_path, media_id=broadcast.media_id, media_mime=broadcast.media_mime, media_name=broadcast.media_name,
+            media_path=broadcast.media_path, media_id=broadcast.media_id, media_mime=broadcast.media_mime,
+            media_name=broadcast.media_name,
             status=MessageStatus.QUEUED, priority=Priority.BULK, broadcast_id=broadcast_id,
             broadcast_recipient_id=r.id, idempotency_key=f"broadcast:{broadcast_id}:{r.id}",
         ) for r in todo]

@@ -15,18 +15,21 @@ import uuid
 import zipfile
 from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wagate.config import Settings
+from wagate.db.models_delivery import Broadcast
 from wagate.db.models_media import Medium
+from wagate.db.models_whatsapp import Message
 from wagate.db.types import utcnow
 from wagate.errors import Invalid, PayloadTooLarge, too_large_message
-from wagate.services.media.store import MediaStores, StoreUnavailable, key_of
+from wagate.services.media.store import MediaStoreError, MediaStores, StoreUnavailable, key_of
 from wagate.services.messaging import media as media_files
 
 log = structlog.get_logger(__name__)
@@ -43,6 +46,7 @@ class Kept:
     file_name: str  # safe to show and to send as a document's name
     location: str
     new: bool  # False: the same bytes were kept already
+    used_at: datetime  # the row's last_used_at as this keep left it
 
 
 async def chunks_of(data: bytes) -> AsyncIterable[bytes]:
@@ -64,11 +68,30 @@ async def keep(db: async_sessionmaker[AsyncSession], settings: Settings, stores:
         kind = await asyncio.to_thread(sniff_file, temp.path, file_name)
         if accept is not None:
             accept(kind)
-        medium_id, location, new = await _place(db, stores, temp.path, sha256, size, kind.mimetype)
+        used_at = utcnow()
+        medium_id, location, new = await _place(db, stores, temp.path, sha256, size, kind.mimetype, used_at)
     finally:
         with contextlib.suppress(FileNotFoundError):
             temp.path.unlink()
-    return Kept(medium_id, sha256, size, kind, media_files.safe_file_name(file_name, kind.extension), location, new)
+    return Kept(medium_id, sha256, size, kind, media_files.safe_file_name(file_name, kind.extension), location, new,
+                used_at)
+
+
+async def discard(db: async_sessionmaker[AsyncSession], stores: MediaStores, kept: Kept | None) -> None:
+    """Undo `keep` for a send that was refused after it: a medium it added, that nothing uses, goes again.
+
+    A twin keeping the same bytes since moved `last_used_at`, and a message or broadcast may point at it: either
+    way it stays (retention removes it later if it is really unused)."""
+    if kept is None or not kept.new:
+        return
+    used = or_(select(Message.id).where(Message.media_id == kept.medium_id).exists(),
+               select(Broadcast.id).where(Broadcast.media_id == kept.medium_id).exists())
+    async with db() as session, session.begin():
+        gone = await session.execute(delete(Medium).where(
+            Medium.id == kept.medium_id, Medium.last_used_at == kept.used_at, ~used))
+    if gone.rowcount == 1:  # type: ignore[attr-defined]
+        with contextlib.suppress(MediaStoreError):
+            await stores.at(kept.location).delete(key_of(kept.sha256))
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,12 +146,12 @@ def sniff_file(path: Path, file_name: str | None) -> media_files.MediaKind:
 
 
 async def _place(db: async_sessionmaker[AsyncSession], stores: MediaStores, path: Path, sha256: str, size: int,
-                 mimetype: str) -> tuple[int, str, bool]:
+                 mimetype: str, used_at: datetime) -> tuple[int, str, bool]:
     """The medium's row (found or written) after its bytes are in the store, or kept locally while it is down."""
     async with db() as session:
         found = await session.scalar(select(Medium).where(Medium.sha256 == sha256))
         if found is not None:
-            await session.execute(update(Medium).where(Medium.id == found.id).values(last_used_at=utcnow()))
+            await session.execute(update(Medium).where(Medium.id == found.id).values(last_used_at=used_at))
             await session.commit()
             return found.id, found.location, False
     key = key_of(sha256)
@@ -143,7 +166,7 @@ async def _place(db: async_sessionmaker[AsyncSession], stores: MediaStores, path
         await stores.local.put(key, path, mimetype)
         location = stores.local.kind
     async with db() as session:
-        row = Medium(sha256=sha256, size=size, mimetype=mimetype, location=location, last_used_at=utcnow())
+        row = Medium(sha256=sha256, size=size, mimetype=mimetype, location=location, last_used_at=used_at)
         session.add(row)
         try:
             await session.commit()

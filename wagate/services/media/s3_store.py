@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -80,8 +79,8 @@ class S3Store:
         return self.prefix + key
 
     async def put(self, key: str, path: Path, mimetype: str) -> None:
-        size = os.path.getsize(path)
         try:
+            size = (await asyncio.to_thread(path.stat)).st_size
             fh = await asyncio.to_thread(open, path, "rb")
             try:
                 async with self._client() as client:

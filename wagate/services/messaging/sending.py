@@ -1,8 +1,8 @@
 """Sending: validate a send, write its `queued` row (the outbox) in one transaction, then wake the bridge.
 
 Every refusal happens before anything is written, and anything written before a failure is undone, so a refused
-send leaves no row and no job (a medium kept for it and never referenced goes at the next retention run,
-wagate.services.media.retention). The row is committed
+send leaves no row, no job and no new medium (one kept for it is discarded again unless something else uses it).
+The row is committed
 before the job is enqueued; when Redis is down the send still succeeds and the outbox sweep enqueues it.
 """
 
@@ -30,7 +30,7 @@ from wagate.db.types import utcnow
 from wagate.errors import Conflict, Forbidden, Invalid, NotFound, OtherTenant
 from wagate.queue.jobs import enqueue_send
 from wagate.services.identity import subscription
-from wagate.services.media.keeping import Kept, chunks_of, keep
+from wagate.services.media.keeping import Kept, chunks_of, discard, keep
 from wagate.services.media.store import media_stores
 from wagate.services.messaging import media as media_files
 from wagate.services.messaging.drafts import (  # noqa: F401 - the limits are part of this module's interface
@@ -115,8 +115,7 @@ async def queue_message(
         draft = validate(request, settings, now)
         stored: Kept | None = None
         if draft.type in MEDIA_TYPES and request.media:
-            # Sniffed only once every field is valid; kept last. A medium whose message is never committed is
-            # unreferenced, and retention removes it (wagate.services.media.retention).
+            # Sniffed only once every field is valid; kept last, and discarded again if the row is not committed.
             media_files.check_upload(request.media, request.file_name, draft.type, settings)
             stored = await keep(db_factory, settings, media_stores(settings), chunks_of(request.media),
                                 file_name=request.file_name)
@@ -128,10 +127,15 @@ async def queue_message(
             await db.commit()
         except IntegrityError:
             await db.rollback()
+            await discard(db_factory, media_stores(settings), stored)
             existing = await _find_by_key(db, owner.session_id, key) if key is not None else None
             if existing is None:
                 raise
             return QueuedMessage(existing, created=False, enqueued=False)  # a concurrent twin committed first
+        except BaseException:
+            await db.rollback()  # before the discard: on SQLite this session may hold the one write lock
+            await discard(db_factory, media_stores(settings), stored)
+            raise
     enqueued = await wake_bridge(redis, settings, [message])
     return QueuedMessage(message, created=True, enqueued=enqueued)
 
