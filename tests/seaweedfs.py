@@ -69,7 +69,7 @@ class SeaweedS3Process:
         # Iceberg and Lance listen on fixed ports by default: 0 turns them off, so parallel runs never collide.
         argv = [weed_binary(), "server", f"-dir={self.base_dir / 'data'}", f"-ip={HOST}", f"-ip.bind={HOST}",
                 *ports, "-filer", "-s3", f"-s3.config={config}", "-s3.iam=false", "-s3.port.iceberg=0",
-                "-s3.port.lance=0", "-volume.max=8", "-master.volumeSizeLimitMB=64", "-master.telemetry=false"]
+                "-s3.port.lance=0", "-volume.max=64", "-master.volumeSizeLimitMB=32", "-master.telemetry=false"]
         self._process = _spawn(argv, self.log_path, self.base_dir)
         self._wait_until_ready(began + timeout)
         return time.monotonic() - began
