@@ -30,6 +30,7 @@ from wagate.schemas import sessions as ses
 from wagate.schemas import simulator as sim
 from wagate.schemas import tenants as ten
 from wagate.schemas import webhooks as hooks
+from wagate.web.openapi_media import media_operations
 from wagate.web.openapi_wuzapi import wuzapi_operations
 
 ANY_METHODS = ("get", "post", "put", "delete")  # how a `*` route appears: every method it answers
@@ -319,6 +320,7 @@ def _ops() -> list[Op]:
         Op("GET", "/favicon.ico", "Redirect to the dashboard icon", "pages", "public", raw=True, errors=(), status=301,
            media=("text/plain",)),
         *wuzapi_operations(Op),  # wuzapi's API under /wa
+        *media_operations(Op),  # a message's medium
     ]
 
 
