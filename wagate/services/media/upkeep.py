@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
 
 from wagate.db.enums import BroadcastStatus, MessageStatus
 from wagate.db.models_delivery import Broadcast
@@ -67,7 +68,7 @@ async def remove_expired(db: async_sessionmaker[AsyncSession], stores: MediaStor
         select(Broadcast.id).where(Broadcast.media_id == Medium.id, Broadcast.status.in_(_LIVE_BROADCASTS)).exists())
     used = or_(select(Message.id).where(Message.media_id == Medium.id).exists(),
                select(Broadcast.id).where(Broadcast.media_id == Medium.id).exists())
-    due = (~used) & (Medium.last_used_at < now - UNUSED_GRACE)
+    due: ColumnElement[bool] = (~used) & (Medium.last_used_at < now - UNUSED_GRACE)
     if retention_days > 0:
         due = or_(due, Medium.last_used_at < now - timedelta(days=retention_days))
     async with db() as session:

@@ -27,6 +27,7 @@ from wagate.transport.neonize.connection import NeonizeConnection
 from wagate.transport.neonize.errors import send_error, transport_error
 from wagate.transport.neonize.events import NeonizeEvents
 from wagate.transport.neonize.loop import import_neonize, prepare_event_loop, whatsapp_reachable
+from wagate.transport.neonize.media import NeonizeMedia
 from wagate.transport.neonize.recipients import phone_digits, recipient_jid
 from wagate.transport.neonize.sending import NeonizeSending
 
@@ -42,5 +43,5 @@ __all__ = [
 ]
 
 
-class NeonizeTransport(NeonizeClient, NeonizeConnection, NeonizeEvents, NeonizeSending, NeonizeChats):
+class NeonizeTransport(NeonizeClient, NeonizeConnection, NeonizeEvents, NeonizeSending, NeonizeChats, NeonizeMedia):
     """WhatsApp over neonize: QR pairing, supervised reconnects, event mapping and sends for many sessions."""

@@ -6,6 +6,7 @@ it, never at module level, so importing this module does not start neonize (pitf
 
 from __future__ import annotations
 
+import base64
 from typing import TYPE_CHECKING, Any
 
 from wagate.transport.base import (
@@ -131,6 +132,17 @@ def message_type(message: Message) -> tuple[str, Any]:
     return "other", None
 
 
+def media_handle(kind: str, sub: Any) -> dict[str, Any] | None:
+    """What `download_media` needs of an image/video/audio/document/sticker message; None without a direct path."""
+    fields = {f.name for f in sub.DESCRIPTOR.fields}
+    if not {"directPath", "mediaKey", "fileSHA256", "fileEncSHA256"} <= fields or not sub.directPath:
+        return None
+    encode = base64.b64encode
+    return {"kind": kind, "directPath": sub.directPath, "mediaKey": encode(sub.mediaKey).decode(),
+            "fileSha256": encode(sub.fileSHA256).decode(), "fileEncSha256": encode(sub.fileEncSHA256).decode(),
+            "fileLength": int(sub.fileLength or 0)}
+
+
 def _media_info(kind: str, sub: Any) -> MediaInfo:
     fields = {f.name for f in sub.DESCRIPTOR.fields}
     return MediaInfo(
@@ -139,6 +151,7 @@ def _media_info(kind: str, sub: Any) -> MediaInfo:
         filename=(sub.fileName or None) if "fileName" in fields else None,
         size=sub.fileLength or None,
         caption=(sub.caption or None) if "caption" in fields else None,
+        handle=media_handle(kind, sub),
     )
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from wagate.transport.simulator.chats import SimulatorChats
 from wagate.transport.simulator.connection import SimulatorConnection
+from wagate.transport.simulator.media import SimulatorMedia
 from wagate.transport.simulator.phone import PhoneSide
 from wagate.transport.simulator.sending import SimulatorSending
 from wagate.transport.simulator.session import SimSession
@@ -38,5 +39,5 @@ from wagate.transport.simulator.wire import PhoneActionError, ReadMarked, SentMe
 __all__ = ["PhoneActionError", "ReadMarked", "SentMessage", "SimSession", "SimulatorTransport", "TypingShown"]
 
 
-class SimulatorTransport(SimulatorConnection, SimulatorSending, SimulatorChats, PhoneSide):
+class SimulatorTransport(SimulatorConnection, SimulatorSending, SimulatorChats, SimulatorMedia, PhoneSide):
     """Many simulated sessions, one sink; see the package docstring for the phone-side control methods."""

@@ -1,6 +1,6 @@
-"""neonize's side of received media: the download handle read from a message's protobuf, and the download through
-whatsmeow (`DownloadMediaWithPath`: direct path, media key and hashes, decrypted and checked by whatsmeow).
-Mixed into the neonize transport."""
+"""neonize's side of received media: the download through whatsmeow (`DownloadMediaWithPath`: direct path, media key
+and hashes, decrypted and checked by whatsmeow) by the handle `mapping.media_handle` read from the message.
+The mixin of `NeonizeTransport` for media."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from wagate.errors import TransportError
+from wagate.transport.neonize.session import NeonizeBase
 
 DOWNLOAD_CHUNK = 256 * 1024
 # neonize's MediaType values (neonize.utils.enum.MediaType) by the gateway's kinds; a sticker is an image download.
@@ -16,19 +17,8 @@ _MEDIA_TYPES = {"image": "MediaImage", "sticker": "MediaImage", "video": "MediaV
                 "document": "MediaDocument"}
 
 
-def media_handle(kind: str, sub: Any) -> dict[str, Any] | None:
-    """What `download_media` needs of an image/video/audio/document/sticker message; None without a direct path."""
-    fields = {f.name for f in sub.DESCRIPTOR.fields}
-    if not {"directPath", "mediaKey", "fileSHA256", "fileEncSHA256"} <= fields or not sub.directPath:
-        return None
-    encode = base64.b64encode
-    return {"kind": kind, "directPath": sub.directPath, "mediaKey": encode(sub.mediaKey).decode(),
-            "fileSha256": encode(sub.fileSHA256).decode(), "fileEncSha256": encode(sub.fileEncSHA256).decode(),
-            "fileLength": int(sub.fileLength or 0)}
-
-
-class NeonizeMedia:
-    """`download_media` over the session's neonize client (`self.client(session_id)`)."""
+class NeonizeMedia(NeonizeBase):
+    """`download_media` over the session's connected neonize client."""
 
     async def download_media(self, session_id: str, handle: dict[str, Any]) -> AsyncIterator[bytes]:
         from neonize.exc import DownloadError
@@ -38,9 +28,9 @@ class NeonizeMedia:
         if kind is None or not handle.get("directPath"):
             raise TransportError("this message carries no medium WhatsApp can download")
         media_type = MediaType[kind]
-        client = self.client(session_id)  # type: ignore[attr-defined]
+        s = await self._ready(session_id)
         try:
-            data: bytes = await client.download_media_with_path(
+            data: bytes = await s.client.download_media_with_path(
                 handle["directPath"], base64.b64decode(handle["fileEncSha256"]),
                 base64.b64decode(handle["fileSha256"]), base64.b64decode(handle["mediaKey"]),
                 int(handle.get("fileLength") or 0), media_type, media_type.to_mms())

@@ -1,5 +1,6 @@
 """The simulator's media: a phone sends a file (its bytes go to the simulated media server), the gateway downloads it
-by the handle the message carried, as whatsmeow downloads from WhatsApp's CDN. Mixed into `SimulatorTransport`."""
+by the handle the message carried, as whatsmeow downloads from WhatsApp's CDN. The mixin of `SimulatorTransport`
+for media; its phone-side control is `inject_media`."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ from typing import Any
 
 from wagate.errors import TransportError
 from wagate.transport.base import MediaInfo, MessageReceived
+from wagate.transport.simulator.session import SimulatorBase
 
 CDN_CHUNK = 256 * 1024  # what the simulated media server answers per read
 
 
-class SimulatorMedia:
-    """Phone side: `inject_media`; gateway side: `download_media`. Needs `inject_message` of the phone side."""
+class SimulatorMedia(SimulatorBase):
+    """Phone side: `inject_media` (through the phone's `inject_message`); gateway side: `download_media`."""
 
     _media_server: dict[str, bytes]
 
