@@ -30,14 +30,18 @@ class SimulatorMedia(SimulatorBase):
                            filename: str | None = None, caption: str | None = None, **message: Any
                            ) -> MessageReceived:
         """Someone sends the session a file: its bytes are uploaded first, the message carries their handle."""
-        token = secrets.token_urlsafe(16)
-        self._served()[token] = data
-        handle = {"simulator": token, "fileSha256": hashlib.sha256(data).hexdigest(), "fileLength": len(data)}
+        handle = self.upload_media(data)
         media = MediaInfo(kind=kind, mimetype=mimetype, filename=filename, size=len(data), caption=caption,
                           handle=handle)
         inject = self.inject_message  # type: ignore[attr-defined]
         result: MessageReceived = await inject(session_id, from_phone, caption, media=media, **message)
         return result
+
+    def upload_media(self, data: bytes) -> dict[str, Any]:
+        """Put `data` on the simulated media server (a phone sending a file, or the gateway sending one); its handle."""
+        token = secrets.token_urlsafe(16)
+        self._served()[token] = data
+        return {"simulator": token, "fileSha256": hashlib.sha256(data).hexdigest(), "fileLength": len(data)}
 
     def expire_media(self, handle: dict[str, Any]) -> None:
         """The media server forgets a file, as WhatsApp's does after a while."""
