@@ -8,6 +8,7 @@ import os
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import BinaryIO
 
 from wagate.services.media.store import CHUNK, LOCAL, MediumMissing, StoreUnavailable
 
@@ -49,11 +50,8 @@ class LocalStore:
             raise MediumMissing("the media file is gone") from exc
         except OSError as exc:
             raise StoreUnavailable(f"the media file cannot be read: {exc.strerror or exc}") from exc
-        try:
-            while chunk := await asyncio.to_thread(fh.read, CHUNK):
-                yield chunk
-        finally:
-            fh.close()
+        async for chunk in file_chunks(fh):
+            yield chunk
 
     async def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -72,3 +70,13 @@ class LocalStore:
 
     async def direct_url(self, key: str, mimetype: str, file_name: str | None) -> str | None:
         return None
+
+
+async def file_chunks(source: Path | BinaryIO) -> AsyncIterator[bytes]:
+    """A file's bytes in chunks of CHUNK, read off the event loop; an open file is closed at the end."""
+    fh = await asyncio.to_thread(open, source, "rb") if isinstance(source, Path) else source
+    try:
+        while chunk := await asyncio.to_thread(fh.read, CHUNK):
+            yield chunk
+    finally:
+        fh.close()

@@ -9,7 +9,7 @@ goes on where it was.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +23,8 @@ from wagate.db.models_whatsapp import Message
 from wagate.errors import Invalid, ServiceUnavailable, WAGateError
 from wagate.services.media import upkeep
 from wagate.services.media.keeping import keep
-from wagate.services.media.store import CHUNK, LOCAL, MediaStores, StoreUnavailable
+from wagate.services.media.local_store import file_chunks
+from wagate.services.media.store import LOCAL, MediaStores, StoreUnavailable
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -79,7 +80,7 @@ async def _older_files(db: async_sessionmaker[AsyncSession]) -> list[str]:
 async def _adopt(db: async_sessionmaker[AsyncSession], settings: Settings, stores: MediaStores, path: str) -> None:
     """Keep an older file by content hash, point its messages and broadcasts at it, then remove the file."""
     try:
-        kept = await keep(db, settings, stores, _file_chunks(Path(path)), file_name=Path(path).name)
+        kept = await keep(db, settings, stores, file_chunks(Path(path)), file_name=Path(path).name)
     except WAGateError as exc:  # a file today's checks refuse stays where it is, its rows untouched
         raise Invalid(f"{path} cannot be moved: {exc.message}") from exc
     async with db() as session, session.begin():
@@ -88,12 +89,3 @@ async def _adopt(db: async_sessionmaker[AsyncSession], settings: Settings, store
         await session.execute(update(Broadcast).where(Broadcast.media_path == path, Broadcast.media_id.is_(None))
                               .values(media_id=kept.medium_id, media_path=None))
     await asyncio.to_thread(Path(path).unlink, missing_ok=True)
-
-
-async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
-    fh = await asyncio.to_thread(open, path, "rb")
-    try:
-        while chunk := await asyncio.to_thread(fh.read, CHUNK):
-            yield chunk
-    finally:
-        fh.close()

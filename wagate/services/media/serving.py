@@ -7,7 +7,6 @@ so, and the web asks the session's bridge to fetch it first.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from wagate.db.models_media import Medium
 from wagate.db.models_whatsapp import Message, WaSession
 from wagate.errors import NotFound, OtherTenant, ServiceUnavailable, WAGateError
-from wagate.services.media.store import CHUNK, MediaStores, MediumMissing, StoreUnavailable, key_of
+from wagate.services.media.local_store import file_chunks
+from wagate.services.media.store import MediaStores, MediumMissing, StoreUnavailable, key_of
 
 
 class NotDownloaded(WAGateError):
@@ -85,7 +85,7 @@ async def _from_store(stores: MediaStores, medium: Medium, file_name: str | None
 def _from_file(path: Path, mimetype: str | None, file_name: str | None) -> Served:
     if not path.is_file():
         raise NotFound("The medium is no longer kept", {"media": ["the file is gone"]})
-    return Served(mimetype or "application/octet-stream", path.stat().st_size, file_name, chunks=_file_chunks(path))
+    return Served(mimetype or "application/octet-stream", path.stat().st_size, file_name, chunks=file_chunks(path))
 
 
 async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -93,12 +93,3 @@ async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[by
         yield first
     async for chunk in rest:
         yield chunk
-
-
-async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
-    fh = await asyncio.to_thread(open, path, "rb")
-    try:
-        while chunk := await asyncio.to_thread(fh.read, CHUNK):
-            yield chunk
-    finally:
-        fh.close()
