@@ -14,6 +14,7 @@ place in neonize 0.5.2's `goneonize/main.go` or whatsmeow it comes from:
 - Events reach Python from Go threads, one thread each, in whatever order a test asks (`deliver`).
 - Sends answer whatsmeow's error texts (`send_errors`), e.g. 463 and the send-response timeout.
 - LID ↔ phone-number mapping (`lid_map`), `IsOnWhatsApp` answers (`on_whatsapp`), presence and read receipts.
+- Media downloads by direct path and media key from a media server (`media_server`), 404 for a path it lacks.
 """
 
 from __future__ import annotations
@@ -71,6 +72,8 @@ class WhatsmeowDouble:
         self.presences: list[tuple[bytes, bytes]] = []
         self.get_me_delay_s = 0.0  # a slow store read, as under load
         self.read_marks: list[tuple[tuple[str, ...], str, str]] = []
+        self.media_server: dict[str, tuple[bytes, bytes]] = {}  # direct path → (media key, the file's bytes)
+        self.downloads: list[tuple[str, int, str]] = []  # (direct path, neonize media type, MMS type) asked for
         self._release = threading.Event()
         self._lock = threading.Lock()
 
@@ -244,6 +247,21 @@ class WhatsmeowDouble:
 
     def SendChatPresence(self, *args: Any) -> bytes:  # noqa: N802
         return b""
+
+    def DownloadMediaWithPath(self, uuid: bytes, direct_path: bytes, enc_hash: bytes, enc_len: int,  # noqa: N802
+                              file_hash: bytes, hash_len: int, media_key: bytes, key_len: int, length: int,
+                              media_type: int, mms_type: bytes) -> bytes:
+        """download.go: the CDN answers 404 for a path it does not have (any more); a wrong key fails the MAC."""
+        path = direct_path.decode()
+        self.downloads.append((path, media_type, mms_type.decode()))
+        stored = self.media_server.get(path)
+        if stored is None:
+            error = "failed to download media from last host: download failed with status code 404"
+            return pb.DownloadReturnFunction(Error=error).SerializePartialToString()
+        key, data = stored
+        if media_key[:key_len] != key:
+            return pb.DownloadReturnFunction(Error="invalid media hmac").SerializePartialToString()
+        return pb.DownloadReturnFunction(Binary=data).SerializePartialToString()
 
 
 @pytest.fixture
