@@ -76,6 +76,13 @@ async def test_a_signed_link_needs_no_key_until_it_expires(client: TestClient, r
 
     answer = await client.get(url)
     assert answer.status == 200 and await answer.read() == PNG
+    # The dashboard asks for such a link with its own credentials, to open the file in a new tab.
+    listed = await client.get(f"/api/messages/{message_id}", headers=await rows.key())
+    assert (await listed.json())["data"]["media"]["url"] == f"/api/media/{message_id}"
+    link = await client.get(f"/api/media/{message_id}?as=link", headers=await rows.key())
+    data = (await link.json())["data"]
+    assert data["mimetype"] == "image/png" and data["url"].startswith(f"/api/media/{message_id}?exp=")
+    assert await (await client.get(data["url"])).read() == PNG
     tampered = await client.get(url[:-4] + ("0000" if not url.endswith("0000") else "1111"))
     assert tampered.status == 403
     other_message = await client.get(url.replace(f"/api/media/{message_id}", f"/api/media/{message_id + 1}"))

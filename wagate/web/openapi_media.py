@@ -8,7 +8,8 @@ from typing import Any
 SERVED_AS = ("image/*", "video/*", "audio/*", "application/pdf", "application/octet-stream",
              "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
              "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-             "application/vnd.openxmlformats-officedocument.presentationml.presentation", "text/plain", "text/csv")
+             "application/vnd.openxmlformats-officedocument.presentationml.presentation", "text/plain", "text/csv",
+             "application/json")
 
 
 def media_operations(op: Any) -> list[Any]:
@@ -16,7 +17,8 @@ def media_operations(op: Any) -> list[Any]:
         op("GET", "/api/media/{message_id}",
            "A message's medium (sent or received): with a key of the message's tenant (view_logs), or the signed, "
            "expiring link (?exp=&sig=) a message.received webhook carries. 302 to the object store when it serves "
-           "media itself (a public base URL or a presigned URL); 503 while the store does not answer",
+           "media itself (a public base URL or a presigned URL); 503 while the store does not answer. `?as=link` "
+           "answers {success, message, data: {url, mimetype, file_name}}: a URL a browser can open without a key",
            "messages", "dashboard", raw=True, errors=(401, 403, 404, 409, 502, 503),
            media=SERVED_AS),
     ]

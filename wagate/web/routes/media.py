@@ -3,7 +3,8 @@
 With a valid `?exp=&sig=` (the link a `message.received` webhook carries) no key is needed; otherwise the caller
 needs `view_logs` and, when bound to a tenant, the message must be one of its sessions' (another tenant's is 404).
 A store that serves media itself (S3 with a public base URL or presigned URLs) gets a redirect; the local store's
-bytes are streamed. A received medium not downloaded yet is fetched through the session's bridge first.
+bytes are streamed. A received medium not downloaded yet is fetched through the session's bridge first. `?as=link`
+answers `{"url": …}` instead: the presigned URL, or a signed link to this route, for a browser to open.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from wagate.services.media.store import media_stores
 from wagate.services.sessions.connecting import command_result
 from wagate.web.auth import require
 from wagate.web.keys import DB, REDIS, SETTINGS
-from wagate.web.replies import tenant_of
+from wagate.web.replies import ok, tenant_of
 
 routes = web.RouteTableDef()
 
@@ -53,6 +54,11 @@ async def _serve(request: web.Request, message_id: int, tenant_id: int | None) -
                                                "download_media", {"messageId": message_id})
         await command_result(app[REDIS], settings, pending.session_id, job_id, DOWNLOAD_WAIT_S)
         served = await serving.message_medium(app[DB], stores, message_id, tenant_id)
+    if request.query.get("as") == "link":  # for a browser: a URL it can open without the caller's key
+        url = served.redirect or links.signed_url(app[SETTINGS], message_id)
+        if served.chunks is not None:
+            await served.chunks.aclose()  # type: ignore[attr-defined]
+        return ok("Media link", {"url": url, "mimetype": served.mimetype, "file_name": served.file_name})
     if served.redirect is not None:
         raise web.HTTPFound(served.redirect, headers={"Cache-Control": "private, no-store"})
     assert served.chunks is not None
