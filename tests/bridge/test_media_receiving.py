@@ -8,6 +8,7 @@ import hashlib
 import os
 import struct
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -22,6 +23,7 @@ from tests.seaweedfs import SeaweedS3Process
 from wagate.config import Settings
 from wagate.db.enums import MessageStatus
 from wagate.db.models_whatsapp import Message, WaSession
+from wagate.db.types import utcnow
 from wagate.services.identity.credentials import new_api_key
 from wagate.services.media.s3_store import S3Store
 from wagate.services.messaging.sending import SendRequest, queue_message
@@ -158,3 +160,37 @@ async def test_a_received_medium_the_gateway_refuses_is_not_kept_and_says_why(
     assert message.media_id is None and message.error is not None and why in message.error
     incoming = settings.upload_dir / "incoming"
     assert not incoming.exists() or not any(incoming.iterdir())
+
+
+async def test_a_send_whose_medium_the_stopped_store_holds_waits_and_goes_once_it_is_back(
+        running: RunningBridge, web: TestClient, db: async_sessionmaker[AsyncSession], arq_redis: ArqRedis,
+        settings: Settings, seaweedfs: SeaweedS3Process) -> None:
+    await add_session(db, "m5")
+    await link_session(running, db, arq_redis, settings, "m5")
+    # Kept in the store while it is up, due a moment later: the store stops in between.
+    queued = (await queue_message(db, arq_redis, settings, SendRequest(
+        session_id="m5", to=FROM, type="image", media=PNG, file_name="denah.png",
+        send_at=utcnow() + timedelta(seconds=3)))).message.id
+    seaweedfs.stop()
+    try:
+        async def put_back() -> bool:
+            row = await get_message(db, queued)
+            return row.error is not None and "media store" in row.error
+
+        await until(put_back, timeout=40, what="the send put back while the store is down")
+        row = await get_message(db, queued)
+        assert row.status == MessageStatus.QUEUED and row.attempts == 0  # waiting, no attempt used up
+        health = await (await web.get("/api/health")).json()
+        assert health["status"] == "degraded" and health["media_store"]["status"] == "down"
+    finally:
+        seaweedfs.start()
+
+    async def sent() -> bool:
+        return (await get_message(db, queued)).status in (MessageStatus.SENT, MessageStatus.DELIVERED,
+                                                          MessageStatus.READ)
+
+    await until(sent, timeout=40, what="the send once the store is back")
+    [out] = sent_by(running.sim, "m5")
+    assert out.media is not None and out.media.handle is not None
+    assert b"".join([chunk async for chunk in running.sim.download_media("m5", out.media.handle)]) == PNG
+    assert (await (await web.get("/api/health")).json())["media_store"]["status"] == "ok"

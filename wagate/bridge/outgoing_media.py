@@ -42,5 +42,5 @@ async def media_bytes(db: async_sessionmaker[AsyncSession], stores: MediaStores,
     except MediumMissing as exc:
         raise MessageUnsendable("the medium of this message is no longer kept") from exc
     except StoreUnavailable as exc:
-        raise MediumUnreachable(exc.reason) from exc
+        raise MediumUnreachable(f"the media store cannot be reached ({exc.reason}); the send waits for it") from exc
     return b"".join(parts)
