@@ -95,6 +95,8 @@ async def send_location(request: web.Request) -> web.Response:
 
 
 _NO_TYPE = "the gateway's messages are text, image, video, audio, document and location"
+_KEPT = ("the gateway downloads received media itself: fetch one at GET /api/media/{message id}, or by the signed "
+         "link in the message.received webhook's media.url")
 for path, what, why in (
     ("/wa/chat/send/sticker", "chat/send/sticker (sticker messages)", _NO_TYPE),
     ("/wa/chat/send/contact", "chat/send/contact (contact cards)", _NO_TYPE),
@@ -111,9 +113,7 @@ for path, what, why in (
      "typing is shown by the session's typing setting only"),
     ("/wa/chat/history", "chat/history (chat history from WhatsApp)",
      "history is not synced; the gateway's messages are at GET /wa/messages"),
-    ("/wa/chat/downloadimage", "chat/downloadimage (media download)", "received media is not downloaded"),
-    ("/wa/chat/downloadvideo", "chat/downloadvideo (media download)", "received media is not downloaded"),
-    ("/wa/chat/downloadaudio", "chat/downloadaudio (media download)", "received media is not downloaded"),
-    ("/wa/chat/downloaddocument", "chat/downloaddocument (media download)", "received media is not downloaded"),
+    *((f"/wa/chat/download{kind}", f"chat/download{kind} (media download by WhatsApp's keys)", _KEPT)
+      for kind in ("image", "video", "audio", "document")),
 ):
     routes.route("*", path)(not_served(what, why))
