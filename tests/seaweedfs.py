@@ -47,6 +47,7 @@ class SeaweedS3Process:
             "master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port", "filer.port.grpc",
             "s3.port", "s3.port.grpc")}
         self._process: subprocess.Popen[bytes] | None = None
+        self._started_once = False
         atexit.register(self.cleanup)
 
     @property
@@ -65,13 +66,24 @@ class SeaweedS3Process:
         config.write_text(json.dumps({"identities": [{
             "name": "wagate", "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
             "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
-        ports = [f"-{name}={port}" for name, port in self._ports.items()]
-        # Iceberg and Lance listen on fixed ports by default: 0 turns them off, so parallel runs never collide.
-        argv = [weed_binary(), "server", f"-dir={self.base_dir / 'data'}", f"-ip={HOST}", f"-ip.bind={HOST}",
-                *ports, "-filer", "-s3", f"-s3.config={config}", "-s3.iam=false", "-s3.port.iceberg=0",
-                "-s3.port.lance=0", "-volume.max=64", "-master.volumeSizeLimitMB=32", "-master.telemetry=false"]
-        self._process = _spawn(argv, self.log_path, self.base_dir)
-        self._wait_until_ready(began + timeout)
+        for attempt in range(3):
+            ports = [f"-{name}={port}" for name, port in self._ports.items()]
+            # Iceberg and Lance listen on fixed ports by default: 0 turns them off, so parallel runs never collide.
+            argv = [weed_binary(), "server", f"-dir={self.base_dir / 'data'}", f"-ip={HOST}", f"-ip.bind={HOST}",
+                    *ports, "-filer", "-s3", f"-s3.config={config}", "-s3.iam=false", "-s3.port.iceberg=0",
+                    "-s3.port.lance=0", "-volume.max=64", "-master.volumeSizeLimitMB=32", "-master.telemetry=false"]
+            self._process = _spawn(argv, self.log_path, self.base_dir)
+            try:
+                self._wait_until_ready(began + timeout)
+                break
+            except ServerError:
+                self.stop()
+                # A port picked free was taken by another process before weed bound it: the first start may pick
+                # again. A restart keeps its ports, as the gateway's settings point at them.
+                if self._started_once or attempt == 2:
+                    raise
+                self._ports = {name: free_port() for name in self._ports}
+        self._started_once = True
         return time.monotonic() - began
 
     def _wait_until_ready(self, deadline: float) -> None:
