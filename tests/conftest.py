@@ -1,4 +1,5 @@
-"""Shared pytest fixtures: the real Valkey and MariaDB servers of the test session, and clean state per test."""
+"""Shared pytest fixtures: the real Valkey, MariaDB and S3 (SeaweedFS) servers of the test session, and clean state
+per test."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from types import FrameType
 
 import pytest
 
+from tests.seaweedfs import SeaweedS3Process
 from tests.servers import MariaDBProcess, ValkeyProcess
 
 
@@ -32,7 +34,7 @@ def _import_neonize() -> None:
 _import_neonize()
 
 # Servers started by the session fixtures below; after every test each one is put back into service.
-_session_servers: list[ValkeyProcess | MariaDBProcess] = []
+_session_servers: list[ValkeyProcess | MariaDBProcess | SeaweedS3Process] = []
 
 
 @pytest.fixture(scope="session")
@@ -50,6 +52,17 @@ def valkey() -> Iterator[ValkeyProcess]:
 def mariadb() -> Iterator[MariaDBProcess]:
     """One private MariaDB for the session; tests may stop, kill, pause or restart it."""
     server = MariaDBProcess()
+    server.start()
+    _session_servers.append(server)
+    yield server
+    _session_servers.remove(server)
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def seaweedfs() -> Iterator[SeaweedS3Process]:
+    """One SeaweedFS S3 gateway for the session, started only by the tests that use it; they may stop it."""
+    server = SeaweedS3Process()
     server.start()
     _session_servers.append(server)
     yield server

@@ -20,7 +20,7 @@ from wagate.services.identity import bootstrap
 from wagate.services.identity.credentials import hash_token, verify_password
 
 SUBCOMMANDS = ["run", "web", "bridge", "worker", "migrate", "create-admin", "create-api-key", "backup", "restore",
-               "gen-key"]
+               "media", "gen-key"]
 
 
 def wagate(tmp_path: Path, *args: str, stdin: str = "", **environ: str) -> subprocess.CompletedProcess[str]:

@@ -59,6 +59,15 @@ def test_each_bad_variable_is_named_with_what_it_expects(name: str, value: str, 
     assert expected in found[name]
 
 
+def test_the_s3_media_store_needs_its_bucket_and_credentials_and_hides_them() -> None:
+    assert set(problems({**GOOD, "MEDIA_STORE": "s3"})) == {
+        "MEDIA_S3_BUCKET", "MEDIA_S3_ACCESS_KEY", "MEDIA_S3_SECRET_KEY"}
+    settings = load_settings({**GOOD, "MEDIA_STORE": "s3", "MEDIA_S3_BUCKET": "media", "MEDIA_S3_ACCESS_KEY": "AKIA1",
+                              "MEDIA_S3_SECRET_KEY": "very-secret-value"}, env_file=None)
+    assert settings.media_s3_path_style is True and settings.media_s3_presign_s == 3600
+    assert "very-secret-value" not in repr(settings) and "AKIA1" not in repr(settings)
+
+
 def test_several_bad_variables_are_all_reported_at_once() -> None:
     found = problems({**GOOD, "PORT": "x", "BRIDGE_SHARDS": "-2", "TIMEZONE": "Nowhere"})
     assert set(found) == {"PORT", "BRIDGE_SHARDS", "TIMEZONE"}

@@ -145,6 +145,48 @@ def cmd_rolling_restart(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_media_migrate(args: argparse.Namespace) -> int:
+    from wagate.db.engine import create_engine, create_sessionmaker
+    from wagate.services.media.migration import migrate_to_store
+    from wagate.services.media.store import media_stores
+
+    settings = _settings("cli")
+    if args.to != settings.media_store:
+        print(f"wagate: MEDIA_STORE is {settings.media_store}; set MEDIA_STORE={args.to} (and its MEDIA_S3_* "
+              "settings) first, so new media go there too", file=sys.stderr)
+        return 2
+
+    def progress(done: int, total: int) -> None:  # one line, rewritten in place on a terminal
+        width = 30
+        filled = width * done // total if total else width
+        end = "\r" if sys.stdout.isatty() and done < total else "\n"
+        print(f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} media", end=end, flush=True)
+
+    async def run() -> int:
+        engine = create_engine(settings)
+        try:
+            result = await migrate_to_store(create_sessionmaker(engine), settings, media_stores(settings), progress)
+        finally:
+            await engine.dispose()
+        for path in result.missing:
+            print(f"missing on disk, skipped: {path}")
+        print(f"done: {result.moved} media in the {args.to} store")
+        return 0
+
+    return asyncio.run(run())
+
+
+def cmd_media_seal_secret(args: argparse.Namespace) -> int:
+    from wagate.services.media.s3_store import seal
+
+    secret = sys.stdin.readline().rstrip("\n")
+    if not secret:
+        print("wagate: give the secret on standard input", file=sys.stderr)
+        return 2
+    print(seal(_settings("cli"), secret))
+    return 0
+
+
 def cmd_gen_key(args: argparse.Namespace) -> int:
     print(generate_fernet_key())
     return 0
@@ -237,6 +279,15 @@ def build_parser() -> argparse.ArgumentParser:
     rolling.add_argument("--settle", type=float, default=3.0, metavar="SECONDS",
                          help="wait after a web process answers, before the next (default 3; above nginx's "
                               "fail_timeout)")
+    media = sub.add_parser("media", help="Media storage: move local media to S3, seal the S3 secret.",
+                           description="Media storage (README, Media storage).")
+    media_sub = media.add_subparsers(dest="media_command", required=True, metavar="ACTION")
+    move = media_sub.add_parser("migrate", help="Move the media kept on local disk into MEDIA_STORE (resumable).")
+    move.add_argument("--to", choices=["s3"], required=True, help="the store to move them to")
+    move.set_defaults(func=cmd_media_migrate)
+    media_sub.add_parser(
+        "seal-secret", help="Read MEDIA_S3_SECRET_KEY on standard input; print it sealed with ENCRYPTION_KEY."
+    ).set_defaults(func=cmd_media_seal_secret)
     add("gen-key", cmd_gen_key, "Print a new ENCRYPTION_KEY.")
     return parser
 

@@ -109,6 +109,20 @@ class Settings:
     ip_ban_seconds: int
     login_max_failures: int
     login_lock_seconds: int
+    media_store: str = "local"
+    media_retention_days: int = 0
+    media_download: str = "arrival"
+    media_url_ttl_s: int = 7 * 86400
+    media_s3_endpoint: str | None = None
+    media_s3_region: str = "us-east-1"
+    media_s3_bucket: str | None = None
+    media_s3_prefix: str = ""
+    media_s3_access_key: str | None = field(default=None, repr=False)
+    # Plain, or sealed with ENCRYPTION_KEY (`wagate media seal-secret`): readable only through media_s3_secret().
+    media_s3_secret_key: str | None = field(default=None, repr=False)
+    media_s3_path_style: bool = True
+    media_s3_public_url: str | None = None
+    media_s3_presign_s: int = 3600
 
     @property
     def production(self) -> bool:
@@ -319,6 +333,23 @@ class SettingsSchema(Schema):
     ip_ban_seconds = _int("IP_BAN_SECONDS", 900, 1, 86400)
     login_max_failures = _int("LOGIN_MAX_FAILURES", 5, 1, 1000)
     login_lock_seconds = _int("LOGIN_LOCK_SECONDS", 900, 1, 86400)
+    media_store = _choice("MEDIA_STORE", "local", ("local", "s3"))
+    media_retention_days = _int("MEDIA_RETENTION_DAYS", 0, 0)
+    media_download = _choice("MEDIA_DOWNLOAD", "arrival", ("arrival", "on_request"))
+    media_url_ttl_s = _int("MEDIA_URL_TTL_S", 7 * 86400, 60)
+    media_s3_endpoint = fields.Url(data_key="MEDIA_S3_ENDPOINT", load_default=None, allow_none=True, require_tld=False)
+    media_s3_region = fields.String(data_key="MEDIA_S3_REGION", load_default="us-east-1")
+    media_s3_bucket = fields.String(data_key="MEDIA_S3_BUCKET", load_default=None, allow_none=True)
+    media_s3_prefix = fields.String(data_key="MEDIA_S3_PREFIX", load_default="")
+    media_s3_access_key = _secret("MEDIA_S3_ACCESS_KEY")
+    media_s3_secret_key = _secret("MEDIA_S3_SECRET_KEY")
+    media_s3_path_style = fields.Boolean(
+        data_key="MEDIA_S3_PATH_STYLE", load_default=True, error_messages={"invalid": "expects true or false"}
+    )
+    media_s3_public_url = fields.Url(data_key="MEDIA_S3_PUBLIC_URL", load_default=None, allow_none=True,
+                                     require_tld=False)
+    # S3 signature v4 refuses presigned URLs valid for more than 7 days.
+    media_s3_presign_s = _int("MEDIA_S3_PRESIGN_S", 3600, 1, 7 * 86400)
 
     @validates_schema(skip_on_field_errors=False)
     def _check_secrets(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -350,6 +381,11 @@ class SettingsSchema(Schema):
                 problems["DATABASE_URL"] = "is required in production (mysql+aiomysql://… or sqlite+aiosqlite:///…)"
             if not data.get("redis_url"):
                 problems["REDIS_URL"] = "is required in production (redis://…, rediss://… or redis+sentinel://…)"
+        if data.get("media_store") == "s3":
+            for name, key in (("MEDIA_S3_BUCKET", "media_s3_bucket"), ("MEDIA_S3_ACCESS_KEY", "media_s3_access_key"),
+                              ("MEDIA_S3_SECRET_KEY", "media_s3_secret_key")):
+                if not data.get(key):
+                    problems[name] = "is required when MEDIA_STORE=s3"
         if data.get("registry_user") and not data.get("registry_pass"):
             problems["REGISTRY_PASS"] = "is required when REGISTRY_USER is set"
         if problems:

@@ -13,7 +13,7 @@ from wagate.queue.names import WORKER_QUEUE
 from wagate.services.identity.tenants import expire_due
 from wagate.services.messaging.outbox import sweep_outbox
 from wagate.services.sessions.drivers import mark_orphans
-from workers import broadcast_jobs, webhook_jobs
+from workers import broadcast_jobs, media_jobs, webhook_jobs
 from workers.common import Ctx, build_worker
 
 log = structlog.get_logger("wagate.jobs")
@@ -53,6 +53,7 @@ CRON_JOBS = [
          timeout=OUTBOX_SWEEP_TIMEOUT_S),
     *webhook_jobs.CRON_JOBS,
     *broadcast_jobs.CRON_JOBS,
+    *media_jobs.CRON_JOBS,
 ]
 
 

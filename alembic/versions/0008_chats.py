@@ -4,7 +4,7 @@ Existing messages are gathered into chats once (newest message per conversation)
 nothing says which of the messages received before were read.
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-07
 """
 
@@ -18,7 +18,7 @@ from sqlalchemy.dialects import mysql
 from alembic import op
 
 revision: str = "0008"
-down_revision: str | Sequence[str] | None = "0005"
+down_revision: str | Sequence[str] | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """wa_sessions.proxy_url_encrypted: the proxy a session connects through, encrypted at rest like webhook secrets.
 
 Revision ID: 0010
-Revises: 0005
+Revises: 0008
 Create Date: 2026-12-07
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010"
-down_revision: str | Sequence[str] | None = "0005"
+down_revision: str | Sequence[str] | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

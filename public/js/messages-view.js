@@ -17,11 +17,23 @@ function filters() {
   return { ...values, page, limit: LIMIT };
 }
 
+// A kept medium opens in a new tab through a link that needs no key (the tab cannot send the dashboard's token).
+async function openMedium(event, m) {
+  event.preventDefault();
+  try {
+    const link = await api.get(m.media.url, { as: 'link' });
+    window.open(link.url, '_blank', 'noopener');
+  } catch (error) {
+    notice($('#messages-notice'), describeError(error), 'error');
+  }
+}
+
 function content(m) {
   if (m.text) return m.text;
-  if (m.caption) return `📎 ${m.caption}`;
-  if (m.media) return `📎 ${m.media.file_name || m.type}`;
-  return m.type;
+  const label = m.caption ? `📎 ${m.caption}` : m.media ? `📎 ${m.media.file_name || m.type}` : m.type;
+  if (!m.media || !m.media.url) return label;
+  return el('a', { href: m.media.url, class: 'media-link', title: `Open ${m.media.mimetype}`,
+    onclick: (event) => openMedium(event, m) }, label);
 }
 
 export async function loadMessages() {

@@ -22,6 +22,7 @@ from tests.services.webhook_receiver import ADMIN, DummyReceiver, wait_deliverie
 from tests.workers import InLoopWorker
 from wagate.config import Settings
 from wagate.db.enums import BroadcastStatus, MessageStatus
+from wagate.db.models_media import Medium
 from wagate.db.models_whatsapp import Message
 from wagate.db.types import utcnow
 from wagate.services.broadcasts import campaigns
@@ -135,6 +136,11 @@ async def test_a_media_broadcast_gives_each_recipient_the_image(
     assert sorted(s.to for s in sent) == sorted(f"{n}@s.whatsapp.net" for n in numbers(5))
     assert {s.kind for s in sent} == {"image"}
     assert all(s.media is not None and s.media.mimetype == "image/png" for s in sent)
+    for one in sent:  # every recipient's phone downloads the one copy the media store keeps
+        assert one.media is not None and one.media.download is not None
+        assert b"".join([chunk async for chunk in running.sim.download_media("b1", one.media.download)]) == PNG
+    async with db() as session:
+        assert await session.scalar(select(func.count()).select_from(Medium)) == 1
     assert sorted(s.text or "" for s in sent) == sorted(f"Halo Tamu {i}, promo hari ini!" for i in range(5))
     log = read_sent_log(sent_log_file(settings.auth_sessions_dir))
     assert [line["kind"] for line in log if line["session_id"] == "b1"] == ["image"] * 5

@@ -128,14 +128,15 @@ async def test_every_kind_is_received_with_its_webhook(
     assert (unknown["type"], unknown["unknown"]) == ("unknown", ["futureMessage"])
     assert (group["isGroup"], group["chat"], group["from"]) == (True, "120363000000000001@g.us", FROM_JID)
     # The download handle stays on the server: in the row, never in a webhook.
-    assert all("mediaDownload" not in json.dumps(b) and "simulatorMedia" not in json.dumps(b) for b in bodies)
+    assert all("mediaKey" not in json.dumps(b) and '"simulator"' not in json.dumps(b) for b in bodies)
     stored = {r.wa_message_id: r for r in await inbound(db, "k1")}
     assert [stored[m.message_id].type for m in sent] == [
         "text", "image", "video", "audio", "document", "sticker", "location", "live_location", "contact", "poll",
         "unknown", "text"]
     image_row = stored[sent[1].message_id]
-    assert image_row.content is not None and image_row.content["mediaDownload"] == sent[1].media.download  # type: ignore[union-attr]
-    assert sim.phone_media(image_row.content["mediaDownload"]["simulatorMedia"]) == photo
+    handle = image_row.media_source
+    assert handle is not None and handle == sent[1].media.download  # type: ignore[union-attr]
+    assert b"".join([chunk async for chunk in sim.download_media("k1", handle)]) == photo
     assert stored[sent[9].message_id].content["poll"]["tally"] == {"Nasi": 0, "Mie": 0}  # type: ignore[index]
 
 

@@ -310,7 +310,7 @@ async def test_two_bridges_that_read_a_message_before_either_marked_it_send_it_u
 
     def sender() -> SessionSender:  # only its database write is raced here: no transport, no send
         return SessionSender("twin", db=db, redis=arq_redis, transport=cast(Any, None), pacing=pacing,
-                             lock=asyncio.Lock(), tenant_id=no_tenant)
+                             lock=asyncio.Lock(), tenant_id=no_tenant, media=cast(Any, None))
 
     woken, survivor = sender(), sender()
     read_by_woken = await next_due_batch(db, "twin", 1)

@@ -6,7 +6,6 @@ import io
 import os
 import struct
 import zipfile
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,9 @@ from tests.fixtures import make_settings
 from wagate.config import Settings
 from wagate.db.enums import MessageType
 from wagate.errors import Invalid, PayloadTooLarge, UnsupportedMediaType
+from wagate.services.media.keeping import sniff_file
+from wagate.services.media.local_store import LocalStore
+from wagate.services.media.store import MediumMissing
 from wagate.services.messaging import media
 
 
@@ -166,28 +168,29 @@ def test_size_is_checked_first(settings: Settings) -> None:
     assert empty.value.details == {"media": "is empty"}
 
 
-async def test_store_writes_atomically_under_year_and_month(settings: Settings) -> None:
-    kind = media.sniff(PNG, "../../etc/Foto Liburan.JPG")
-    stored = await media.store(PNG, kind, "../../etc/Foto Liburan.JPG", settings,
-                               now=datetime(2026, 3, 9, tzinfo=UTC))
-    folder = (settings.upload_dir / "media" / "2026" / "03").absolute()
-    assert stored.path.parent == folder and stored.path.is_absolute()
-    assert stored.path.suffix == ".png" and len(stored.path.stem) == 32
-    assert stored.path.read_bytes() == PNG
-    assert (stored.mimetype, stored.size, stored.file_name, stored.category) == (
-        "image/png", len(PNG), "Foto Liburan.png", "image")
-    assert [p.name for p in folder.iterdir()] == [stored.path.name]  # no temp file left beside it
+async def test_the_local_store_writes_whole_files_under_their_key(settings: Settings, tmp_path: Path) -> None:
+    store = LocalStore(settings.upload_dir / "media")
+    source = tmp_path / "upload.part"
+    source.write_bytes(PNG)
+    await store.put("ab/abcdef", source, "image/png")
 
-    media.discard(stored.path)
-    assert not stored.path.exists()
-    media.discard(stored.path)  # twice is fine: rollbacks may overlap
-    media.discard(None)
+    target = (settings.upload_dir / "media" / "ab" / "abcdef").absolute()
+    assert store.path_of("ab/abcdef") == target and target.read_bytes() == PNG
+    assert [p.name for p in target.parent.iterdir()] == ["abcdef"]  # no temp file left beside it
+    assert b"".join([chunk async for chunk in store.read("ab/abcdef")]) == PNG
+    await store.delete("ab/abcdef")
+    await store.delete("ab/abcdef")  # twice is fine: a retention run and a discard may overlap
+    with pytest.raises(MediumMissing):
+        [chunk async for chunk in store.read("ab/abcdef")]
 
 
-async def test_two_stores_of_the_same_bytes_get_two_files(settings: Settings) -> None:
-    kind = media.sniff(PDF)
-    first, second = [await media.store(PDF, kind, "a.pdf", settings) for _ in range(2)]
-    assert first.path != second.path and first.path.exists() and second.path.exists()
+@pytest.mark.parametrize(("data", "name", "mimetype", "category"), KINDS)
+def test_a_file_on_disk_is_sniffed_like_its_bytes(tmp_path: Path, data: bytes, name: str | None, mimetype: str,
+                                                  category: str) -> None:
+    """Kept media are sniffed from their spooled file: the head, and a ZIP's central directory read from disk."""
+    path = tmp_path / "spooled.part"
+    path.write_bytes(data)
+    assert sniff_file(path, name) == media.sniff(data, name)
 
 
 @pytest.mark.parametrize(("given", "safe"), [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ from tests.services.test_media import ELF, HTML, PDF, PNG
 from wagate.config import Settings
 from wagate.db.enums import Direction, MessageStatus, MessageType, Priority, SessionStatus, TenantStatus
 from wagate.db.models_identity import Tenant
+from wagate.db.models_media import Medium
 from wagate.db.models_whatsapp import Message, WaSession
 from wagate.db.types import utcnow
 from wagate.errors import (
@@ -91,8 +93,11 @@ async def test_an_image_is_stored_under_its_sniffed_kind(db: Any, arq_redis: Arq
     assert (row.type, row.media_mime, row.media_name, row.caption, row.body) == (
         MessageType.IMAGE, "image/png", "liburan.png", "Foto liburan", None)
     [file] = uploaded_files(sharded)
-    assert str(file) == row.media_path and file.read_bytes() == PNG
-    assert file.parent.parent.parent == (sharded.upload_dir / "media").absolute()
+    digest = hashlib.sha256(PNG).hexdigest()
+    assert file == (sharded.upload_dir / "media" / digest[:2] / digest).absolute() and file.read_bytes() == PNG
+    async with db() as s:
+        medium = await s.get(Medium, row.media_id)
+    assert medium is not None and (medium.sha256, medium.size, medium.location) == (digest, len(PNG), "local")
 
 
 async def test_an_image_may_go_as_a_document_and_a_location_keeps_its_coordinates(

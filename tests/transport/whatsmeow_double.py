@@ -16,6 +16,7 @@ place in neonize 0.5.2's `goneonize/main.go` or whatsmeow it comes from:
 - LID ↔ phone-number mapping (`lid_map`), `IsOnWhatsApp` answers (`on_whatsapp`), presence and read receipts.
 - User info (`users`), profile pictures (`pictures`, none: whatsmeow's ErrProfilePictureNotSet), the block list
   (`blocked`) and the own profile (`own`).
+- Media downloads by direct path and media key from a media server (`media_server`), 404 for a path it lacks.
 """
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ class WhatsmeowDouble:
         self.pictures: dict[str, str] = {}  # JID string → picture id (none: ErrProfilePictureNotSet)
         self.blocked: list[str] = []
         self.own: dict[str, Any] = {}  # what SetPushName, SetStatusMessage and SetProfilePhoto were given
+        self.media_server: dict[str, tuple[bytes, bytes]] = {}  # direct path → (media key, the file's bytes)
+        self.downloads: list[tuple[str, int, str]] = []  # (direct path, neonize media type, MMS type) asked for
         self._release = threading.Event()
         self._lock = threading.Lock()
 
@@ -323,6 +326,20 @@ class WhatsmeowDouble:
         lid = next((lid for lid, pn in self.lid_map.items() if pn == phone), None)
         found = jid(lid.partition("@")[0], lid.partition("@")[2]) if lid else jid("")
         return pb.GetJIDFromStoreReturnFunction(Jid=found).SerializePartialToString()
+    def DownloadMediaWithPath(self, uuid: bytes, direct_path: bytes, enc_hash: bytes, enc_len: int,  # noqa: N802
+                              file_hash: bytes, hash_len: int, media_key: bytes, key_len: int, length: int,
+                              media_type: int, mms_type: bytes) -> bytes:
+        """download.go: the CDN answers 404 for a path it does not have (any more); a wrong key fails the MAC."""
+        path = direct_path.decode()
+        self.downloads.append((path, media_type, mms_type.decode()))
+        stored = self.media_server.get(path)
+        if stored is None:
+            error = "failed to download media from last host: download failed with status code 404"
+            return pb.DownloadReturnFunction(Error=error).SerializePartialToString()
+        key, data = stored
+        if media_key[:key_len] != key:
+            return pb.DownloadReturnFunction(Error="invalid media hmac").SerializePartialToString()
+        return pb.DownloadReturnFunction(Binary=data).SerializePartialToString()
 
 
 @pytest.fixture

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -162,10 +160,12 @@ async def test_multipart_image_send_stores_the_file(client: TestClient, rows: Ro
     assert response.status == 202, await response.text()
     data = (await response.json())["data"]
     assert data["type"] == "image" and data["caption"] == "Denah ruang"
-    assert data["media"] == {"mimetype": "image/png", "file_name": "denah.png"}
+    assert data["media"] == {"mimetype": "image/png", "file_name": "denah.png", "url": f"/api/media/{data['id']}"}
     [row] = await rows.messages()
-    assert row.media_path is not None
-    assert await asyncio.to_thread(Path(row.media_path).read_bytes) == png()
+    assert row.media_id is not None and row.media_path is None
+    served = await client.get(f"/api/media/{row.id}", headers=await rows.key())
+    assert served.status == 200 and served.content_type == "image/png"
+    assert await served.read() == png()
 
 
 @pytest.fixture

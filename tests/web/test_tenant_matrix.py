@@ -123,6 +123,7 @@ ROUTES: dict[tuple[str, str], Tenanted | Outside] = {
     ("POST", "/api/messages/send"): Tenanted(_send),
     ("POST", "/api/messages/send-bulk"): Tenanted(lambda b: {"session": B_SESSION, "to": [PHONE], "message": "hi"}),
     ("GET", "/api/messages/{message_id}"): Tenanted(),
+    ("GET", "/api/media/{message_id}"): Tenanted(),
     ("GET", "/api/messages"): Tenanted(query=f"?session={B_SESSION}"),
     # sessions
     ("GET", "/api/sessions"): Tenanted(),

@@ -19,6 +19,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wagate.bridge.received_shape import kind_shape, stored_content
+from wagate.config import Settings
 from wagate.db.enums import Direction, KeywordMatch, MessageStatus, MessageType, Priority, TenantStatus
 from wagate.db.models_identity import Tenant
 from wagate.db.models_whatsapp import Contact, KeywordRule, Message, WaSession
@@ -27,6 +28,7 @@ from wagate.db.types import utcnow
 from wagate.errors import TransportError
 from wagate.services import event_outbox, events
 from wagate.services.chats import activity as chats
+from wagate.services.media import links
 from wagate.transport.base import STATUS_JID, ContactUpdated, MessageReceived, WhatsAppTransport
 
 log = structlog.get_logger(__name__)
@@ -63,11 +65,12 @@ async def conversation_of(session: AsyncSession, event: MessageReceived) -> tupl
     return (f"{phone}@s.whatsapp.net" if phone else event.chat), event.chat
 
 
-def received_data(event: MessageReceived, message: Message) -> dict[str, object]:
+def received_data(event: MessageReceived, message: Message, settings: Settings | None = None) -> dict[str, object]:
     """The `data` of a `message.received` event (and webhook): the WA-Gate v2 fields first, `chat` as stored, then
-    what the message's kind carries (`wagate.bridge.received_shape`)."""
+    what the message's kind carries (`wagate.bridge.received_shape`). A medium's `url` is a signed, expiring link to
+    `GET /api/media/{id}` (the download handle never goes out)."""
     media = event.media
-    return {
+    data: dict[str, object] = {
         "from": event.sender,
         "message": event.text if event.text is not None else (media.caption if media else None),
         "messageId": event.message_id,
@@ -82,6 +85,10 @@ def received_data(event: MessageReceived, message: Message) -> dict[str, object]
         "timestamp": int(event.timestamp),
         **kind_shape(event),
     }
+    shown = data.get("media")
+    if settings is not None and isinstance(shown, dict):  # a signed, expiring link: the handle never goes out
+        data["media"] = {**shown, "url": links.signed_url(settings, message.id)}
+    return data
 
 
 def message_row(event: MessageReceived, session_row: WaSession, chat: str, chat_lid: str | None, *,
@@ -94,13 +101,15 @@ def message_row(event: MessageReceived, session_row: WaSession, chat: str, chat_
         type=MessageType(event.type) if event.type in _KNOWN_TYPES else MessageType.UNKNOWN,
         body=event.text, caption=media.caption if media else None,
         media_mime=media.mimetype if media else None, media_name=media.filename if media else None,
+        media_source=media.download if media else None,
         reply_to=event.quoted_message_id, status=MessageStatus.DELIVERED,
         content=stored_content(event, history=history),
         delivered_at=datetime.fromtimestamp(event.timestamp, UTC) if event.timestamp else utcnow(),
     )
 
 
-async def store_message(db: async_sessionmaker[AsyncSession], event: MessageReceived) -> Stored | None:
+async def store_message(db: async_sessionmaker[AsyncSession], event: MessageReceived,
+                        settings: Settings | None = None) -> Stored | None:
     async with db() as session, session.begin():
         row = await session.get(WaSession, event.session_id)
         if row is None:
@@ -123,20 +132,20 @@ async def store_message(db: async_sessionmaker[AsyncSession], event: MessageRece
             jid=chat, message_id=message.id, at=chats.activity_time(event.timestamp), lid=chat_lid,
             name=None if event.is_group or event.from_me else event.push_name,
             unread=0 if event.from_me or row.auto_read_enabled else 1)])  # auto-read reads it at once
-        envelope = received_envelope(event, message)
+        envelope = received_envelope(event, message, settings)
         pending = event_outbox.pending(row.tenant_id, envelope)
         session.add(pending)
         await session.flush()
     return Stored(row, message, new=True, pending_event_id=pending.id, event=envelope)
 
 
-def received_envelope(event: MessageReceived, message: Message) -> dict[str, Any]:
-    return events.message_envelope("message.received", event.session_id, message.id, received_data(event, message),
-                                   timestamp=event.timestamp or time.time())
+def received_envelope(event: MessageReceived, message: Message, settings: Settings | None = None) -> dict[str, Any]:
+    return events.message_envelope("message.received", event.session_id, message.id,
+                                   received_data(event, message, settings), timestamp=event.timestamp or time.time())
 
 
 async def handle_received(db: async_sessionmaker[AsyncSession], redis: Redis, transport: WhatsAppTransport,
-                          event: MessageReceived) -> bool:
+                          event: MessageReceived, settings: Settings | None = None) -> bool:
     """Store an incoming message, publish `message.received`, then auto-read and auto-reply; True if it replied.
 
     A database out of reach is waited for (STORE_PATIENCE_S), and so is Redis for the event: WhatsApp does not
@@ -147,7 +156,7 @@ async def handle_received(db: async_sessionmaker[AsyncSession], redis: Redis, tr
     async def store() -> Stored | None:
         nonlocal tries
         tries += 1
-        return await store_message(db, event)
+        return await store_message(db, event, settings)
 
     stored = await when_reachable(store, patience_s=STORE_PATIENCE_S, log=log, what="incoming message not stored",
                                   session_id=event.session_id, wa_message_id=event.message_id)
@@ -158,7 +167,7 @@ async def handle_received(db: async_sessionmaker[AsyncSession], redis: Redis, tr
     # same id, so it makes no second webhook. Dashboards showed it already.
     again = not stored.new and tries == 1
     published = await events.publish_durably(
-        redis, stored.session.tenant_id, stored.event or received_envelope(event, stored.message), log=log,
+        redis, stored.session.tenant_id, stored.event or received_envelope(event, stored.message, settings), log=log,
         what="message.received", live=not again, session_id=event.session_id, message_id=stored.message.id)
     if published and stored.pending_event_id is not None:
         try:

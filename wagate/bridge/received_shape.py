@@ -3,7 +3,7 @@
 The WA-Gate v2 fields come first and keep their meaning (`from`, `message`, `messageId`, `pushName`, `type`, …);
 each kind adds what it carries: `text` / `caption`, `media` (metadata only), `quoted`, `mentions`, `location`,
 `contacts`, `poll`, `linkPreview`, `forwarded`, `unknown`. The medium's download handle is kept in the row's
-`content` under `mediaDownload` and never leaves the server (README "What a received message carries").
+`media_source` and never leaves the server (README "What a received message carries").
 """
 
 from __future__ import annotations
@@ -52,8 +52,6 @@ def stored_content(event: MessageReceived, *, history: bool = False) -> dict[str
     """The row's `content`: who sent it, the kind's fields, and (server-side only) the medium's download handle."""
     content: dict[str, Any] = {"pushName": event.push_name, "senderLid": event.sender_lid, "isGroup": event.is_group,
                                "fromMe": event.from_me, **kind_shape(event)}
-    if event.media is not None and event.media.download is not None:
-        content["mediaDownload"] = event.media.download
     if event.poll is not None:
         content["poll"] = {**content["poll"], "votes": {}, "tally": {option: 0 for option in event.poll.options}}
     if history:

@@ -24,7 +24,7 @@ from redis.asyncio import Redis
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from wagate.bridge import group_events, inbound, phone_calls, session_proxy, statuses
+from wagate.bridge import group_events, inbound, incoming_media, phone_calls, session_proxy, statuses
 from wagate.bridge.chat_state import apply_chat_state
 from wagate.bridge.claims import Claims
 from wagate.bridge.event_queue import SessionEvents
@@ -46,6 +46,7 @@ from wagate.errors import NotFound, TransportError
 from wagate.observability import metrics
 from wagate.queue.names import qr_key
 from wagate.services import events
+from wagate.services.media.store import media_stores
 from wagate.transport import key_store
 from wagate.transport.base import (
     CallEnded,
@@ -110,6 +111,7 @@ class Bridge:
             typing_max_s=settings.typing_max_ms / 1000,
         )
         self.senders: dict[str, SessionSender] = {}
+        self.downloads = incoming_media.Downloads(db, settings, self.transport)  # received media, on arrival
         self._locks: dict[str, asyncio.Lock] = {}  # per session: a send and the receipts of its message id
         self._events: dict[str, SessionEvents] = {}  # per session: its events, one at a time
         self._handling: set[asyncio.Future[None]] = set()  # events being handled; close() waits for them
@@ -142,6 +144,7 @@ class Bridge:
         for sender in list(self.senders.values()):
             await sender.stop()
         self.senders.clear()
+        await self.downloads.close()  # a medium left half-way is fetched on its first request
         with contextlib.suppress(Exception):
             await self.transport.close()
         if self._handling:  # finish what the transport already reported before Redis and the database close
@@ -175,6 +178,8 @@ class Bridge:
         }
         if command == "pair_phone":
             return await self.pair_phone(session_id, str(params["phone"]))
+        if command == "download_media":  # a received medium asked for before it was downloaded
+            return await incoming_media.download(self.db, self.settings, self.transport, int(params["messageId"]))
         if command not in handlers:
             raise ValueError(f"unknown session command {command!r}")
         await handlers[command](session_id)
@@ -284,6 +289,7 @@ class Bridge:
             self.senders[session_id] = SessionSender(
                 session_id, db=self.db, redis=self.redis, transport=self.transport, pacing=self.pacing,
                 lock=self._lock(session_id), tenant_id=lambda: self._tenant(session_id),
+                media=media_stores(self.settings),
             )
         return self.senders[session_id]
 
@@ -433,9 +439,10 @@ class Bridge:
             case LoggedOut(reason=reason):
                 await self._logged_out(sid, reason)
             case MessageReceived():
-                if await inbound.handle_received(self.db, self.redis, self.transport, event):
+                if await inbound.handle_received(self.db, self.redis, self.transport, event, self.settings):
                     self.wake(sid)  # an auto-reply was queued
                 await statuses.received(self.db, self.redis, event)
+                await self.downloads.on_received(event)
             case CallOffered() | CallEnded():
                 if await phone_calls.handle(self.db, self.redis, self.transport, event):
                     self.wake(sid)  # the call policy's reply was queued

@@ -31,7 +31,6 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import cast
 
 import structlog
@@ -41,14 +40,16 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wagate.bridge import outgoing_rows, sent_changes
+from wagate.bridge.outgoing_media import STORE_RETRY_S, MediumUnreachable, media_bytes
 from wagate.db.enums import Direction, MessageStatus, MessageType, Priority
 from wagate.db.models_whatsapp import Message, WaSession
 from wagate.db.outage import when_reachable
 from wagate.db.types import utcnow
-from wagate.errors import MessageUnsendable, SendOutcomeUnknown, SessionNotConnected, TransportError
+from wagate.errors import SendOutcomeUnknown, SessionNotConnected, TransportError
 from wagate.observability import metrics
 from wagate.services import events
 from wagate.services.chats import activity as chats
+from wagate.services.media.store import MediaStores
 from wagate.transport.base import STATUS_JID, SendResult, WhatsAppTransport, new_message_id
 
 log = structlog.get_logger(__name__)
@@ -121,6 +122,7 @@ class SessionSender:
         pacing: Pacing,
         lock: asyncio.Lock,
         tenant_id: Callable[[], Awaitable[int | None]],
+        media: MediaStores,
     ) -> None:
         self.session_id = session_id
         self.db = db
@@ -129,6 +131,7 @@ class SessionSender:
         self.pacing = pacing
         self.lock = lock  # shared with the receipt handler: a receipt never overtakes the commit of its send
         self.tenant_id = tenant_id
+        self.media = media
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._last_sent: float | None = None
@@ -260,6 +263,9 @@ class SessionSender:
             except SessionNotConnected:
                 await self._requeue(message, attempt - 1, None)  # not the message's fault: wait for the session
                 return
+            except MediumUnreachable as exc:  # nor is a media store outage: wait for the store
+                await self._requeue(message, attempt - 1, STORE_RETRY_S, exc.message)
+                return
             except (TransportError, TimeoutError, OSError) as exc:
                 await self._failed_attempt(message, attempt, self._outcome(exc))
                 return
@@ -283,6 +289,11 @@ class SessionSender:
                     for rest in batch[n:]:  # not the messages' fault: they wait for the session
                         await self._requeue(rest, rest.attempts, None)
                     return
+                except MediumUnreachable as exc:  # the media store is out: this one waits for it, the rest go on
+                    await self._sent_many(done)
+                    done, started = [], time.monotonic()
+                    await self._requeue(message, message.attempts, STORE_RETRY_S, exc.message)
+                    continue
                 except (TransportError, TimeoutError, OSError) as exc:
                     await self._sent_many(done)
                     done, started = [], time.monotonic()
@@ -393,10 +404,7 @@ class SessionSender:
             )
         data = None
         if message.type in outgoing_rows.MEDIA_ROW_TYPES:
-            try:
-                data = await asyncio.to_thread(Path(message.media_path or "").read_bytes)
-            except OSError as exc:
-                raise MessageUnsendable("the media file of this message is missing") from exc
+            data = await media_bytes(self.db, self.media, message)  # from the media store, or an older file
         # A reaction, edit or revoke goes to the chat of the message it is about (a group, or a LID-addressed chat).
         to = (message.content or {}).get("target_chat") or to
         return await self.transport.send(self.session_id, to, outgoing_rows.outgoing_of(message, data),

@@ -11,6 +11,7 @@ from wagate.db.models_delivery import (
     WebhookDelivery,
 )
 from wagate.db.models_identity import ApiKey, AuditLog, RefreshToken, Tenant, User
+from wagate.db.models_media import Medium
 from wagate.db.models_whatsapp import Contact, KeywordRule, Message, QrCode, WaSession
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "Contact",
     "KeywordRule",
     "PendingEvent",
+    "Medium",
     "Message",
     "QrCode",
     "RefreshToken",

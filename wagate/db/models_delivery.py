@@ -45,6 +45,7 @@ class Broadcast(Timestamps, Base):
     # message shares; NULL: text, or the medium's kind from its mimetype.
     message_type: Mapped[str | None] = mapped_column(String(16))
     content: Mapped[dict[str, Any] | None] = mapped_column(JSONValue)
+    media_id: Mapped[int | None] = mapped_column(ForeignKey("media.id", ondelete="SET NULL"))  # wagate.services.media
     status: Mapped[BroadcastStatus] = mapped_column(
         StrEnumType(BroadcastStatus, 16), default=BroadcastStatus.DRAFT, server_default=BroadcastStatus.DRAFT.value
     )

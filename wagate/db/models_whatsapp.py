@@ -98,6 +98,12 @@ class Message(Timestamps, Base):
     media_path: Mapped[str | None] = mapped_column(String(1024))
     media_mime: Mapped[str | None] = mapped_column(String(127))
     media_name: Mapped[str | None] = mapped_column(String(255))
+    # The kept file (wagate.services.media); media_path is only the older rows' file. SET NULL: retention may
+    # delete a medium long after its message was sent or received.
+    media_id: Mapped[int | None] = mapped_column(ForeignKey("media.id", ondelete="SET NULL"))
+    # What the transport needs to download a received medium (WhatsApp's direct path, keys, hashes): server-side
+    # only, never in an event, a webhook or an answer.
+    media_source: Mapped[dict[str, Any] | None] = mapped_column(JSONValue)
     caption: Mapped[str | None] = mapped_column(Text)
     reply_to: Mapped[str | None] = mapped_column(String(128))  # the quoted message's WhatsApp id
     content: Mapped[dict[str, Any] | None] = mapped_column(JSONValue)  # type-specific: coordinates, vCard, emoji

@@ -23,7 +23,7 @@ SESSION_CALL = "session_call"  # (session_id, name, params): a call the web wait
 # worker jobs (the worker queue)
 BROADCAST_EXPAND = "broadcast_expand"  # (broadcast_id,): turn the next chunk of recipients into queued messages
 
-SESSION_COMMANDS = ("start", "stop", "restart", "logout", "delete", "pair_phone", "sync_contacts")
+SESSION_COMMANDS = ("start", "stop", "restart", "logout", "delete", "pair_phone", "sync_contacts", "download_media")
 
 
 async def enqueue_send(redis: ArqRedis, shards: int, session_id: str, message_id: int,

@@ -219,7 +219,10 @@ class MessageSchema(Schema):
     def _media(self, message: Any) -> dict[str, Any] | None:
         if not message.media_mime:
             return None
-        return {"mimetype": message.media_mime, "file_name": message.media_name}
+        kept = message.media_id is not None or message.media_path or message.media_source
+        # Where a caller with a key gets the file (`?as=link`: a URL that needs none, for a browser to open).
+        return {"mimetype": message.media_mime, "file_name": message.media_name,
+                "url": f"/api/media/{message.id}" if kept else None}
 
 
 class MessagePageSchema(Schema):

@@ -245,6 +245,10 @@ class HealthSchema(Schema):
     stalls = fields.List(fields.Dict(), required=True, metadata={
         "description": "what the watchdogs found late lately and recovered: senders with overdue messages, webhook "
                        "deliveries past their due time; [] when none (any entry makes the status degraded)"})
+    media_store = fields.Dict(required=True, allow_none=True, metadata={
+        "description": "the media store: store (local | s3), status (ok | down: degraded, sends with media wait and "
+                       "received media are kept locally), waiting (media kept locally until the store takes them), "
+                       "reason"})
     message = fields.String()
 
 

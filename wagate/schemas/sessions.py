@@ -67,6 +67,7 @@ class SettingsSchema(Schema):
     proxy_url = fields.String(allow_none=True)  # null: connect directly; a change restarts a running session
     reject_calls = _flag()
     reject_call_message = fields.String(allow_none=True)
+    media_download = fields.String(validate=validate.OneOf(["arrival", "on_request"]))
 
 
 class PairSchema(Schema):
@@ -102,6 +103,7 @@ class SessionSettingsSchema(Schema):
     proxy_url = fields.String(allow_none=True)  # redacted: scheme, host and port
     reject_calls = fields.Boolean()
     reject_call_message = fields.String(allow_none=True)
+    media_download = fields.String(allow_none=True)  # null: the install's MEDIA_DOWNLOAD
 
 
 class SessionSchema(Schema):
@@ -146,6 +148,7 @@ class SessionSchema(Schema):
             "proxy_url": (row.settings or {}).get("proxy_url"),
             "reject_calls": bool((row.settings or {}).get("reject_calls", False)),
             "reject_call_message": (row.settings or {}).get("reject_call_message"),
+            "media_download": (row.settings or {}).get("media_download"),
         })
 
 

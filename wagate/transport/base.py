@@ -19,7 +19,7 @@ from __future__ import annotations
 import abc
 import hashlib
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -70,8 +70,8 @@ class MediaInfo:
     ptt: bool = False  # an audio recorded as a voice note
     has_thumbnail: bool = False
     # What the transport needs to download the file later (neonize: whatsmeow's directPath, mediaKey …); opaque to
-    # everything else, kept server-side and never put in an event or a webhook.
-    download: dict[str, Any] | None = None
+    # everything else, kept server-side and never put in an event, a webhook or a log line.
+    download: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
 
 # --- what a received message carries besides its text and media --------------------------------------
@@ -622,3 +622,10 @@ class WhatsAppTransport(abc.ABC):
 
     async def follow_newsletter(self, session_id: str, jid: str, follow: bool) -> None:
         raise TransportError("this transport cannot follow channels")
+
+    # --- media ---
+
+    def download_media(self, session_id: str, handle: dict[str, Any]) -> AsyncIterator[bytes]:
+        """The bytes of a received medium (`MediaInfo.download`), decrypted, in chunks; `TransportError` when
+        WhatsApp no longer has it or refuses. Transports that cannot download say so."""
+        raise TransportError("this transport cannot download media")

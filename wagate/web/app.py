@@ -34,6 +34,7 @@ from wagate.web.routes import (
     groups,
     internal,
     keys,
+    media,
     messages,
     metrics,
     openapi,
@@ -137,6 +138,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(channels.routes)  # statuses and channels of a session
     app.add_routes(broadcasts.routes)
     app.add_routes([*chats.routes, *contacts.routes])  # chats, contacts, a session's presence and own profile
+    app.add_routes(media.routes)  # GET /api/media/{id}: a message's medium, with a key or a signed link
     app.add_routes(webhooks.routes)
     app.add_routes(audit_log.routes)
     app.add_routes(events_ws.routes)  # the dashboard: live events and its pages

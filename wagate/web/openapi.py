@@ -35,6 +35,7 @@ from wagate.web.openapi_channels import channel_operations
 from wagate.web.openapi_chats import chats_operations
 from wagate.web.openapi_events import event_schemas, event_webhooks
 from wagate.web.openapi_groups import groups_operations, wuzapi_groups_operations
+from wagate.web.openapi_media import media_operations
 from wagate.web.openapi_wuzapi import wuzapi_operations
 
 ANY_METHODS = ("get", "post", "put", "delete")  # how a `*` route appears: every method it answers
@@ -335,6 +336,7 @@ def _ops() -> list[Op]:
         *channel_operations(Op),  # statuses and channels of a session
         *wuzapi_operations(Op),  # wuzapi's API under /wa
         *wuzapi_groups_operations(Op),
+        *media_operations(Op),  # a message's medium
     ]
 
 

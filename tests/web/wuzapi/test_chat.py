@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from tests.web.tenancy import Db, reseller_settings, session, tenant
 from tests.web.wuzapi.calls import PHONE, wz
 from wagate.config import Settings
 from wagate.db.enums import MessageStatus, MessageType, SessionStatus
+from wagate.db.models_media import Medium
 from wagate.db.models_whatsapp import Message
 
 OPUS = ogg(b"OpusHead\x01\x01\x38\x01\x80\xbb\x00\x00\x00\x00\x00")
@@ -104,7 +104,9 @@ async def test_send_media_as_data_uri_and_by_url(client: TestClient, db: Db, fil
                          data=json.dumps({"Phone": PHONE, **fields})))["data"]
         row = await stored(db, sent["Id"])
         assert (row.type, row.media_mime, row.caption) == (kind, mimetype, fields.get("Caption")), route
-        assert row.media_path and os.path.isfile(row.media_path)  # noqa: ASYNC240 - a local file, once
+        async with db() as s:
+            medium = await s.get(Medium, row.media_id)
+        assert medium is not None and medium.mimetype == mimetype  # kept in the media store, by content hash
     assert (await stored(db, sent["Id"])).media_name is not None
     for body, error in (({"Image": "iVBORw0KGgo"}, "should start with"), ({"Image": f"{files}/missing.jpg"}, "404"),
                         ({"Image": "data:image/png;base64,!!!"}, "base64"), ({}, "Missing Image")):

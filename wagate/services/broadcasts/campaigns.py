@@ -42,6 +42,8 @@ from wagate.services.broadcasts import kinds as broadcast_kinds
 from wagate.services.broadcasts.progress import Progress, progress_of
 from wagate.services.broadcasts.recipients import RecipientList, RecipientRow, Template, parse_template
 from wagate.services.identity import subscription
+from wagate.services.media.keeping import Kept, chunks_of, discard, keep
+from wagate.services.media.store import media_stores
 from wagate.services.messaging import media as media_files
 from wagate.services.messaging.outbox import SendJob, enqueue_sends
 from wagate.services.messaging.sending import MAX_CAPTION_CHARS, MAX_TEXT_CHARS, SEND_AT_GRACE, SEND_AT_HORIZON
@@ -141,34 +143,46 @@ async def create_broadcast(
         owner = session.tenant_id
         if owner is not None:
             await _check_allowance(db, owner, count, now)
-        stored = await media_files.store(media, kind, request.file_name, settings) if media and kind else None
+        # One copy however many recipients: every message of the broadcast points at the same medium.
+        stored = await keep(db_factory, settings, media_stores(settings), chunks_of(media),
+                            file_name=request.file_name) if media and kind else None
         try:
-            broadcast = Broadcast(
-                tenant_id=owner, session_id=session.id, name=request.name.strip(), template=template.text,
-                media_path=str(stored.path) if stored else None, media_mime=stored.mimetype if stored else None,
-                media_name=stored.file_name if stored else None,
-                message_type=chosen.row_type.value if chosen else None, content=chosen.content if chosen else None,
-                status=BroadcastStatus.RUNNING if starts_now else BroadcastStatus.SCHEDULED,
-                start_at=request.start_at or now, created_by=_who(actor), total_count=count, pending_count=count,
-            )
-            db.add(broadcast)
-            await db.flush()
-            await _insert_recipients(db, broadcast.id, request.recipients.rows)
-            audit.record(db, actor_type=actor.type, actor_id=actor.id, ip=actor.ip, action="broadcast.create",
-                         target_type="broadcast", target_id=broadcast.id, tenant_id=owner, details={
-                             "name": broadcast.name, "session_id": session.id, "recipients": count,
-                             "invalid": len(request.recipients.invalid),
-                             "start_at": (request.start_at or now).isoformat(),
-                             "media": stored.mimetype if stored else None})
-            await db.commit()
+            broadcast = await _write(db, request, template, owner, session, stored, chosen, starts_now, now, count,
+                                     actor)
         except BaseException:
-            media_files.discard(stored.path if stored else None)
+            await db.rollback()  # before the discard: on SQLite this session may hold the one write lock
+            await discard(db_factory, media_stores(settings), stored)
             raise
     if starts_now:
         await _wake_expansion(redis, broadcast.id, 0)
     log.info("broadcast created", broadcast_id=broadcast.id, session_id=broadcast.session_id, recipients=count,
              status=str(broadcast.status))
     return broadcast, _preview(request.recipients, template, [])
+
+
+async def _write(db: AsyncSession, request: BroadcastRequest, template: Template, owner: int | None,
+                 session: WaSession, stored: Kept | None, chosen: broadcast_kinds.BroadcastKind | None,
+                 starts_now: bool, now: datetime, count: int, actor: Actor) -> Broadcast:
+    """The broadcast's row, its recipients and its audit entry, committed."""
+    broadcast = Broadcast(
+        tenant_id=owner, session_id=session.id, name=request.name.strip(), template=template.text,
+        media_id=stored.medium_id if stored else None, media_mime=stored.kind.mimetype if stored else None,
+        media_name=stored.file_name if stored else None,
+        message_type=chosen.row_type.value if chosen else None, content=chosen.content if chosen else None,
+        status=BroadcastStatus.RUNNING if starts_now else BroadcastStatus.SCHEDULED,
+        start_at=request.start_at or now, created_by=_who(actor), total_count=count, pending_count=count,
+    )
+    db.add(broadcast)
+    await db.flush()
+    await _insert_recipients(db, broadcast.id, request.recipients.rows)
+    audit.record(db, actor_type=actor.type, actor_id=actor.id, ip=actor.ip, action="broadcast.create",
+                 target_type="broadcast", target_id=broadcast.id, tenant_id=owner, details={
+                     "name": broadcast.name, "session_id": session.id, "recipients": count,
+                     "invalid": len(request.recipients.invalid),
+                     "start_at": (request.start_at or now).isoformat(),
+                     "media": stored.kind.mimetype if stored else None})
+    await db.commit()
+    return broadcast
 
 
 async def _insert_recipients(db: AsyncSession, broadcast_id: int, rows: Sequence[RecipientRow]) -> None:

@@ -147,13 +147,14 @@ async def expand_chunk(db_factory: async_sessionmaker[AsyncSession], redis: ArqR
             await stop_broadcast(db_factory, broadcast_id, await _why_refused(db, tenant_id, now))
             return Chunk(0, position, more=False)
         template = parse_template(broadcast.template)
-        kind = _media_type(broadcast.media_mime) if broadcast.media_path else None
+        kind = _media_type(broadcast.media_mime) if broadcast.media_path or broadcast.media_id else None
         row_type = MessageType(broadcast.message_type) if broadcast.message_type else kind or MessageType.TEXT
         messages = [Message(
             session_id=session.id, direction=Direction.OUTBOUND, chat_jid=f"{r.phone}@{USER_SERVER}",
             sender_jid=session.jid, recipient=r.phone, type=row_type, content=broadcast.content,
             **broadcast_kinds.message_fields(row_type, broadcast.content, template.render(_values(r))),
-            media_path=broadcast.media_path, media_mime=broadcast.media_mime, media_name=broadcast.media_name,
+            media_path=broadcast.media_path, media_id=broadcast.media_id, media_mime=broadcast.media_mime,
+            media_name=broadcast.media_name,
             status=MessageStatus.QUEUED, priority=Priority.BULK, broadcast_id=broadcast_id,
             broadcast_recipient_id=r.id, idempotency_key=f"broadcast:{broadcast_id}:{r.id}",
         ) for r in todo]

@@ -1,4 +1,6 @@
-"""Uploaded media: size limit, content sniffed from the bytes (never the declared type or name), atomic storage.
+"""Uploaded media: size limit, content sniffed from the bytes (never the declared type or name), safe file names.
+
+Keeping the bytes is `wagate.services.media` (by content hash, in the local or S3 store).
 
 What a file *is* comes from its magic numbers and structure only: a client-supplied mimetype or extension
 is a claim an attacker controls. Anything not positively recognised as an allowed kind is refused, so a
@@ -7,23 +9,16 @@ new dangerous format is refused by default rather than by a deny list someone fo
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import io
-import os
 import re
 import unicodedata
-import uuid
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
 from typing import Literal
 
 from wagate.config import Settings
 from wagate.db.enums import MessageType
-from wagate.db.types import utcnow
 from wagate.errors import Invalid, PayloadTooLarge, UnsupportedMediaType, too_large_message
 
 Category = Literal["image", "video", "audio", "document"]
@@ -66,15 +61,6 @@ class MediaKind:
     label: str  # for error messages: "PDF document", "PNG image"
 
 
-@dataclass(frozen=True, slots=True)
-class StoredMedia:
-    path: Path  # absolute: the bridge, another process, opens it
-    mimetype: str
-    size: int
-    file_name: str  # safe to show and to send as a document's name
-    category: Category
-
-
 def check_upload(data: bytes, file_name: str | None, message_type: MessageType | str, settings: Settings
                  ) -> MediaKind:
     """Size, then kind, then whether the kind fits `message_type`; raises the matching domain error."""
@@ -104,25 +90,6 @@ def sniff(data: bytes, file_name: str | None = None) -> MediaKind:
     return kind
 
 
-async def store(data: bytes, kind: MediaKind, file_name: str | None, settings: Settings,
-                *, now: datetime | None = None) -> StoredMedia:
-    """Write `data` to `<upload_dir>/media/YYYY/MM/<uuid>.<ext>`: whole or not at all (temp file + rename)."""
-    now = now or utcnow()
-    folder = (settings.upload_dir / "media" / f"{now:%Y}" / f"{now:%m}").absolute()
-    path = folder / f"{uuid.uuid4().hex}.{kind.extension}"
-    # 16 MB of disk writes and an fsync would stall every other request on the event loop.
-    await asyncio.to_thread(_write_atomically, path, data)
-    return StoredMedia(path=path, mimetype=kind.mimetype, size=len(data),
-                       file_name=safe_file_name(file_name, kind.extension), category=kind.category)
-
-
-def discard(path: Path | str | None) -> None:
-    """Remove a stored file whose message was never committed; missing files are fine (idempotent)."""
-    if path is not None:
-        with contextlib.suppress(FileNotFoundError):
-            Path(path).unlink()
-
-
 def safe_file_name(name: str | None, extension: str) -> str:
     """The sender's file name without folders, control or odd characters, ending in the sniffed extension."""
     base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
@@ -132,22 +99,6 @@ def safe_file_name(name: str | None, extension: str) -> str:
     stem = re.sub(r"[^\w\s().,&+-]", "_", stem)
     stem = re.sub(r"\s+", " ", stem).strip(" ._")[:120]
     return f"{stem or 'file'}.{extension}"
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())  # the bytes are on disk before the name points at them
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
-        raise
 
 
 def _binary_kind(data: bytes) -> MediaKind | None:  # noqa: C901 - one flat table of formats reads best

@@ -1,7 +1,8 @@
 """Sending: validate a send, write its `queued` row (the outbox) in one transaction, then wake the bridge.
 
-Every refusal happens before anything is written, and anything written before a failure is undone (the
-stored media file included), so a refused send leaves no row, no job and no file. The row is committed
+Every refusal happens before anything is written, and anything written before a failure is undone, so a refused
+send leaves no row, no job and no new medium (one kept for it is discarded again unless something else uses it).
+The row is committed
 before the job is enqueued; when Redis is down the send still succeeds and the outbox sweep enqueues it.
 """
 
@@ -30,8 +31,9 @@ from wagate.db.types import utcnow
 from wagate.errors import Conflict, Forbidden, Invalid, NotFound, OtherTenant
 from wagate.queue.jobs import enqueue_send
 from wagate.services.identity import subscription
+from wagate.services.media.keeping import Kept, chunks_of, discard, keep
+from wagate.services.media.store import media_stores
 from wagate.services.messaging import kind_prep
-from wagate.services.messaging import media as media_files
 from wagate.services.messaging.drafts import (  # noqa: F401 - the limits are part of this module's interface
     MAX_CAPTION_CHARS,
     MAX_TEXT_CHARS,
@@ -116,14 +118,15 @@ async def queue_message(
         draft = validate(request, settings, now)
         if content:
             draft = dataclasses.replace(draft, content={**(draft.content or {}), **content})
-        stored: media_files.StoredMedia | None = None
+        stored: Kept | None = None
         if request.needs_preparing:
-            # Looked up, fetched and converted only once every field is valid; the file is stored last, so
-            # nothing before this line needs undoing.
+            # Looked up, fetched and converted only once every field is valid; the medium is kept last, and
+            # discarded again if the row is not committed.
             prepared = await kind_prep.prepare(db, settings, session, request, draft, tenant_id)
             draft = prepared.draft
             if prepared.media is not None and prepared.kind is not None:
-                stored = await media_files.store(prepared.media, prepared.kind, prepared.file_name, settings)
+                stored = await keep(db_factory, settings, media_stores(settings), chunks_of(prepared.media),
+                                    file_name=prepared.file_name)
         try:
             if owner.tenant_id is not None:
                 await count_messages(db, owner.tenant_id, 1, now)
@@ -132,13 +135,14 @@ async def queue_message(
             await db.commit()
         except IntegrityError:
             await db.rollback()
-            media_files.discard(stored.path if stored else None)
+            await discard(db_factory, media_stores(settings), stored)
             existing = await _find_by_key(db, owner.session_id, key) if key is not None else None
             if existing is None:
                 raise
             return QueuedMessage(existing, created=False, enqueued=False)  # a concurrent twin committed first
         except BaseException:
-            media_files.discard(stored.path if stored else None)
+            await db.rollback()  # before the discard: on SQLite this session may hold the one write lock
+            await discard(db_factory, media_stores(settings), stored)
             raise
     enqueued = await wake_bridge(redis, settings, [message])
     return QueuedMessage(message, created=True, enqueued=enqueued)
@@ -329,12 +333,11 @@ async def _find_by_keys(db: AsyncSession, session_id: str, keys: list[str]) -> d
     return {row.idempotency_key: row for row in rows if row.idempotency_key is not None}
 
 
-def new_row(owner: Owner, draft: Draft, key: str | None, stored: media_files.StoredMedia | None) -> Message:
+def new_row(owner: Owner, draft: Draft, key: str | None, stored: Kept | None) -> Message:
     return Message(**row_values(owner, draft, key, stored))
 
 
-def row_values(owner: Owner, draft: Draft, key: str | None, stored: media_files.StoredMedia | None
-               ) -> dict[str, Any]:
+def row_values(owner: Owner, draft: Draft, key: str | None, stored: Kept | None) -> dict[str, Any]:
     """The column values of a new outgoing `queued` row."""
     return dict(
         session_id=owner.session_id,
@@ -345,8 +348,8 @@ def row_values(owner: Owner, draft: Draft, key: str | None, stored: media_files.
         type=draft.type,
         body=draft.body,
         caption=draft.caption,
-        media_path=str(stored.path) if stored else None,
-        media_mime=stored.mimetype if stored else None,
+        media_id=stored.medium_id if stored else None,
+        media_mime=stored.kind.mimetype if stored else None,
         media_name=stored.file_name if stored else None,
         content=draft.content,
         reply_to=draft.reply_to,

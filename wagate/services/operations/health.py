@@ -41,6 +41,7 @@ class HealthReport:
     sessions: dict[str, int] = field(default_factory=dict)
     stalls: list[dict[str, Any]] = field(default_factory=list)
     whatsapp: dict[str, int] | None = None  # should_run, driven, orphaned, connected, bridges (None: unknown)
+    media_store: dict[str, Any] | None = None  # store, status ok|down, waiting, reason (None: not checked)
 
     @property
     def healthy(self) -> bool:
@@ -56,6 +57,7 @@ class HealthReport:
             "whatsapp": self.whatsapp,
             "down": self.down,
             "stalls": self.stalls,
+            "media_store": self.media_store,
         }
 
 
@@ -104,7 +106,10 @@ def process_metrics(started_at: float) -> dict[str, Any]:
     }
 
 
-async def check(engine: AsyncEngine, redis: Redis, *, shards: int, started_at: float) -> HealthReport:
+async def check(engine: AsyncEngine, redis: Redis, *, shards: int, started_at: float,
+                media_store: dict[str, Any] | None = None) -> HealthReport:
+    """`media_store`: the media store's health (`wagate.services.media.upkeep.store_health`); while it is down
+    sends that need a medium wait and received media are kept locally, so the gateway is only degraded."""
     found, (redis_up, worker_up, bridges_up), stalls = await asyncio.gather(
         _database(engine), _redis(redis, shards), _stalls(redis, shards))
     database_up = found is not None
@@ -129,12 +134,12 @@ async def check(engine: AsyncEngine, redis: Redis, *, shards: int, started_at: f
     if down:
         status = "unhealthy"
     elif (services["queue"] != "running" or whatsapp != "connected" or (driving is not None and driving.orphaned)
-          or stalls):
+          or stalls or (media_store is not None and media_store["status"] != "ok")):
         status = "degraded"
     else:
         status = "healthy"
     return HealthReport(status, services, process_metrics(started_at), down, sessions, stalls,
-                        driving.summary() if driving is not None else None)
+                        driving.summary() if driving is not None else None, media_store)
 
 
 async def _driving(redis: Redis, should_run: dict[str, SessionStatus]) -> drivers.Driving | None:

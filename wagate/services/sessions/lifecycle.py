@@ -52,8 +52,9 @@ COMMANDS = ("start", "stop", "restart", "logout", "pair_phone", "sync_contacts")
 # These make the bridge connect to WhatsApp, which an expired subscription no longer pays for.
 CONNECTING_COMMANDS = frozenset({"start", "restart", "pair_phone"})
 SETTINGS_FIELDS = ("name", "auto_read_enabled", "typing_enabled", "webhook_url", "webhook_events", "webhook_format",
-                   "history_sync")
-JSON_SETTINGS = ("webhook_format", "history_sync")  # kept in the settings JSON, not in columns of their own
+                   "history_sync", "media_download")
+JSON_SETTINGS = ("webhook_format", "history_sync", "media_download")  # kept in the settings JSON, not in columns
+MEDIA_DOWNLOADS = ("arrival", "on_request")  # when a received medium is downloaded: as it arrives, or when first asked
 WEBHOOK_FORMATS = ("wagate", "wuzapi")  # the body the session's webhook receives (see services.webhooks.formats)
 ALL_EVENTS = "*"
 # Event names of the seed API (genfity-wa / wuzapi) → the gateway's own; matched case-insensitively.
@@ -228,7 +229,7 @@ async def update_settings(
     actor: Actor,
 ) -> WaSession:
     """Change some of `name`, `auto_read_enabled`, `typing_enabled`, `webhook_url`, `webhook_events`,
-    `webhook_format`, `history_sync`."""
+    `webhook_format`, `history_sync`, `media_download`."""
     problems: dict[str, list[str]] = {}
     for key in changes:
         if key not in SETTINGS_FIELDS:
@@ -250,6 +251,8 @@ async def update_settings(
         problems["webhook_format"] = [f"expects one of {', '.join(WEBHOOK_FORMATS)}"]
     if "history_sync" in changes and changes["history_sync"] not in HISTORY_SYNC_MODES:
         problems["history_sync"] = [f"expects one of {', '.join(HISTORY_SYNC_MODES)}"]
+    if "media_download" in changes and changes["media_download"] not in MEDIA_DOWNLOADS:
+        problems["media_download"] = [f"expects one of {', '.join(MEDIA_DOWNLOADS)}"]
     if problems:
         raise Invalid("Invalid session settings", problems)
     await _check_destination(settings, clean.get("webhook_url"), actor)

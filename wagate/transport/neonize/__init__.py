@@ -35,6 +35,7 @@ from wagate.transport.neonize.errors import send_error, transport_error
 from wagate.transport.neonize.events import NeonizeEvents
 from wagate.transport.neonize.groups import NeonizeGroups
 from wagate.transport.neonize.loop import import_neonize, prepare_event_loop, whatsapp_reachable
+from wagate.transport.neonize.media import NeonizeMedia
 from wagate.transport.neonize.newsletters import NeonizeNewsletters
 from wagate.transport.neonize.proxy import NeonizeProxy
 from wagate.transport.neonize.recipients import phone_digits, recipient_jid
@@ -55,5 +56,6 @@ __all__ = [
 
 # NeonizeGroups before NeonizeSending: it knows whom a group text mentions (`_mentions`).
 class NeonizeTransport(NeonizeClient, NeonizeConnection, NeonizeEvents, NeonizeGroups, NeonizeStatus, NeonizeSending,
-                       NeonizeChats, NeonizeChatState, NeonizeContacts, NeonizeCalls, NeonizeNewsletters, NeonizeProxy):
+                       NeonizeChats, NeonizeChatState, NeonizeContacts, NeonizeCalls, NeonizeNewsletters, NeonizeProxy,
+                       NeonizeMedia):
     """WhatsApp over neonize: QR pairing, supervised reconnects, event mapping and sends for many sessions."""

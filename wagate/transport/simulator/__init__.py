@@ -38,6 +38,7 @@ from wagate.transport.simulator.connection import SimulatorConnection
 from wagate.transport.simulator.contacts import SimulatorContacts
 from wagate.transport.simulator.groups import SimulatorGroups
 from wagate.transport.simulator.incoming import SimulatorIncoming
+from wagate.transport.simulator.media import SimulatorMedia
 from wagate.transport.simulator.newsletters import SimulatorNewsletters
 from wagate.transport.simulator.phone import PhoneSide
 from wagate.transport.simulator.proxy import SimulatorProxy
@@ -52,5 +53,5 @@ __all__ = ["PhoneActionError", "ReadMarked", "SentMessage", "SimSession", "Simul
 # SimulatorGroups before SimulatorSending: it knows whom a group text mentions (`_mentions`).
 class SimulatorTransport(SimulatorProxy, SimulatorConnection, SimulatorGroups, SimulatorStatus, SimulatorSending,
                          SimulatorChats, SimulatorContacts, SimulatorCalls, SimulatorNewsletters, SimulatorIncoming,
-                         PhoneSide):
+                         SimulatorMedia, PhoneSide):
     """Many simulated sessions, one sink; see the package docstring for the phone-side control methods."""

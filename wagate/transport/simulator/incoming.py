@@ -39,7 +39,6 @@ SENDABLE_KINDS = ("text", "image", "video", "audio", "document", "sticker", "loc
 MEDIA_KINDS = ("image", "video", "audio", "document", "sticker")
 _MIMETYPES = {"image": "image/jpeg", "video": "video/mp4", "audio": "audio/ogg; codecs=opus",
               "document": "application/pdf", "sticker": "image/webp"}
-MAX_PHONE_MEDIA = 64  # media kept per process for downloads; the oldest go first, as WhatsApp's CDN forgets them
 
 
 def synthetic_media(size: int, seed: str) -> bytes:
@@ -65,23 +64,12 @@ class SimulatorIncoming(SimulatorBase):
         chat = wire.recipient_jid(group) if group else (lid or sender)
         return s, sender, lid, chat
 
-    def _phone_media(self) -> dict[str, bytes]:
-        store: dict[str, bytes] = self.__dict__.setdefault("_phone_media_store", {})  # medium id → its bytes
-        return store
-
-    def phone_media(self, media_id: str) -> bytes | None:
-        """The bytes of a medium a contact sent (what a download of it answers), while WhatsApp still keeps it."""
-        return self._phone_media().get(media_id)
-
-    def _keep_media(self, kind: str, data: bytes | None, size: int | None, message_id: str) -> tuple[bytes, str]:
+    def _keep_media(self, kind: str, data: bytes | None, size: int | None, message_id: str
+                    ) -> tuple[bytes, dict[str, Any]]:
+        """The medium's bytes (made up when the test gives none) put on the simulated media server; its handle."""
         if data is None:
             data = synthetic_media(size or 1024, message_id)
-        media_id = f"sim-{kind}-{message_id}"
-        store = self._phone_media()
-        store[media_id] = data
-        while len(store) > MAX_PHONE_MEDIA:
-            store.pop(next(iter(store)))
-        return data, media_id
+        return data, self.upload_media(data)  # type: ignore[attr-defined]  # SimulatorMedia, a sibling mixin
 
     async def contact_sends(
         self, session_id: str, from_phone: str, kind: str = "text", *, text: str | None = None,
@@ -101,13 +89,13 @@ class SimulatorIncoming(SimulatorBase):
         message_id = wire.incoming_message_id()
         details: dict[str, Any] = {}
         if kind in MEDIA_KINDS:
-            blob, media_id = self._keep_media(kind, data, size, message_id)
+            blob, handle = self._keep_media(kind, data, size, message_id)
             details["media"] = MediaInfo(
                 kind=kind, mimetype=mimetype or _MIMETYPES[kind], filename=filename, size=len(blob),
                 caption=text if kind in ("image", "video", "document") else None,
                 sha256=hashlib.sha256(blob).hexdigest(), width=width, height=height, seconds=seconds,
                 ptt=ptt and kind == "audio", has_thumbnail=kind in ("image", "video"),
-                download={"simulatorMedia": media_id})
+                download=handle)
         elif kind in ("location", "live_location"):
             if latitude is None or longitude is None:
                 raise PhoneActionError("a location needs latitude and longitude")

@@ -44,7 +44,10 @@ class SimulatorSending(SimulatorBase):
     ) -> SendResult:
         if kind not in _MEDIA_KINDS or not data:
             raise TransportError(f"cannot send {kind} media of {len(data)} bytes")
-        media = MediaInfo(kind=kind, mimetype=mimetype, filename=filename, size=len(data), caption=caption)
+        # The bytes go to the media server first, as WhatsApp's do: the recipient's phone downloads them by handle.
+        handle = self.upload_media(data)  # type: ignore[attr-defined]
+        media = MediaInfo(kind=kind, mimetype=mimetype, filename=filename, size=len(data), caption=caption,
+                          download=handle)
         return await self._send(session_id, to, kind, message_id, text=caption, media=media)
 
     async def send_location(

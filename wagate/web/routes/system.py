@@ -5,8 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from wagate import __version__
+from wagate.services.media import upkeep
+from wagate.services.media.store import media_stores
 from wagate.services.operations import health
-from wagate.web.keys import DRAINING, ENGINE, REDIS, SETTINGS, STARTED_AT
+from wagate.web.keys import DB, DRAINING, ENGINE, REDIS, SETTINGS, STARTED_AT
 
 routes = web.RouteTableDef()
 
@@ -25,8 +27,10 @@ async def liveness(request: web.Request) -> web.Response:
 @routes.get("/api/health")
 async def readiness(request: web.Request) -> web.Response:
     app = request.app
+    media = await upkeep.store_health(app[DB], media_stores(app[SETTINGS]))
     report = await health.check(
-        app[ENGINE], app[REDIS], shards=app[SETTINGS].bridge_shards, started_at=app[STARTED_AT]
+        app[ENGINE], app[REDIS], shards=app[SETTINGS].bridge_shards, started_at=app[STARTED_AT],
+        media_store=media.as_dict(),
     )
     body = report.as_dict()
     if app[DRAINING].is_set():  # stopping: a balancer checking readiness sends the next request elsewhere

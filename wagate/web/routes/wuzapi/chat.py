@@ -101,6 +101,8 @@ async def send_location(request: web.Request) -> web.Response:
 
 
 _NO_TYPE = "the gateway does not send WhatsApp Business templates, buttons or lists"
+_KEPT = ("the gateway downloads received media itself: fetch one at GET /api/media/{message id}, or by the signed "
+         "link in the message.received webhook's media.url")
 for path, what, why in (
     ("/wa/chat/send/template", "chat/send/template (template buttons)", _NO_TYPE),
     ("/wa/chat/send/buttons", "chat/send/buttons (buttons)", _NO_TYPE),
@@ -108,10 +110,8 @@ for path, what, why in (
     ("/wa/chat/history", "chat/history (chat history from WhatsApp)",
      "history is not requested on demand; the history the phone sends at link time is stored (setting "
      "history_sync) with the gateway's messages at GET /wa/messages"),
-    ("/wa/chat/downloadimage", "chat/downloadimage (media download)", "received media is not downloaded"),
-    ("/wa/chat/downloadvideo", "chat/downloadvideo (media download)", "received media is not downloaded"),
-    ("/wa/chat/downloadaudio", "chat/downloadaudio (media download)", "received media is not downloaded"),
-    ("/wa/chat/downloaddocument", "chat/downloaddocument (media download)", "received media is not downloaded"),
+    *((f"/wa/chat/download{kind}", f"chat/download{kind} (media download by WhatsApp's keys)", _KEPT)
+      for kind in ("image", "video", "audio", "document")),
 ):
     routes.route("*", path)(not_served(what, why))
 
