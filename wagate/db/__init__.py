@@ -9,6 +9,7 @@ from wagate.db.models_delivery import (
     WebhookAttempt,
     WebhookDelivery,
 )
+from wagate.db.models_export import EventExport
 from wagate.db.models_identity import ApiKey, AuditLog, RefreshToken, Tenant, User
 from wagate.db.models_whatsapp import Contact, KeywordRule, Message, QrCode, WaSession
 
@@ -19,6 +20,7 @@ __all__ = [
     "Broadcast",
     "BroadcastRecipient",
     "Contact",
+    "EventExport",
     "KeywordRule",
     "PendingEvent",
     "Message",

@@ -154,3 +154,10 @@ class EventName(StrEnum):
     QR_GENERATED = "qr.generated"
     SESSION_STATUS = "session.status"
     BROADCAST_COMPLETED = "broadcast.completed"
+
+
+class BrokerKind(StrEnum):
+    """Where an event export publishes: a NATS JetStream stream or a RabbitMQ topic exchange."""
+
+    NATS = "nats"
+    RABBITMQ = "rabbitmq"
