@@ -126,6 +126,7 @@ class RabbitMQProcess(_BrokerProcess):
         self.epmd_port = free_port()
         self.node = f"wagate{self.port}@localhost"
         self.log_path = self.base_dir / "rabbitmq.out"
+        self._epmd: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -154,6 +155,7 @@ class RabbitMQProcess(_BrokerProcess):
             find_binary("rabbitmq-server")  # raises with the hint below when absent altogether
             raise ServerError(f"{RABBITMQ_SERVER} not found: {RABBITMQ_HINT}")
         began = time.monotonic()
+        self._start_epmd(began + timeout)
         with open(self.log_path, "ab") as log:
             self._process = subprocess.Popen(
                 [RABBITMQ_SERVER], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -165,15 +167,19 @@ class RabbitMQProcess(_BrokerProcess):
             raise
         return time.monotonic() - began
 
-    def _stop_epmd(self) -> None:
-        """The epmd the node started runs as a daemon outside its group; it is ours alone (its own port)."""
-        epmd = shutil.which("epmd") or next(Path("/usr/lib/erlang").glob("erts-*/bin/epmd"), None)
-        if epmd is not None:
-            subprocess.run([str(epmd), "-port", str(self.epmd_port), "-kill"], stdin=subprocess.DEVNULL,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, timeout=10,
-                           env={**os.environ, "ERL_EPMD_PORT": str(self.epmd_port)})
+    def _start_epmd(self, deadline: float) -> None:
+        """The node's name server, ours alone (its own port) and in the foreground: a node that finds none starts
+        one as a daemon, which would outlive the tests."""
+        if self._epmd is not None and self._epmd.poll() is None:
+            return
+        epmd = shutil.which("epmd") or str(next(Path("/usr/lib/erlang").glob("erts-*/bin/epmd")))
+        self._epmd = _spawn([epmd, "-address", HOST, "-port", str(self.epmd_port)], self.base_dir / "epmd.log",
+                            self.base_dir)
+        _wait_for_port(self.epmd_port, self._epmd, deadline, "epmd", self.base_dir / "epmd.log")
 
     def cleanup(self) -> None:
         self.kill()
-        self._stop_epmd()
+        if self._epmd is not None:
+            _end(self._epmd, 5)
+            self._epmd = None
         super().cleanup()

@@ -245,6 +245,9 @@ class HealthSchema(Schema):
     stalls = fields.List(fields.Dict(), required=True, metadata={
         "description": "what the watchdogs found late lately and recovered: senders with overdue messages, webhook "
                        "deliveries past their due time; [] when none (any entry makes the status degraded)"})
+    exports = fields.List(fields.Dict(), required=True, metadata={
+        "description": "event exports: id, up (null until reported), down_for_s, waiting (events not yet confirmed), "
+                       "lag_s (age of the oldest); a broker down past a minute makes the status degraded"})
     message = fields.String()
 
 

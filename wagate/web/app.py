@@ -27,6 +27,7 @@ from wagate.web.routes import (
     dashboard,
     docs,
     events_ws,
+    exports,
     internal,
     keys,
     messages,
@@ -128,6 +129,7 @@ def create_app(settings: Settings) -> web.Application:
         app.add_routes(area.routes)
     app.add_routes(broadcasts.routes)
     app.add_routes(webhooks.routes)
+    app.add_routes(exports.routes)
     app.add_routes(audit_log.routes)
     app.add_routes(events_ws.routes)  # the dashboard: live events and its pages
     app.add_routes(static.routes)

@@ -30,6 +30,7 @@ from wagate.schemas import sessions as ses
 from wagate.schemas import simulator as sim
 from wagate.schemas import tenants as ten
 from wagate.schemas import webhooks as hooks
+from wagate.web.openapi_exports import export_operations
 from wagate.web.openapi_wuzapi import wuzapi_operations
 
 ANY_METHODS = ("get", "post", "put", "delete")  # how a `*` route appears: every method it answers
@@ -184,6 +185,7 @@ def _ops() -> list[Op]:
            query=b.RecipientsQuerySchema, data=r.RecipientPageSchema),
         Op("POST", "/api/broadcast/{id}/{action}", "Pause, resume or cancel a broadcast", "broadcasts",
            permission="broadcast", data=b.BroadcastSchema, errors=(400, 401, 403, 404, 409, 429)),
+        *export_operations(Op),  # event exports to brokers
         # webhooks
         Op("GET", "/api/webhooks", "List webhooks", "webhooks", permission="webhooks", data=r.WebhookSchema, many=True,
            errors=(401, 403)),

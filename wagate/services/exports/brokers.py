@@ -40,6 +40,23 @@ CONFIRM_TIMEOUT_S = 10.0
 NATS_DUPLICATE_WINDOW_S = 600
 
 
+SCHEMES = {BrokerKind.NATS: ("nats", "tls"), BrokerKind.RABBITMQ: ("amqp", "amqps")}
+
+
+def url_problem(kind: BrokerKind, url: str) -> str | None:
+    """Why `url` cannot reach a broker of `kind`, or None."""
+    parts = urlsplit(url)
+    if parts.scheme not in SCHEMES[kind]:
+        return f"expects a {' or '.join(s + '://' for s in SCHEMES[kind])} URL for {kind.value}"
+    if not parts.hostname:
+        return "expects a host"
+    try:
+        parts.port  # noqa: B018 - raises on a port out of range
+    except ValueError:
+        return "expects a port from 1 to 65535"
+    return None
+
+
 class BrokerUnavailable(Exception):
     """The broker could not be reached or refused; the message never holds the URL's password."""
 

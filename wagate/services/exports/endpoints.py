@@ -21,7 +21,7 @@ from wagate.db.models_export import EventExport
 from wagate.db.models_whatsapp import WaSession
 from wagate.errors import Invalid, NotFound
 from wagate.services.exports import backlog
-from wagate.services.exports.brokers import shown_url
+from wagate.services.exports.brokers import shown_url, url_problem
 from wagate.services.exports.stream import ensure_group
 from wagate.services.operations import audit
 from wagate.services.webhooks import secrets_box
@@ -103,6 +103,8 @@ async def update_export(db_factory: async_sessionmaker[AsyncSession], redis: Red
                         caller: Caller, export_id: int, changes: dict[str, Any]) -> EventExport:
     async with db_factory() as db, db.begin():
         export = await _owned(db, caller, export_id)
+        if "url" in changes and (problem := url_problem(export.kind, changes["url"])):
+            raise Invalid("Invalid export", {"url": [problem]})
         for name in EDITABLE:
             if name in changes:
                 setattr(export, name, changes[name])

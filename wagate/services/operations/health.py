@@ -25,10 +25,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from wagate.db.enums import SessionStatus
 from wagate.observability import stalls as stall_reports
 from wagate.queue.names import HEALTH_CHECK_SUFFIX, WORKER_QUEUE, bridge_queue
+from wagate.services.exports import backlog
 from wagate.services.sessions import drivers
 
 log = structlog.get_logger(__name__)
 CHECK_TIMEOUT_S = 2.0
+# A broker of an event export down longer than this makes the gateway `degraded`: events wait in the stream, none is
+# lost, but its consumers are falling behind. Shorter outages (a broker restart) are only shown.
+BROKER_DOWN_BOUND_S = 60.0
 _process = psutil.Process(os.getpid())
 
 
@@ -41,6 +45,7 @@ class HealthReport:
     sessions: dict[str, int] = field(default_factory=dict)
     stalls: list[dict[str, Any]] = field(default_factory=list)
     whatsapp: dict[str, int] | None = None  # should_run, driven, orphaned, connected, bridges (None: unknown)
+    exports: list[dict[str, Any]] = field(default_factory=list)  # brokers of event exports (wagate.services.exports)
 
     @property
     def healthy(self) -> bool:
@@ -56,6 +61,7 @@ class HealthReport:
             "whatsapp": self.whatsapp,
             "down": self.down,
             "stalls": self.stalls,
+            "exports": self.exports,
         }
 
 
@@ -95,6 +101,17 @@ async def _stalls(redis: Redis, shards: int) -> list[dict[str, Any]]:
         return []
 
 
+async def _exports(redis: Redis) -> list[dict[str, Any]]:
+    """Each export's broker state and backlog; [] if unknown (Redis down is reported by `_redis`)."""
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_S):
+            return [{"id": f.export_id, "up": f.up, "down_for_s": f.down_for_s, "waiting": f.waiting,
+                     "lag_s": f.lag_s} for f in await backlog.figures(redis)]
+    except Exception as exc:
+        log.warning("health: export check failed", error=type(exc).__name__)
+        return []
+
+
 def process_metrics(started_at: float) -> dict[str, Any]:
     memory = psutil.virtual_memory()
     return {
@@ -104,9 +121,10 @@ def process_metrics(started_at: float) -> dict[str, Any]:
     }
 
 
-async def check(engine: AsyncEngine, redis: Redis, *, shards: int, started_at: float) -> HealthReport:
-    found, (redis_up, worker_up, bridges_up), stalls = await asyncio.gather(
-        _database(engine), _redis(redis, shards), _stalls(redis, shards))
+async def check(engine: AsyncEngine, redis: Redis, *, shards: int, started_at: float,
+                broker_down_bound_s: float = BROKER_DOWN_BOUND_S) -> HealthReport:
+    found, (redis_up, worker_up, bridges_up), stalls, exports = await asyncio.gather(
+        _database(engine), _redis(redis, shards), _stalls(redis, shards), _exports(redis))
     database_up = found is not None
     sessions, should_run = found or ({}, {})
     driving = await _driving(redis, should_run) if database_up and redis_up else None
@@ -129,12 +147,12 @@ async def check(engine: AsyncEngine, redis: Redis, *, shards: int, started_at: f
     if down:
         status = "unhealthy"
     elif (services["queue"] != "running" or whatsapp != "connected" or (driving is not None and driving.orphaned)
-          or stalls):
+          or stalls or any(e["down_for_s"] > broker_down_bound_s for e in exports)):
         status = "degraded"
     else:
         status = "healthy"
     return HealthReport(status, services, process_metrics(started_at), down, sessions, stalls,
-                        driving.summary() if driving is not None else None)
+                        driving.summary() if driving is not None else None, exports)
 
 
 async def _driving(redis: Redis, should_run: dict[str, SessionStatus]) -> drivers.Driving | None:
