@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +11,6 @@ from arq.connections import ArqRedis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.broker_servers import NatsProcess, RabbitMQProcess
 from tests.services.webhook_receiver import DummyReceiver, listening
 from wagate.db.enums import SessionStatus
 from wagate.db.models_identity import Tenant
@@ -32,24 +31,6 @@ async def receiver() -> AsyncIterator[DummyReceiver]:
     """A webhook receiver listening on 127.0.0.1 for the test."""
     async with listening() as server:
         yield server
-
-
-@pytest.fixture(scope="session")
-def nats_server() -> Iterator[NatsProcess]:
-    """One NATS server with JetStream for the session; tests may stop and start it again."""
-    server = NatsProcess()
-    server.start()
-    yield server
-    server.cleanup()
-
-
-@pytest.fixture(scope="session")
-def rabbitmq_server() -> Iterator[RabbitMQProcess]:
-    """One RabbitMQ node for the session; tests may stop and start it again."""
-    server = RabbitMQProcess()
-    server.start()
-    yield server
-    server.cleanup()
 
 
 @dataclass

@@ -106,6 +106,7 @@ async def test_nats_ten_thousand_events_through_a_restart(export_settings: Setti
     nc = await nats.connect(nats_server.url)
     try:
         stored = (await nc.jetstream().stream_info("WAGATE_RESTART")).state.messages
+        await nc.jetstream().delete_stream("WAGATE_RESTART")  # the server outlives the test
     finally:
         await nc.close()
     check(received, sent, tenant_id, stored)  # JetStream dropped the copies sent again: one message per event id

@@ -56,9 +56,9 @@ async def groups(redis: Redis) -> list[GroupBacklog]:
         name, pending, lag = _text(info["name"]), int(info["pending"]), info.get("lag")
         waiting = None if lag is None else pending + int(lag)
         oldest: int | None = None
-        if pending:
-            summary = await redis.xpending(EVENT_STREAM, name)
-            oldest = _entry_ms(_text(summary["min"]))
+        # The reader may acknowledge between the two reads: no oldest pending then, and the next entry is it.
+        if pending and (first := (await redis.xpending(EVENT_STREAM, name))["min"]) is not None:
+            oldest = _entry_ms(_text(first))
         elif waiting:
             after = await redis.xrange(EVENT_STREAM, min=f"({_text(info['last-delivered-id'])}", count=1)
             oldest = _entry_ms(_text(after[0][0])) if after else None
@@ -105,9 +105,13 @@ async def forget(redis: Redis, keep: Iterable[int], newest_id: int) -> list[int]
     gone |= {_text(k) for k in reported} - kept
     gone = {i for i in gone if not i.isdigit() or int(i) <= newest_id}
     for export_id in gone:
-        await redis.xgroup_destroy(EVENT_STREAM, f"{GROUP_PREFIX}{export_id}")
-        await redis.hdel(STATUS_KEY, export_id)  # type: ignore[misc]
+        await forget_one(redis, export_id)
     return sorted(int(i) for i in gone if i.isdigit())
+
+
+async def forget_one(redis: Redis, export_id: int | str) -> None:
+    await redis.xgroup_destroy(EVENT_STREAM, f"{GROUP_PREFIX}{export_id}")
+    await redis.hdel(STATUS_KEY, str(export_id))  # type: ignore[misc]
 
 
 @dataclass(frozen=True, slots=True)

@@ -121,12 +121,16 @@ async def update_export(db_factory: async_sessionmaker[AsyncSession], redis: Red
     return export
 
 
-async def delete_export(db_factory: async_sessionmaker[AsyncSession], caller: Caller, export_id: int) -> None:
-    """The export goes; the worker drops its group (and what it had yet to publish) on its next round."""
+async def delete_export(db_factory: async_sessionmaker[AsyncSession], redis: Redis, caller: Caller,
+                        export_id: int) -> None:
+    """The export goes, with its group (and what it had yet to publish); with Redis away, the worker drops the
+    group on a later round."""
     async with db_factory() as db, db.begin():
         export = await _owned(db, caller, export_id)
         _audit(db, caller, "export.delete", export, {"kind": export.kind.value, "url": export.url_shown})
         await db.delete(export)
+    with contextlib.suppress(RedisError, OSError):
+        await backlog.forget_one(redis, export_id)
 
 
 async def statuses(redis: Redis) -> dict[int, dict[str, Any]]:

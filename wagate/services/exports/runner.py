@@ -130,13 +130,14 @@ async def run_exports(db_factory: async_sessionmaker[AsyncSession], redis: Redis
                       stop: asyncio.Event, owner: str | None = None, round_s: float = ROUND_S) -> None:
     """The worker's long-lived export loop, until `stop` is set."""
     exporters = Exporters(redis, owner or process_owner(), round(settings.job_lease_s * 1000))
-    last_trim = 0.0
+    last_trim, newest_seen = 0.0, 0
     try:
         while not stop.is_set():
             try:
                 exports, newest = await active_exports(db_factory, settings)
+                newest_seen = max(newest_seen, newest)  # not the current newest: that one may have been deleted
                 await exporters.round(exports)
-                await backlog.forget(redis, exports, newest)
+                await backlog.forget(redis, exports, newest_seen)
                 if time.monotonic() - last_trim >= TRIM_EVERY_S:
                     last_trim = time.monotonic()
                     await backlog.trim(redis)

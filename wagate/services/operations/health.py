@@ -108,7 +108,7 @@ async def _exports(redis: Redis) -> list[dict[str, Any]]:
             return [{"id": f.export_id, "up": f.up, "down_for_s": f.down_for_s, "waiting": f.waiting,
                      "lag_s": f.lag_s} for f in await backlog.figures(redis)]
     except Exception as exc:
-        log.warning("health: export check failed", error=type(exc).__name__)
+        log.warning("health: export check failed", error=type(exc).__name__, reason=str(exc)[:200])
         return []
 
 

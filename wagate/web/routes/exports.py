@@ -80,5 +80,5 @@ async def update_export(request: web.Request) -> web.Response:
 @routes.delete(r"/api/exports/{export_id:\d+}")
 @require(Permission.WEBHOOKS)
 async def delete_export(request: web.Request) -> web.Response:
-    await endpoints.delete_export(request.app[DB], _caller(request), _id(request))
+    await endpoints.delete_export(request.app[DB], request.app[REDIS], _caller(request), _id(request))
     return ok("Event export deleted")
