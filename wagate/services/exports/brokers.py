@@ -123,10 +123,26 @@ class NatsPublisher:
         js = self._js
         if js is None:
             raise BrokerUnavailable("not connected")
-        # Each publish writes its message before its first pause, so tasks made in order write in order.
-        results = await asyncio.gather(*(
-            js.publish(m.subject, m.body, headers={"Nats-Msg-Id": m.event_id, "WAGate-Event": m.event})
-            for m in batch), return_exceptions=True)
+        # Written one after the other, in order, then confirmed together: JetStream acknowledges each on its own.
+        confirmations: list[asyncio.Future[Any]] = []
+        failure: BaseException | None = None
+        try:
+            for m in batch:
+                confirmations.append(await js.publish_async(
+                    m.subject, m.body, headers={"Nats-Msg-Id": m.event_id, "WAGate-Event": m.event}))
+        except Exception as exc:  # the connection dropped while writing: the rest is sent again later
+            failure = exc
+        if confirmations:
+            await asyncio.wait(confirmations, timeout=CONFIRM_TIMEOUT_S)
+        results: list[Any] = []
+        for confirmation in confirmations:
+            if not confirmation.done():
+                confirmation.cancel()
+                results.append(TimeoutError("no confirmation in time"))
+            else:
+                results.append(confirmation.exception() or confirmation.result())
+        if failure is not None:
+            results.append(failure)
         done, error = _confirmed_prefix(results)
         if error is not None:
             log.warning("nats publish failed", confirmed=done, of=len(batch), error=_scrubbed(error, self.url))
