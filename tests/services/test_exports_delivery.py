@@ -135,3 +135,11 @@ async def test_rabbitmq_ten_thousand_events_through_a_restart(export_settings: S
         with contextlib.suppress(asyncio.CancelledError):
             await consumer
     check(received, sent, tenant_id, EVENTS)
+
+
+def test_the_readme_shows_the_consumers_these_tests_run() -> None:
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text()
+    for example in (nats_consumer, rabbitmq_consumer):
+        assert example.__file__ is not None
+        assert Path(example.__file__).read_text().strip() in readme, f"README: paste {example.__file__} again"

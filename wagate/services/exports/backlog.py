@@ -110,7 +110,8 @@ async def forget(redis: Redis, keep: Iterable[int], newest_id: int) -> list[int]
 
 
 async def forget_one(redis: Redis, export_id: int | str) -> None:
-    await redis.xgroup_destroy(EVENT_STREAM, f"{GROUP_PREFIX}{export_id}")
+    if await redis.exists(EVENT_STREAM):  # XGROUP DESTROY refuses a stream that does not exist (a flushed Redis)
+        await redis.xgroup_destroy(EVENT_STREAM, f"{GROUP_PREFIX}{export_id}")
     await redis.hdel(STATUS_KEY, str(export_id))  # type: ignore[misc]
 
 

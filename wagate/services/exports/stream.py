@@ -65,12 +65,15 @@ async def ensure_group(redis: Redis, export_id: int, start: str = "$") -> None:
             raise
 
 
-async def next_entries(redis: Redis, group: str, consumer: str, *, block_ms: int = BLOCK_MS) -> list[Any]:
-    """The group's pending entries, oldest first, else new ones (waiting up to `block_ms`)."""
-    # Whoever took them, pending entries are this reader's now: the lease makes it the group's only reader.
-    claimed = await redis.xautoclaim(EVENT_STREAM, group, consumer, 0, start_id="0-0", count=BATCH)
-    if pending := [e for e in claimed[1] if e[1] is not None]:
-        return pending
+async def next_entries(redis: Redis, group: str, consumer: str, *, block_ms: int = BLOCK_MS,
+                       pending: bool = True) -> list[Any]:
+    """The group's pending entries, oldest first (unless `pending` is false: none can be), else new ones (waiting
+    up to `block_ms`)."""
+    if pending:
+        # Whoever took them, pending entries are this reader's now: the lease makes it the group's only reader.
+        claimed = await redis.xautoclaim(EVENT_STREAM, group, consumer, 0, start_id="0-0", count=BATCH)
+        if left := [e for e in claimed[1] if e[1] is not None]:
+            return left
     answer = await redis.xreadgroup(group, consumer, {EVENT_STREAM: ">"}, count=BATCH, block=block_ms)
     return answer[0][1] if answer else []
 
@@ -111,7 +114,9 @@ async def process(redis: Redis, export: ExportTarget, publisher: Publisher, entr
 async def run(redis: Redis, export: ExportTarget, publisher: Publisher, consumer: str, stop: asyncio.Event) -> None:
     """Export until `stop` is set: connect, read, publish, acknowledge; a broker down is retried with backoff."""
     group = backlog.group_name(export.id)
-    connected, pause = False, RETRY_FIRST_S
+    # Pending entries can exist when the reader starts (a predecessor's) and after a failed batch; a batch that
+    # went through leaves none, which saves a round trip per batch.
+    connected, pause, pending = False, RETRY_FIRST_S, True
     await ensure_group(redis, export.id)
     while not stop.is_set():
         try:
@@ -120,9 +125,11 @@ async def run(redis: Redis, export: ExportTarget, publisher: Publisher, consumer
                 connected = True
                 await backlog.mark(redis, export.id, up=True)
                 log.info("export connected", export_id=export.id, kind=export.kind.value)
-            if entries := await next_entries(redis, group, consumer):
+            entries = await next_entries(redis, group, consumer, pending=pending)
+            pending = True
+            if entries:
                 await process(redis, export, publisher, entries)
-            pause = RETRY_FIRST_S
+            pending, pause = False, RETRY_FIRST_S
         except BrokerUnavailable as exc:
             FAILURES.labels(export.kind.value).inc()
             await publisher.close()
