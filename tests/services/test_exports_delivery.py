@@ -72,6 +72,17 @@ async def publish_through_restart(redis: Any, tenant_id: int, server: NatsProces
     return sent
 
 
+async def arrange(db: Any, redis: Any, settings: Settings, rows: Rows, kind: BrokerKind, url: str, target: str
+                  ) -> int:
+    """A tenant with SESSIONS and a global export of every event to the broker; returns the tenant's id."""
+    tenant_id = await rows.tenant()
+    for session in SESSIONS:
+        await rows.session(session, tenant_id=tenant_id)
+    await endpoints.create_export(db, redis, settings, ADMIN, {"kind": kind, "url": url, "target": target,
+                                                               "prefix": "wagate", "events": "*"})
+    return tenant_id
+
+
 def check(received: Received, sent: dict[str, list[int]], tenant_id: int, stream_ids: int) -> None:
     seqs: dict[str, list[int]] = defaultdict(list)
     for subject, event in received.items:
@@ -86,11 +97,7 @@ def check(received: Received, sent: dict[str, list[int]], tenant_id: int, stream
 async def test_nats_ten_thousand_events_through_a_restart(export_settings: Settings, db: Any, arq_redis: Any,
                                                           rows: Rows, nats_server: NatsProcess) -> None:
     nats_server.ensure_running()
-    tenant_id = await rows.tenant()
-    for session in SESSIONS:
-        await rows.session(session, tenant_id=tenant_id)
-    await endpoints.create_export(db, arq_redis, export_settings, ADMIN, {
-        "kind": BrokerKind.NATS, "url": nats_server.url, "target": "WAGATE_RESTART", "prefix": "wagate", "events": "*"})
+    tenant_id = await arrange(db, arq_redis, export_settings, rows, BrokerKind.NATS, nats_server.url, "WAGATE_RESTART")
     received = Received()
     async with running_worker(export_settings):
         await asyncio.sleep(3)  # the export's reader has made the stream
@@ -117,11 +124,7 @@ async def test_nats_ten_thousand_events_through_a_restart(export_settings: Setti
 async def test_rabbitmq_ten_thousand_events_through_a_restart(export_settings: Settings, db: Any, arq_redis: Any,
                                                               rows: Rows, rabbitmq_server: RabbitMQProcess) -> None:
     rabbitmq_server.ensure_running()
-    tenant_id = await rows.tenant()
-    for session in SESSIONS:
-        await rows.session(session, tenant_id=tenant_id)
-    await endpoints.create_export(db, arq_redis, export_settings, ADMIN, {
-        "kind": BrokerKind.RABBITMQ, "url": rabbitmq_server.url, "target": "wagate", "prefix": "wagate", "events": "*"})
+    tenant_id = await arrange(db, arq_redis, export_settings, rows, BrokerKind.RABBITMQ, rabbitmq_server.url, "wagate")
     received, ready = Received(), asyncio.Event()
     consumer = asyncio.create_task(rabbitmq_consumer.consume(rabbitmq_server.url, "wagate", "wagate.#", "test",
                                                              received.handle, ready))
