@@ -34,8 +34,8 @@ from wagate.db import migrate
 from wagate.db.enums import SessionStatus
 from wagate.db.models_whatsapp import WaSession
 from wagate.services.identity.credentials import hash_token, new_token
-from wagate.transport import simulator_wire as wire
 from wagate.transport.base import Account
+from wagate.transport.simulator import wire
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable

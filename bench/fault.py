@@ -57,7 +57,7 @@ from wagate.db.types import utcnow
 from wagate.queue.names import lease_key
 from wagate.services.identity import bootstrap
 from wagate.services.webhooks import endpoints
-from wagate.transport.simulator_wire import read_sent_log, sent_log_file
+from wagate.transport.simulator.wire import read_sent_log, sent_log_file
 
 FAULTS = ("bridge-kill", "worker-kill", "redis-restart", "mariadb-restart", "receiver-down", "bridge-host-down")
 SESSIONS = [f"fault-{n}" for n in range(4)]

@@ -26,7 +26,7 @@ from wagate.db.engine import create_engine, create_sessionmaker
 from wagate.db.enums import SessionStatus
 from wagate.db.models_whatsapp import WaSession
 from wagate.services.identity import bootstrap
-from wagate.transport.simulator_wire import read_sent_log, sent_log_file
+from wagate.transport.simulator.wire import read_sent_log, sent_log_file
 
 TARGET_P50_MS, TARGET_P99_MS = 10.0, 50.0
 

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import signal
-import subprocess
-import time
 import uuid
-import warnings
 from collections.abc import Iterator
 from types import FrameType
 
@@ -18,29 +14,19 @@ from tests.servers import MariaDBProcess, ValkeyProcess
 
 
 def _import_neonize() -> None:
-    """Import neonize once, before any test module does, and reap the child its import leaves behind.
+    """Import neonize once, before any test module does, with the children its import leaves behind reaped.
 
-    neonize runs `os.popen("uname -a").read()` at import without closing the pipe. Its `Popen` outlives the call
-    (the child is still running), and the unclosed pipe's ResourceWarning comes when `subprocess` reaps it at
-    the next Popen anywhere: under filterwarnings=error it would fail whichever test first starts a process.
+    Unreaped, the pipe of its `uname -a` would raise a ResourceWarning when `subprocess` reaps it at the next Popen
+    anywhere: under filterwarnings=error it would fail whichever test first starts a process.
     """
-    deadline = time.monotonic() + 5
+    from wagate.transport.neonize import import_neonize
+
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        import neonize  # noqa: F401
-
-        # Its import also calls logging.basicConfig(level=INFO) with a stderr handler: every library's INFO line
-        # (Alembic's at each migration) would reach the terminal, after pytest's summary under xdist.
-        root.handlers[:], root.level = handlers, level
-
-        while True:
-            subprocess._cleanup()  # type: ignore[attr-defined]  # reaps finished children in subprocess._active
-            gc.collect()
-            if not subprocess._active or time.monotonic() > deadline:  # type: ignore[attr-defined]
-                break
-            time.sleep(0.01)
+    import_neonize()
+    # Its import also calls logging.basicConfig(level=INFO) with a stderr handler: every library's INFO line
+    # (Alembic's at each migration) would reach the terminal, after pytest's summary under xdist.
+    root.handlers[:], root.level = handlers, level
 
 
 _import_neonize()

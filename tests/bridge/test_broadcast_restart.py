@@ -27,7 +27,7 @@ from wagate.db.types import utcnow
 from wagate.services.broadcasts import campaigns
 from wagate.services.messaging.sending import SendRequest, queue_message
 from wagate.services.webhooks import endpoints
-from wagate.transport.simulator_wire import read_sent_log, sent_log_file
+from wagate.transport.simulator.wire import read_sent_log, sent_log_file
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(200))
 UNPACED = {"BULK_GAP_MS": "0", "SEND_GAP_MS": "0", "WEBHOOK_ALLOW_PRIVATE": "true",

@@ -28,7 +28,7 @@ from wagate.services.events import EVENT_STREAM
 from wagate.services.messaging.outbox import sweep_outbox
 from wagate.services.messaging.sending import SendRequest, queue_message
 from wagate.transport.simulator import SimulatorTransport
-from wagate.transport.simulator_wire import read_sent_log, sent_log_file
+from wagate.transport.simulator.wire import read_sent_log, sent_log_file
 
 pytestmark = pytest.mark.slow
 

@@ -32,7 +32,7 @@ from wagate.queue.jobs import enqueue_session_command, enqueue_simulator_control
 from wagate.queue.names import bridge_queue, lease_key
 from wagate.services.messaging.sending import SendRequest, queue_message
 from wagate.services.sessions.drivers import ORPHANED_REASON, mark_orphans
-from wagate.transport.simulator_wire import read_sent_log, sent_log_file
+from wagate.transport.simulator.wire import read_sent_log, sent_log_file
 
 pytestmark = pytest.mark.slow
 

@@ -25,7 +25,7 @@ from wagate.db.models_whatsapp import KeywordRule, Message
 from wagate.services.events import EVENT_STREAM
 from wagate.services.messaging.sending import MessageFilters, SendRequest, list_messages, queue_message
 from wagate.transport.base import MessageReceived
-from wagate.transport.simulator_wire import lid_for
+from wagate.transport.simulator.wire import lid_for
 
 FROM = "6285611112222"
 FROM_JID = f"{FROM}@s.whatsapp.net"

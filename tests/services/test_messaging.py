@@ -361,7 +361,7 @@ async def test_get_and_list_messages_are_scoped_and_filtered(db: Any, arq_redis:
     await rows.session("other-1", other)
     sent = [(await sending.queue_message(db, arq_redis, sharded, text(text=f"m{i}"))).message for i in range(3)]
     chat = f"{DIGITS}@s.whatsapp.net"
-    received = await _inbound(db, SESSION, chat, "balasan", utcnow() + timedelta(seconds=1))
+    received = await _inbound(db, SESSION, chat, "balasan", utcnow() + timedelta(minutes=5))
     foreign = await _inbound(db, "other-1", chat, "lain", utcnow())
 
     async with db() as s:
@@ -383,7 +383,7 @@ async def test_get_and_list_messages_are_scoped_and_filtered(db: Any, arq_redis:
         assert [m.id for m in inbound.items] == [received]
         queued = await sending.list_messages(s, MessageFilters(status="queued", limit=2, page=2), tenant_id)
         assert (queued.total, [m.id for m in queued.items]) == (3, [sent[0].id])
-        later = await sending.list_messages(s, MessageFilters(since=utcnow() + timedelta(milliseconds=500)))
+        later = await sending.list_messages(s, MessageFilters(since=utcnow() + timedelta(minutes=1)))
         assert [m.id for m in later.items] == [received]
 
         with pytest.raises(Invalid) as raised:

@@ -9,7 +9,6 @@ from google.protobuf.message import Message as Protobuf
 from neonize.proto import Neonize_pb2 as pb
 from neonize.proto.waE2E import WAWebProtobufsE2E_pb2 as e2e
 
-from wagate.transport import neonize_events as mapping
 from wagate.transport.base import (
     Account,
     Contact,
@@ -19,6 +18,7 @@ from wagate.transport.base import (
     ReceiptKind,
     ReceiptReceived,
 )
+from wagate.transport.neonize import mapping
 
 PHONE = "6281234567890"
 LID = "123456789012345"

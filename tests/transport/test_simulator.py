@@ -29,7 +29,7 @@ from wagate.transport.base import (
     TransportEvent,
 )
 from wagate.transport.simulator import PhoneActionError, SimulatorTransport
-from wagate.transport.simulator_wire import SentLog, read_sent_log, sent_log_file
+from wagate.transport.simulator.wire import SentLog, read_sent_log, sent_log_file
 
 E = TypeVar("E", bound=TransportEvent)
 

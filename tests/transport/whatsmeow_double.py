@@ -254,11 +254,11 @@ async def whatsmeow(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[WhatsmeowD
     """
     import asyncio
 
-    from wagate.transport import neonize as transport_module
+    from wagate.transport.neonize import loop as transport_loop
 
     double = WhatsmeowDouble()
     server = await asyncio.start_server(lambda _r, w: w.close(), "127.0.0.1", 0)
-    monkeypatch.setattr(transport_module, "WHATSAPP_ENDPOINT", server.sockets[0].getsockname()[:2])
+    monkeypatch.setattr(transport_loop, "WHATSAPP_ENDPOINT", server.sockets[0].getsockname()[:2])
     monkeypatch.setattr(neonize_client, "gocode", double)
     yield double
     double.release_all()

@@ -1,6 +1,6 @@
 """Request bodies of the simulator's phone-side routes (WA_TRANSPORT=simulator only).
 
-Each schema loads into the keyword arguments of the `PhoneSide` method (wagate/transport/simulator_phone.py)
+Each schema loads into the keyword arguments of the `PhoneSide` method (wagate/transport/simulator/phone.py)
 the bridge calls for the `simulator_control` job, so the job's params pass straight through:
 
     route                                   action               params

@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from wagate.errors import InvalidRecipient
-
-from . import key_store
-from .base import Account, Contact, MediaInfo, SendResult
+from wagate.transport import key_store
+from wagate.transport.base import Account, Contact, MediaInfo, SendResult
 
 USER_SERVER = "s.whatsapp.net"
 GROUP_SERVER = "g.us"

@@ -1,6 +1,6 @@
 """Who a send goes to, and who a LID is: answers whatsmeow gives, remembered per session for a while.
 
-Only `wagate.transport.neonize` uses this module; neonize is imported inside the functions, as there.
+neonize is imported inside the functions, as everywhere in the transport (pitfall 10).
 
 - A phone number's WhatsApp id is not always its digits (Brazil and Mexico drop or add a digit), so the first
   send to a number asks WhatsApp (`is_on_whatsapp`) and sends to the JID it answers; a number not on WhatsApp
@@ -11,18 +11,45 @@ Only `wagate.transport.neonize` uses this module; neonize is imported inside the
 
 from __future__ import annotations
 
+import re
 import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
-from wagate.errors import RecipientNotOnWhatsApp
+from wagate.errors import InvalidRecipient, RecipientNotOnWhatsApp
 
 if TYPE_CHECKING:
     from neonize.aioze.client import NewAClient
+    from neonize.proto.Neonize_pb2 import JID
 
 FOUND_TTL_S = 24 * 3600.0
 MISSING_TTL_S = 3600.0
 REMEMBERED = 20_000  # numbers per session
+_JID_SERVERS = frozenset({"s.whatsapp.net", "g.us", "lid", "newsletter", "broadcast"})
+_PHONE_PUNCTUATION = re.compile(r"[\s\-().]")
+
+
+def recipient_jid(to: str) -> JID:
+    """A JID proto from a phone number (digits, maybe with +, spaces or dashes) or a JID string."""
+    from neonize.utils.jid import build_jid
+
+    to = to.strip()
+    if "@" in to:
+        user, _, server = to.partition("@")
+        user = user.split(":", 1)[0].split(".", 1)[0]  # the device and agent parts address a device, not a chat
+        if server not in _JID_SERVERS or not user or (server in {"s.whatsapp.net", "lid"} and not user.isdigit()):
+            raise InvalidRecipient(f"Not a WhatsApp JID: {to!r}")
+        return build_jid(user, server)
+    digits = phone_digits(to)
+    if digits is None:
+        raise InvalidRecipient(f"Not a phone number or JID: {to!r}")
+    return build_jid(digits)
+
+
+def phone_digits(phone: str) -> str | None:
+    """The digits of an international phone number, or None when it is not one."""
+    digits = _PHONE_PUNCTUATION.sub("", phone.strip()).removeprefix("+")
+    return digits if digits.isdigit() and 6 <= len(digits) <= 15 else None
 
 
 class RecipientBook:

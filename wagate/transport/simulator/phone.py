@@ -7,16 +7,11 @@ the transport's events.
 
 from __future__ import annotations
 
-import abc
-import asyncio
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from wagate.errors import TransportError
-
-from . import simulator_wire as wire
-from .base import (
+from wagate.transport.base import (
     Account,
     ConnectFailed,
     Contact,
@@ -26,61 +21,14 @@ from .base import (
     MediaInfo,
     MessageReceived,
     ReceiptReceived,
-    TransportEvent,
 )
-from .simulator_wire import PhoneActionError, SentMessage
+from wagate.transport.simulator import wire
+from wagate.transport.simulator.session import SimulatorBase
+from wagate.transport.simulator.wire import PhoneActionError
 
 
-@dataclass(eq=False)
-class SimSession:
-    """What the simulated WhatsApp knows of one session: its link, its connection and its timers."""
-
-    id: str
-    state: str = "idle"  # idle | pairing | connecting | connected
-    account: Account | None = None
-    keys: tuple[str, str, str] | None = None
-    qr: str | None = None  # the code on screen now
-    pair_code: tuple[str, str] | None = None  # (code without the dash, phone digits)
-    unlinked_offline: bool = False  # the phone removed the device while it was not connected
-    connect_failures: list[ConnectFailed] = field(default_factory=list)
-    send_failure: TransportError | None = None
-    send_failures_left: int = 0
-    backlog: list[TransportEvent] = field(default_factory=list)
-    senders: dict[str, Contact] = field(default_factory=dict)
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)  # the QR rotation and (re)connect timers
-    receipt_tasks: set[asyncio.Task[None]] = field(default_factory=set)
-    qr_shown: asyncio.Event = field(default_factory=asyncio.Event)  # the login websocket is open
-
-
-class PhoneSide(abc.ABC):
+class PhoneSide(SimulatorBase):
     """The phone-side controls; the transport supplies the session machinery they act through."""
-
-    sent: list[SentMessage]
-    receipt_delays: tuple[float | None, float | None]
-    _not_on_whatsapp: set[str]
-    _closed: bool
-    reconnect_delay: float
-
-    @abc.abstractmethod
-    def _session(self, session_id: str) -> SimSession: ...
-
-    @abc.abstractmethod
-    async def _link(self, s: SimSession, phone: str, push_name: str | None, platform: str) -> Account: ...
-
-    @abc.abstractmethod
-    async def _deliver(self, s: SimSession, event: TransportEvent) -> None: ...
-
-    @abc.abstractmethod
-    async def _emit(self, event: TransportEvent) -> None: ...
-
-    @abc.abstractmethod
-    async def _cancel(self, tasks: set[asyncio.Task[None]]) -> None: ...
-
-    @abc.abstractmethod
-    async def _unlink(self, s: SimSession) -> None: ...
-
-    @abc.abstractmethod
-    def _start_connecting(self, s: SimSession, delay: float) -> None: ...
 
     async def scan(
         self,

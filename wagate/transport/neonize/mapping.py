@@ -1,6 +1,6 @@
 """Pure mappings from neonize's protobuf events to the transport's own events (proto in, dataclass out).
 
-Only `wagate.transport.neonize` uses this module. neonize itself is imported inside the functions that need
+Only the neonize transport's modules use this one. neonize itself is imported inside the functions that need
 it, never at module level, so importing this module does not start neonize (pitfall 10).
 """
 
