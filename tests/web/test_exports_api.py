@@ -22,7 +22,7 @@ from wagate.config import Settings
 from wagate.db.engine import create_engine
 from wagate.db.enums import Role
 from wagate.db.models_export import EventExport
-from wagate.db.models_identity import ApiKey, AuditLog
+from wagate.db.models_identity import ApiKey, AuditLog, Tenant
 from wagate.services import events
 from wagate.services.exports import backlog
 from wagate.services.identity.credentials import new_api_key
@@ -153,3 +153,22 @@ async def _last(js: Any, stream: str) -> bytes | None:
         return (await js.get_msg(stream, info.state.last_seq)).data if info.state.messages >= 2 else None
     except Exception:  # noqa: BLE001 - the stream is still recovering after the restart
         return None
+
+
+async def test_a_tenant_bound_admin_cannot_point_an_export_inside(client: TestClient, db: Db) -> None:
+    async with db() as s, s.begin():
+        tenant = Tenant(user_id="usr_x", source_service="genfity-app")
+        s.add(tenant)
+        await s.flush()
+        key = new_api_key()
+        s.add(ApiKey(name="tenant admin", key_hash=key.hash, prefix=key.prefix, role=Role.ADMIN, tenant_id=tenant.id))
+    headers = {"x-api-key": key.plaintext}
+    for url in ("nats://127.0.0.1:4222", "amqp://u:p@10.0.0.5/", "nats://[::1]:4222", "nats://169.254.169.254"):
+        kind = "rabbitmq" if url.startswith("amqp") else "nats"
+        answer = await client.post("/api/exports", headers=headers, json={"kind": kind, "url": url})
+        assert answer.status == 400 and "url" in (await answer.json())["details"], url
+    global_admin = await admin_headers(db)
+    assert (await client.post("/api/exports", headers=global_admin,
+                              json={"kind": "nats", "url": "nats://127.0.0.1:4222"})).status == 201
+    async with db() as s:
+        assert [e.tenant_id for e in await s.scalars(select(EventExport))] == [None]

@@ -3,13 +3,15 @@
 An export is global (no tenant, no session), a tenant's, or one session's, and filters events by name like a
 webhook. A caller bound to a tenant (`scope_tenant`) sees and makes only that tenant's exports. The broker URL
 may carry a password: it is stored encrypted (wagate.services.webhooks.secrets_box) and every answer, audit and
-log shows it without the password. A new export receives the events published from its creation on.
+log shows it without the password. A new export receives the events published from its creation on. A caller
+bound to a tenant may not point an export at the gateway's own network (see `_check_host`).
 """
 
 from __future__ import annotations
 
 import contextlib
 from typing import Any
+from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -26,6 +28,7 @@ from wagate.services.exports.stream import ensure_group
 from wagate.services.operations import audit
 from wagate.services.webhooks import secrets_box
 from wagate.services.webhooks.endpoints import Caller
+from wagate.services.webhooks.ssrf import check_saved_url
 
 EDITABLE = ("target", "prefix", "events", "is_active", "description")
 
@@ -61,9 +64,22 @@ async def _start_group(redis: Redis, export_id: int) -> None:
         await ensure_group(redis, export_id)
 
 
+async def _check_host(settings: Settings, caller: Caller, url: str) -> None:
+    """A caller bound to a tenant may not point the worker at the gateway's own network (loopback, private,
+    link-local, metadata addresses), as for webhooks, unless WEBHOOK_ALLOW_PRIVATE; an install-wide admin may,
+    as brokers usually live there."""
+    if caller.scope_tenant is None:
+        return
+    parts = urlsplit(url)
+    host = f"[{parts.hostname}]" if parts.hostname and ":" in parts.hostname else parts.hostname
+    await check_saved_url(f"http://{host}:{parts.port or 80}/", allow_private=settings.webhook_allow_private,
+                          ip=caller.ip)
+
+
 async def create_export(db_factory: async_sessionmaker[AsyncSession], redis: Redis, settings: Settings,
                         caller: Caller, data: dict[str, Any]) -> EventExport:
     """Validated `data` (wagate.schemas.exports) → the stored export."""
+    await _check_host(settings, caller, data["url"])
     tenant_id = caller.scope_tenant if caller.scope_tenant is not None else data.get("tenant_id")
     async with db_factory() as db, db.begin():
         session_id = data.get("session_id")
@@ -101,6 +117,8 @@ async def get_export(db_factory: async_sessionmaker[AsyncSession], caller: Calle
 
 async def update_export(db_factory: async_sessionmaker[AsyncSession], redis: Redis, settings: Settings,
                         caller: Caller, export_id: int, changes: dict[str, Any]) -> EventExport:
+    if "url" in changes:
+        await _check_host(settings, caller, changes["url"])
     async with db_factory() as db, db.begin():
         export = await _owned(db, caller, export_id)
         if "url" in changes and (problem := url_problem(export.kind, changes["url"])):
