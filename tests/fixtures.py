@@ -17,6 +17,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tests.broker_servers import NatsProcess, RabbitMQProcess
 from tests.servers import MariaDBProcess
 from wagate.config import Settings, generate_fernet_key, load_settings
 from wagate.db import migrate
@@ -115,3 +116,21 @@ async def client(aiohttp_client: object, settings: Settings) -> TestClient:
     """The web app over real HTTP (aiohttp's test server on a local socket), logging into tmp_path/logs."""
     configure_logging(settings, "web")
     return await aiohttp_client(create_app(settings))  # type: ignore[operator]
+
+
+@pytest.fixture(scope="session")
+def nats_server() -> Iterator[NatsProcess]:
+    """One NATS server with JetStream for the session; tests may stop and start it again."""
+    server = NatsProcess()
+    server.start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_server() -> Iterator[RabbitMQProcess]:
+    """One RabbitMQ node for the session; tests may stop and start it again."""
+    server = RabbitMQProcess()
+    server.start()
+    yield server
+    server.cleanup()

@@ -13,7 +13,7 @@ from wagate.queue.names import WORKER_QUEUE
 from wagate.services.identity.tenants import expire_due
 from wagate.services.messaging.outbox import sweep_outbox
 from wagate.services.sessions.drivers import mark_orphans
-from workers import broadcast_jobs, media_jobs, webhook_jobs
+from workers import broadcast_jobs, export_jobs, media_jobs, webhook_jobs
 from workers.common import Ctx, build_worker
 
 log = structlog.get_logger("wagate.jobs")
@@ -59,9 +59,11 @@ CRON_JOBS = [
 
 async def on_startup(ctx: Ctx) -> None:
     await webhook_jobs.startup(ctx)
+    await export_jobs.startup(ctx)
 
 
 async def on_shutdown(ctx: Ctx) -> None:
+    await export_jobs.shutdown(ctx)
     await webhook_jobs.shutdown(ctx)
 
 

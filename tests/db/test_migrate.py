@@ -32,7 +32,7 @@ async def test_upgrade_matches_models_and_downgrade_empties(empty_database_url: 
     # Called from inside this test's running loop on purpose: the functions must cope with that.
     assert current(url) is None
     upgrade(url)
-    assert current(url) == head() == "0011"
+    assert current(url) == head() == "0012"
 
     engine = create_engine(url, poolclass=pool.NullPool)
     try:
@@ -46,7 +46,7 @@ async def test_upgrade_matches_models_and_downgrade_empties(empty_database_url: 
             assert await conn.run_sync(_tables) == {"alembic_version"}
 
         upgrade(url)  # and up again: the downgrade left nothing behind that blocks it
-        assert current(url) == "0011"
+        assert current(url) == "0012"
     finally:
         await engine.dispose()
 
@@ -54,7 +54,7 @@ async def test_upgrade_matches_models_and_downgrade_empties(empty_database_url: 
 def test_functions_work_without_a_loop(tmp_path: Any) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'nested' / 'dir' / 'wagate.db'}"
     upgrade(url)
-    assert current(url) == "0011"
+    assert current(url) == "0012"
     downgrade(url)
     assert current(url) is None
 

@@ -116,7 +116,7 @@ async def test_a_reader_killed_mid_batch_loses_nothing_and_a_flushed_redis_is_sw
         ids = {await publish(arq_redis, "message.received", "s1", None) for _ in range(20)}
         # A reader takes the batch and dies before acknowledging it, with half of its deliveries written.
         taken = await read_all(arq_redis, "dead-reader")
-        await fanout.fan_out(db, arq_redis, hook_settings, fanout._parse(taken[:10])[0])
+        await fanout.fan_out(db, arq_redis, hook_settings, fanout.parse_entries(taken[:10])[0])
         assert await arq_redis.xpending(events.EVENT_STREAM, fanout.GROUP) == {
             **await arq_redis.xpending(events.EVENT_STREAM, fanout.GROUP), "pending": 20}
         # Redis is flushed before any job ran: the queued jobs are gone, the rows are not.

@@ -25,6 +25,7 @@ from tests.web.tenancy import Db, reseller_settings, session, tenant
 from wagate.config import Settings
 from wagate.db.enums import (
     BroadcastStatus,
+    BrokerKind,
     DeliveryStatus,
     Direction,
     MessageStatus,
@@ -34,6 +35,7 @@ from wagate.db.enums import (
 )
 from wagate.db.models_chats import Chat
 from wagate.db.models_delivery import Broadcast, Webhook, WebhookDelivery
+from wagate.db.models_export import EventExport
 from wagate.db.models_identity import ApiKey, Tenant, User
 from wagate.db.models_whatsapp import Message, WaSession
 from wagate.db.types import utcnow
@@ -62,6 +64,7 @@ class Things:
     broadcast: int
     webhook: int
     delivery: int
+    export: int
 
 
 @dataclass(frozen=True)
@@ -209,6 +212,13 @@ ROUTES: dict[tuple[str, str], Tenanted | Outside] = {
     ("POST", "/api/webhooks/deliveries/{delivery_id}/redeliver"): Tenanted(),
     ("POST", "/api/webhooks/{webhook_id}/redeliver"): Tenanted(query="?status=failed"),
     ("POST", "/api/webhooks/{webhook_id}/test"): Tenanted(),
+    # event exports
+    ("GET", "/api/exports"): Tenanted(),
+    ("POST", "/api/exports"): Tenanted(lambda b: {"kind": "nats", "url": "nats://a.example:4222", "tenant_id": b.tenant,
+                                                  "session_id": B_SESSION}),
+    ("GET", "/api/exports/{export_id}"): Tenanted(),
+    ("PUT", "/api/exports/{export_id}"): Tenanted(lambda b: {"url": "nats://a.example:4222"}),
+    ("DELETE", "/api/exports/{export_id}"): Tenanted(),
     # the reseller API: a service's key only, never a tenant's credential
     ("GET", "/internal/me"): Tenanted(),
     ("GET", "/internal/users"): Tenanted(),
@@ -304,13 +314,17 @@ async def _tenant_b(db: Db, settings: Settings) -> Things:
                           secret_encrypted=secrets_box.encrypt(settings.encryption_key, f"b-secret-{MARK}-0123456"))
         chat = Chat(session_id=B_SESSION, jid=f"{PHONE}@s.whatsapp.net", name=f"b-chat-{MARK}", unread_count=3,
                     last_message_at=utcnow())
-        s.add_all([row, message, broadcast, webhook, chat])
+        export = EventExport(tenant_id=b, kind=BrokerKind.NATS, target="B", url_shown=f"nats://b-{MARK}.example",
+                             url_encrypted=secrets_box.encrypt(settings.encryption_key, f"nats://b-{MARK}.example"),
+                             events="*")
+        s.add_all([row, message, broadcast, webhook, chat, export])
         await s.flush()
         delivery = WebhookDelivery(webhook_id=webhook.id, event_id=f"evt_{MARK}", event="message.sent",
                                    payload=json.dumps({"mark": MARK}), status=DeliveryStatus.FAILED)
         s.add(delivery)
         await s.flush()
-        return Things(b, f"usr_b_{MARK}", user_id, row.id, message.id, broadcast.id, webhook.id, delivery.id)
+        return Things(b, f"usr_b_{MARK}", user_id, row.id, message.id, broadcast.id, webhook.id, delivery.id,
+                      export.id)
 
 
 async def _callers(client: TestClient, db: Db) -> list[Caller]:
@@ -332,6 +346,7 @@ def _path(template: str, b: Things) -> str:
     values = {"{session_id}": B_SESSION, "{chat}": PHONE, "{message_id}": str(b.message), "{id}": str(b.broadcast),
               "{action}": "pause", "{webhook_id}": str(b.webhook), "{delivery_id}": str(b.delivery),
               "{key_id}": str(b.key), "{name}": "x", "{tail}": "/users", "{group}": B_GROUP,
+              "{export_id}": str(b.export),
               "{jid}": "120363000000000001@newsletter" if "/newsletters/" in template else B_GROUP,
               "{user_id}": b.external_id if template.startswith("/internal/") else str(b.user)}
     for name, value in values.items():
@@ -356,6 +371,7 @@ async def _snapshot(db: Db, b: Things) -> dict[str, Any]:
         user = await s.get(User, b.user)
         key = await s.get(ApiKey, b.key)
         webhook = await s.get(Webhook, b.webhook)
+        export = await s.get(EventExport, b.export)
         broadcast = await s.get(Broadcast, b.broadcast)
         tenant_row = await s.get(Tenant, b.tenant)
         keys = [(k.id, k.revoked_at) for k in await s.scalars(select(ApiKey).where(ApiKey.tenant_id == b.tenant))]
@@ -364,11 +380,12 @@ async def _snapshot(db: Db, b: Things) -> dict[str, Any]:
         messages = await s.scalars(select(Message.id).where(Message.session_id == B_SESSION))
         chats = [(c.unread_count, c.archived, c.pinned, c.muted_until) for c in await s.scalars(
             select(Chat).where(Chat.session_id == B_SESSION))]
-    assert session_row and user and key and webhook and broadcast and tenant_row
+    assert session_row and user and key and webhook and export and broadcast and tenant_row
     return {"session": (session_row.name, session_row.status, session_row.token_hash, session_row.settings,
                         session_row.typing_enabled),
             "user": (user.role, user.password_hash, user.tenant_id, user.is_active), "key": key.revoked_at,
             "webhook": (webhook.url, webhook.secret_encrypted, webhook.is_active),
+            "export": (export.url_encrypted, export.events, export.is_active),
             "broadcast": broadcast.status, "tenant": (tenant_row.max_sessions, tenant_row.status),
             "keys": keys, "sessions": sessions, "users": users, "messages": sorted(messages), "chats": chats}
 

@@ -10,6 +10,7 @@ from wagate.db.models_delivery import (
     WebhookAttempt,
     WebhookDelivery,
 )
+from wagate.db.models_export import EventExport
 from wagate.db.models_identity import ApiKey, AuditLog, RefreshToken, Tenant, User
 from wagate.db.models_media import Medium
 from wagate.db.models_whatsapp import Contact, KeywordRule, Message, QrCode, WaSession
@@ -22,6 +23,7 @@ __all__ = [
     "BroadcastRecipient",
     "Chat",
     "Contact",
+    "EventExport",
     "KeywordRule",
     "PendingEvent",
     "Medium",

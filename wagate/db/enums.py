@@ -177,3 +177,10 @@ class EventName(StrEnum):
     GROUP_LEFT = "group.left"
     GROUP_PARTICIPANTS = "group.participants"  # added, removed, promoted, demoted, with who did it
     GROUP_UPDATED = "group.updated"  # subject, description, settings, picture, invite link, community links
+
+
+class BrokerKind(StrEnum):
+    """Where an event export publishes: a NATS JetStream stream or a RabbitMQ topic exchange."""
+
+    NATS = "nats"
+    RABBITMQ = "rabbitmq"

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from wagate.db import figures
 from wagate.db.enums import SessionStatus
 from wagate.queue.names import WORKER_QUEUE, bridge_queue
+from wagate.services.exports import backlog
 from wagate.services.sessions import drivers
 
 log = structlog.get_logger(__name__)
@@ -62,6 +63,7 @@ class SharedState:
     waiting: dict[str, int] = field(default_factory=dict)  # message status → messages waiting to be sent
     driving: dict[str, int] | None = None  # drivers.Driving.summary(), when both sources answered
     up: dict[str, bool] = field(default_factory=dict)
+    exports: list[backlog.ExportFigures] = field(default_factory=list)
 
     def collect(self) -> Iterator[Metric]:
         depth = GaugeMetricFamily("wagate_queue_depth", figures.JOBS_QUEUED, labels=["queue"])
@@ -84,7 +86,34 @@ class SharedState:
                                     value=self.driving["orphaned"])
             yield GaugeMetricFamily("wagate_bridges_live", "Bridge processes renewing their leases",
                                     value=self.driving["bridges"])
+        yield from _export_metrics(self.exports)
         yield up
+
+
+def _export_metrics(exports: list[backlog.ExportFigures]) -> Iterator[Metric]:
+    if not exports:
+        return
+    waiting = GaugeMetricFamily("wagate_broker_backlog", "Events an export's broker has not confirmed yet",
+                                labels=["export"])
+    lag = GaugeMetricFamily("wagate_broker_lag_seconds", "Age of the oldest event an export's broker has not "
+                            "confirmed (0 when none waits)", labels=["export"])
+    up = GaugeMetricFamily("wagate_broker_up", "Whether an export's broker takes events", labels=["export"])
+    down = GaugeMetricFamily("wagate_broker_down_seconds", "How long an export's broker has been down",
+                             labels=["export"])
+    for export in exports:
+        label = [str(export.export_id)]
+        if export.waiting is not None:
+            waiting.add_metric(label, export.waiting)
+        lag.add_metric(label, export.lag_s)
+        if export.up is not None:
+            up.add_metric(label, 1 if export.up else 0)
+        down.add_metric(label, export.down_for_s)
+    yield from (m for m in (waiting, lag, up, down) if m.samples)
+
+
+async def _exports(redis: Redis) -> list[backlog.ExportFigures]:
+    async with asyncio.timeout(SOURCE_TIMEOUT_S):
+        return await backlog.figures(redis)
 
 
 async def _queues(redis: Redis, names: Iterable[str]) -> dict[str, tuple[int, int]]:
@@ -114,8 +143,9 @@ async def _waiting(engine: AsyncEngine) -> dict[str, int]:
 
 async def shared_state(engine: AsyncEngine, redis: Redis, shards: int) -> SharedState:
     state = SharedState()
-    queues, sessions, waiting = await asyncio.gather(_queues(redis, queue_names(shards)), _sessions(engine),
-                                                     _waiting(engine), return_exceptions=True)
+    queues, sessions, waiting, exports = await asyncio.gather(
+        _queues(redis, queue_names(shards)), _sessions(engine), _waiting(engine), _exports(redis),
+        return_exceptions=True)
     for source, value in (("redis", queues), ("database", sessions), ("database", waiting)):
         state.up[source] = not isinstance(value, BaseException) and state.up.get(source, True)
         if isinstance(value, BaseException):
@@ -132,6 +162,8 @@ async def shared_state(engine: AsyncEngine, redis: Redis, shards: int) -> Shared
                 log.warning("metrics source failed", source="leases", error=type(exc).__name__)
     if isinstance(waiting, dict):
         state.waiting = waiting
+    if isinstance(exports, list):
+        state.exports = exports
     return state
 
 

@@ -249,6 +249,9 @@ class HealthSchema(Schema):
         "description": "the media store: store (local | s3), status (ok | down: degraded, sends with media wait and "
                        "received media are kept locally), waiting (media kept locally until the store takes them), "
                        "reason"})
+    exports = fields.List(fields.Dict(), required=True, metadata={
+        "description": "event exports: id, up (null until reported), down_for_s, waiting (events not yet confirmed), "
+                       "lag_s (age of the oldest); a broker down past a minute makes the status degraded"})
     message = fields.String()
 
 

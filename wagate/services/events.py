@@ -20,8 +20,13 @@ from wagate.db.outage import when_reachable
 from wagate.queue.names import events_channel
 
 EVENT_STREAM = "wagate:events:stream"
-# Bound the stream: once webhook delivery has read an entry it is kept only as a short replay buffer.
+# Once every reader (webhook fan-out, each event export) has acknowledged an entry it is kept only as a short replay
+# buffer of this many entries; the worker trims to it, or to what the slowest reader still needs
+# (wagate.services.exports.backlog).
 EVENT_STREAM_MAXLEN = 100_000
+# The stream's hard bound, applied at every append whatever the readers need: Redis memory stays bounded (about
+# 1 KB an event) when a reader stops for good. A broker down longer than this many events loses the oldest.
+EVENT_STREAM_HARD_MAXLEN = 1_000_000
 
 # How long the events of committed changes are retried while Redis is away (a restart, a failover) before they
 # are given up with an error line.
@@ -94,7 +99,7 @@ async def publish(redis: Redis, tenant_id: int | None, *events: dict[str, Any], 
             if live:
                 pipe.publish(events_channel(tenant_id), raw)
             pipe.xadd(EVENT_STREAM, {"event": raw, "tenant": "" if tenant_id is None else str(tenant_id)},
-                      maxlen=EVENT_STREAM_MAXLEN, approximate=True)
+                      maxlen=EVENT_STREAM_HARD_MAXLEN, approximate=True)
         await pipe.execute()
 
 

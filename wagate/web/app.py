@@ -31,6 +31,7 @@ from wagate.web.routes import (
     dashboard,
     docs,
     events_ws,
+    exports,
     groups,
     internal,
     keys,
@@ -140,6 +141,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes([*chats.routes, *contacts.routes])  # chats, contacts, a session's presence and own profile
     app.add_routes(media.routes)  # GET /api/media/{id}: a message's medium, with a key or a signed link
     app.add_routes(webhooks.routes)
+    app.add_routes(exports.routes)
     app.add_routes(audit_log.routes)
     app.add_routes(events_ws.routes)  # the dashboard: live events and its pages
     app.add_routes(static.routes)

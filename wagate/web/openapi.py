@@ -34,6 +34,7 @@ from wagate.schemas import webhooks as hooks
 from wagate.web.openapi_channels import channel_operations
 from wagate.web.openapi_chats import chats_operations
 from wagate.web.openapi_events import event_schemas, event_webhooks
+from wagate.web.openapi_exports import export_operations
 from wagate.web.openapi_groups import groups_operations, wuzapi_groups_operations
 from wagate.web.openapi_media import media_operations
 from wagate.web.openapi_wuzapi import wuzapi_operations
@@ -196,6 +197,7 @@ def _ops() -> list[Op]:
            query=b.RecipientsQuerySchema, data=r.RecipientPageSchema),
         Op("POST", "/api/broadcast/{id}/{action}", "Pause, resume or cancel a broadcast", "broadcasts",
            permission="broadcast", data=b.BroadcastSchema, errors=(400, 401, 403, 404, 409, 429)),
+        *export_operations(Op),  # event exports to brokers
         # webhooks
         Op("GET", "/api/webhooks", "List webhooks", "webhooks", permission="webhooks", data=r.WebhookSchema, many=True,
            errors=(401, 403)),

@@ -25,10 +25,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from wagate.db.enums import SessionStatus
 from wagate.observability import stalls as stall_reports
 from wagate.queue.names import HEALTH_CHECK_SUFFIX, WORKER_QUEUE, bridge_queue
+from wagate.services.exports import backlog
 from wagate.services.sessions import drivers
 
 log = structlog.get_logger(__name__)
 CHECK_TIMEOUT_S = 2.0
+# A broker of an event export down longer than this makes the gateway `degraded`: events wait in the stream, none is
+# lost, but its consumers are falling behind. Shorter outages (a broker restart) are only shown.
+BROKER_DOWN_BOUND_S = 60.0
 _process = psutil.Process(os.getpid())
 
 
@@ -42,6 +46,7 @@ class HealthReport:
     stalls: list[dict[str, Any]] = field(default_factory=list)
     whatsapp: dict[str, int] | None = None  # should_run, driven, orphaned, connected, bridges (None: unknown)
     media_store: dict[str, Any] | None = None  # store, status ok|down, waiting, reason (None: not checked)
+    exports: list[dict[str, Any]] = field(default_factory=list)  # brokers of event exports (wagate.services.exports)
 
     @property
     def healthy(self) -> bool:
@@ -58,6 +63,7 @@ class HealthReport:
             "down": self.down,
             "stalls": self.stalls,
             "media_store": self.media_store,
+            "exports": self.exports,
         }
 
 
@@ -97,6 +103,17 @@ async def _stalls(redis: Redis, shards: int) -> list[dict[str, Any]]:
         return []
 
 
+async def _exports(redis: Redis) -> list[dict[str, Any]]:
+    """Each export's broker state and backlog; [] if unknown (Redis down is reported by `_redis`)."""
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_S):
+            return [{"id": f.export_id, "up": f.up, "down_for_s": f.down_for_s, "waiting": f.waiting,
+                     "lag_s": f.lag_s} for f in await backlog.figures(redis)]
+    except Exception as exc:
+        log.warning("health: export check failed", error=type(exc).__name__, reason=str(exc)[:200])
+        return []
+
+
 def process_metrics(started_at: float) -> dict[str, Any]:
     memory = psutil.virtual_memory()
     return {
@@ -107,11 +124,13 @@ def process_metrics(started_at: float) -> dict[str, Any]:
 
 
 async def check(engine: AsyncEngine, redis: Redis, *, shards: int, started_at: float,
-                media_store: dict[str, Any] | None = None) -> HealthReport:
+                media_store: dict[str, Any] | None = None,
+                broker_down_bound_s: float = BROKER_DOWN_BOUND_S) -> HealthReport:
     """`media_store`: the media store's health (`wagate.services.media.upkeep.store_health`); while it is down
-    sends that need a medium wait and received media are kept locally, so the gateway is only degraded."""
-    found, (redis_up, worker_up, bridges_up), stalls = await asyncio.gather(
-        _database(engine), _redis(redis, shards), _stalls(redis, shards))
+    sends that need a medium wait and received media are kept locally, so the gateway is only degraded. A broker
+    of an event export down past `broker_down_bound_s` degrades it too (its events wait in the stream)."""
+    found, (redis_up, worker_up, bridges_up), stalls, exports = await asyncio.gather(
+        _database(engine), _redis(redis, shards), _stalls(redis, shards), _exports(redis))
     database_up = found is not None
     sessions, should_run = found or ({}, {})
     driving = await _driving(redis, should_run) if database_up and redis_up else None
@@ -134,12 +153,13 @@ async def check(engine: AsyncEngine, redis: Redis, *, shards: int, started_at: f
     if down:
         status = "unhealthy"
     elif (services["queue"] != "running" or whatsapp != "connected" or (driving is not None and driving.orphaned)
-          or stalls or (media_store is not None and media_store["status"] != "ok")):
+          or stalls or (media_store is not None and media_store["status"] != "ok")
+          or any(e["down_for_s"] > broker_down_bound_s for e in exports)):
         status = "degraded"
     else:
         status = "healthy"
     return HealthReport(status, services, process_metrics(started_at), down, sessions, stalls,
-                        driving.summary() if driving is not None else None, media_store)
+                        driving.summary() if driving is not None else None, media_store, exports)
 
 
 async def _driving(redis: Redis, should_run: dict[str, SessionStatus]) -> drivers.Driving | None:

@@ -20,7 +20,7 @@ import contextlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from arq.connections import ArqRedis
@@ -80,7 +80,20 @@ async def ensure_group(redis: Redis) -> None:
             raise
 
 
-def _parse(entries: Sequence[Any]) -> tuple[list[StreamEvent], list[str]]:
+class Scoped(Protocol):
+    """A receiver of events (a webhook, an event export): global, a tenant's or one session's, with a filter."""
+
+    @property
+    def events(self) -> list[str] | str: ...
+
+    @property
+    def tenant_id(self) -> int | None: ...
+
+    @property
+    def session_id(self) -> str | None: ...
+
+
+def parse_entries(entries: Sequence[Any]) -> tuple[list[StreamEvent], list[str]]:
     events, bad = [], []
     for entry_id, fields in entries:
         entry = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
@@ -94,13 +107,13 @@ def _parse(entries: Sequence[Any]) -> tuple[list[StreamEvent], list[str]]:
     return events, bad
 
 
-def _matches(webhook: Webhook, event: StreamEvent) -> bool:
-    if webhook.events != "*" and not subscribed(webhook.events or (), event.event):
+def matches(receiver: Scoped, event: StreamEvent) -> bool:
+    if receiver.events != "*" and not subscribed(receiver.events or (), event.event):
         return False
-    if webhook.session_id is not None:
-        return webhook.session_id == event.session
-    if webhook.tenant_id is not None:
-        return str(webhook.tenant_id) == event.tenant
+    if receiver.session_id is not None:
+        return receiver.session_id == event.session
+    if receiver.tenant_id is not None:
+        return str(receiver.tenant_id) == event.tenant
     return True
 
 
@@ -157,7 +170,7 @@ async def fan_out(db_factory: async_sessionmaker[AsyncSession], redis: ArqRedis,
             and_(Webhook.tenant_id.in_(tenants), Webhook.session_id.is_(None)),
             Webhook.session_id.in_(sessions),
         ))))
-        bodies = ((w, e, render(w.format, e.raw)) for e in events for w in webhooks if _matches(w, e))
+        bodies = ((w, e, render(w.format, e.raw)) for e in events for w in webhooks if matches(w, e))
         rows = [{"webhook_id": w.id, "event_id": e.event_id, "event": e.event, "payload": body,
                  "status": DeliveryStatus.PENDING, "attempts": 0, "next_attempt_at": now,
                  "created_at": now, "updated_at": now}
@@ -177,7 +190,7 @@ async def fan_out(db_factory: async_sessionmaker[AsyncSession], redis: ArqRedis,
 async def process(db_factory: async_sessionmaker[AsyncSession], redis: ArqRedis, settings: Settings,
                   entries: Sequence[Any]) -> int:
     """Fan out stream entries, then acknowledge them (unreadable entries too: no retry could read them)."""
-    events, bad = _parse(entries)
+    events, bad = parse_entries(entries)
     if bad:
         log.warning("unreadable event stream entries skipped", entries=bad[:10], count=len(bad))
     enqueued = await fan_out(db_factory, redis, settings, events)
