@@ -156,6 +156,23 @@ async def test_a_message_left_sending_by_a_stopped_bridge_is_unknown_not_resent(
         await handle.stop()
 
 
+async def test_whatsapps_463_pauses_new_contacts_and_the_session_resumes_by_itself(
+    neonize_bridge: RunningBridge, whatsmeow: WhatsmeowDouble, db: async_sessionmaker[AsyncSession],  # noqa: F811
+    arq_redis: ArqRedis, settings: Settings, event_log: EventLog,
+) -> None:
+    neonize_bridge.bridge.settings = settings.replace(send_limit_pause_s=0.5)
+    await linked_session(neonize_bridge, whatsmeow, db, arq_redis, settings)
+    whatsmeow.send_errors += ["server returned error 463"]
+
+    mid = await queue_text(db, arq_redis, settings, "promo")
+    limited = await event_log.wait_for(lambda e: e["event"] == "session.limited")
+    assert limited["data"]["code"] == 463 and limited["data"]["pauseSeconds"] == 0.5
+    row = await wait_message(db, mid, MessageStatus.SENT, timeout=10)  # after the pause: once, not failed
+    assert row.attempts == 1 and row.error is None
+    await event_log.wait_for(lambda e: e["event"] == "session.unlimited")
+    assert [m.conversation for _, m in whatsmeow.sent] == ["promo"]
+
+
 # --- what whatsmeow hands on besides chat messages -----------------------------------------------------------
 
 

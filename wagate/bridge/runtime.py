@@ -272,6 +272,7 @@ class Bridge:
             self.senders[session_id] = SessionSender(
                 session_id, db=self.db, redis=self.redis, transport=self.transport, pacing=self.pacing,
                 lock=self._lock(session_id), tenant_id=lambda: self._tenant(session_id),
+                limit_pause_s=self.settings.send_limit_pause_s,
             )
         return self.senders[session_id]
 

@@ -154,3 +154,5 @@ class EventName(StrEnum):
     QR_GENERATED = "qr.generated"
     SESSION_STATUS = "session.status"
     BROADCAST_COMPLETED = "broadcast.completed"
+    SESSION_LIMITED = "session.limited"  # WhatsApp refuses sends to new contacts for now (463, 429)
+    SESSION_UNLIMITED = "session.unlimited"

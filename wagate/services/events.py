@@ -30,6 +30,7 @@ EVENT_NAMES = (
     "message.received", "message.sent", "message.delivered", "message.read", "message.failed", "message.unknown",
     "message.edited", "message.revoked", "message.reaction", "message.poll_vote",
     "connection.open", "connection.close", "qr.generated", "session.status", "broadcast.completed",
+    "session.limited", "session.unlimited",
 )
 
 

@@ -43,6 +43,8 @@ class SimSession:
     connect_failures: list[ConnectFailed] = field(default_factory=list)
     send_failure: TransportError | None = None
     send_failures_left: int = 0
+    send_limit: tuple[int, float] | None = None  # WhatsApp's limit: (error code, monotonic time it ends)
+    chats: set[str] = field(default_factory=set)  # chats with a message either way: not new contacts
     backlog: list[TransportEvent] = field(default_factory=list)
     senders: dict[str, Contact] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)  # the QR rotation and (re)connect timers
