@@ -79,6 +79,7 @@ class Settings:
     bulk_gap_ms: int
     send_jitter_ms: int
     send_limit_pause_s: float
+    silent_after_s: float
     qr_timeout_s: int
     typing_ms_per_char: int
     typing_max_ms: int
@@ -285,6 +286,7 @@ class SettingsSchema(Schema):
     bulk_gap_ms = _int("BULK_GAP_MS", 2000, 0)
     send_jitter_ms = _int("SEND_JITTER_MS", 500, 0)
     send_limit_pause_s = _float("SEND_LIMIT_PAUSE_S", 900.0, 0.1)
+    silent_after_s = _float("SILENT_AFTER_S", 900.0, 0.1)
     qr_timeout_s = _int("QR_TIMEOUT_S", 160, 10, 3600)
     typing_ms_per_char = _int("TYPING_MS_PER_CHAR", 40, 0, 1000)
     typing_max_ms = _int("TYPING_MAX_MS", 4000, 0, 60000)

@@ -173,6 +173,26 @@ async def test_whatsapps_463_pauses_new_contacts_and_the_session_resumes_by_itse
     assert [m.conversation for _, m in whatsmeow.sent] == ["promo"]
 
 
+async def test_a_connection_that_no_longer_answers_is_reconnected(
+    neonize_bridge: RunningBridge, whatsmeow: WhatsmeowDouble, db: async_sessionmaker[AsyncSession],  # noqa: F811
+    arq_redis: ArqRedis, settings: Settings,
+) -> None:
+    await linked_session(neonize_bridge, whatsmeow, db, arq_redis, settings)
+    silence = neonize_bridge.bridge.silence
+    silence.silent_after_s = 0.2
+    await asyncio.sleep(0.3)
+    assert await silence.check() == [] and whatsmeow.pings == 1  # quiet, and the blocklist query was answered
+
+    uuid = transport(neonize_bridge).client("s1").uuid
+    whatsmeow.unanswered.add(uuid)  # still "connected", but the IQ times out
+    await asyncio.sleep(0.3)
+    assert await silence.check() == ["s1"]
+    await wait_status(db, "s1", SessionStatus.WORKING)  # a new Go connect, answered again
+    await until(lambda: asyncio.sleep(0, whatsmeow.client(uuid).connected), what="a fresh connection")
+    await asyncio.sleep(0.3)
+    assert await silence.check() == [] and whatsmeow.pings == 3
+
+
 # --- what whatsmeow hands on besides chat messages -----------------------------------------------------------
 
 

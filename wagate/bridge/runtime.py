@@ -32,6 +32,7 @@ from wagate.bridge.message_changes import apply_change
 from wagate.bridge.nudges import listen_for_nudges, say_released
 from wagate.bridge.receipts import apply_receipts
 from wagate.bridge.sender import Pacing, SessionSender
+from wagate.bridge.silence import SilenceWatch
 from wagate.bridge.status import set_status
 from wagate.bridge.watchdog import Watchdog
 from wagate.config import Settings
@@ -106,8 +107,12 @@ class Bridge:
         self._handling: set[asyncio.Future[None]] = set()  # events being handled; close() waits for them
         self._tenants: dict[str, int | None] = {}
         self._nudges: asyncio.Task[None] | None = None
+        self.silence = SilenceWatch(self.transport, silent_after_s=settings.silent_after_s,
+                                    mine=lambda sid: sid in self.leases.held, reconnect=self.reconnect_session,
+                                    shard=shard)
         self.watchdog = Watchdog(db, redis, shard, settings.bridge_shards, self.senders,
-                                 lambda sid: sid in self.leases.held, self.restart_sender)
+                                 lambda sid: sid in self.leases.held, self.restart_sender,
+                                 also=(self.silence.check,))
         self._watchdog: asyncio.Task[None] | None = None
 
     # --- process lifecycle ------------------------------------------------------------------------------
@@ -212,6 +217,13 @@ class Bridge:
     async def restart_session(self, session_id: str) -> None:
         await self.stop_session(session_id, reason="restarting")
         await self.start_session(session_id)
+
+    async def reconnect_session(self, session_id: str, reason: str) -> None:
+        """Drop the session's connection and connect it again, keeping its lease, sender and queued messages."""
+        await set_status(self.db, self.redis, session_id, SessionStatus.STARTING, reason=reason,
+                         extra_events=[("connection.close", {"reason": reason, "reconnecting": True})])
+        await self.transport.stop(session_id)
+        await self.transport.connect(session_id)
 
     async def logout_session(self, session_id: str) -> None:
         await self._session(session_id)
@@ -342,6 +354,7 @@ class Bridge:
         event is still handled to the end, row and published event alike. Receipts waiting one behind the
         other are handled as one group (see `event_queue`); the sink returns once its event was handled.
         """
+        self.silence.heard(event)
         task = asyncio.ensure_future(self._handle_in_order(event))
         self._handling.add(task)
         task.add_done_callback(self._handling.discard)

@@ -14,6 +14,7 @@ from wagate.transport.base import WhatsAppTransport
 ACTIONS = frozenset({
     "scan", "enter_pair_code", "inject_message", "drop_connection", "unlink_from_phone", "set_send_failure",
     "set_not_on_whatsapp", "set_send_limit",
+    "go_silent",
 })
 _FAILURES: dict[str, TransportError | None] = {
     "transient": TransportError("simulated temporary failure"),
@@ -37,6 +38,8 @@ async def apply(transport: WhatsAppTransport, session_id: str, action: str, para
     try:
         if action == "set_not_on_whatsapp":
             transport.set_not_on_whatsapp(params["phone"], params.get("not_on", True))
+        elif action == "go_silent":
+            transport.go_silent(session_id)
         elif action == "set_send_limit":
             transport.set_send_limit(session_id, float(params["seconds"]), int(params.get("code", 463)))
         elif action == "set_send_failure":

@@ -52,6 +52,11 @@ TRANSPORT_INCIDENTS = Counter(
     " is unknown; send_limit: WhatsApp refused sends to new contacts; silent: a session with no traffic reconnected)",
     ("kind",),
 )
+SESSIONS_SILENT = Counter(
+    "wagate_sessions_silent_total",
+    "Sessions found WORKING with no event for long whose connection did not answer a ping; each was reconnected",
+    ("shard",),
+)
 RATE_LIMIT_REJECTIONS = Counter(
     "wagate_rate_limit_rejections_total", "Requests refused with 429 by limit name", ("limit",),
 )
@@ -87,6 +92,10 @@ def count_reconnect(event: str, shard: int) -> None:
 
 def count_transport_incident(kind: str) -> None:
     TRANSPORT_INCIDENTS.labels(kind).inc()
+
+
+def count_silent_session(shard: int) -> None:
+    SESSIONS_SILENT.labels(str(shard)).inc()
 
 
 def count_rejection(limit: str) -> None:

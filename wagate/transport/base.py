@@ -271,3 +271,10 @@ class WhatsAppTransport(abc.ABC):
     @abc.abstractmethod
     async def close(self) -> None:
         """Stop every session cleanly (keeping their links); the transport is unusable afterwards."""
+
+    # --- liveness ---
+
+    async def ping(self, session_id: str) -> bool:
+        """Whether the session's connection answers a round trip to WhatsApp now; asked of a session that has been
+        quiet for long (the bridge's silent-session check). False rather than an error when it does not."""
+        return await self.is_connected(session_id)

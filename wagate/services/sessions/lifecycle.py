@@ -67,7 +67,7 @@ SEED_EVENTS: dict[str, tuple[str, ...]] = {
 # The phone side of the simulator, by the PhoneSide method the bridge calls; params are its keyword arguments.
 SIMULATOR_ACTIONS = (
     "scan", "enter_pair_code", "inject_message", "drop_connection", "unlink_from_phone", "set_send_failure",
-    "set_not_on_whatsapp", "set_send_limit",
+    "set_not_on_whatsapp", "set_send_limit", "go_silent",
 )
 # `set_not_on_whatsapp` concerns a phone, not a session: it goes to every shard under this session id.
 EVERY_SESSION = "*"

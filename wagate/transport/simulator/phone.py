@@ -123,6 +123,14 @@ class PhoneSide(SimulatorBase):
         if reconnect and s.state == "idle" and not self._closed:
             self._start_connecting(s, self.reconnect_delay)
 
+    def go_silent(self, session_id: str) -> None:
+        """The connection goes half-dead: it still looks connected, but nothing comes through any more (incoming
+        messages wait at WhatsApp) and a ping gets no answer, until the session connects again."""
+        s = self._session(session_id)
+        if s.state != "connected":
+            raise PhoneActionError("the session is not connected")
+        s.silent = True
+
     async def unlink_from_phone(self, session_id: str) -> None:
         """The phone removes the linked device: `LoggedOut` now, or on the next connect if it is offline."""
         s = self._session(session_id)
