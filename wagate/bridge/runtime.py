@@ -28,6 +28,7 @@ from wagate.bridge import inbound
 from wagate.bridge.claims import Claims
 from wagate.bridge.event_queue import SessionEvents
 from wagate.bridge.leases import LeaseHeld, SessionLeases, process_owner
+from wagate.bridge.memory import MemoryCeiling
 from wagate.bridge.message_changes import apply_change
 from wagate.bridge.nudges import listen_for_nudges, say_released
 from wagate.bridge.receipts import apply_receipts
@@ -110,9 +111,10 @@ class Bridge:
         self.silence = SilenceWatch(self.transport, silent_after_s=settings.silent_after_s,
                                     mine=lambda sid: sid in self.leases.held, reconnect=self.reconnect_session,
                                     shard=shard)
+        self.memory = MemoryCeiling(settings.bridge_max_rss_mb, self.restart_process, shard=shard)
         self.watchdog = Watchdog(db, redis, shard, settings.bridge_shards, self.senders,
                                  lambda sid: sid in self.leases.held, self.restart_sender,
-                                 also=(self.silence.check,))
+                                 also=(self.silence.check, self.memory.check))
         self._watchdog: asyncio.Task[None] | None = None
 
     # --- process lifecycle ------------------------------------------------------------------------------
@@ -147,6 +149,15 @@ class Bridge:
         if released:
             await say_released(self.redis, self.shard)
         log.info("bridge stopped", shard=self.shard, handed_over=released)
+
+    def restart_process(self, why: str) -> None:
+        """Drain and exit (once), for the supervisor to start a fresh process: only that frees what the WhatsApp
+        library holds for good (stuck calls, stores it never closes)."""
+        if self.recycling:
+            return
+        self.recycling = True
+        log.error("bridge restarting", shard=self.shard, why=why)
+        self.recycle()
 
     async def hand_over(self, session_id: str) -> None:
         """Let another bridge of the shard drive the session: disconnect it here, release its lease, say so."""
@@ -441,12 +452,10 @@ class Bridge:
                 await inbound.update_contact(self.db, event)
             case MessageChanged():
                 await apply_change(self.db, self.redis, event)
-            case CallsAbandoned(count=count, limit=limit) if count >= limit and not self.recycling:
+            case CallsAbandoned(count=count, limit=limit) if count >= limit:
                 # Each abandoned call holds a thread and memory for good; a fresh process frees them, and every
                 # live session reconnects there (RESUMABLE), its queued messages waiting in the database.
-                self.recycling = True
-                log.error("bridge restarting to free stuck WhatsApp calls", shard=self.shard, abandoned=count)
-                self.recycle()
+                self.restart_process(f"{count} WhatsApp calls stuck (limit {limit})")
 
     async def _qr_issued(self, session_id: str, code: str, ttl: float) -> None:
         await self._close_open_qr(session_id, QrOutcome.EXPIRED)  # the previous code stopped working

@@ -49,7 +49,8 @@ BRIDGE_RECONNECTS = Counter(
 TRANSPORT_INCIDENTS = Counter(
     "wagate_transport_incidents_total",
     "WhatsApp library incidents by kind (abandoned_call: a Go call stuck past stop; send_unknown: a send whose outcome"
-    " is unknown; send_limit: WhatsApp refused sends to new contacts; silent: a session with no traffic reconnected)",
+    " is unknown; send_limit: WhatsApp refused sends to new contacts; memory_ceiling: a bridge past BRIDGE_MAX_RSS_MB"
+    " restarted)",
     ("kind",),
 )
 SESSIONS_SILENT = Counter(
