@@ -23,6 +23,7 @@ from __future__ import annotations
 import ctypes
 import queue
 import threading
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,6 +65,7 @@ class WhatsmeowDouble:
         self.linked: dict[str, str] = {}  # store path → phone of the linked account
         self.network = True
         self.stores_opened = 0
+        self.connect_times: list[float] = []  # monotonic time each Neonize call began
         self.stuck = 0  # Neonize calls that will never return
         self.sent: list[tuple[str, e2e.Message]] = []
         self.send_errors: list[str] = []  # answered by the next sends, one each
@@ -115,6 +117,7 @@ class WhatsmeowDouble:
                 qr_cb: Any, login_cb: Any, event_cb: Any, log_cb: Any, *rest: Any) -> bytes:
         with self._lock:
             self.stores_opened += 1  # sqlstore.New on every call, never closed
+            self.connect_times.append(time.monotonic())
             c = GoClient(uuid=uuid, store=db.decode(), qr_cb=qr_cb, event_cb=event_cb,
                          thread=threading.current_thread())
             self.clients[uuid] = c

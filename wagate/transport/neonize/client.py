@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -129,7 +130,8 @@ class NeonizeClient(NeonizeBase):
                 reason = await self._attempt(s)
                 if not s.wanted:
                     break
-                delay = self.reconnect_backoff[min(s.failures, len(self.reconnect_backoff) - 1)]
+                step = self.reconnect_backoff[min(s.failures, len(self.reconnect_backoff) - 1)]
+                delay = round(step * random.uniform(1 - self.backoff_jitter, 1 + self.backoff_jitter), 3)
                 s.failures += 1
                 s.log.warning("whatsapp connect failed", reason=reason, retry_in=delay)
                 await self._emit(ConnectFailed(session_id=s.id, reason=reason, retry_in=delay))
@@ -149,7 +151,7 @@ class NeonizeClient(NeonizeBase):
         if self.network_probe is not None:
             # Each Go connect opens a store it never closes (+1 fd, ~180 KB): while WhatsApp cannot be reached,
             # attempts are checked from Python and the Go core is not called.
-            unreachable = await self.network_probe()
+            unreachable = await self._unreachable()
             if unreachable:
                 return unreachable
         async with self._go_lock:  # pitfall 4: one connect at a time, a stagger apart
