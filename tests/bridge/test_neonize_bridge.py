@@ -101,6 +101,24 @@ async def test_the_bridge_restarts_itself_when_stuck_calls_pile_up(
     assert recycled == [True]  # once, however many more pile up while it drains
 
 
+async def test_the_bridge_restarts_itself_before_failed_connects_exhaust_its_file_descriptors(
+    neonize_bridge: RunningBridge, whatsmeow: WhatsmeowDouble, db: async_sessionmaker[AsyncSession],  # noqa: F811
+    arq_redis: ArqRedis, settings: Settings,
+) -> None:
+    recycled: list[bool] = []
+    neonize_bridge.bridge.recycle = lambda: recycled.append(True)
+    t = transport(neonize_bridge)
+    t.max_open_stores, t.network_probe, t.reconnect_backoff = 5, None, (0.01,)  # WhatsApp's host answers, but
+    whatsmeow.network = False  # every connect fails inside the Go core, which opens a store each time
+    await add_session(db, "s1")
+    await command(arq_redis, settings, "s1", "start")
+
+    await until(lambda: asyncio.sleep(0, bool(recycled)), what="the bridge asking for a restart")
+    await until(lambda: asyncio.sleep(0, whatsmeow.stores_opened > 8), what="more failed connects")
+    assert recycled == [True] and t.stores_left_open >= 8  # asked once, at the limit
+    await command(arq_redis, settings, "s1", "stop")
+
+
 # --- sending: never twice ------------------------------------------------------------------------------------
 
 

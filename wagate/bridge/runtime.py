@@ -59,6 +59,7 @@ from wagate.transport.base import (
     QRCodeIssued,
     QRCodesExhausted,
     ReceiptReceived,
+    StoresLeftOpen,
     TransportEvent,
     WhatsAppTransport,
 )
@@ -456,6 +457,8 @@ class Bridge:
                 # Each abandoned call holds a thread and memory for good; a fresh process frees them, and every
                 # live session reconnects there (RESUMABLE), its queued messages waiting in the database.
                 self.restart_process(f"{count} WhatsApp calls stuck (limit {limit})")
+            case StoresLeftOpen(count=count, limit=limit):
+                self.restart_process(f"{count} stores left open by ended WhatsApp connects (limit {limit})")
 
     async def _qr_issued(self, session_id: str, code: str, ttl: float) -> None:
         await self._close_open_qr(session_id, QrOutcome.EXPIRED)  # the previous code stopped working

@@ -50,7 +50,7 @@ TRANSPORT_INCIDENTS = Counter(
     "wagate_transport_incidents_total",
     "WhatsApp library incidents by kind (abandoned_call: a Go call stuck past stop; send_unknown: a send whose outcome"
     " is unknown; send_limit: WhatsApp refused sends to new contacts; memory_ceiling: a bridge past BRIDGE_MAX_RSS_MB"
-    " restarted)",
+    " restarted; stores_left_open: a bridge restarted to close the stores its ended connects left open)",
     ("kind",),
 )
 SESSIONS_SILENT = Counter(

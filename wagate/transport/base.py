@@ -175,6 +175,15 @@ class CallsAbandoned(TransportEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class StoresLeftOpen(TransportEvent):
+    """The WhatsApp library opened a store on each connect attempt and never closed it (a file descriptor and
+    memory each); `count` of them are held by this process now. At `limit` the process should be restarted."""
+
+    count: int
+    limit: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ContactUpdated(TransportEvent):
     contact: Contact = field()
 

@@ -22,6 +22,7 @@ from wagate.transport.base import (
     LoggedOut,
     QRCodeIssued,
     QRCodesExhausted,
+    StoresLeftOpen,
 )
 from wagate.transport.neonize.errors import transport_error
 from wagate.transport.neonize.loop import prepare_event_loop
@@ -167,12 +168,23 @@ class NeonizeClient(NeonizeBase):
             await asyncio.sleep(self.connect_stagger_s)
         # pitfall 7: wait for the task, never cancel it (asyncio.wait leaves it running if we are cancelled)
         await asyncio.wait({task})
+        await self._store_left_open(s)
         if s.restart_reason:
             return s.restart_reason
         if task.cancelled():
             return "connection task cancelled"
         error = task.exception()
         return (str(error) or type(error).__name__) if error else "connection closed"
+
+    async def _store_left_open(self, s: SessionState) -> None:
+        """A Go connect call ended, and the store it opened stays open (neonize's main.go never closes it)."""
+        self.stores_left_open += 1
+        if self.stores_left_open == self.max_open_stores:  # once: the bridge drains and restarts on it
+            s.log.error("whatsapp stores left open by ended connects reached the limit",
+                        stores=self.stores_left_open, limit=self.max_open_stores)
+            metrics.count_transport_incident("stores_left_open")
+            await self._emit(StoresLeftOpen(session_id=s.id, count=self.stores_left_open,
+                                            limit=self.max_open_stores))
 
     async def _halt(self, s: SessionState) -> None:
         """Stop a session's client and supervision; returns within `stop_timeout_s` or so, whatever the Go core does.

@@ -77,6 +77,7 @@ class NeonizeBase(WhatsAppTransport):
         pair_wait_s: float = 30.0,
         stop_timeout_s: float = 3.0,
         max_abandoned: int = 32,
+        max_open_stores: int = 400,
         network_probe: Callable[[], Awaitable[str | None]] | None = whatsapp_reachable,
     ) -> None:
         super().__init__(sink)
@@ -91,6 +92,10 @@ class NeonizeBase(WhatsAppTransport):
         self.pair_wait_s = pair_wait_s
         self.stop_timeout_s = stop_timeout_s
         self.max_abandoned = max_abandoned
+        # Each Go connect call opens a store (+1 fd, ~180 KB) that outlives it: a session retrying against a
+        # reachable but refusing WhatsApp leaks one per try. Under the usual limit of 1,024 fds.
+        self.max_open_stores = max_open_stores
+        self.stores_left_open = 0
         self.network_probe = network_probe
         self._sessions: dict[str, SessionState] = {}
         # Clients whose Go connect call never returned, with that call's task. Kept referenced for good: the Go
