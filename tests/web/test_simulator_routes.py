@@ -63,6 +63,9 @@ GOOD_CALLS: list[tuple[str, dict[str, Any] | None, str, dict[str, Any]]] = [
     ("unlink", {}, "unlink_from_phone", {}),
     ("send-failure", {"kind": "permanent", "times": 3}, "set_send_failure", {"kind": "permanent", "times": 3}),
     ("send-failure", {"kind": "none"}, "set_send_failure", {"kind": "none", "times": 1}),
+    ("send-limit", {"seconds": 600}, "set_send_limit", {"seconds": 600, "code": 463}),
+    ("send-limit", {"seconds": 0, "code": 429}, "set_send_limit", {"seconds": 0, "code": 429}),
+    ("silent", None, "go_silent", {}),
 ]
 
 
@@ -97,6 +100,8 @@ BAD_BODIES: list[tuple[str, Any, str]] = [
     ("send-failure", {"kind": "transient", "times": 0}, "times"),
     ("send-failure", {"kind": "transient", "times": "2"}, "times"),
     ("send-failure", ["transient"], "_schema"),
+    ("send-limit", {"seconds": 60, "code": 500}, "code"),
+    ("send-limit", {"code": 463}, "seconds"),
 ]
 
 
@@ -119,10 +124,11 @@ async def test_malformed_json_is_400(client: TestClient, linked: str) -> None:
     assert (await response.json())["message"].startswith("Malformed JSON")
 
 
-@pytest.mark.parametrize("route", ["scan", "pair-code", "inbound", "drop", "unlink", "send-failure"])
+@pytest.mark.parametrize("route", ["scan", "pair-code", "inbound", "drop", "unlink", "send-failure", "send-limit",
+                                   "silent"])
 async def test_an_unknown_session_is_404(client: TestClient, route: str) -> None:
     body = {"scan": {}, "pair-code": {"code": "ABCD1234"}, "inbound": {"from": "6281234567890"}, "drop": {},
-            "unlink": {}, "send-failure": {"kind": "transient"}}[route]
+            "unlink": {}, "send-failure": {"kind": "transient"}, "send-limit": {"seconds": 1}, "silent": {}}[route]
     response = await client.post(f"/simulator/sessions/nobody/{route}", json=body)
     assert response.status == 404
     assert "nobody" in (await response.json())["message"]

@@ -97,7 +97,7 @@ ROUTES: dict[tuple[str, str], Tenanted | Outside] = {
     ("GET", "/api/events"): Outside("a WebSocket: a plain GET is refused before the upgrade; its tenant scope is "
                                     "held in tests/web/test_events_ws.py"),
     **{("POST", f"/simulator/sessions/{{session_id}}/{action}"): Outside("the simulated phone (simulator only)")
-       for action in ("scan", "pair-code", "inbound", "drop", "unlink", "send-failure")},
+       for action in ("scan", "pair-code", "inbound", "drop", "unlink", "send-failure", "send-limit", "silent")},
     ("POST", "/simulator/not-on-whatsapp"): Outside("the simulated network (simulator only)"),
     # install-wide data: refused to tenant-bound callers
     ("GET", "/metrics"): Tenanted(),

@@ -67,6 +67,16 @@ async def send_failure(request: web.Request) -> web.Response:
     return await _control(request, schemas.SendFailureSchema, "set_send_failure", "Send failures are set")
 
 
+@routes.post("/simulator/sessions/{session_id}/send-limit")
+async def send_limit(request: web.Request) -> web.Response:
+    return await _control(request, schemas.SendLimitSchema, "set_send_limit", "WhatsApp's send limit is set")
+
+
+@routes.post("/simulator/sessions/{session_id}/silent")
+async def silent(request: web.Request) -> web.Response:
+    return await _control(request, schemas.SilentSchema, "go_silent", "The connection goes silent")
+
+
 @routes.post("/simulator/not-on-whatsapp")
 async def not_on_whatsapp(request: web.Request) -> web.Response:
     params = schemas.load(schemas.NotOnWhatsAppSchema, await json_body(request, empty={}))
