@@ -211,6 +211,24 @@ async def test_a_connection_that_no_longer_answers_is_reconnected(
     assert await silence.check() == [] and whatsmeow.pings == 3
 
 
+async def test_keepalives_that_never_come_back_end_in_a_reconnect(
+    neonize_bridge: RunningBridge, whatsmeow: WhatsmeowDouble, db: async_sessionmaker[AsyncSession],  # noqa: F811
+    arq_redis: ArqRedis, settings: Settings,
+) -> None:
+    await linked_session(neonize_bridge, whatsmeow, db, arq_redis, settings)
+    uuid = transport(neonize_bridge).client("s1").uuid
+    opened = whatsmeow.stores_opened
+    whatsmeow.unanswered.add(uuid)
+    whatsmeow.deliver(uuid, pb.KeepAliveTimeout(ErrorCount=3, LastSuccess=1_722_000_000))
+    await wait_status(db, "s1", SessionStatus.STARTING)  # whatsmeow says it keeps trying by itself
+    silence = neonize_bridge.bridge.silence
+    silence.silent_after_s = 0.2
+    await asyncio.sleep(0.3)
+    assert await silence.check() == ["s1"]  # no KeepAliveRestored, no answer: the bridge reconnects it
+    await wait_status(db, "s1", SessionStatus.WORKING)
+    assert whatsmeow.stores_opened == opened + 1
+
+
 # --- what whatsmeow hands on besides chat messages -----------------------------------------------------------
 
 
