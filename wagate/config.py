@@ -78,6 +78,9 @@ class Settings:
     send_gap_ms: int
     bulk_gap_ms: int
     send_jitter_ms: int
+    send_limit_pause_s: float
+    silent_after_s: float
+    bridge_max_rss_mb: int
     qr_timeout_s: int
     typing_ms_per_char: int
     typing_max_ms: int
@@ -297,6 +300,9 @@ class SettingsSchema(Schema):
     send_gap_ms = _int("SEND_GAP_MS", 1000, 0)
     bulk_gap_ms = _int("BULK_GAP_MS", 2000, 0)
     send_jitter_ms = _int("SEND_JITTER_MS", 500, 0)
+    send_limit_pause_s = _float("SEND_LIMIT_PAUSE_S", 900.0, 0.1)
+    silent_after_s = _float("SILENT_AFTER_S", 900.0, 0.1)
+    bridge_max_rss_mb = _int("BRIDGE_MAX_RSS_MB", 0, 0)
     qr_timeout_s = _int("QR_TIMEOUT_S", 160, 10, 3600)
     typing_ms_per_char = _int("TYPING_MS_PER_CHAR", 40, 0, 1000)
     typing_max_ms = _int("TYPING_MAX_MS", 4000, 0, 60000)

@@ -16,6 +16,7 @@
         ├── RecipientNotOnWhatsApp   permanent
         ├── InvalidRecipient         permanent
         ├── MessageUnsendable        permanent: the message itself is broken (its media file is gone …)
+        ├── SendLimited              not permanent: WhatsApp refuses this session's sends for a while (463, 429)
         └── SessionNotConnected      permanent for a send: the session must be linked again first
 
 Services raise these; no service knows about HTTP.
@@ -127,6 +128,18 @@ class InvalidRecipient(TransportError):
 class MessageUnsendable(TransportError):
     default_message = "The message cannot be sent"
     permanent = True
+
+
+class SendLimited(TransportError):
+    """WhatsApp refused the send for a while (463 "reachout timelock", 429 "rate-overlimit"): nothing left, and
+    the session's sends to new contacts wait out `retry_after_s` (None: WhatsApp gave no time)."""
+
+    default_message = "WhatsApp limits this session's sends for now"
+
+    def __init__(self, message: str | None = None, *, code: int, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.retry_after_s = retry_after_s
 
 
 class SendOutcomeUnknown(TransportError):

@@ -101,6 +101,24 @@ async def test_the_bridge_restarts_itself_when_stuck_calls_pile_up(
     assert recycled == [True]  # once, however many more pile up while it drains
 
 
+async def test_the_bridge_restarts_itself_before_failed_connects_exhaust_its_file_descriptors(
+    neonize_bridge: RunningBridge, whatsmeow: WhatsmeowDouble, db: async_sessionmaker[AsyncSession],  # noqa: F811
+    arq_redis: ArqRedis, settings: Settings,
+) -> None:
+    recycled: list[bool] = []
+    neonize_bridge.bridge.recycle = lambda: recycled.append(True)
+    t = transport(neonize_bridge)
+    t.max_open_stores, t.network_probe, t.reconnect_backoff = 5, None, (0.01,)  # WhatsApp's host answers, but
+    whatsmeow.network = False  # every connect fails inside the Go core, which opens a store each time
+    await add_session(db, "s1")
+    await command(arq_redis, settings, "s1", "start")
+
+    await until(lambda: asyncio.sleep(0, bool(recycled)), what="the bridge asking for a restart")
+    await until(lambda: asyncio.sleep(0, whatsmeow.stores_opened > 8), what="more failed connects")
+    assert recycled == [True] and t.stores_left_open >= 8  # asked once, at the limit
+    await command(arq_redis, settings, "s1", "stop")
+
+
 # --- sending: never twice ------------------------------------------------------------------------------------
 
 
@@ -154,6 +172,61 @@ async def test_a_message_left_sending_by_a_stopped_bridge_is_unknown_not_resent(
         assert whatsmeow.sent == []
     finally:
         await handle.stop()
+
+
+async def test_whatsapps_463_pauses_new_contacts_and_the_session_resumes_by_itself(
+    neonize_bridge: RunningBridge, whatsmeow: WhatsmeowDouble, db: async_sessionmaker[AsyncSession],  # noqa: F811
+    arq_redis: ArqRedis, settings: Settings, event_log: EventLog,
+) -> None:
+    neonize_bridge.bridge.settings = settings.replace(send_limit_pause_s=0.5)
+    await linked_session(neonize_bridge, whatsmeow, db, arq_redis, settings)
+    whatsmeow.send_errors += ["server returned error 463"]
+
+    mid = await queue_text(db, arq_redis, settings, "promo")
+    limited = await event_log.wait_for(lambda e: e["event"] == "session.limited")
+    assert limited["data"]["code"] == 463 and limited["data"]["pauseSeconds"] == 0.5
+    row = await wait_message(db, mid, MessageStatus.SENT, timeout=10)  # after the pause: once, not failed
+    assert row.attempts == 1 and row.error is None
+    await event_log.wait_for(lambda e: e["event"] == "session.unlimited")
+    assert [m.conversation for _, m in whatsmeow.sent] == ["promo"]
+
+
+async def test_a_connection_that_no_longer_answers_is_reconnected(
+    neonize_bridge: RunningBridge, whatsmeow: WhatsmeowDouble, db: async_sessionmaker[AsyncSession],  # noqa: F811
+    arq_redis: ArqRedis, settings: Settings,
+) -> None:
+    await linked_session(neonize_bridge, whatsmeow, db, arq_redis, settings)
+    silence = neonize_bridge.bridge.silence
+    silence.silent_after_s = 0.2
+    await asyncio.sleep(0.3)
+    assert await silence.check() == [] and whatsmeow.pings == 1  # quiet, and the blocklist query was answered
+
+    uuid = transport(neonize_bridge).client("s1").uuid
+    whatsmeow.unanswered.add(uuid)  # still "connected", but the IQ times out
+    await asyncio.sleep(0.3)
+    assert await silence.check() == ["s1"]
+    await wait_status(db, "s1", SessionStatus.WORKING)  # a new Go connect, answered again
+    await until(lambda: asyncio.sleep(0, whatsmeow.client(uuid).connected), what="a fresh connection")
+    await asyncio.sleep(0.3)
+    assert await silence.check() == [] and whatsmeow.pings == 3
+
+
+async def test_keepalives_that_never_come_back_end_in_a_reconnect(
+    neonize_bridge: RunningBridge, whatsmeow: WhatsmeowDouble, db: async_sessionmaker[AsyncSession],  # noqa: F811
+    arq_redis: ArqRedis, settings: Settings,
+) -> None:
+    await linked_session(neonize_bridge, whatsmeow, db, arq_redis, settings)
+    uuid = transport(neonize_bridge).client("s1").uuid
+    opened = whatsmeow.stores_opened
+    whatsmeow.unanswered.add(uuid)
+    whatsmeow.deliver(uuid, pb.KeepAliveTimeout(ErrorCount=3, LastSuccess=1_722_000_000))
+    await wait_status(db, "s1", SessionStatus.STARTING)  # whatsmeow says it keeps trying by itself
+    silence = neonize_bridge.bridge.silence
+    silence.silent_after_s = 0.2
+    await asyncio.sleep(0.3)
+    assert await silence.check() == ["s1"]  # no KeepAliveRestored, no answer: the bridge reconnects it
+    await wait_status(db, "s1", SessionStatus.WORKING)
+    assert whatsmeow.stores_opened == opened + 1
 
 
 # --- what whatsmeow hands on besides chat messages -----------------------------------------------------------

@@ -17,7 +17,7 @@ from neonize.events import EVENT_TO_INT
 from neonize.proto import Neonize_pb2 as pb
 from neonize.proto.waE2E import WAWebProtobufsE2E_pb2 as e2e
 
-from wagate.errors import InvalidRecipient, SessionNotConnected, TransportError
+from wagate.errors import InvalidRecipient, SendLimited, SessionNotConnected, TransportError
 from wagate.transport.base import (
     Account,
     ConnectFailed,
@@ -208,7 +208,9 @@ async def test_connect_failures_retry_with_growing_backoff_and_stop_cleanly(tmp_
 
     for session_id in sessions:
         retries = [e.retry_in for e in events.seen if isinstance(e, ConnectFailed) and e.session_id == session_id]
-        assert retries[:4] == [0.05, 0.1, 0.2, 0.2]
+        # the backoff's steps, each within its 20 % jitter: sessions that failed together do not retry together
+        assert all(abs((got or 0) - step) <= 0.2 * step + 0.001 for got, step in zip(retries[:4], (0.05, 0.1, 0.2, 0.2),
+                                                                              strict=True)), retries
         assert not await transport.is_connected(session_id)
     failures = [e for e in events.seen if isinstance(e, ConnectFailed)]
     assert all("web.whatsapp.com" in e.reason and not e.permanent for e in failures)
@@ -395,6 +397,14 @@ async def test_send_errors_are_mapped(transport: NeonizeTransport, go_core: Fake
     with pytest.raises(TransportError) as caught:
         await transport.send_text("s1", PHONE, "x")
     assert type(caught.value) is TransportError and not caught.value.permanent
+
+    # WhatsApp's send limits, as send.go and ErrIQRateOverLimit word them: refused, nothing left, not permanent
+    for text, code in (("server returned error 463", 463), ("server returned error 429", 429),
+                       ("info query returned status 429: rate-overlimit", 429)):
+        go_core.send_error = text
+        with pytest.raises(SendLimited) as limited:
+            await transport.send_text("s1", PHONE, "x")
+        assert limited.value.code == code and not limited.value.permanent
 
 
 async def test_on_whatsapp_and_account(transport: NeonizeTransport, go_core: FakeGoCore) -> None:

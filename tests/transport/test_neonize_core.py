@@ -244,3 +244,35 @@ async def test_events_reach_the_sink_in_the_order_whatsapp_produced_them(
     after_link = [e for e in events(transport).seen if isinstance(e, Connected | MessageReceived)][1:]
     assert [type(e).__name__ for e in after_link] == ["Connected", "MessageReceived", "MessageReceived"]
     assert [e.message_id for e in after_link[1:]] == ["3EB0O1", "3EB0O2"]  # type: ignore[union-attr]
+
+
+async def test_a_restart_with_many_linked_sessions_connects_them_paced_within_a_bound(
+    tmp_path: Path, whatsmeow: WhatsmeowDouble
+) -> None:
+    probes = 0
+
+    async def network() -> str | None:  # a real probe takes a round trip
+        nonlocal probes
+        probes += 1
+        await asyncio.sleep(0.05)
+        return None
+
+    n, stagger = 30, 0.05
+    sink = Events()
+    transport = NeonizeTransport(sink, auth_dir=tmp_path, connect_stagger_s=stagger, network_probe=network)
+    try:
+        for k in range(n):
+            whatsmeow.linked[str(tmp_path / f"r{k}.sqlite3")] = f"62811000{k:04d}"
+        started = time.monotonic()
+        for k in range(n):  # what a restarted bridge does: every session it resumes, at once
+            await transport.connect(f"r{k}")
+        await sink.wait_for(Connected, n, within=n * stagger * 4 + 5)
+        took = time.monotonic() - started
+    finally:
+        await transport.close()
+    gaps = [b - a for a, b in zip(whatsmeow.connect_times, whatsmeow.connect_times[1:], strict=False)]
+    # pitfall 4: one Go connect at a time, a stagger apart (each Go call starts on a pool thread, a little late)
+    assert len(whatsmeow.connect_times) == n and sum(gaps) / len(gaps) >= stagger * 0.95 and min(gaps) > stagger / 2
+    assert took <= n * stagger * 2 + 1  # the bound: the stagger per session, and little else
+    assert probes == 1  # one reachability check for the whole storm, not one TCP connection per session
+    print(f"\n{n} linked sessions connected in {took:.2f} s (stagger {stagger} s; {probes} probe)")

@@ -13,6 +13,8 @@ place in neonize 0.5.2's `goneonize/main.go` or whatsmeow it comes from:
 - A linked store connects, emits `Connected` and holds the call until `Stop` cancels it (main.go:1170-1176).
 - Events reach Python from Go threads, one thread each, in whatever order a test asks (`deliver`).
 - Sends answer whatsmeow's error texts (`send_errors`), e.g. 463 and the send-response timeout.
+- A connection gone half-dead (`unanswered`): still "connected", but an IQ such as `GetBlocklist` gets no
+  answer (whatsmeow's "info query timed out"); a new `Neonize` call for that client connects afresh.
 - LID ↔ phone-number mapping (`lid_map`), `IsOnWhatsApp` answers (`on_whatsapp`), presence and read receipts.
 - User info (`users`), profile pictures (`pictures`, none: whatsmeow's ErrProfilePictureNotSet), the block list
   (`blocked`) and the own profile (`own`).
@@ -25,6 +27,7 @@ import ctypes
 import hashlib
 import queue
 import threading
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,6 +69,7 @@ class WhatsmeowDouble:
         self.linked: dict[str, str] = {}  # store path → phone of the linked account
         self.network = True
         self.stores_opened = 0
+        self.connect_times: list[float] = []  # monotonic time each Neonize call began
         self.stuck = 0  # Neonize calls that will never return
         self.sent: list[tuple[str, e2e.Message]] = []
         self.send_errors: list[str] = []  # answered by the next sends, one each
@@ -86,6 +90,8 @@ class WhatsmeowDouble:
         self.own: dict[str, Any] = {}  # what SetPushName, SetStatusMessage and SetProfilePhoto were given
         self.media_server: dict[str, tuple[bytes, bytes]] = {}  # direct path → (media key, the file's bytes)
         self.downloads: list[tuple[str, int, str]] = []  # (direct path, neonize media type, MMS type) asked for
+        self.unanswered: set[bytes] = set()  # uuids whose live connection no longer carries anything
+        self.pings = 0
         self._release = threading.Event()
         self._lock = threading.Lock()
 
@@ -126,9 +132,11 @@ class WhatsmeowDouble:
                 qr_cb: Any, login_cb: Any, event_cb: Any, log_cb: Any, *rest: Any) -> bytes:
         with self._lock:
             self.stores_opened += 1  # sqlstore.New on every call, never closed
+            self.connect_times.append(time.monotonic())
             c = GoClient(uuid=uuid, store=db.decode(), qr_cb=qr_cb, event_cb=event_cb,
                          thread=threading.current_thread())
             self.clients[uuid] = c
+            self.unanswered.discard(uuid)  # a fresh websocket
         if not self.network:
             return NO_NETWORK.encode()
         if c.store in self.linked:
@@ -298,6 +306,13 @@ class WhatsmeowDouble:
             DirectPath=f"/v/{picture}")).SerializePartialToString()
 
     def GetBlocklist(self, uuid: bytes) -> bytes:  # noqa: N802
+        """The block list; also the gateway's ping (an IQ the server always answers on a live connection)."""
+        c = self.clients.get(uuid)
+        self.pings += 1
+        if c is None or not c.connected:
+            return pb.GetBlocklistReturnFunction(Error="websocket not connected").SerializePartialToString()
+        if uuid in self.unanswered:
+            return pb.GetBlocklistReturnFunction(Error="info query timed out").SerializePartialToString()
         listed = [jid(j.partition("@")[0], j.partition("@")[2]) for j in self.blocked]
         return pb.GetBlocklistReturnFunction(Blocklist=pb.Blocklist(DHash="1", JIDs=listed)).SerializePartialToString()
 

@@ -89,6 +89,9 @@ GOOD_CALLS: list[tuple[str, dict[str, Any] | None, str, dict[str, Any]]] = [
     ("history", {"messages": [{"from": "6289876543210", "text": "dulu", "days_ago": 3}]}, "phone_sends_history",
      {"messages": [{"from_phone": "6289876543210", "kind": "text", "text": "dulu", "days_ago": 3.0,
                     "from_me": False}], "sync_type": "initial_bootstrap", "progress": 100}),
+    ("send-limit", {"seconds": 600}, "set_send_limit", {"seconds": 600, "code": 463}),
+    ("send-limit", {"seconds": 0, "code": 429}, "set_send_limit", {"seconds": 0, "code": 429}),
+    ("silent", None, "go_silent", {}),
 ]
 
 
@@ -136,6 +139,8 @@ BAD_BODIES: list[tuple[str, Any, str]] = [
     ("vote", {"from": "6289876543210", "message_id": "3EB0AA"}, "options"),
     ("presence", {"from": "6289876543210", "state": "dancing"}, "state"),
     ("history", {"messages": [{"text": "no sender"}]}, "messages.0.from"),
+    ("send-limit", {"seconds": 60, "code": 500}, "code"),
+    ("send-limit", {"code": 463}, "seconds"),
 ]
 
 
@@ -158,10 +163,11 @@ async def test_malformed_json_is_400(client: TestClient, linked: str) -> None:
     assert (await response.json())["message"].startswith("Malformed JSON")
 
 
-@pytest.mark.parametrize("route", ["scan", "pair-code", "inbound", "drop", "unlink", "send-failure"])
+@pytest.mark.parametrize("route", ["scan", "pair-code", "inbound", "drop", "unlink", "send-failure", "send-limit",
+                                   "silent"])
 async def test_an_unknown_session_is_404(client: TestClient, route: str) -> None:
     body = {"scan": {}, "pair-code": {"code": "ABCD1234"}, "inbound": {"from": "6281234567890"}, "drop": {},
-            "unlink": {}, "send-failure": {"kind": "transient"}}[route]
+            "unlink": {}, "send-failure": {"kind": "transient"}, "send-limit": {"seconds": 1}, "silent": {}}[route]
     response = await client.post(f"/simulator/sessions/nobody/{route}", json=body)
     assert response.status == 404
     assert "nobody" in (await response.json())["message"]

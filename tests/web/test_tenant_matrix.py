@@ -104,7 +104,7 @@ ROUTES: dict[tuple[str, str], Tenanted | Outside] = {
                                     "held in tests/web/test_events_ws.py"),
     **{("POST", f"/simulator/sessions/{{session_id}}/{action}"): Outside("the simulated phone (simulator only)")
        for action in ("scan", "pair-code", "inbound", "drop", "unlink", "send-failure", "receive", "react", "edit",
-                      "revoke", "vote", "presence", "history")},
+                      "revoke", "vote", "presence", "history", "send-limit", "silent")},
     ("POST", "/simulator/not-on-whatsapp"): Outside("the simulated network (simulator only)"),
     **{("POST", f"/simulator/sessions/{{session_id}}/groups/{action}"): Outside("simulated group members (simulator "
                                                                                 "only)")

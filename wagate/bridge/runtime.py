@@ -30,11 +30,13 @@ from wagate.bridge.claims import Claims
 from wagate.bridge.event_queue import SessionEvents
 from wagate.bridge.history import handle_history
 from wagate.bridge.leases import LeaseHeld, SessionLeases, process_owner
+from wagate.bridge.memory import MemoryCeiling
 from wagate.bridge.message_changes import apply_change
 from wagate.bridge.nudges import listen_for_nudges, say_released
 from wagate.bridge.presence import publish_presence
 from wagate.bridge.receipts import apply_receipts
 from wagate.bridge.sender import Pacing, SessionSender
+from wagate.bridge.silence import SilenceWatch
 from wagate.bridge.status import set_status
 from wagate.bridge.watchdog import Watchdog
 from wagate.config import Settings
@@ -66,6 +68,7 @@ from wagate.transport.base import (
     QRCodeIssued,
     QRCodesExhausted,
     ReceiptReceived,
+    StoresLeftOpen,
     TransportEvent,
     WhatsAppTransport,
 )
@@ -117,8 +120,13 @@ class Bridge:
         self._handling: set[asyncio.Future[None]] = set()  # events being handled; close() waits for them
         self._tenants: dict[str, int | None] = {}
         self._nudges: asyncio.Task[None] | None = None
+        self.silence = SilenceWatch(self.transport, silent_after_s=settings.silent_after_s,
+                                    mine=lambda sid: sid in self.leases.held, reconnect=self.reconnect_session,
+                                    shard=shard)
+        self.memory = MemoryCeiling(settings.bridge_max_rss_mb, self.restart_process, shard=shard)
         self.watchdog = Watchdog(db, redis, shard, settings.bridge_shards, self.senders,
-                                 lambda sid: sid in self.leases.held, self.restart_sender)
+                                 lambda sid: sid in self.leases.held, self.restart_sender,
+                                 also=(self.silence.check, self.memory.check))
         self._watchdog: asyncio.Task[None] | None = None
 
     # --- process lifecycle ------------------------------------------------------------------------------
@@ -154,6 +162,15 @@ class Bridge:
         if released:
             await say_released(self.redis, self.shard)
         log.info("bridge stopped", shard=self.shard, handed_over=released)
+
+    def restart_process(self, why: str) -> None:
+        """Drain and exit (once), for the supervisor to start a fresh process: only that frees what the WhatsApp
+        library holds for good (stuck calls, stores it never closes)."""
+        if self.recycling:
+            return
+        self.recycling = True
+        log.error("bridge restarting", shard=self.shard, why=why)
+        self.recycle()
 
     async def hand_over(self, session_id: str) -> None:
         """Let another bridge of the shard drive the session: disconnect it here, release its lease, say so."""
@@ -230,6 +247,13 @@ class Bridge:
         await self.stop_session(session_id, reason="restarting")
         await self.start_session(session_id)
 
+    async def reconnect_session(self, session_id: str, reason: str) -> None:
+        """Drop the session's connection and connect it again, keeping its lease, sender and queued messages."""
+        await set_status(self.db, self.redis, session_id, SessionStatus.STARTING, reason=reason,
+                         extra_events=[("connection.close", {"reason": reason, "reconnecting": True})])
+        await self.transport.stop(session_id)
+        await self.transport.connect(session_id)
+
     async def logout_session(self, session_id: str) -> None:
         await self._session(session_id)
         await self._take(session_id)
@@ -290,6 +314,7 @@ class Bridge:
                 session_id, db=self.db, redis=self.redis, transport=self.transport, pacing=self.pacing,
                 lock=self._lock(session_id), tenant_id=lambda: self._tenant(session_id),
                 media=media_stores(self.settings),
+                limit_pause_s=self.settings.send_limit_pause_s,
             )
         return self.senders[session_id]
 
@@ -359,6 +384,7 @@ class Bridge:
         event is still handled to the end, row and published event alike. Receipts waiting one behind the
         other are handled as one group (see `event_queue`); the sink returns once its event was handled.
         """
+        self.silence.heard(event)
         task = asyncio.ensure_future(self._handle_in_order(event))
         self._handling.add(task)
         task.add_done_callback(self._handling.discard)
@@ -458,12 +484,12 @@ class Bridge:
                 await apply_chat_state(self.db, self.redis, event)
             case GroupJoined() | GroupLeft() | GroupParticipantsChanged() | GroupUpdated():
                 await group_events.publish(self.db, self.redis, event)
-            case CallsAbandoned(count=count, limit=limit) if count >= limit and not self.recycling:
+            case CallsAbandoned(count=count, limit=limit) if count >= limit:
                 # Each abandoned call holds a thread and memory for good; a fresh process frees them, and every
                 # live session reconnects there (RESUMABLE), its queued messages waiting in the database.
-                self.recycling = True
-                log.error("bridge restarting to free stuck WhatsApp calls", shard=self.shard, abandoned=count)
-                self.recycle()
+                self.restart_process(f"{count} WhatsApp calls stuck (limit {limit})")
+            case StoresLeftOpen(count=count, limit=limit):
+                self.restart_process(f"{count} stores left open by ended WhatsApp connects (limit {limit})")
 
     async def _qr_issued(self, session_id: str, code: str, ttl: float) -> None:
         await self._close_open_qr(session_id, QrOutcome.EXPIRED)  # the previous code stopped working

@@ -41,11 +41,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wagate.bridge import outgoing_rows, sent_changes
 from wagate.bridge.outgoing_media import STORE_RETRY_S, MediumUnreachable, media_bytes
+from wagate.bridge.send_limits import SendLimit
 from wagate.db.enums import Direction, MessageStatus, MessageType, Priority
 from wagate.db.models_whatsapp import Message, WaSession
 from wagate.db.outage import when_reachable
 from wagate.db.types import utcnow
-from wagate.errors import SendOutcomeUnknown, SessionNotConnected, TransportError
+from wagate.errors import SendLimited, SendOutcomeUnknown, SessionNotConnected, TransportError
 from wagate.observability import metrics
 from wagate.services import events
 from wagate.services.chats import activity as chats
@@ -123,6 +124,7 @@ class SessionSender:
         lock: asyncio.Lock,
         tenant_id: Callable[[], Awaitable[int | None]],
         media: MediaStores,
+        limit_pause_s: float = 900.0,
     ) -> None:
         self.session_id = session_id
         self.db = db
@@ -138,6 +140,7 @@ class SessionSender:
         self._jitter = 0.0
         self._retry_at: float | None = None  # monotonic time a message this sender put back becomes due
         self.busy_at = time.monotonic()  # when the loop last looked for work: the watchdog's sign of life
+        self.limit = SendLimit(session_id, db=db, redis=redis, tenant_id=tenant_id, pause_s=limit_pause_s)
         self.log = log.bind(session_id=session_id)
 
     def start(self) -> None:
@@ -168,6 +171,7 @@ class SessionSender:
         """Turns while something is due; then sleep until woken (a send job, a nudge, Connected, the bridge's
         watchdog) or until a retry this sender scheduled is due: an idle session costs no query."""
         await self._load_last_sent()
+        await self.limit.load()
         while True:
             self._wake.clear()  # before looking: a wake-up that arrives while we look is not lost
             self.busy_at = time.monotonic()
@@ -207,6 +211,8 @@ class SessionSender:
                 return None  # Connected wakes the sender
             due = await next_due_batch(self.db, self.session_id, self.pacing.batch)
             if not due:
+                if self.limit.limited and not self.limit.paused_for():
+                    await self.limit.lift("the pause ended")  # no new contact waited to try it
                 return None
             wait = self._wait_before(due[0].priority)
             if wait > 0:
@@ -251,7 +257,7 @@ class SessionSender:
         return exc
 
     async def _send(self, message: Message) -> None:
-        if not await self._left_unknown([message]):
+        if not await self._not_held(await self._left_unknown([message])):
             return
         wa_ids = await self._mark_sending([message])
         attempt = message.attempts + 1
@@ -265,6 +271,8 @@ class SessionSender:
                 return
             except MediumUnreachable as exc:  # nor is a media store outage: wait for the store
                 await self._requeue(message, attempt - 1, STORE_RETRY_S, exc.message)
+            except SendLimited as exc:
+                await self._limited(message, exc)
                 return
             except (TransportError, TimeoutError, OSError) as exc:
                 await self._failed_attempt(message, attempt, self._outcome(exc))
@@ -273,7 +281,7 @@ class SessionSender:
 
     async def _send_batch(self, batch: list[Message]) -> None:
         """Send `batch` in order (pacing is off); see the module docstring for the transactions."""
-        batch = await self._left_unknown(batch)
+        batch = await self._not_held(await self._left_unknown(batch))
         if not batch:
             return
         wa_ids = await self._mark_sending(batch)
@@ -281,6 +289,9 @@ class SessionSender:
         async with self.lock:
             started = time.monotonic()
             for n, message in enumerate(batch):
+                if await self.limit.holds(message):  # a send of this batch met the limit
+                    await self._requeue(message, message.attempts, self.limit.paused_for(), message.error)
+                    continue
                 try:
                     async with asyncio.timeout(SEND_TIMEOUT_S):
                         result = await self._call_transport(message, wa_ids[message.id])
@@ -293,6 +304,8 @@ class SessionSender:
                     await self._sent_many(done)
                     done, started = [], time.monotonic()
                     await self._requeue(message, message.attempts, STORE_RETRY_S, exc.message)
+                except SendLimited as exc:
+                    await self._limited(message, exc)
                     continue
                 except (TransportError, TimeoutError, OSError) as exc:
                     await self._sent_many(done)
@@ -304,6 +317,25 @@ class SessionSender:
                     await self._sent_many(done)
                     done, started = [], time.monotonic()
             await self._sent_many(done)
+
+    async def _not_held(self, batch: list[Message]) -> list[Message]:
+        """The messages of `batch` that may go now; those to new contacts wait out a send limit's pause (and the
+        first one after it is the probe: sent, it lifts the limit)."""
+        if not self.limit.limited:
+            return batch
+        free = []
+        for message in batch:
+            if await self.limit.holds(message):
+                await self._requeue(message, message.attempts, self.limit.paused_for(), message.error)
+            else:
+                free.append(message)
+        return free
+
+    async def _limited(self, message: Message, exc: SendLimited) -> None:
+        """WhatsApp refused the send for its limit: nothing left; the message waits out the pause, uncounted."""
+        pause = await self.limit.refused(exc)
+        await self._requeue(message, message.attempts, pause, exc.message)
+        metrics.count_send("limited")
 
     async def _mark_sending(self, batch: list[Message]) -> dict[int, str]:
         """Mark `batch` `sending` in one write, storing a WhatsApp message id where a row has none; returns the ids."""
@@ -365,6 +397,8 @@ class SessionSender:
             self.log.warning("target of a sent edit or revoke not updated", exc_info=True)
         for _ in done:
             metrics.count_send("sent")
+        if self.limit.limited and not self.limit.paused_for():
+            await self.limit.lift("a send after the pause was taken")
         # One line per batch: with pacing off, a JSON line per message cost the bridge as much CPU as the send.
         self.log.info("sent", message_ids=[m.id for m, _ in done], wa_message_ids=[r.message_id for _, r in done])
 

@@ -15,7 +15,7 @@ from wagate.transport.simulator.groups import MEMBER_ACTIONS
 ACTIONS = frozenset({
     "scan", "enter_pair_code", "inject_message", "drop_connection", "unlink_from_phone", "set_send_failure",
     "set_not_on_whatsapp", "contact_sends", "contact_reacts", "contact_edits", "contact_revokes", "contact_votes",
-    "contact_presence", "phone_sends_history", *MEMBER_ACTIONS,
+    "contact_presence", "phone_sends_history", *MEMBER_ACTIONS, "set_send_limit", "go_silent",
 })
 _FAILURES: dict[str, TransportError | None] = {
     "transient": TransportError("simulated temporary failure"),
@@ -39,6 +39,10 @@ async def apply(transport: WhatsAppTransport, session_id: str, action: str, para
     try:
         if action == "set_not_on_whatsapp":
             transport.set_not_on_whatsapp(params["phone"], params.get("not_on", True))
+        elif action == "go_silent":
+            transport.go_silent(session_id)
+        elif action == "set_send_limit":
+            transport.set_send_limit(session_id, float(params["seconds"]), int(params.get("code", 463)))
         elif action == "set_send_failure":
             transport.set_send_failure(session_id, _FAILURES[params["kind"]], params.get("times", 1))
         else:

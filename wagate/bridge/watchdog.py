@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import structlog
@@ -60,21 +60,23 @@ class Watchdog:
     def __init__(self, db: async_sessionmaker[AsyncSession], redis: Redis, shard: int, shards: int,
                  senders: Mapping[str, SessionSender], mine: Callable[[str], bool],
                  restart: Callable[[str], Awaitable[None]], *, period_s: float = PERIOD_S,
-                 bound_s: float = BOUND_S) -> None:
+                 bound_s: float = BOUND_S, also: Sequence[Callable[[], Awaitable[object]]] = ()) -> None:
         self.db, self.redis, self.shard, self.shards = db, redis, shard, shards
         self.senders, self.mine, self.restart = senders, mine, restart
         self.period_s, self.bound_s = period_s, bound_s
+        self.also = also  # other checks on this one timer (silent sessions): a bridge keeps no per-session timer
         self._asked: dict[str, float] = {}  # session -> when a start command was last enqueued for it
 
     async def run(self) -> None:
         while True:
             await asyncio.sleep(self.period_s)
-            try:
-                await self.check()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("watchdog check failed", shard=self.shard)
+            for check in (self.check, *self.also):
+                try:
+                    await check()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("watchdog check failed", shard=self.shard, check=getattr(check, "__qualname__", ""))
 
     async def check(self) -> list[str]:
         """One pass: the sessions found stalled (and restarted)."""

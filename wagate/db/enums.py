@@ -177,6 +177,8 @@ class EventName(StrEnum):
     GROUP_LEFT = "group.left"
     GROUP_PARTICIPANTS = "group.participants"  # added, removed, promoted, demoted, with who did it
     GROUP_UPDATED = "group.updated"  # subject, description, settings, picture, invite link, community links
+    SESSION_LIMITED = "session.limited"  # WhatsApp refuses sends to new contacts for now (463, 429)
+    SESSION_UNLIMITED = "session.unlimited"
 
 
 class BrokerKind(StrEnum):

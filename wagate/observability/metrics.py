@@ -49,8 +49,14 @@ BRIDGE_RECONNECTS = Counter(
 TRANSPORT_INCIDENTS = Counter(
     "wagate_transport_incidents_total",
     "WhatsApp library incidents by kind (abandoned_call: a Go call stuck past stop; send_unknown: a send whose outcome"
-    " is unknown; send_limit: WhatsApp refused sends to new contacts; silent: a session with no traffic reconnected)",
+    " is unknown; send_limit: WhatsApp refused sends to new contacts; memory_ceiling: a bridge past BRIDGE_MAX_RSS_MB"
+    " restarted; stores_left_open: a bridge restarted to close the stores its ended connects left open)",
     ("kind",),
+)
+SESSIONS_SILENT = Counter(
+    "wagate_sessions_silent_total",
+    "Sessions found WORKING with no event for long whose connection did not answer a ping; each was reconnected",
+    ("shard",),
 )
 RATE_LIMIT_REJECTIONS = Counter(
     "wagate_rate_limit_rejections_total", "Requests refused with 429 by limit name", ("limit",),
@@ -87,6 +93,10 @@ def count_reconnect(event: str, shard: int) -> None:
 
 def count_transport_incident(kind: str) -> None:
     TRANSPORT_INCIDENTS.labels(kind).inc()
+
+
+def count_silent_session(shard: int) -> None:
+    SESSIONS_SILENT.labels(str(shard)).inc()
 
 
 def count_rejection(limit: str) -> None:

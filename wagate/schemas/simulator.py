@@ -11,6 +11,8 @@ the bridge calls for the `simulator_control` job, so the job's params pass strai
     /simulator/sessions/{id}/drop           drop_connection      reconnect, reason?
     /simulator/sessions/{id}/unlink         unlink_from_phone    (none)
     /simulator/sessions/{id}/send-failure   set_send_failure     kind (transient | permanent | none), times
+    /simulator/sessions/{id}/send-limit     set_send_limit       seconds (0 lifts it), code (463 | 429)
+    /simulator/sessions/{id}/silent         go_silent            (none)
     /simulator/not-on-whatsapp              set_not_on_whatsapp  phone, not_on   (session id "*", every shard)
 
 Omitted optional fields are left out of params, so the simulator's own defaults apply.
@@ -90,6 +92,15 @@ class UnlinkSchema(_Params):
 class SendFailureSchema(_Params):
     kind = fields.String(required=True, validate=validate.OneOf(SEND_FAILURE_KINDS))
     times = fields.Integer(load_default=1, strict=True, validate=validate.Range(min=1, max=10_000))
+
+
+class SendLimitSchema(_Params):
+    seconds = fields.Float(required=True, validate=validate.Range(min=0, max=86_400))
+    code = fields.Integer(load_default=463, strict=True, validate=validate.OneOf((463, 429)))
+
+
+class SilentSchema(_Params):
+    pass
 
 
 class NotOnWhatsAppSchema(_Params):

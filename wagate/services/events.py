@@ -37,7 +37,7 @@ EVENT_NAMES = (
     "message.edited", "message.revoked", "message.reaction", "poll.vote", "message.poll_vote", "presence.update",
     "history.synced", "connection.open", "connection.close", "qr.generated", "session.status", "broadcast.completed",
     "chat.updated", "group.joined", "group.left", "group.participants", "group.updated", "call.received", "call.ended",
-    "status.received",
+    "status.received", "session.limited", "session.unlimited",
 )
 # Old names a subscription may still use, and the event each stands for (never emitted under the old name).
 EVENT_ALIASES = {"message.poll_vote": "poll.vote"}

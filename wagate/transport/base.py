@@ -258,6 +258,15 @@ class CallsAbandoned(TransportEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class StoresLeftOpen(TransportEvent):
+    """The WhatsApp library opened a store on each connect attempt and never closed it (a file descriptor and
+    memory each); `count` of them are held by this process now. At `limit` the process should be restarted."""
+
+    count: int
+    limit: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ContactUpdated(TransportEvent):
     contact: Contact = field()
 
@@ -629,3 +638,9 @@ class WhatsAppTransport(abc.ABC):
         """The bytes of a received medium (`MediaInfo.download`), decrypted, in chunks; `TransportError` when
         WhatsApp no longer has it or refuses. Transports that cannot download say so."""
         raise TransportError("this transport cannot download media")
+    # --- liveness ---
+
+    async def ping(self, session_id: str) -> bool:
+        """Whether the session's connection answers a round trip to WhatsApp now; asked of a session that has been
+        quiet for long (the bridge's silent-session check). False rather than an error when it does not."""
+        return await self.is_connected(session_id)

@@ -71,7 +71,7 @@ SEED_EVENTS: dict[str, tuple[str, ...]] = {
 SIMULATOR_ACTIONS = (
     "scan", "enter_pair_code", "inject_message", "drop_connection", "unlink_from_phone", "set_send_failure",
     "set_not_on_whatsapp", "contact_sends", "contact_reacts", "contact_edits", "contact_revokes", "contact_votes",
-    "contact_presence", "phone_sends_history", *MEMBER_ACTIONS,
+    "contact_presence", "phone_sends_history", *MEMBER_ACTIONS, "set_send_limit", "go_silent",
 )
 # `set_not_on_whatsapp` concerns a phone, not a session: it goes to every shard under this session id.
 EVERY_SESSION = "*"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ from wagate.transport.base import (
     LoggedOut,
     QRCodeIssued,
     QRCodesExhausted,
+    StoresLeftOpen,
 )
 from wagate.transport.neonize.errors import transport_error
 from wagate.transport.neonize.loop import prepare_event_loop
@@ -130,7 +132,8 @@ class NeonizeClient(NeonizeBase):
                 reason = await self._attempt(s)
                 if not s.wanted:
                     break
-                delay = self.reconnect_backoff[min(s.failures, len(self.reconnect_backoff) - 1)]
+                step = self.reconnect_backoff[min(s.failures, len(self.reconnect_backoff) - 1)]
+                delay = round(step * random.uniform(1 - self.backoff_jitter, 1 + self.backoff_jitter), 3)
                 s.failures += 1
                 s.log.warning("whatsapp connect failed", reason=reason, retry_in=delay)
                 await self._emit(ConnectFailed(session_id=s.id, reason=reason, retry_in=delay))
@@ -151,7 +154,7 @@ class NeonizeClient(NeonizeBase):
         if self.network_probe is not None and proxy_url is None:  # through a proxy, the proxy resolves and dials
             # Each Go connect opens a store it never closes (+1 fd, ~180 KB): while WhatsApp cannot be reached,
             # attempts are checked from Python and the Go core is not called.
-            unreachable = await self.network_probe()
+            unreachable = await self._unreachable()
             if unreachable:
                 return unreachable
         async with self._go_lock:  # pitfall 4: one connect at a time, a stagger apart
@@ -167,12 +170,23 @@ class NeonizeClient(NeonizeBase):
             await asyncio.sleep(self.connect_stagger_s)
         # pitfall 7: wait for the task, never cancel it (asyncio.wait leaves it running if we are cancelled)
         await asyncio.wait({task})
+        await self._store_left_open(s)
         if s.restart_reason:
             return s.restart_reason
         if task.cancelled():
             return "connection task cancelled"
         error = task.exception()
         return (str(error) or type(error).__name__) if error else "connection closed"
+
+    async def _store_left_open(self, s: SessionState) -> None:
+        """A Go connect call ended, and the store it opened stays open (neonize's main.go never closes it)."""
+        self.stores_left_open += 1
+        if self.stores_left_open == self.max_open_stores:  # once: the bridge drains and restarts on it
+            s.log.error("whatsapp stores left open by ended connects reached the limit",
+                        stores=self.stores_left_open, limit=self.max_open_stores)
+            metrics.count_transport_incident("stores_left_open")
+            await self._emit(StoresLeftOpen(session_id=s.id, count=self.stores_left_open,
+                                            limit=self.max_open_stores))
 
     async def _halt(self, s: SessionState) -> None:
         """Stop a session's client and supervision; returns within `stop_timeout_s` or so, whatever the Go core does.

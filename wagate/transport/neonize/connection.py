@@ -29,6 +29,20 @@ class NeonizeConnection(NeonizeBase):
             ev.KeepAliveRestoredEv: self._on_keepalive_restored,
         }
 
+    async def ping(self, session_id: str) -> bool:
+        """A round trip to WhatsApp: the blocklist query (an IQ, answered by the server, never from a cache)."""
+        from neonize.exc import NeonizeError
+
+        s = self._sessions.get(session_id)
+        if s is None or not await s.client.is_connected or not await s.client.is_logged_in:
+            return False  # pitfall 5: nothing is asked of a client that is not logged in
+        try:
+            await s.client.get_blocklist()
+        except NeonizeError as exc:
+            s.log.info("whatsapp ping not answered", reason=str(exc))
+            return False
+        return True
+
     async def _on_pair_status(self, s: SessionState, ev: Any) -> None:
         if ev.Status != 2:  # PairStatus.SUCCESS
             # whatsmeow closes the QR channel on a pairing error and neonize's Go core then waits forever: start

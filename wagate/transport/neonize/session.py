@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("wagate.transport.neonize")
 
 RECENT_MESSAGES = 500  # per session: enough to quote a message in a reply without a message store
+PROBE_FRESH_S = 1.0  # a reachability answer serves every session connecting within this long of it
 
 
 @dataclass(eq=False)
@@ -73,9 +74,11 @@ class NeonizeBase(WhatsAppTransport):
         qr_timeout_s: float = 160.0,
         connect_stagger_s: float = 0.1,
         reconnect_backoff: Sequence[float] = (1, 2, 5, 10, 30, 60),
+        backoff_jitter: float = 0.2,
         pair_wait_s: float = 30.0,
         stop_timeout_s: float = 3.0,
         max_abandoned: int = 32,
+        max_open_stores: int = 400,
         network_probe: Callable[[], Awaitable[str | None]] | None = whatsapp_reachable,
     ) -> None:
         super().__init__(sink)
@@ -85,9 +88,15 @@ class NeonizeBase(WhatsAppTransport):
         self.qr_timeout_s = qr_timeout_s
         self.connect_stagger_s = connect_stagger_s
         self.reconnect_backoff = tuple(float(d) for d in reconnect_backoff)
+        # Sessions that lost the network together would otherwise retry together, every step of the backoff.
+        self.backoff_jitter = backoff_jitter
         self.pair_wait_s = pair_wait_s
         self.stop_timeout_s = stop_timeout_s
         self.max_abandoned = max_abandoned
+        # Each Go connect call opens a store (+1 fd, ~180 KB) that outlives it: a session retrying against a
+        # reachable but refusing WhatsApp leaks one per try. Under the usual limit of 1,024 fds.
+        self.max_open_stores = max_open_stores
+        self.stores_left_open = 0
         self.network_probe = network_probe
         self._sessions: dict[str, SessionState] = {}
         # Clients whose Go connect call never returned, with that call's task. Kept referenced for good: the Go
@@ -96,6 +105,24 @@ class NeonizeBase(WhatsAppTransport):
         # pitfall 4: concurrent connects crash the Go core ("concurrent map writes"); stops touch the same map
         self._go_lock = asyncio.Lock()
         self._closed = False
+        self._probe: asyncio.Future[str | None] | None = None
+        self._probe_answer: tuple[float, str | None] | None = None  # (loop time, answer) of the last probe
+
+    async def _unreachable(self) -> str | None:
+        """Why WhatsApp cannot be reached now, or None. One probe answers every session connecting at the same
+        time: a bridge restart with 1,000 sessions (or their retries after an outage) opens one TCP connection to
+        check, not 1,000."""
+        assert self.network_probe is not None
+        loop = asyncio.get_running_loop()
+        if self._probe_answer is not None and loop.time() - self._probe_answer[0] < PROBE_FRESH_S:
+            return self._probe_answer[1]
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.ensure_future(self.network_probe())
+        probe = self._probe
+        answer = await asyncio.shield(probe)
+        if self._probe is probe:
+            self._probe_answer = (loop.time(), answer)
+        return answer
 
     def _proxy_for(self, session_id: str) -> str | None:
         """The proxy the session's next connect dials through (the proxy part keeps them); None: directly."""

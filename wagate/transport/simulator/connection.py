@@ -68,6 +68,10 @@ class SimulatorConnection(SimulatorBase):
     async def is_connected(self, session_id: str) -> bool:
         return self._session(session_id).state == "connected"
 
+    async def ping(self, session_id: str) -> bool:
+        s = self._session(session_id)
+        return s.state == "connected" and not s.silent
+
     async def account(self, session_id: str) -> Account | None:
         return self._session(session_id).account
 
@@ -132,7 +136,7 @@ class SimulatorConnection(SimulatorBase):
             return
         if self.sent_log is not None:  # what other processes (a killed bridge) sent, for the dedupe
             self._accepted.update(self.sent_log.new_results())
-        s.state = "connected"
+        s.state, s.silent = "connected", False
         await self._emit(Connected(session_id=s.id, account=s.account))
         while s.backlog and s.state == "connected":
             await self._emit(s.backlog.pop(0))

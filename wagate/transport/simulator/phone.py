@@ -106,6 +106,7 @@ class PhoneSide(SimulatorBase):
             await self._deliver(s, ContactUpdated(session_id=session_id, contact=s.senders[sender]))
         elif known is None:
             s.senders[sender] = Contact(jid=sender, phone=digits)
+        s.chats.update((chat, sender))
         await self._deliver(s, event)
         return event
 
@@ -121,6 +122,14 @@ class PhoneSide(SimulatorBase):
         await self._emit(Disconnected(session_id=session_id, reason=reason, will_reconnect=reconnect))
         if reconnect and s.state == "idle" and not self._closed:
             self._start_connecting(s, self.reconnect_delay)
+
+    def go_silent(self, session_id: str) -> None:
+        """The connection goes half-dead: it still looks connected, but nothing comes through any more (incoming
+        messages wait at WhatsApp) and a ping gets no answer, until the session connects again."""
+        s = self._session(session_id)
+        if s.state != "connected":
+            raise PhoneActionError("the session is not connected")
+        s.silent = True
 
     async def unlink_from_phone(self, session_id: str) -> None:
         """The phone removes the linked device: `LoggedOut` now, or on the next connect if it is offline."""
@@ -156,6 +165,15 @@ class PhoneSide(SimulatorBase):
         """The next `times` sends of the session raise `error` (None clears it)."""
         s = self._session(session_id)
         s.send_failure, s.send_failures_left = error, times if error is not None else 0
+
+    def set_send_limit(self, session_id: str, seconds: float, code: int = 463) -> None:
+        """For `seconds` WhatsApp refuses the session's sends: with 463 ("reachout timelock") those to new contacts
+        (no message in the chat yet), with 429 ("rate-overlimit") all of them. 0 lifts it. Real seconds, whatever
+        the simulator's speed: the bridge's pause is measured against it."""
+        if code not in (463, 429):
+            raise PhoneActionError("WhatsApp's send limits are 463 and 429")
+        s = self._session(session_id)
+        s.send_limit = (code, time.monotonic() + seconds) if seconds > 0 else None
 
     def set_connect_failure(self, session_id: str, reason: str, *, permanent: bool = False, times: int = 1) -> None:
         """The next `times` connection attempts of a linked session end in `ConnectFailed`."""

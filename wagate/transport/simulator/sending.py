@@ -7,7 +7,7 @@ import asyncio
 import time
 from typing import Any
 
-from wagate.errors import RecipientNotOnWhatsApp, TransportError
+from wagate.errors import RecipientNotOnWhatsApp, SendLimited, TransportError
 from wagate.transport.base import MediaInfo, MediaKind, ReceiptKind, ReceiptReceived, SendResult, new_message_id
 from wagate.transport.outgoing import Decorations, OutgoingMessage, kind_of
 from wagate.transport.simulator import sending_kinds, wire
@@ -98,6 +98,7 @@ class SimulatorSending(SimulatorBase):
         user, _, server = jid.partition("@")
         if server == wire.USER_SERVER and not self._on_whatsapp(user):
             raise RecipientNotOnWhatsApp(f"{to} is not on WhatsApp")
+        self._check_limit(s, jid)
         if self.send_latency:
             await asyncio.sleep(self._delay(self.send_latency))
             self._connected(session_id)  # the connection may have dropped while WhatsApp was answering
@@ -108,11 +109,23 @@ class SimulatorSending(SimulatorBase):
         sent = SentMessage(next(self._seq), session_id, jid, kind, text, result.message_id, result.timestamp,
                            reply_to=reply_to, media=media, location=location, content=content, mentions=mentions)
         self.sent.append(sent)
+        s.chats.add(jid)
         if self.sent_log is not None:
             self.sent_log.append(sent)
         if self.receipt_delays[0] is not None:
             self._spawn(s.receipt_tasks, self._receipts(s, jid, result.message_id, self.receipt_delays))
         return result
+
+    @staticmethod
+    def _check_limit(s: SimSession, jid: str) -> None:
+        """WhatsApp's send limit, as whatsmeow reports it: refused before the message is taken."""
+        if s.send_limit is None:
+            return
+        code, until = s.send_limit
+        if time.monotonic() >= until:
+            s.send_limit = None
+        elif code == 429 or jid not in s.chats:
+            raise SendLimited(f"server returned error {code}", code=code)
 
     async def _receipts(
         self, s: SimSession, chat: str, message_id: str, delays: tuple[float | None, float | None]

@@ -43,6 +43,9 @@ class SimSession:
     connect_failures: list[ConnectFailed] = field(default_factory=list)
     send_failure: TransportError | None = None
     send_failures_left: int = 0
+    send_limit: tuple[int, float] | None = None  # WhatsApp's limit: (error code, monotonic time it ends)
+    silent: bool = False  # the connection carries nothing any more, though it still looks connected
+    chats: set[str] = field(default_factory=set)  # chats with a message either way: not new contacts
     backlog: list[TransportEvent] = field(default_factory=list)
     senders: dict[str, Contact] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)  # the QR rotation and (re)connect timers
@@ -129,7 +132,7 @@ class SimulatorBase(WhatsAppTransport):
 
     async def _deliver(self, s: SimSession, event: TransportEvent) -> None:
         """Hand an event to the sink now, or hold it for the reconnect when the linked session is offline."""
-        if s.state == "connected" and not s.backlog:
+        if s.state == "connected" and not s.backlog and not s.silent:
             await self._emit(event)
         elif s.account is not None:
             s.backlog.append(event)

@@ -79,6 +79,14 @@ def _contact_play(path: str) -> None:
 
 for _path in incoming.CONTACT_PLAYS:
     _contact_play(_path)
+@routes.post("/simulator/sessions/{session_id}/send-limit")
+async def send_limit(request: web.Request) -> web.Response:
+    return await _control(request, schemas.SendLimitSchema, "set_send_limit", "WhatsApp's send limit is set")
+
+
+@routes.post("/simulator/sessions/{session_id}/silent")
+async def silent(request: web.Request) -> web.Response:
+    return await _control(request, schemas.SilentSchema, "go_silent", "The connection goes silent")
 
 
 @routes.post("/simulator/not-on-whatsapp")
