@@ -36,6 +36,7 @@ class CreateSessionSchema(Schema):
     typing_enabled = _flag(load_default=False)
     webhook_url = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2048))
     webhook_events = fields.Raw(load_default=None)
+    history_sync = fields.String(load_default=None, validate=validate.OneOf(HISTORY_SYNC_MODES))  # None: recent
 
     @pre_load
     def _one_session_id(self, data: Any, **_: Any) -> Any:

@@ -60,7 +60,8 @@ async def create_session(request: web.Request) -> web.Response:
         app[DB], app[REDIS], app[SETTINGS], tenant_id=tenant_id if tenant_id is not None else values["tenant_id"],
         session_id=values["session_id"], name=values["name"], auto_connect=values["auto_connect"],
         auto_read_enabled=values["auto_read_enabled"], typing_enabled=values["typing_enabled"],
-        webhook_url=values["webhook_url"], webhook_events=values["webhook_events"], actor=actor(request),
+        webhook_url=values["webhook_url"], webhook_events=values["webhook_events"],
+        history_sync=values["history_sync"], actor=actor(request),
     )
     data = {"session": _dump(request, created.session), "token": created.token, "start_job_id": created.start_job_id}
     return ok("Session created; keep the token now, it is not shown again", data, status=201)
