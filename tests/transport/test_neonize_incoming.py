@@ -13,6 +13,7 @@ from neonize.proto.waWeb import WAWebProtobufsWeb_pb2 as web
 
 from tests.transport.test_neonize_events import LID, PHONE, jid, message_event, round_trip
 from wagate.transport.base import (
+    Contact,
     LinkPreview,
     Location,
     MessageChanged,
@@ -236,3 +237,10 @@ def test_history_sync_chunk() -> None:
 def test_sync_type_numbers_match_the_proto() -> None:
     for name, number in hs.HistorySync.HistorySyncType.items():
         assert incoming.SYNC_TYPES[number] == name.lower()
+
+
+def test_push_names_of_a_history_chunk_are_contacts() -> None:
+    data = round_trip(hs.HistorySync(syncType=hs.HistorySync.PUSH_NAME, pushnames=[
+        hs.Pushname(ID=f"{PHONE}@s.whatsapp.net", pushname="Budi"), hs.Pushname(ID=f"{LID}@lid", pushname="Lid"),
+        hs.Pushname(ID="6281200001111@s.whatsapp.net")]))
+    assert incoming.history_contacts(data) == [Contact(jid=f"{PHONE}@s.whatsapp.net", phone=PHONE, push_name="Budi")]

@@ -17,7 +17,14 @@ from neonize.proto.waWeb import WAWebProtobufsWeb_pb2 as web
 from tests.transport.test_neonize import Events
 from tests.transport.test_neonize_core import LID, PHONE, TO, events, linked, until_true
 from tests.transport.whatsmeow_double import WhatsmeowDouble, jid
-from wagate.transport.base import HistorySynced, MessageChanged, MessageReceived, PresenceUpdated, poll_option_hash
+from wagate.transport.base import (
+    ContactUpdated,
+    HistorySynced,
+    MessageChanged,
+    MessageReceived,
+    PresenceUpdated,
+    poll_option_hash,
+)
 from wagate.transport.neonize import NeonizeTransport
 
 
@@ -89,7 +96,8 @@ async def test_history_comes_as_one_event_not_as_messages(transport: NeonizeTran
     old = web.WebMessageInfo(key=common.MessageKey(remoteJID=f"{TO}@s.whatsapp.net", fromMe=True, ID="OLD1"),
                              messageTimestamp=1_700_000_000, message=e2e.Message(conversation="dulu"))
     whatsmeow.deliver(uuid, pb.HistorySync(Data=hs.HistorySync(
-        syncType=hs.HistorySync.INITIAL_BOOTSTRAP, conversations=[hs.Conversation(
+        syncType=hs.HistorySync.INITIAL_BOOTSTRAP, pushnames=[hs.Pushname(ID=f"{TO}@s.whatsapp.net", pushname="Ani")],
+        conversations=[hs.Conversation(
             ID=f"{TO}@s.whatsapp.net", messages=[hs.HistorySyncMsg(message=old, msgOrderID=1)])])))
 
     [synced] = await events(transport).wait_for(HistorySynced)
@@ -97,3 +105,5 @@ async def test_history_comes_as_one_event_not_as_messages(transport: NeonizeTran
     assert (synced.sync_type, message.message_id, message.text, message.from_me, message.sender) == (
         "initial_bootstrap", "OLD1", "dulu", True, f"{PHONE}@s.whatsapp.net")
     assert not [e for e in events(transport).seen if isinstance(e, MessageReceived)]
+    [contact] = await events(transport).wait_for(ContactUpdated)
+    assert (contact.contact.jid, contact.contact.push_name) == (f"{TO}@s.whatsapp.net", "Ani")

@@ -187,3 +187,11 @@ async def test_history_sync_setting(client: TestClient, rows: Rows) -> None:
     assert row.settings == {"history_sync": "none"}
     assert [a.details for a in await rows.audits() if a.action == "session.update"] == [
         {"changed": {"history_sync": "none"}}]
+    # Chosen at creation, before the phone is linked and sends its history.
+    response = await client.post("/api/sessions", headers=admin, json={"id": "h2", "history_sync": "full",
+                                                                      "auto_connect": False})
+    assert response.status == 201, await response.text()
+    assert (await response.json())["data"]["session"]["settings"]["history_sync"] == "full"
+    assert (await rows.get(WaSession, "h2")).settings == {"history_sync": "full"}
+    response = await client.post("/api/sessions", headers=admin, json={"id": "h3", "history_sync": "all"})
+    assert response.status == 400 and "history_sync" in (await response.json())["details"]

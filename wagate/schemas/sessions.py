@@ -39,6 +39,7 @@ class CreateSessionSchema(Schema):
     proxy_url = fields.String(load_default=None, allow_none=True)  # checked by services.sessions.proxy
     reject_calls = _flag(load_default=False)
     reject_call_message = fields.String(load_default=None, allow_none=True)
+    history_sync = fields.String(load_default=None, validate=validate.OneOf(HISTORY_SYNC_MODES))  # None: recent
 
     @pre_load
     def _one_session_id(self, data: Any, **_: Any) -> Any:

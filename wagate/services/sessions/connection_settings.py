@@ -41,7 +41,8 @@ async def create(db: Sessions, redis: ArqRedis, settings: Settings, values: Mapp
         db, redis, settings, tenant_id=tenant_id, session_id=values.get("session_id"), name=values.get("name"),
         auto_connect=values.get("auto_connect", True) and not extras,
         auto_read_enabled=values.get("auto_read_enabled", False), typing_enabled=values.get("typing_enabled", False),
-        webhook_url=values.get("webhook_url"), webhook_events=values.get("webhook_events"), actor=actor,
+        webhook_url=values.get("webhook_url"), webhook_events=values.get("webhook_events"),
+        history_sync=values.get("history_sync"), actor=actor,
     )
     if not extras:
         return created

@@ -108,6 +108,7 @@ async def create_session(
     typing_enabled: bool = False,
     webhook_url: str | None = None,
     webhook_events: str | Sequence[str] | None = None,
+    history_sync: str | None = None,
     actor: Actor,
 ) -> CreatedSession:
     """A new `STOPPED` session with a fresh token; with `auto_connect`, the bridge is then asked to start it."""
@@ -118,6 +119,8 @@ async def create_session(
     name = _check_name(session_id if name is None else name, problems)  # unnamed, a session goes by its id
     webhook_url = _check_webhook_url(webhook_url, problems)
     events = _check_events(webhook_events, problems)
+    if history_sync is not None and history_sync not in HISTORY_SYNC_MODES:
+        problems["history_sync"] = [f"expects one of {', '.join(HISTORY_SYNC_MODES)}"]
     if problems:
         raise Invalid("Invalid session", problems)
     await _check_destination(settings, webhook_url, actor)
@@ -132,6 +135,7 @@ async def create_session(
                 id=session_id, tenant_id=tenant_id, name=name, token_hash=hash_token(token),
                 status=SessionStatus.STOPPED, auto_read_enabled=auto_read_enabled, typing_enabled=typing_enabled,
                 webhook_url=webhook_url, webhook_events=events,
+                settings={"history_sync": history_sync} if history_sync is not None else None,
             )
             s.add(row)
             await s.flush()
@@ -140,7 +144,7 @@ async def create_session(
                 tenant_id=tenant_id, details={
                     "name": name, "auto_connect": auto_connect, "auto_read_enabled": auto_read_enabled,
                     "typing_enabled": typing_enabled, "webhook_url": _redact_url(webhook_url),
-                    "webhook_events": events,
+                    "webhook_events": events, **({"history_sync": history_sync} if history_sync else {}),
                 },
             )
     except IntegrityError as exc:  # another request created the same id between our check and our insert

@@ -87,6 +87,10 @@ class NeonizeEvents(NeonizeBase):
         synced = incoming.history_synced(s.id, ev.Data, own_jid=own)
         s.log.info("whatsapp history received", sync_type=synced.sync_type, messages=len(synced.messages))
         await self._emit(synced)
+        for contact in incoming.history_contacts(ev.Data):
+            if s.push_names.get(contact.jid) != contact.push_name:
+                s.push_names[contact.jid] = contact.push_name or ""
+                await self._emit(ContactUpdated(session_id=s.id, contact=contact))
 
     async def _with_phone_number(self, s: SessionState, event: Heard) -> Heard:
         """The event with its sender's phone-number JID, from whatsmeow's LID map where WhatsApp sent only a LID."""

@@ -13,6 +13,7 @@ import base64
 from typing import TYPE_CHECKING, Any
 
 from wagate.transport.base import (
+    Contact,
     HistorySynced,
     LinkPreview,
     Location,
@@ -300,3 +301,9 @@ def history_synced(session_id: str, data: HistorySync, own_jid: str | None = Non
     return HistorySynced(session_id=session_id, messages=tuple(messages),
                          sync_type=SYNC_TYPES.get(data.syncType, str(data.syncType)),
                          progress=data.progress if data.HasField("progress") else None)
+
+
+def history_contacts(data: HistorySync) -> list[Contact]:
+    """The push names a history chunk carries, as contact updates (phone-number JIDs only)."""
+    return [Contact(jid=entry.ID, phone=entry.ID.split("@", 1)[0], push_name=entry.pushname)
+            for entry in data.pushnames if entry.ID.endswith("@s.whatsapp.net") and entry.pushname]
