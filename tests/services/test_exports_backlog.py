@@ -4,7 +4,10 @@ the backlog figures and a broker's state."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 import nats
@@ -12,9 +15,10 @@ from arq.connections import ArqRedis
 from redis.asyncio import Redis
 
 from tests.broker_servers import NatsProcess
+from tests.services.webhook_receiver import ADMIN, webhook_settings
 from wagate.db.enums import BrokerKind
 from wagate.services import events
-from wagate.services.exports import backlog, brokers, stream
+from wagate.services.exports import backlog, brokers, endpoints, runner, stream
 from wagate.services.exports.stream import ExportTarget
 
 LAGGING = backlog.group_name(1)
@@ -108,3 +112,57 @@ async def test_a_brokers_state_keeps_the_start_of_its_outage(arq_redis: ArqRedis
     assert (await backlog.statuses(arq_redis))[3]["up"] is True
     assert await backlog.forget(arq_redis, keep=[], newest_id=3) == [3]
     assert await backlog.statuses(arq_redis) == {}
+
+
+async def test_a_second_worker_takes_an_export_over_in_order(db: Any, arq_redis: ArqRedis, tmp_path: Path,
+                                                             database_url: str, redis_url: str,
+                                                             nats_server: NatsProcess) -> None:
+    """One worker's export loop dies mid-run (cancelled, its lease left to lapse); another takes the export over,
+    its group's pending entries first: every event reaches the broker, in order."""
+    nats_server.ensure_running()
+    settings = webhook_settings(tmp_path, database_url, redis_url, JOB_LEASE_S="5")
+    mark = uuid.uuid4().hex[:8]
+    export = await endpoints.create_export(db, arq_redis, settings, ADMIN, {
+        "kind": BrokerKind.NATS, "url": nats_server.url, "target": f"T{mark}", "prefix": f"p{mark}", "events": "*"})
+    sent = [events.envelope("message.received", "s1", {"seq": i}) for i in range(3000)]
+    for start in range(0, len(sent), 500):
+        await events.publish(arq_redis, None, *sent[start:start + 500], live=False)
+    first_stop, second_stop = asyncio.Event(), asyncio.Event()
+    first = asyncio.create_task(runner.run_exports(db, arq_redis, settings, stop=first_stop, owner="first",
+                                                   round_s=0.2))
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    second: asyncio.Task[None] | None = None
+    try:
+        started = asyncio.get_running_loop().time()
+        while not (exported := await _stored(js, f"T{mark}")):
+            assert asyncio.get_running_loop().time() - started < 30, "the first worker exported nothing"
+            await asyncio.sleep(0.01)
+        first.cancel()  # a worker killed as soon as the first batch is out: its lease lapses, its batch is pending
+        with contextlib.suppress(asyncio.CancelledError):
+            await first
+        assert exported < len(sent)
+        second = asyncio.create_task(runner.run_exports(db, arq_redis, settings, stop=second_stop, owner="second",
+                                                        round_s=0.2))
+        deadline = asyncio.get_running_loop().time() + 60
+        while (await js.stream_info(f"T{mark}")).state.messages < len(sent):
+            assert asyncio.get_running_loop().time() < deadline, "not every event reached the broker"
+            await asyncio.sleep(0.2)
+        info = await js.stream_info(f"T{mark}")
+        seqs = [json.loads((await js.get_msg(f"T{mark}", n)).data or b"")["data"]["seq"]
+                for n in range(info.state.first_seq, info.state.last_seq + 1)]
+        assert seqs == list(range(len(sent)))  # once each (JetStream dropped any copy), in order
+        await js.delete_stream(f"T{mark}")
+    finally:
+        await nc.close()
+        second_stop.set()
+        if second is not None:
+            await second
+    assert export.id
+
+
+async def _stored(js: Any, stream_name: str) -> int:
+    try:
+        return int((await js.stream_info(stream_name)).state.messages)
+    except nats.js.errors.NotFoundError:
+        return 0
