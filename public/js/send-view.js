@@ -19,6 +19,11 @@ function fillSessions() {
 }
 
 function renderTracked() {
+  // Statuses that moved on live since the last render are kept: a new send must not put them back to "queued".
+  for (const cell of document.querySelectorAll('#send-tracked [data-message-status]')) {
+    const shown = tracked.find((m) => String(m.id) === cell.dataset.messageStatus);
+    if (shown) shown.status = cell.dataset.value;
+  }
   const rows = tracked.map((m) => row(HEADERS, [String(m.id), m.to || '—',
     describe(m), statusCell(m), when(m.created_at)],
   { dataset: { messageId: m.id } }));
