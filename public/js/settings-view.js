@@ -4,7 +4,8 @@ import { $, el, notice, replace } from './dom.js';
 import { sessions } from './sessions-store.js';
 
 const EVENTS = ['message.received', 'message.sent', 'message.delivered', 'message.read', 'message.failed',
-  'connection.open', 'connection.close', 'qr.generated', 'session.status', 'broadcast.completed'];
+  'connection.open', 'connection.close', 'qr.generated', 'session.status', 'broadcast.completed',
+  'group.joined', 'group.left', 'group.participants', 'group.updated'];
 let current = null;
 
 export async function openSettings(sessionId) {
