@@ -3,9 +3,12 @@ import { api, describeError } from './api.js';
 import { $, el, notice, replace } from './dom.js';
 import { sessions } from './sessions-store.js';
 
+// Every event a webhook can subscribe to (wagate.services.events.EVENT_NAMES, without old aliases).
 const EVENTS = ['message.received', 'message.sent', 'message.delivered', 'message.read', 'message.failed',
-  'connection.open', 'connection.close', 'qr.generated', 'session.status', 'broadcast.completed', 'call.received',
-  'call.ended', 'status.received'];
+  'message.unknown', 'message.edited', 'message.revoked', 'message.reaction', 'poll.vote', 'presence.update',
+  'history.synced', 'connection.open', 'connection.close', 'qr.generated', 'session.status', 'broadcast.completed',
+  'chat.updated', 'group.joined', 'group.left', 'group.participants', 'group.updated', 'call.received',
+  'call.ended', 'status.received', 'session.limited', 'session.unlimited'];
 let current = null;
 
 export async function openSettings(sessionId) {

@@ -423,7 +423,7 @@ async def test_session_settings_and_actions_show_in_the_list_live(browser: Brows
     # settings: saved, then read back from the server when the dialog opens again
     await card.locator("[data-action=settings]").click()
     dialog = page.locator("#settings-dialog")
-    await expect(page.locator("#settings-events input")).to_have_count(13)
+    await expect(page.locator("#settings-events input")).to_have_count(27)
     await expect(page.locator("#settings-proxy-current")).to_have_text("Now: direct")
     assert await unlabelled_inputs(page) == []
     await page.check("#settings-autoread")

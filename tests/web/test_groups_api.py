@@ -38,17 +38,23 @@ async def web(aiohttp_client: Any, settings: Settings, db: Db) -> AsyncIterator[
     bridge: InLoopWorker = await start_in_loop(create_bridge(fast, 0, handle_signals=False),
                                                lambda w: "bridge" in w.ctx)
     try:
-        await lifecycle.create_session(db, client.app[REDIS], fast, tenant_id=None, session_id="g1", name="G1",
-                                      actor=lifecycle.Actor(ActorType.SYSTEM, "test"))
-        for _ in range(200):
-            if await lifecycle.current_qr(client.app[REDIS], "g1"):
-                break
-            await asyncio.sleep(0.05)
-        response = await client.post("/simulator/sessions/g1/scan", json={"phone": OWNER})
-        assert response.status == 202 and (await response.json())["data"]["done"], await response.text()
+        await _linked(client, db, "g1", OWNER)
         yield client
     finally:
         await bridge.stop()
+
+
+async def _linked(client: TestClient, db: Db, session_id: str, phone: str, tenant_id: int | None = None) -> None:
+    """Create the session (it starts and shows a QR code), then the simulated phone scans it: WORKING."""
+    await lifecycle.create_session(db, client.app[REDIS], client.app[SETTINGS], tenant_id=tenant_id,
+                                  session_id=session_id, name=session_id,
+                                  actor=lifecycle.Actor(ActorType.SYSTEM, "test"))
+    for _ in range(200):
+        if await lifecycle.current_qr(client.app[REDIS], session_id):
+            break
+        await asyncio.sleep(0.05)
+    response = await client.post(f"/simulator/sessions/{session_id}/scan", json={"phone": phone})
+    assert response.status == 202 and (await response.json())["data"]["done"], await response.text()
 
 
 async def _keys(db: Db) -> dict[Role, dict[str, str]]:
@@ -194,13 +200,7 @@ async def test_communities_invites_and_join_requests(web: TestClient, db: Db) ->
 
     # invite: preview and join from a second session; join approval turns a join into a request
     invite = (await _ok(await web.get(f"/api/sessions/g1/groups/{other['jid']}/invite", headers=op)))["invite_link"]
-    await lifecycle.create_session(db, web.app[REDIS], web.app[SETTINGS], tenant_id=None, session_id="g2",
-                                  name="G2", actor=lifecycle.Actor(ActorType.SYSTEM, "test"))
-    for _ in range(200):
-        if await lifecycle.current_qr(web.app[REDIS], "g2"):
-            break
-        await asyncio.sleep(0.05)
-    await _ok(await web.post("/simulator/sessions/g2/scan", json={"phone": FRIEND}), 202)
+    await _linked(web, db, "g2", FRIEND)
     preview = await _ok(await web.get("/api/sessions/g2/groups/preview", params={"link": invite}, headers=user))
     assert preview["subject"] == "Alumni IPS"
     await _ok(await web.put(f"/api/sessions/g1/groups/{other['jid']}", json={"join_approval": True}, headers=op))
@@ -221,13 +221,7 @@ async def test_communities_invites_and_join_requests(web: TestClient, db: Db) ->
 async def test_the_customer_api_mirrors_groups_for_its_tenant_only(web: TestClient, db: Db) -> None:
     tenant_id, customer_key = await tenant(db, "usr_groups")
     other_id, other_key = await tenant(db, "usr_other")
-    await lifecycle.create_session(db, web.app[REDIS], web.app[SETTINGS], tenant_id=tenant_id, session_id="c1",
-                                  name="C1", actor=lifecycle.Actor(ActorType.SYSTEM, "test"))
-    for _ in range(200):
-        if await lifecycle.current_qr(web.app[REDIS], "c1"):
-            break
-        await asyncio.sleep(0.05)
-    await _ok(await web.post("/simulator/sessions/c1/scan", json={"phone": "6281200000099"}), 202)
+    await _linked(web, db, "c1", "6281200000099", tenant_id=tenant_id)
     mine = {"x-api-key": customer_key}
     created = await web.post("/v1/sessions/c1/groups", headers=mine, json={"subject": "Reseller", "participants": [
         FRIEND]})
