@@ -35,7 +35,8 @@ async def create(db: Sessions, redis: ArqRedis, settings: Settings, values: Mapp
                  tenant_id: int | None, actor: Actor) -> lifecycle.CreatedSession:
     """A new session (`lifecycle.create_session`) with its proxy and call policy in place before it first connects."""
     proxy_url = proxy.check_url(values.get("proxy_url"))
-    policy = call_policy.check({key: values[key] for key in call_policy.FIELDS if values.get(key) is not None})
+    # The defaults (no rejecting, no message) are no policy to store: such a session is created as any other.
+    policy = call_policy.check({key: values[key] for key in call_policy.FIELDS if values.get(key)})
     extras = proxy_url is not None or bool(policy)
     created = await lifecycle.create_session(
         db, redis, settings, tenant_id=tenant_id, session_id=values.get("session_id"), name=values.get("name"),

@@ -4,6 +4,7 @@ WhatsApp's websocket and media through it (HTTP CONNECT for http:// and https://
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from wagate.transport.neonize.session import NeonizeBase
@@ -19,9 +20,9 @@ def proxy_settings(proxy_url: str | None) -> Any:
 
 
 class NeonizeProxy(NeonizeBase):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._proxies: dict[str, str] = {}
+    @functools.cached_property
+    def _proxies(self) -> dict[str, str]:  # state of this part, made on first use: the constructor is the base's
+        return {}
 
     async def use_proxy(self, session_id: str, proxy_url: str | None) -> None:
         if proxy_url is None:

@@ -4,10 +4,10 @@ each reject (session id, caller, call id)."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import secrets
 import time
-from typing import Any
 
 from wagate.transport.base import CallEnded, CallOffered
 from wagate.transport.simulator import wire
@@ -16,10 +16,14 @@ from wagate.transport.simulator.wire import PhoneActionError
 
 
 class SimulatorCalls(SimulatorBase):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.rejected_calls: list[tuple[str, str, str]] = []
-        self._call_seq = itertools.count(1)
+    # State of this part, made on first use: the constructor is the base's, so its signature stays typed.
+    @functools.cached_property
+    def rejected_calls(self) -> list[tuple[str, str, str]]:
+        return []
+
+    @functools.cached_property
+    def _call_seq(self) -> itertools.count[int]:
+        return itertools.count(1)
 
     async def reject_call(self, session_id: str, caller: str, call_id: str) -> None:
         s = self._connected(session_id)

@@ -4,8 +4,8 @@ side with `add_channel`), and the set each session follows; a session owns the c
 from __future__ import annotations
 
 import dataclasses
+import functools
 import secrets
-from typing import Any
 
 from wagate.errors import NotFound, TransportError
 from wagate.transport.base import Newsletter
@@ -15,11 +15,18 @@ FIRST_CHANNEL = 120363000000000000  # channel ids are of this size
 
 
 class SimulatorNewsletters(SimulatorBase):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.channels: dict[str, Newsletter] = {}
-        self.channel_owners: dict[str, str] = {}  # channel JID → session id
-        self.following: dict[str, set[str]] = {}  # session id → channel JIDs
+    # State of this part, made on first use: the constructor is the base's, so its signature stays typed.
+    @functools.cached_property
+    def channels(self) -> dict[str, Newsletter]:
+        return {}
+
+    @functools.cached_property
+    def channel_owners(self) -> dict[str, str]:  # channel JID → session id
+        return {}
+
+    @functools.cached_property
+    def following(self) -> dict[str, set[str]]:  # session id → channel JIDs
+        return {}
 
     def add_channel(self, name: str, *, description: str | None = None, subscribers: int = 0,
                     owner: str | None = None) -> Newsletter:

@@ -4,7 +4,7 @@ web.whatsapp.com:443 must open, or the connect fails for good with the proxy's r
 
 from __future__ import annotations
 
-from typing import Any
+import functools
 
 from wagate.transport.base import ConnectFailed
 from wagate.transport.proxy_dial import ProxyRefused, dial, proxy_address
@@ -16,10 +16,14 @@ DIAL_TIMEOUT_S = 10.0  # divided by `speed`
 class SimulatorProxy(SimulatorConnection):
     """Built on the connection part: its `connect` dials the proxy, then connects."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.proxies: dict[str, str] = {}
-        self.proxy_dials: list[tuple[str, str]] = []
+    # State of this part, made on first use: the constructor is the base's, so its signature stays typed.
+    @functools.cached_property
+    def proxies(self) -> dict[str, str]:
+        return {}
+
+    @functools.cached_property
+    def proxy_dials(self) -> list[tuple[str, str]]:
+        return []
 
     async def use_proxy(self, session_id: str, proxy_url: str | None) -> None:
         if proxy_url is None:

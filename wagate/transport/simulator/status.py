@@ -3,6 +3,7 @@ video statuses are ordinary media sends to it. Contacts post statuses through `i
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from wagate.transport.base import STATUS_JID, SendResult
@@ -12,9 +13,9 @@ from wagate.transport.simulator.sending import SimulatorSending
 class SimulatorStatus(SimulatorSending):
     """Built on the sending part: a status is a send."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.status_posts: list[dict[str, Any]] = []
+    @functools.cached_property
+    def status_posts(self) -> list[dict[str, Any]]:  # made on first use: the constructor is the base's
+        return []
 
     async def send_status_text(
         self, session_id: str, text: str, *, background_argb: int | None = None, font: int | None = None,
