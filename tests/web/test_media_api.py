@@ -17,7 +17,7 @@ from tests.fixtures import make_settings
 from tests.seaweedfs import SeaweedS3Process
 from tests.web.api_rows import Db, Rows
 from wagate.config import Settings
-from wagate.db.enums import Direction, MessageStatus, MessageType, Role
+from wagate.db.enums import Direction, MessageStatus, MessageType, Role, SessionStatus
 from wagate.db.models_whatsapp import Message
 from wagate.services.media import links
 from wagate.services.media.keeping import chunks_of, keep
@@ -101,6 +101,18 @@ async def test_a_message_without_a_medium_is_404(client: TestClient, rows: Rows,
     await rows.add(message)
     answer = await client.get(f"/api/media/{message.id}", headers=await rows.key())
     assert answer.status == 404 and (await answer.json())["message"] == "This message has no medium"
+
+
+async def test_a_medium_downloaded_on_request_needs_its_session_connected(client: TestClient, rows: Rows) -> None:
+    await rows.session("toko-1", status=SessionStatus.STOPPED)
+    message = Message(session_id="toko-1", direction=Direction.INBOUND, type=MessageType.IMAGE,
+                      status=MessageStatus.DELIVERED, media_mime="image/jpeg",
+                      media_source={"directPath": "/v/t62.7118-24/x", "mediaKey": "c2VjcmV0"})
+    await rows.add(message)
+    answer = await client.get(f"/api/media/{message.id}", headers=await rows.key())
+    assert answer.status == 409
+    body = await answer.json()
+    assert "connect it first" in body["message"] and body["details"] == {"status": ["STOPPED"]}
 
 
 async def test_with_s3_the_answer_is_a_redirect_to_a_presigned_url(aiohttp_client: Any, tmp_path: Path,

@@ -13,11 +13,13 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from wagate.errors import Forbidden
+from wagate.db.enums import SessionStatus
+from wagate.errors import Conflict, Forbidden
 from wagate.queue.jobs import enqueue_session_command
 from wagate.services.identity.principal import Permission
 from wagate.services.media import links, serving
 from wagate.services.media.store import media_stores
+from wagate.services.sessions import lifecycle
 from wagate.services.sessions.connecting import command_result
 from wagate.web.auth import require
 from wagate.web.keys import DB, REDIS, SETTINGS
@@ -50,6 +52,10 @@ async def _serve(request: web.Request, message_id: int, tenant_id: int | None) -
         served = await serving.message_medium(app[DB], stores, message_id, tenant_id)
     except serving.NotDownloaded as pending:
         settings = app[SETTINGS]
+        session = await lifecycle.get_session(app[DB], pending.session_id)
+        if session.status != SessionStatus.WORKING:  # only the session's live connection can download it
+            raise Conflict(f"The medium is downloaded on request, and session {session.id!r} is {session.status}: "
+                           "connect it first", {"status": str(session.status)}) from None
         job_id = await enqueue_session_command(app[REDIS], settings.bridge_shards, pending.session_id,
                                                "download_media", {"messageId": message_id})
         await command_result(app[REDIS], settings, pending.session_id, job_id, DOWNLOAD_WAIT_S)
