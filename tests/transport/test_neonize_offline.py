@@ -41,7 +41,7 @@ async def test_ten_offline_restarts(tmp_path: Path, checked: bool) -> None:
     the Go core each connect fails in milliseconds but leaves a store open (neonize's main.go never closes it)."""
     events = Events()
     probe = {} if checked else {"network_probe": None}
-    transport = NeonizeTransport(events, auth_dir=tmp_path, reconnect_backoff=(30,), **probe)
+    transport = NeonizeTransport(events, auth_dir=tmp_path, reconnect_backoff=(30,), **probe)  # type: ignore[arg-type]
     try:
         await cycles(transport, events, 2)  # warm-up: the client, its threads, first imports
         before_fds, before_rss = fds(), rss_kib()

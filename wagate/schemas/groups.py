@@ -57,7 +57,7 @@ class UpdateGroupSchema(Schema):
                                   "disappearing", "_schema")
 
 
-class PictureSchema(Schema):
+class GroupPictureSchema(Schema):
     image = fields.String(required=True, validate=validate.Length(min=4, max=MAX_PICTURE_BYTES * 4 // 3 + 4))
 
 

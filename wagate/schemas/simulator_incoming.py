@@ -119,7 +119,7 @@ class VoteSchema(_Where):
                           validate=validate.Length(max=12))  # [] takes the vote back
 
 
-class PresenceSchema(_Params):
+class ContactPresenceSchema(_Params):
     from_phone = Phone(data_key="from", required=True)
     state = fields.String(required=True, validate=validate.OneOf(PRESENCE_STATES))
     group = fields.String(load_default=None, validate=validate.Regexp(r"^\d{6,30}(-\d+)?@g\.us$",
@@ -145,6 +145,6 @@ CONTACT_PLAYS = {
     "edit": (EditSchema, "contact_edits", "A contact edits a message"),
     "revoke": (RevokeSchema, "contact_revokes", "A contact deletes a message for everyone"),
     "vote": (VoteSchema, "contact_votes", "A contact votes on a poll"),
-    "presence": (PresenceSchema, "contact_presence", "A contact's presence changes"),
+    "presence": (ContactPresenceSchema, "contact_presence", "A contact's presence changes"),
     "history": (HistorySchema, "phone_sends_history", "The phone sends its history"),
 }

@@ -42,7 +42,7 @@ def groups_operations(op: Callable[..., Any]) -> list[Any]:
         line("PUT", GROUP, "Change subject, description, announce, locked, join approval, disappearing timer", send,
              body=g.UpdateGroupSchema, data=g.GroupSchema),
         line("POST", GROUP + "/leave", "Leave the group", send, data=g.JoinedSchema),
-        line("PUT", GROUP + "/picture", "Set the group's picture (a JPEG, base64)", send, body=g.PictureSchema,
+        line("PUT", GROUP + "/picture", "Set the group's picture (a JPEG, base64)", send, body=g.GroupPictureSchema,
              data=g.PictureSetSchema),
         line("POST", GROUP + "/participants", "Add, remove, promote or demote; WhatsApp's result per participant",
              send, body=g.ParticipantsSchema, data=g.ParticipantResultSchema, many=True),

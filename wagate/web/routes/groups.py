@@ -37,13 +37,13 @@ from wagate.schemas.groups import (
     MAX_PICTURE_BYTES,
     CreateCommunitySchema,
     CreateGroupSchema,
+    GroupPictureSchema,
     GroupSchema,
     InviteSchema,
     JoinRequestsSchema,
     LinkGroupSchema,
     ParticipantResultSchema,
     ParticipantsSchema,
-    PictureSchema,
     UpdateGroupSchema,
 )
 from wagate.services.groups import operations
@@ -168,7 +168,7 @@ async def leave_group(request: web.Request) -> web.Response:
 @routes.put(GROUP + "/picture")
 @require(Permission.SEND_MESSAGE)
 async def set_picture(request: web.Request) -> web.Response:
-    raw = load(PictureSchema, await json_body(request))["image"]
+    raw = load(GroupPictureSchema, await json_body(request))["image"]
     try:
         image = base64.b64decode(raw.partition("base64,")[2] or raw, validate=True)
     except (binascii.Error, ValueError) as exc:
