@@ -17,11 +17,18 @@ function filters() {
   return { ...values, page, limit: LIMIT };
 }
 
-function content(m) {
+function body(m) {
   if (m.text) return m.text;
   if (m.caption) return `📎 ${m.caption}`;
   if (m.media) return `📎 ${m.media.file_name || m.type}`;
   return m.type;
+}
+
+// A message received in a group names the member who wrote it (their WhatsApp name, else their number).
+function content(m) {
+  if (m.direction !== 'in' || !(m.chat || '').endsWith('@g.us')) return body(m);
+  const who = (m.content && m.content.pushName) || `+${(m.sender || '').replace('@s.whatsapp.net', '')}`;
+  return `${who}: ${body(m)}`;
 }
 
 export async function loadMessages() {
