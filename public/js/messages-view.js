@@ -28,12 +28,19 @@ async function openMedium(event, m) {
   }
 }
 
-function content(m) {
+function body(m) {
   if (m.text) return m.text;
   const label = m.caption ? `📎 ${m.caption}` : m.media ? `📎 ${m.media.file_name || m.type}` : m.type;
   if (!m.media || !m.media.url) return label;
   return el('a', { href: m.media.url, class: 'media-link', title: `Open ${m.media.mimetype}`,
     onclick: (event) => openMedium(event, m) }, label);
+}
+
+// A message received in a group names the member who wrote it (their WhatsApp name, else their number).
+function content(m) {
+  if (m.direction !== 'in' || !(m.chat || '').endsWith('@g.us')) return body(m);
+  const who = (m.content && m.content.pushName) || `+${(m.sender || '').replace('@s.whatsapp.net', '')}`;
+  return el('span', {}, `${who}: `, body(m));
 }
 
 export async function loadMessages() {

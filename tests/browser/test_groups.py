@@ -103,3 +103,20 @@ async def test_a_view_only_user_reads_groups_without_controls(browser: Browser, 
     status, body = gateway.post(f"/api/sessions/{SESSION}/groups", {"subject": "x"}, token)
     assert (status, body["message"]) == (403, "Permission denied: send_message required")
     watch.check()
+
+
+async def test_a_group_message_names_its_sender_in_messages(browser: Browser, gateway: Gateway) -> None:
+    status, body = gateway.post(f"/simulator/sessions/{SESSION}/inbound", {
+        "from": FRIEND, "text": "Halo semua", "push_name": "Siti", "is_group": True})
+    assert status == 202, body
+    page, watch = await open_page(browser)
+    await login(page, gateway, "user")
+    await page.goto(f"{gateway.url}/dashboard.html#messages")
+    await page.select_option("#filter-session", SESSION)
+    await page.select_option("#filter-direction", "in")
+    await page.click("#messages-filter button[type=submit]")
+    await expect(page.locator("#messages-table tbody tr")).to_have_count(1)
+    row = page.locator("#messages-table tbody tr").first
+    await expect(row).to_contain_text("Siti: Halo semua")
+    await expect(row).to_contain_text("@g.us")
+    watch.check()
