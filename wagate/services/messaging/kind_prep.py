@@ -26,9 +26,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wagate.config import Settings
 from wagate.db.enums import Direction, MessageStatus, MessageType
+from wagate.db.models_media import Medium
 from wagate.db.models_whatsapp import Message, WaSession
 from wagate.db.types import utcnow
 from wagate.errors import Conflict, Invalid, NotFound, ServiceUnavailable, Unprocessable, UnsupportedMediaType
+from wagate.services.media.store import MediumMissing, StoreUnavailable, key_of, media_stores
 from wagate.services.messaging import link_preview, media_convert, media_fetch
 from wagate.services.messaging import media as media_files
 from wagate.services.messaging.drafts import Draft, SendRequest
@@ -55,7 +57,7 @@ async def prepare(db: AsyncSession, settings: Settings, session: WaSession, requ
     if draft.kind in ("reaction", "edit", "revoke", "forward"):
         target = await _target(db, session.id, content["target"])
         if draft.kind == "forward":
-            return await _forward(draft, target)
+            return await _forward(db, settings, draft, target)
         _check_target(draft.kind, target)
         content |= {"target_chat": target.chat_jid or target.recipient, "target_from_me":
                     target.direction == Direction.OUTBOUND, "target_sender": target.sender_jid,
@@ -131,24 +133,40 @@ def _to_chat(draft: Draft, target: Message, request: SendRequest, settings: Sett
     return dataclasses.replace(draft, recipient=chat)
 
 
-async def _forward(draft: Draft, target: Message) -> Prepared:
+async def _forward(db: AsyncSession, settings: Settings, draft: Draft, target: Message) -> Prepared:
     if target.type in _NOT_FORWARDABLE:
         raise Unprocessable(f"A {target.type} message cannot be forwarded", details={"target": [str(target.type)]})
     content = {k: v for k, v in (target.content or {}).items() if k not in ("quote", "target")} | {"forwarded": True}
     draft = dataclasses.replace(draft, type=target.type, body=target.body, caption=target.caption, content=content,
                                 kind=str(target.type))
-    if not target.media_path:
+    if not target.media_path and target.media_id is None:
+        if target.media_source:  # received, and not downloaded yet (the session downloads on request)
+            raise Conflict("The medium of that message is not downloaded yet: fetch it once (GET /api/media/"
+                           f"{target.id}), then forward it", details={"target": ["medium not downloaded yet"]})
         return Prepared(draft)
-    data = await _read(target.media_path)
+    data = await _stored_bytes(db, settings, target)
     kind = media_files.sniff(data, target.media_name)  # stored once already: checked when it came in
     return Prepared(draft, data, kind, target.media_name)
 
 
-async def _read(path: str) -> bytes:
+async def _stored_bytes(db: AsyncSession, settings: Settings, message: Message) -> bytes:
+    """The bytes of a stored message's medium: from the media store, or the file of a message kept before it."""
+    gone = NotFound("The stored media of that message is gone", details={"media_id": ["is no longer kept"]})
+    if message.media_id is None:
+        try:
+            return await asyncio.to_thread(Path(message.media_path or "").read_bytes)
+        except OSError as exc:
+            raise gone from exc
+    medium = await db.get(Medium, message.media_id)
+    if medium is None:
+        raise gone
     try:
-        return await asyncio.to_thread(Path(path).read_bytes)
-    except OSError as exc:
-        raise NotFound("The stored media of that message is gone", details={"media_id": ["file missing"]}) from exc
+        return b"".join([chunk async for chunk in media_stores(settings).at(medium.location).read(
+            key_of(medium.sha256))])
+    except MediumMissing as exc:
+        raise gone from exc
+    except StoreUnavailable as exc:
+        raise ServiceUnavailable(f"The media store cannot be reached ({exc.reason}); try again shortly") from exc
 
 
 async def _media_source(db: AsyncSession, request: SendRequest, settings: Settings, tenant_id: int | None
@@ -159,14 +177,15 @@ async def _media_source(db: AsyncSession, request: SendRequest, settings: Settin
         fetched = await media_fetch.fetch(request.media_url, settings, "media_url")
         return fetched.data, request.file_name or fetched.file_name
     if request.media_id is not None:
-        query = select(Message).where(Message.id == request.media_id, Message.media_path.is_not(None))
+        query = select(Message).where(Message.id == request.media_id,
+                                      Message.media_path.is_not(None) | Message.media_id.is_not(None))
         if tenant_id is not None:
             query = query.join(WaSession, WaSession.id == Message.session_id).where(WaSession.tenant_id == tenant_id)
         stored = await db.scalar(query)
-        if stored is None or not stored.media_path:
+        if stored is None:
             raise NotFound(f"No stored media with id {request.media_id}",
                            details={"media_id": ["names no message with media of this tenant"]})
-        return await _read(stored.media_path), request.file_name or stored.media_name
+        return await _stored_bytes(db, settings, stored), request.file_name or stored.media_name
     return None, None
 
 
