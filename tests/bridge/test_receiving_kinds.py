@@ -111,6 +111,7 @@ async def test_every_kind_is_received_with_its_webhook(
     assert text["linkPreview"] == {"url": "https://example.org", "title": "Example", "description": None,
                                    "hasThumbnail": True}
     assert (image["type"], image["caption"], image["message"], image["text"]) == ("image", "foto", "foto", None)
+    assert image["media"].pop("url").startswith("/api/media/")  # a signed link to the medium, never its handle
     assert image["media"] == {"kind": "image", "mimetype": "image/jpeg", "filename": None, "size": len(photo),
                               "caption": "foto", "sha256": hashlib.sha256(photo).hexdigest(), "width": 640,
                               "height": 480, "seconds": None, "ptt": False, "hasThumbnail": True}

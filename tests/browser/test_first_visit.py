@@ -9,7 +9,7 @@ from tests.browser.conftest import PHONE, Gateway, login, open_page
 
 pytestmark = pytest.mark.browser
 
-MENU = ["Sessions", "Send", "Messages", "Metrics", "Admin", "Broadcast"]  # what an admin may open
+MENU = ["Sessions", "Send", "Inbox", "Messages", "Groups", "Metrics", "Admin", "Broadcast"]  # what an admin may open
 
 
 async def test_a_first_visit_is_asked_to_log_in_and_not_told_it_expired(browser: Browser, gateway: Gateway) -> None:

@@ -3,8 +3,6 @@ converted once, and every recipient's message carrying the kind's fields (the te
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from arq.connections import ArqRedis
 from sqlalchemy import func, select
@@ -12,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests import media_samples
 from tests.services.conftest import Rows
+from tests.services.stored_media import stored_bytes
 from tests.services.test_broadcasts import broadcast_messages, create, request
 from tests.services.test_media import PDF
 from wagate.config import Settings
@@ -41,11 +40,11 @@ async def test_a_voice_note_broadcast_is_converted_once(db: async_sessionmaker[A
     broadcast = await create(db, arq_redis, settings, request(2, template="Halo {name}", kind="voice",
                                                               media=media_samples.mp3(2), file_name="pesan.mp3"))
     assert broadcast.media_mime == "audio/ogg; codecs=opus" and broadcast.content == {"ptt": True, "seconds": 2}
-    assert Path(broadcast.media_path or "").read_bytes()[:4] == b"OggS"  # noqa: ASYNC240 - a small local read
+    assert (await stored_bytes(db, settings, broadcast.media_id))[:4] == b"OggS"
     await expand_chunk(db, arq_redis, settings, broadcast.id)
     messages = await broadcast_messages(db, broadcast.id)
-    assert [(m.type, m.caption, m.media_path, (m.content or {}).get("ptt")) for m in messages] == [
-        (MessageType.AUDIO, None, broadcast.media_path, True)] * 2
+    assert [(m.type, m.caption, m.media_id, (m.content or {}).get("ptt")) for m in messages] == [
+        (MessageType.AUDIO, None, broadcast.media_id, True)] * 2  # one copy for every recipient
 
 
 async def test_contact_cards_and_a_captioned_image(db: async_sessionmaker[AsyncSession], arq_redis: ArqRedis,

@@ -7,7 +7,6 @@ import base64
 import dataclasses
 import io
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +16,7 @@ from PIL import Image
 
 from tests import media_samples
 from tests.services.conftest import Rows
+from tests.services.stored_media import stored_bytes
 from tests.services.test_media import ELF, PDF
 from tests.services.test_messaging import DIGITS, PHONE, SESSION, uploaded_files
 from wagate.config import Settings
@@ -144,13 +144,13 @@ async def test_media_kinds_are_converted_and_measured(db: Any, arq_redis: ArqRed
 
     voice = await queue(db, arq_redis, limits, req("voice", media=media_samples.mp3(3), caption="dropped"),
                         tenant_id)
-    stored = _stored(voice.media_path)
+    stored = await stored_bytes(db, limits, voice.media_id)
     assert voice.type == MessageType.AUDIO and voice.media_mime == "audio/ogg; codecs=opus"
     assert stored[:4] == b"OggS" and stored[28:36] == b"OpusHead"
     assert voice.content == {"ptt": True, "seconds": 3} and voice.caption is None
 
     sticker = await queue(db, arq_redis, limits, req("sticker", media=media_samples.png()), tenant_id)
-    data = _stored(sticker.media_path)
+    data = await stored_bytes(db, limits, sticker.media_id)
     assert sticker.type == MessageType.STICKER and sticker.media_mime == "image/webp"
     with Image.open(io.BytesIO(data)) as picture:
         assert picture.format == "WEBP" and picture.size == (512, 512)
@@ -175,8 +175,8 @@ async def test_media_by_the_id_of_a_stored_message(db: Any, arq_redis: ArqRedis,
                                                    tenant_id: int, rows: Rows) -> None:
     [source] = [m for m in await rows.messages() if m.wa_message_id == MEDIA_ID]
     row = await queue(db, arq_redis, limits, req("image", media_id=source.id), tenant_id)
-    assert row.media_path != source.media_path and row.media_mime == "image/jpeg"
-    assert _stored(row.media_path) == media_samples.jpeg()
+    assert row.media_id is not None and row.media_mime == "image/jpeg"
+    assert await stored_bytes(db, limits, row.media_id) == media_samples.jpeg()
     async with db() as s:
         other_tenant = (await s.get(WaSession, "other-1")).tenant_id
     with pytest.raises(NotFound):  # another tenant does not reach it
@@ -214,8 +214,8 @@ async def test_reaction_edit_revoke_and_forward_find_their_target(db: Any, arq_r
     assert revoke.type == MessageType.REVOKE and revoke.content is not None and revoke.content["target_from_me"]
     forward = await queue(db, arq_redis, limits, req("forward", to="6285712345678", target=MEDIA_ID), tenant_id)
     assert (forward.type, forward.caption, forward.recipient) == (MessageType.IMAGE, "Foto", "6285712345678")
-    assert forward.content == {"forwarded": True} and forward.media_path
-    assert _stored(forward.media_path) == media_samples.jpeg()
+    assert forward.content == {"forwarded": True} and forward.media_id is not None
+    assert await stored_bytes(db, limits, forward.media_id) == media_samples.jpeg()
 
 
 REFUSALS: list[tuple[str, dict[str, Any], type[WAGateError], str]] = [
@@ -259,11 +259,6 @@ async def test_a_refused_kind_writes_nothing(db: Any, arq_redis: ArqRedis, limit
     assert await _count(db) == 5  # the arranged rows only
     assert await arq_redis.keys("arq:*") == []
     assert [p.name for p in uploaded_files(limits)] == ["stored.jpg"]
-
-
-def _stored(path: str | None) -> bytes:
-    """A stored file's bytes (a small local read; the tests have nothing else to wait on meanwhile)."""
-    return Path(path or "").read_bytes()
 
 
 async def _count(db: Any) -> int:

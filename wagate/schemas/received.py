@@ -27,6 +27,8 @@ class ReceivedMediaSchema(Schema):
     seconds = fields.Integer(allow_none=True, required=True)
     ptt = fields.Boolean(required=True, metadata={"description": "a voice note"})
     hasThumbnail = fields.Boolean(required=True)
+    url = fields.String(metadata={"description": "a signed link to GET /api/media/{id} that needs no key until it "
+                                                 "expires (MEDIA_URL_TTL_S)"})
 
 
 class QuotedSchema(Schema):

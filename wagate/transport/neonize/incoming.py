@@ -60,7 +60,8 @@ DOWNLOAD_TYPES = {"image": "image", "video": "video", "audio": "audio", "documen
 INTERNAL_FIELDS = frozenset({"senderKeyDistributionMessage", "fastRatchetKeySenderKeyDistributionMessage",
                              "messageContextInfo", "keepInChatMessage", "pinInChatMessage", "encReactionMessage",
                              "stickerSyncRmrMessage", "placeholderMessage", "groupRootKeyShare",
-                             "rootSecretDistributeMessage"})
+                             "rootSecretDistributeMessage",
+                             "call"})  # a call's key: the call itself comes as call events (CallOffered, CallEnded)
 _REVOKE, _EDIT = 0, 14  # ProtocolMessage.Type numbers (checked against the proto in the tests)
 # ChatPresence.State and .Media numbers in Neonize.proto (checked in the tests).
 _COMPOSING, _AUDIO = 1, 2

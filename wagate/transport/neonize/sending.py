@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 from wagate.errors import MessageUnsendable, TransportError
@@ -139,6 +140,9 @@ class NeonizeSending(NeonizeBase):
         """Any kind, built as WhatsApp's protobuf (`sending_kinds`); media uploaded first."""
         s = await self._ready(session_id)
         extras = getattr(message, "extras", None)
+        if isinstance(message, Text) and isinstance(extras, Decorations) and to.endswith("@g.us"):
+            # In a group only members can be mentioned, each by the JID the group knows them by (`_mentions`).
+            extras = dataclasses.replace(extras, mentions=tuple(await self._mentions(s, to, message.text)))
         context = None
         if isinstance(extras, Decorations):
             quote = extras.quote

@@ -4,12 +4,13 @@ receipts."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from typing import Any
 
 from wagate.errors import RecipientNotOnWhatsApp, SendLimited, TransportError
 from wagate.transport.base import MediaInfo, MediaKind, ReceiptKind, ReceiptReceived, SendResult, new_message_id
-from wagate.transport.outgoing import Decorations, OutgoingMessage, kind_of
+from wagate.transport.outgoing import Decorations, Media, OutgoingMessage, Text, kind_of
 from wagate.transport.simulator import sending_kinds, wire
 from wagate.transport.simulator.session import SimSession, SimulatorBase
 from wagate.transport.simulator.wire import SentMessage
@@ -68,13 +69,21 @@ class SimulatorSending(SimulatorBase):
     ) -> SendResult:
         """Any kind, recorded on the recipient's phone with its fields (`sending_kinds`)."""
         text, content, media, location = sending_kinds.recorded(message)
+        if media is not None and isinstance(message, Media):
+            # The bytes go to the media server first, as WhatsApp's do: the recipient's phone downloads them by handle.
+            media = dataclasses.replace(media, download=self.upload_media(message.data))  # type: ignore[attr-defined]
         extras = getattr(message, "extras", None)
         reply_to = None
+        mentions: tuple[str, ...] = ()
+        if isinstance(message, Text) and isinstance(extras, Decorations) and to.endswith("@g.us"):
+            # In a group only members can be mentioned (`_mentions`), as WhatsApp shows them.
+            extras = dataclasses.replace(extras, mentions=self._mentions(to, message.text))
+            mentions = extras.mentions
         if isinstance(extras, Decorations):
             reply_to = extras.quote.message_id if extras.quote else None
             content |= sending_kinds.decorations(extras)
         return await self._send(session_id, to, kind_of(message), message_id, text=text, reply_to=reply_to,
-                                media=media, location=location, content=content)
+                                media=media, location=location, content=content, mentions=mentions)
 
     async def _send(
         self,
