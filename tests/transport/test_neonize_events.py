@@ -202,9 +202,9 @@ def test_protocol_traffic_is_not_a_message(content: e2e.Message, verdict: str) -
 
 
 def test_an_unknown_kind_is_kept_as_a_message_of_type_unknown() -> None:
-    got = incoming.message_event("s1", message_event(e2e.Message(call=e2e.Call(callKey=b"k")), sender=jid(PHONE)))
+    got = incoming.message_event("s1", message_event(e2e.Message(eventMessage=e2e.EventMessage(name="Rapat")), sender=jid(PHONE)))
 
-    assert isinstance(got, MessageReceived) and (got.type, got.unknown) == ("unknown", ("call",))
+    assert isinstance(got, MessageReceived) and (got.type, got.unknown) == ("unknown", ("eventMessage",))
 
 
 def test_a_video_note_is_a_video() -> None:

@@ -64,14 +64,14 @@ async def test_kinds_votes_and_presence_reach_the_sink(transport: NeonizeTranspo
         pollCreationMessageKey=common.MessageKey(ID="3EB0ELSEWHERE")))
     whatsmeow.deliver(uuid, incoming(e2e.Message(audioMessage=e2e.AudioMessage(
         mimetype="audio/ogg; codecs=opus", PTT=True, seconds=4, directPath="/v/a", mediaKey=b"k" * 32)), "3EB0VN"))
-    whatsmeow.deliver(uuid, incoming(e2e.Message(call=e2e.Call(callKey=b"k")), "3EB0ODD"))
+    whatsmeow.deliver(uuid, incoming(e2e.Message(eventMessage=e2e.EventMessage(name="Rapat")), "3EB0ODD"))
     whatsmeow.deliver(uuid, incoming(vote, "3EB0VOTE"), incoming(stranger_vote, "3EB0VOTE2"))
 
     received = await events(transport).wait_for(MessageReceived, 2)
     voice, odd = sorted(received, key=lambda m: m.message_id != "3EB0VN")
     assert voice.media is not None and (voice.type, voice.media.ptt, voice.media.download["directPath"]) == (  # type: ignore[index]
         "audio", True, "/v/a")
-    assert (odd.type, odd.unknown) == ("unknown", ("call",))  # kept, not dropped
+    assert (odd.type, odd.unknown) == ("unknown", ("eventMessage",))  # kept, not dropped
     changes = {c.change_id: c for c in await events(transport).wait_for(MessageChanged, 2)}
     assert changes["3EB0VOTE"].option_hashes == (poll_option_hash("Mie"),)
     assert changes["3EB0VOTE2"].option_hashes is None  # a poll this device never saw: not decryptable
